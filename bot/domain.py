@@ -1,0 +1,249 @@
+"""The rules of a participation campaign: phases, cases, votes. Pure data and functions: no
+I/O, and nothing of ours is imported here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum, StrEnum
+
+LANGUAGES = ("ko", "en")
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text in Korean (required) and English (optional; Korean stands in for it)."""
+
+    ko: str
+    en: str | None = None
+
+    def get(self, language: str) -> str:
+        if language == "en" and self.en:
+            return self.en
+        return self.ko
+
+
+class PhaseName(StrEnum):
+    SUBMISSION = "submission"
+    VOTING = "voting"
+    REVIEW = "review"
+    AWARDS = "awards"
+
+
+PHASE_ORDER = (PhaseName.SUBMISSION, PhaseName.VOTING, PhaseName.REVIEW, PhaseName.AWARDS)
+
+
+class PhaseStatus(StrEnum):
+    UPCOMING = "upcoming"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A half-open interval [start, end). Awards is one instant: end is None."""
+
+    name: PhaseName
+    start: datetime
+    end: datetime | None = None
+
+    def status_at(self, now: datetime) -> PhaseStatus:
+        if now < self.start:
+            return PhaseStatus.UPCOMING
+        if self.end is not None and now < self.end:
+            return PhaseStatus.OPEN
+        return PhaseStatus.CLOSED
+
+
+@dataclass(frozen=True)
+class VotingRules:
+    votes_per_citizen: int = 1
+    allow_change: bool = True
+    show_running_tally: bool = False
+
+
+@dataclass(frozen=True)
+class Option:
+    """A district or a category: a stable key and a localized name."""
+
+    key: str
+    name: Text
+    neighbourhoods: tuple[Text, ...] = ()
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: int
+    slug: str
+    title: Text
+    description: Text
+    timezone: str
+    phases: tuple[Phase, ...]
+    rules: VotingRules = field(default_factory=VotingRules)
+    districts: tuple[Option, ...] = ()
+    categories: tuple[Option, ...] = ()
+    sample_data: bool = False
+
+    def phase(self, name: PhaseName) -> Phase | None:
+        return next((p for p in self.phases if p.name == name), None)
+
+    def district(self, key: str | None) -> Option | None:
+        return next((d for d in self.districts if d.key == key), None)
+
+    def category(self, key: str | None) -> Option | None:
+        return next((c for c in self.categories if c.key == key), None)
+
+    def moment(self, now: datetime) -> Moment:
+        """Where the campaign stands at `now`: the open phase, or the next one to come."""
+        ordered = sorted(self.phases, key=lambda p: p.start)
+        current = next((p for p in ordered if p.status_at(now) is PhaseStatus.OPEN), None)
+        upcoming = next((p for p in ordered if p.status_at(now) is PhaseStatus.UPCOMING), None)
+        return Moment(current=current, next=upcoming, finished=current is None and upcoming is None)
+
+    def voting_window(self, now: datetime) -> PhaseStatus:
+        """Whether voting is open, from the stored phase times alone."""
+        voting = self.phase(PhaseName.VOTING)
+        if voting is None:
+            return PhaseStatus.CLOSED
+        return voting.status_at(now)
+
+    def span(self) -> tuple[datetime, datetime]:
+        starts = [p.start for p in self.phases]
+        ends = [p.end or p.start for p in self.phases]
+        return min(starts), max(ends)
+
+
+@dataclass(frozen=True)
+class Moment:
+    current: Phase | None
+    next: Phase | None
+    finished: bool
+
+
+def pick_current_campaign(campaigns: list[Campaign], now: datetime) -> Campaign | None:
+    """The campaign the bot serves: one under way, else the next to start, else the latest."""
+    if not campaigns:
+        return None
+    running = [c for c in campaigns if c.span()[0] <= now <= c.span()[1]]
+    if running:
+        return min(running, key=lambda c: c.span()[0])
+    upcoming = [c for c in campaigns if c.span()[0] > now]
+    if upcoming:
+        return min(upcoming, key=lambda c: c.span()[0])
+    return max(campaigns, key=lambda c: c.span()[1])
+
+
+class CaseStatus(StrEnum):
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    HIDDEN = "hidden"
+    REMOVED = "removed"  # dropped from the campaign file; kept because votes may point at it
+
+
+@dataclass(frozen=True)
+class CaseText:
+    title: str
+    summary: str
+    body: str
+    organization: str
+
+
+@dataclass(frozen=True)
+class Case:
+    id: int
+    campaign_id: int
+    key: str
+    status: CaseStatus
+    district: str
+    neighbourhood: str
+    category: str
+    ko: CaseText
+    en: CaseText | None = None
+    image: str | None = None
+
+    def text(self, language: str) -> CaseText:
+        if language == "en" and self.en is not None:
+            return self.en
+        return self.ko
+
+    @property
+    def votable(self) -> bool:
+        return self.status is CaseStatus.APPROVED
+
+
+@dataclass(frozen=True)
+class CasePage:
+    cases: tuple[Case, ...]
+    page: int  # 0-based
+    pages: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Citizen:
+    id: int
+    channel: str
+    external_id: str
+    language: str
+    first_seen: datetime
+
+
+@dataclass(frozen=True)
+class Vote:
+    id: int
+    campaign_id: int
+    citizen_id: int
+    case_id: int
+    slot: int
+    cast_at: datetime
+    receipt: str
+
+
+class VoteOutcome(Enum):
+    RECORDED = "recorded"
+    CHANGED = "changed"
+    SAME_CASE = "same_case"
+    ALREADY_VOTED = "already_voted"  # the campaign does not allow changing a vote
+    NO_VOTES_LEFT = "no_votes_left"  # several votes per citizen, all used
+    NOT_OPEN_YET = "not_open_yet"
+    CLOSED = "closed"
+    UNKNOWN_CASE = "unknown_case"
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    outcome: VoteOutcome
+    vote: Vote | None = None
+    case: Case | None = None
+    previous_case: Case | None = None
+    # for NOT_OPEN_YET / CLOSED: the boundary to tell the citizen about
+    boundary: datetime | None = None
+
+    @property
+    def stored(self) -> bool:
+        return self.outcome in (VoteOutcome.RECORDED, VoteOutcome.CHANGED)
+
+
+@dataclass(frozen=True)
+class VoteIntent:
+    """What a press on "vote for this case" would do, before the citizen confirms."""
+
+    outcome: VoteOutcome  # RECORDED means "would record", CHANGED "would change"
+    case: Case | None = None
+    previous_case: Case | None = None
+    vote: Vote | None = None
+    boundary: datetime | None = None
+
+
+def window_refusal(campaign: Campaign, now: datetime) -> tuple[VoteOutcome, datetime] | None:
+    """Why voting is refused at `now`, with the boundary to mention; None when open."""
+    voting = campaign.phase(PhaseName.VOTING)
+    if voting is None:
+        return VoteOutcome.CLOSED, now
+    status = voting.status_at(now)
+    if status is PhaseStatus.UPCOMING:
+        return VoteOutcome.NOT_OPEN_YET, voting.start
+    if status is PhaseStatus.CLOSED:
+        return VoteOutcome.CLOSED, voting.end or voting.start
+    return None

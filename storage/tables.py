@@ -1,0 +1,141 @@
+"""The database schema, in SQLAlchemy Core. Alembic migrations in storage/migrations/ create
+it; this module is what the repositories query."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC, returns aware UTC: SQLite has no timezone type."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("slug", sa.String(64), nullable=False, unique=True),
+    sa.Column("title_ko", sa.Text, nullable=False),
+    sa.Column("title_en", sa.Text),
+    sa.Column("description_ko", sa.Text, nullable=False),
+    sa.Column("description_en", sa.Text),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("votes_per_citizen", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("allow_change", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("show_running_tally", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Districts (with neighbourhoods) and categories are campaign settings, read whole.
+    sa.Column("districts", sa.JSON, nullable=False),
+    sa.Column("categories", sa.JSON, nullable=False),
+    sa.Column("sample_data", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+phases = sa.Table(
+    "phases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("name", sa.String(16), nullable=False),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime),
+    sa.UniqueConstraint("campaign_id", "name"),
+)
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),  # "file" or "chat"
+    sa.Column("district", sa.String(64), nullable=False),
+    sa.Column("neighbourhood", sa.String(64), nullable=False),
+    sa.Column("category", sa.String(64), nullable=False),
+    sa.Column("image", sa.Text),
+    sa.Column("title_ko", sa.Text, nullable=False),
+    sa.Column("summary_ko", sa.Text, nullable=False),
+    sa.Column("body_ko", sa.Text, nullable=False),
+    sa.Column("organization_ko", sa.Text, nullable=False),
+    sa.Column("title_en", sa.Text),
+    sa.Column("summary_en", sa.Text),
+    sa.Column("body_en", sa.Text),
+    sa.Column("organization_en", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("campaign_id", "key"),
+    sa.Index("ix_cases_campaign_status", "campaign_id", "status"),
+)
+
+citizens = sa.Table(
+    "citizens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("external_id", sa.String(128), nullable=False),
+    sa.Column("language", sa.String(8), nullable=False),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("channel", "external_id"),
+)
+
+# One row per vote a citizen holds. `slot` runs 1..votes_per_citizen: the UNIQUE constraints
+# make the database itself refuse a second vote in a slot, or two votes for one case.
+votes = sa.Table(
+    "votes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("citizen_id", sa.Integer, sa.ForeignKey("citizens.id"), nullable=False),
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("slot", sa.Integer, nullable=False),
+    sa.Column("cast_at", UTCDateTime, nullable=False),
+    sa.Column("receipt", sa.String(16), nullable=False),
+    sa.UniqueConstraint("campaign_id", "citizen_id", "slot"),
+    sa.UniqueConstraint("campaign_id", "citizen_id", "case_id"),
+    sa.CheckConstraint("slot >= 1", name="slot_positive"),
+    sa.Index("ix_votes_case", "case_id"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="SET NULL")),
+    sa.Column("detail", sa.JSON, nullable=False),
+)
