@@ -1,0 +1,73 @@
+"""Message catalogs: every text a citizen reads, in Korean (default) and English, with the same
+keys and placeholders (a test checks). Texts are Telegram-style HTML; `t()` escapes the values
+it fills in unless they are marked `Safe`."""
+
+from __future__ import annotations
+
+import html
+import tomllib
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.domain import LANGUAGES
+
+CATALOG_DIR = Path(__file__).parent
+
+
+class Safe(str):
+    """Text that is already HTML (e.g. a rendered fragment): filled in as it is."""
+
+
+def _flatten(table: dict, prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+@cache
+def catalog(language: str) -> dict[str, str]:
+    with open(CATALOG_DIR / f"{language}.toml", "rb") as f:
+        return _flatten(tomllib.load(f))
+
+
+def t(language: str, key: str, **params: object) -> str:
+    """The text for `key` in `language` (Korean when missing), with `params` filled in."""
+    if language not in LANGUAGES:
+        language = "ko"
+    template = catalog(language).get(key) or catalog("ko")[key]
+    if not params:
+        return template
+    escaped = {
+        name: value if isinstance(value, Safe) else html.escape(str(value), quote=False)
+        for name, value in params.items()
+    }
+    return template.format(**escaped)
+
+
+def plain(language: str, key: str, **params: object) -> str:
+    """For places that take no HTML (button labels, alerts): values filled in unescaped."""
+    if language not in LANGUAGES:
+        language = "ko"
+    template = catalog(language).get(key) or catalog("ko")[key]
+    return template.format(**params) if params else template
+
+
+_KO_WEEKDAYS = "월화수목금토일"
+_EN_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_EN_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def format_when(instant: datetime, timezone: str, language: str, seconds: bool = False) -> str:
+    """A date and time as people read it where the campaign runs: 11월 28일(목) 09:00."""
+    local = instant.astimezone(ZoneInfo(timezone))
+    clock = local.strftime("%H:%M:%S" if seconds else "%H:%M")
+    if language == "en":
+        return f"{_EN_WEEKDAYS[local.weekday()]} {local.day} {_EN_MONTHS[local.month - 1]} {clock}"
+    return f"{local.month}월 {local.day}일({_KO_WEEKDAYS[local.weekday()]}) {clock}"

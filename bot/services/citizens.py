@@ -1,0 +1,38 @@
+"""Who is talking to the bot: one citizen per channel account."""
+
+from __future__ import annotations
+
+from bot.clock import Clock
+from bot.domain import LANGUAGES, Citizen
+from storage.database import Database
+from storage.repositories import CitizenRepository
+
+
+class CitizenService:
+    def __init__(self, db: Database, clock: Clock, default_language: str = "ko") -> None:
+        self.db = db
+        self.clock = clock
+        self.default_language = default_language
+
+    def language_for(self, hint: str | None) -> str:
+        """The language to start with, from the channel's language code (e.g. "en-GB")."""
+        code = (hint or "").split("-")[0].lower()
+        return code if code in LANGUAGES else self.default_language
+
+    async def identify(self, channel: str, external_id: str, language_hint: str | None) -> Citizen:
+        async with self.db.read() as conn:
+            citizen = await CitizenRepository(conn).find(channel, external_id)
+        if citizen is not None:
+            return citizen
+        async with self.db.write() as conn:
+            return await CitizenRepository(conn).create(
+                channel, external_id, self.language_for(language_hint), self.clock.now()
+            )
+
+    async def set_language(self, citizen: Citizen, language: str) -> Citizen:
+        if language not in LANGUAGES:
+            raise ValueError(f"unknown language {language!r}")
+        async with self.db.write() as conn:
+            await CitizenRepository(conn).set_language(citizen.id, language)
+        return Citizen(citizen.id, citizen.channel, citizen.external_id, language,
+                       citizen.first_seen)

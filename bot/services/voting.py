@@ -1,0 +1,133 @@
+"""Casting votes. The window is checked against the stored phase times at the moment of the
+request; the one-vote rule is enforced by the database inside one transaction."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.clock import Clock
+from bot.domain import (
+    Campaign,
+    Case,
+    CaseStatus,
+    Citizen,
+    Vote,
+    VoteIntent,
+    VoteOutcome,
+    VoteResult,
+    window_refusal,
+)
+from storage.database import Database
+from storage.repositories import AuditRepository, CaseRepository, VoteRepository
+
+log = logging.getLogger(__name__)
+
+RECEIPT_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud on a phone
+ATTEMPTS = 3
+
+
+def new_receipt() -> str:
+    code = "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(8))
+    return f"{code[:4]}-{code[4:]}"
+
+
+@dataclass(frozen=True)
+class HeldVote:
+    vote: Vote
+    case: Case
+
+
+class VotingService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def intent(self, campaign: Campaign, citizen: Citizen, case_id: int) -> VoteIntent:
+        """What voting for this case would do now: for the confirmation step. Changes nothing."""
+        now = self.clock.now()
+        refusal = window_refusal(campaign, now)
+        if refusal:
+            return VoteIntent(refusal[0], boundary=refusal[1])
+        async with self.db.read() as conn:
+            case = await self._votable_case(CaseRepository(conn), campaign, case_id)
+            if case is None:
+                return VoteIntent(VoteOutcome.UNKNOWN_CASE)
+            held = await VoteRepository(conn).of_citizen(campaign.id, citizen.id)
+            outcome, replaced = self._decide(campaign, held, case_id)
+            previous = await CaseRepository(conn).get(replaced.case_id) if replaced else None
+        same = next((v for v in held if v.case_id == case_id), None)
+        return VoteIntent(outcome, case=case, previous_case=previous, vote=same or replaced)
+
+    async def cast_vote(self, campaign: Campaign, citizen: Citizen, case_id: int) -> VoteResult:
+        """Record the vote. When this returns RECORDED or CHANGED, the vote is on disk."""
+        for attempt in range(ATTEMPTS):
+            try:
+                return await self._cast(campaign, citizen, case_id)
+            except IntegrityError:
+                # Another process took the slot between our read and write: decide again.
+                log.warning("vote conflict for citizen %s, attempt %s", citizen.id, attempt + 1)
+        raise RuntimeError("vote could not be recorded after repeated conflicts")
+
+    async def _cast(self, campaign: Campaign, citizen: Citizen, case_id: int) -> VoteResult:
+        async with self.db.write() as conn:
+            now = self.clock.now()
+            refusal = window_refusal(campaign, now)
+            if refusal:
+                return VoteResult(refusal[0], boundary=refusal[1])
+            cases = CaseRepository(conn)
+            case = await self._votable_case(cases, campaign, case_id)
+            if case is None:
+                return VoteResult(VoteOutcome.UNKNOWN_CASE)
+            repo = VoteRepository(conn)
+            held = await repo.of_citizen(campaign.id, citizen.id)
+            outcome, replaced = self._decide(campaign, held, case_id)
+            if outcome is VoteOutcome.RECORDED:
+                slot = min(set(range(1, len(held) + 2)) - {v.slot for v in held})
+                vote = await repo.insert(campaign.id, citizen.id, case_id, slot, now,
+                                         new_receipt())
+                return VoteResult(outcome, vote=vote, case=case)
+            if outcome is VoteOutcome.CHANGED:
+                assert replaced is not None
+                previous = await cases.get(replaced.case_id)
+                vote = await repo.move(replaced, case_id, now, new_receipt())
+                await AuditRepository(conn).record(
+                    now, f"citizen:{citizen.id}", "vote.changed", campaign.id,
+                    from_case=replaced.case_id, to_case=case_id, receipt=vote.receipt,
+                )
+                return VoteResult(outcome, vote=vote, case=case, previous_case=previous)
+            same = next((v for v in held if v.case_id == case_id), None)
+            return VoteResult(outcome, vote=same or (held[0] if held else None), case=case)
+
+    @staticmethod
+    def _decide(
+        campaign: Campaign, held: list[Vote], case_id: int
+    ) -> tuple[VoteOutcome, Vote | None]:
+        """The outcome for a citizen holding `held` who votes for `case_id`, and the vote that
+        would be replaced."""
+        if any(v.case_id == case_id for v in held):
+            return VoteOutcome.SAME_CASE, None
+        if len(held) < campaign.rules.votes_per_citizen:
+            return VoteOutcome.RECORDED, None
+        if not campaign.rules.allow_change:
+            return VoteOutcome.ALREADY_VOTED, None
+        if campaign.rules.votes_per_citizen == 1:
+            return VoteOutcome.CHANGED, held[0]
+        # With several votes there is no single vote to move: the citizen has used them all.
+        return VoteOutcome.NO_VOTES_LEFT, None
+
+    @staticmethod
+    async def _votable_case(cases: CaseRepository, campaign: Campaign, case_id: int) -> Case | None:
+        case = await cases.get(case_id)
+        if case is None or case.campaign_id != campaign.id or case.status != CaseStatus.APPROVED:
+            return None
+        return case
+
+    async def current_votes(self, campaign: Campaign, citizen: Citizen) -> list[HeldVote]:
+        async with self.db.read() as conn:
+            held = await VoteRepository(conn).of_citizen(campaign.id, citizen.id)
+            cases = await CaseRepository(conn).many(v.case_id for v in held)
+        return [HeldVote(v, cases[v.case_id]) for v in held]

@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.domain import Case, CaseStatus, CaseText
+from storage.tables import cases
+
+TEXT_FIELDS = ("title", "summary", "body", "organization")
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    district: str | None = None
+    category: str | None = None
+    keyword: str | None = None
+
+
+def _escape_like(word: str) -> str:
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def case_from_row(row) -> Case:
+    en = None
+    if row["title_en"]:
+        en = CaseText(
+            row["title_en"],
+            row["summary_en"] or row["summary_ko"],
+            row["body_en"] or row["body_ko"],
+            row["organization_en"] or row["organization_ko"],
+        )
+    return Case(
+        id=row["id"],
+        campaign_id=row["campaign_id"],
+        key=row["key"],
+        status=CaseStatus(row["status"]),
+        district=row["district"],
+        neighbourhood=row["neighbourhood"],
+        category=row["category"],
+        ko=CaseText(row["title_ko"], row["summary_ko"], row["body_ko"], row["organization_ko"]),
+        en=en,
+        image=row["image"],
+    )
+
+
+def case_values(case: Case) -> dict:
+    """The columns that describe a case (not its identity or timestamps)."""
+    values = {
+        "key": case.key,
+        "status": case.status.value,
+        "district": case.district,
+        "neighbourhood": case.neighbourhood,
+        "category": case.category,
+        "image": case.image,
+    }
+    for name in TEXT_FIELDS:
+        values[f"{name}_ko"] = getattr(case.ko, name)
+        values[f"{name}_en"] = getattr(case.en, name) if case.en else None
+    return values
+
+
+class CaseRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    def _where(self, campaign_id: int, status: CaseStatus, filters: CaseFilter) -> list:
+        conditions = [cases.c.campaign_id == campaign_id, cases.c.status == status.value]
+        if filters.district:
+            conditions.append(cases.c.district == filters.district)
+        if filters.category:
+            conditions.append(cases.c.category == filters.category)
+        if filters.keyword:
+            pattern = f"%{_escape_like(filters.keyword)}%"
+            columns = [
+                cases.c[f"{name}_{lang}"]
+                for name in ("title", "summary", "organization")
+                for lang in ("ko", "en")
+            ]
+            conditions.append(sa.or_(*(c.ilike(pattern, escape="\\") for c in columns)))
+        return conditions
+
+    async def page(
+        self,
+        campaign_id: int,
+        filters: CaseFilter,
+        offset: int,
+        limit: int,
+        status: CaseStatus = CaseStatus.APPROVED,
+    ) -> tuple[list[Case], int]:
+        """One page of cases and the total that match, in two queries."""
+        conditions = self._where(campaign_id, status, filters)
+        total = await self.conn.scalar(
+            sa.select(sa.func.count()).select_from(cases).where(*conditions)
+        )
+        rows = await self.conn.execute(
+            cases.select().where(*conditions).order_by(cases.c.id).offset(offset).limit(limit)
+        )
+        return [case_from_row(r) for r in rows.mappings()], total or 0
+
+    async def get(self, case_id: int) -> Case | None:
+        row = (await self.conn.execute(cases.select().where(cases.c.id == case_id))).mappings()
+        row = row.first()
+        return case_from_row(row) if row else None
+
+    async def many(self, case_ids: Iterable[int]) -> dict[int, Case]:
+        ids = list(set(case_ids))
+        if not ids:
+            return {}
+        rows = await self.conn.execute(cases.select().where(cases.c.id.in_(ids)))
+        return {row["id"]: case_from_row(row) for row in rows.mappings()}
+
+    async def from_file(self, campaign_id: int) -> dict[str, Case]:
+        rows = await self.conn.execute(
+            cases.select().where(cases.c.campaign_id == campaign_id, cases.c.source == "file")
+        )
+        return {row["key"]: case_from_row(row) for row in rows.mappings()}
+
+    async def keys(self, campaign_id: int) -> set[str]:
+        rows = await self.conn.execute(
+            sa.select(cases.c.key).where(cases.c.campaign_id == campaign_id)
+        )
+        return set(rows.scalars())
+
+    async def insert(self, case: Case, source: str, now: datetime) -> int:
+        result = await self.conn.execute(
+            cases.insert().values(
+                campaign_id=case.campaign_id,
+                source=source,
+                created_at=now,
+                updated_at=now,
+                **case_values(case),
+            )
+        )
+        return result.inserted_primary_key[0]
+
+    async def update(self, case_id: int, case: Case, now: datetime) -> None:
+        await self.conn.execute(
+            cases.update().where(cases.c.id == case_id).values(updated_at=now, **case_values(case))
+        )
+
+    async def set_status(self, case_id: int, status: CaseStatus, now: datetime) -> None:
+        await self.conn.execute(
+            cases.update().where(cases.c.id == case_id).values(status=status.value, updated_at=now)
+        )
+
+    async def count_by_status(self, campaign_id: int) -> dict[CaseStatus, int]:
+        rows = await self.conn.execute(
+            sa.select(cases.c.status, sa.func.count())
+            .where(cases.c.campaign_id == campaign_id)
+            .group_by(cases.c.status)
+        )
+        return {CaseStatus(status): n for status, n in rows}

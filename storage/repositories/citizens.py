@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.domain import Citizen
+from storage.tables import citizens
+
+
+def _citizen(row) -> Citizen:
+    return Citizen(
+        id=row["id"],
+        channel=row["channel"],
+        external_id=row["external_id"],
+        language=row["language"],
+        first_seen=row["first_seen"],
+    )
+
+
+class CitizenRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def find(self, channel: str, external_id: str) -> Citizen | None:
+        row = (
+            await self.conn.execute(
+                citizens.select().where(
+                    citizens.c.channel == channel, citizens.c.external_id == external_id
+                )
+            )
+        ).mappings().first()
+        return _citizen(row) if row else None
+
+    async def get(self, citizen_id: int) -> Citizen | None:
+        row = (
+            await self.conn.execute(citizens.select().where(citizens.c.id == citizen_id))
+        ).mappings().first()
+        return _citizen(row) if row else None
+
+    async def create(
+        self, channel: str, external_id: str, language: str, now: datetime
+    ) -> Citizen:
+        """Create, or return the row another request created a moment earlier."""
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(
+                    citizens.insert().values(
+                        channel=channel, external_id=external_id, language=language,
+                        first_seen=now,
+                    )
+                )
+        except IntegrityError:
+            pass
+        found = await self.find(channel, external_id)
+        assert found is not None
+        return found
+
+    async def set_language(self, citizen_id: int, language: str) -> None:
+        await self.conn.execute(
+            citizens.update().where(citizens.c.id == citizen_id).values(language=language)
+        )
+
+    async def count(self) -> int:
+        return await self.conn.scalar(sa.select(sa.func.count()).select_from(citizens)) or 0

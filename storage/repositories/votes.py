@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.domain import Vote
+from storage.tables import votes
+
+
+def _vote(row) -> Vote:
+    return Vote(
+        id=row["id"],
+        campaign_id=row["campaign_id"],
+        citizen_id=row["citizen_id"],
+        case_id=row["case_id"],
+        slot=row["slot"],
+        cast_at=row["cast_at"],
+        receipt=row["receipt"],
+    )
+
+
+class VoteRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def of_citizen(self, campaign_id: int, citizen_id: int) -> list[Vote]:
+        rows = await self.conn.execute(
+            votes.select()
+            .where(votes.c.campaign_id == campaign_id, votes.c.citizen_id == citizen_id)
+            .order_by(votes.c.slot)
+        )
+        return [_vote(r) for r in rows.mappings()]
+
+    async def insert(
+        self, campaign_id: int, citizen_id: int, case_id: int, slot: int, at: datetime,
+        receipt: str,
+    ) -> Vote:
+        """Raises IntegrityError when the slot or the case is already taken by this citizen."""
+        result = await self.conn.execute(
+            votes.insert().values(
+                campaign_id=campaign_id, citizen_id=citizen_id, case_id=case_id, slot=slot,
+                cast_at=at, receipt=receipt,
+            )
+        )
+        return Vote(result.inserted_primary_key[0], campaign_id, citizen_id, case_id, slot, at,
+                    receipt)
+
+    async def move(self, vote: Vote, case_id: int, at: datetime, receipt: str) -> Vote:
+        await self.conn.execute(
+            votes.update()
+            .where(votes.c.id == vote.id)
+            .values(case_id=case_id, cast_at=at, receipt=receipt)
+        )
+        return Vote(vote.id, vote.campaign_id, vote.citizen_id, case_id, vote.slot, at, receipt)
+
+    async def count(self, campaign_id: int) -> int:
+        return await self.conn.scalar(
+            sa.select(sa.func.count()).select_from(votes).where(votes.c.campaign_id == campaign_id)
+        ) or 0
+
+    async def per_case(self, campaign_id: int) -> dict[int, int]:
+        rows = await self.conn.execute(
+            sa.select(votes.c.case_id, sa.func.count())
+            .where(votes.c.campaign_id == campaign_id)
+            .group_by(votes.c.case_id)
+        )
+        return {case_id: n for case_id, n in rows}
