@@ -1,0 +1,135 @@
+"""The `chamyeo` command (also `python -m bot`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+
+from bot.campaign_file import CampaignFileError
+from bot.settings import Settings, SettingsError, load_settings
+
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chamyeo", description="Chamyeo: a citizen-participation competition over chat."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("run", help="serve the bot on Telegram (needs TELEGRAM_BOT_TOKEN)")
+    campaign = commands.add_parser("campaign", help="load or list campaigns").add_subparsers(
+        dest="campaign_command", required=True, metavar="ACTION"
+    )
+    load = campaign.add_parser("load", help="validate a campaign file and load it")
+    load.add_argument("file")
+    campaign.add_parser("list", help="list campaigns with their current phase")
+    db = commands.add_parser("db", help="database maintenance").add_subparsers(
+        dest="db_command", required=True, metavar="ACTION"
+    )
+    db.add_parser("upgrade", help="apply the database migrations")
+    demo = commands.add_parser("demo", help="try the bot in the terminal, no token needed")
+    demo.add_argument("--at", help="start the clock at this instant (ISO-8601; default: "
+                                   "voting has just opened)")
+    demo.add_argument("--campaign", default=None,
+                      help="campaign file (default: campaigns/daejeon-2024.toml)")
+    return parser
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL at INFO, and the URL holds the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"chamyeo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "run":
+        if not settings.telegram_bot_token:
+            print("chamyeo: TELEGRAM_BOT_TOKEN is not set: put it in .env or the environment "
+                  "(see .env.example), or try `chamyeo demo`", file=sys.stderr)
+            return EXIT_USAGE
+        configure_logging()
+        from bot.app import run
+
+        run(settings)
+        return 0
+    if args.command == "demo":
+        from bot.demo import run_demo
+
+        return run_demo(settings, at=args.at, campaign_file=args.campaign)
+    configure_logging(logging.WARNING)
+    if args.command == "db":
+        return _with_services(settings, _db_upgrade)
+    if args.campaign_command == "load":
+        return _with_services(settings, lambda s: _campaign_load(s, args.file))
+    return _with_services(settings, _campaign_list)
+
+
+def _with_services(settings: Settings, action: Callable[..., Awaitable[int]]) -> int:
+    from bot.app import create_services
+    from storage.migrate import upgrade
+
+    async def go() -> int:
+        services = create_services(settings)
+        try:
+            await upgrade(services.db)
+            return await action(services)
+        finally:
+            await services.db.dispose()
+
+    return asyncio.run(go())
+
+
+async def _db_upgrade(services) -> int:
+    from storage.migrate import current_revision
+
+    print(f"database is at revision {await current_revision(services.db)}")
+    return 0
+
+
+async def _campaign_load(services, path: str) -> int:
+    try:
+        report = await services.campaigns.load_file(path)
+    except CampaignFileError as exc:
+        print(f"{exc.path}: not loaded, {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    if not report.changed:
+        print(f"campaign {report.slug}: unchanged ({report.unchanged} cases)")
+        return 0
+    verb = "created" if report.created else "updated"
+    print(f"campaign {report.slug}: {verb}; cases added {len(report.added)}, updated "
+          f"{len(report.updated)}, removed {len(report.removed)}, unchanged {report.unchanged}"
+          + ("; settings or phases changed" if report.settings_changed else ""))
+    return 0
+
+
+async def _campaign_list(services) -> int:
+    from bot.i18n import format_when
+
+    listing = await services.campaigns.listing()
+    if not listing:
+        print("no campaigns yet: load one with `chamyeo campaign load FILE`")
+        return 0
+    for campaign, moment in listing:
+        if moment.current is not None:
+            state = f"{moment.current.name.value} open"
+            if moment.current.end:
+                state += f" until {format_when(moment.current.end, campaign.timezone, 'en')}"
+        elif moment.next is not None:
+            state = (f"next: {moment.next.name.value} "
+                     f"{format_when(moment.next.start, campaign.timezone, 'en')}")
+        else:
+            state = "finished"
+        print(f"{campaign.slug}\t{campaign.title.get('en')}\t{state}")
+    return 0

@@ -1,0 +1,34 @@
+"""Cutting long texts into parts that fit a message, at paragraph, sentence or word breaks."""
+
+from __future__ import annotations
+
+BREAKS = ("\n\n", "\n", ". ", "다. ", "? ", "! ", " ")
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Parts of at most `limit` characters, cut at the best break near the end of each part."""
+    if limit <= 0:
+        raise ValueError("limit must be positive")
+    parts: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = -1
+        for mark in BREAKS:
+            at = window.rfind(mark)
+            if at >= limit // 2:
+                cut = at + len(mark)
+                break
+        if cut <= 0:
+            cut = limit
+        parts.append(rest[:cut].strip())
+        rest = rest[cut:].strip()
+    if rest or not parts:
+        parts.append(rest)
+    return parts
+
+
+def shorten(text: str, limit: int) -> str:
+    """One line of at most `limit` characters, with an ellipsis when cut."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"

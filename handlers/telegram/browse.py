@@ -1,0 +1,77 @@
+"""Browsing cases: the paginated list, district and category filters, keyword search, and the
+case card with its "more" parts."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.i18n import t
+from bot.services.catalog import ListQuery, clean_keyword
+from handlers.telegram import callbacks as cb
+from handlers.telegram import views
+from handlers.telegram.common import Screen, Turn, begin_turn, show
+
+AWAITING_SEARCH = "awaiting_search"
+
+
+def _query(turn: Turn, state: cb.ListState) -> ListQuery:
+    campaign = turn.campaign
+    district = (campaign.districts[state.district].key
+                if state.district is not None and state.district < len(campaign.districts)
+                else None)
+    category = (campaign.categories[state.category].key
+                if state.category is not None and state.category < len(campaign.categories)
+                else None)
+    return ListQuery(state.page, district, category, state.keyword)
+
+
+async def show_list(update: Update, turn: Turn, state: cb.ListState) -> None:
+    page = await turn.services.catalog.list_cases(turn.campaign, _query(turn, state))
+    await show(update, views.case_list(turn.language, turn.campaign, page, state))
+
+
+async def open_case(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Turn, case_id: int,
+    state: cb.ListState, part: int = 0,
+) -> None:
+    case = await turn.services.catalog.get_case(turn.campaign, case_id)
+    if case is None:
+        await show(update, Screen(t(turn.language, "case.unknown"),
+                                  [[views.home_button(turn.language)]]))
+        return
+    now = turn.services.clock.now()
+    await show(update, views.case_card(turn.language, turn.campaign, case, state, part, now,
+                                       context.bot.username))
+
+
+async def search_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    turn = await begin_turn(update, context)
+    if turn.campaign is None:
+        await show(update, views.main_menu(turn.language, None, turn.services.clock.now()))
+        return
+    keyword = clean_keyword(" ".join(context.args or []))
+    if keyword is None:
+        context.user_data[AWAITING_SEARCH] = turn.campaign.id
+        await show(update, Screen(t(turn.language, "search.usage")))
+        return
+    await show_list(update, turn, cb.ListState(keyword=keyword))
+
+
+async def ask_search(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Turn) -> None:
+    context.user_data[AWAITING_SEARCH] = turn.campaign.id
+    await show(update, Screen(t(turn.language, "search.prompt"),
+                              [[views.home_button(turn.language)]]))
+
+
+async def search_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """A typed word after "search" was asked for. False when no search was waiting."""
+    campaign_id = context.user_data.pop(AWAITING_SEARCH, None)
+    if campaign_id is None:
+        return False
+    turn = await begin_turn(update, context)
+    keyword = clean_keyword(update.effective_message.text)
+    if turn.campaign is None or turn.campaign.id != campaign_id or keyword is None:
+        return False
+    await show_list(update, turn, cb.ListState(keyword=keyword))
+    return True

@@ -1,0 +1,202 @@
+"""Every inline button's callback data, built and parsed here and nowhere else.
+
+Telegram allows 64 bytes. The data is short text, `action:field:field...`, and is never trusted:
+handlers re-check the campaign, the case, the phase and the user on every press. Campaign-bound
+buttons carry the campaign id, so a button from another campaign is recognised as stale."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_BYTES = 64
+_MAX_INT = 10**9
+
+
+@dataclass(frozen=True)
+class ListState:
+    """Where the citizen is in the case list: kept through a case and back."""
+
+    page: int = 0
+    district: int | None = None  # index into the campaign's districts
+    category: int | None = None  # index into the campaign's categories
+    keyword: str | None = None
+
+    def fields(self) -> list[str]:
+        return [str(self.page), _opt(self.district), _opt(self.category), self.keyword or ""]
+
+
+@dataclass(frozen=True)
+class Menu:
+    pass
+
+
+@dataclass(frozen=True)
+class ShowList:
+    campaign_id: int
+    state: ListState
+
+
+@dataclass(frozen=True)
+class PickDistrict:
+    campaign_id: int
+    state: ListState
+
+
+@dataclass(frozen=True)
+class PickCategory:
+    campaign_id: int
+    state: ListState
+
+
+@dataclass(frozen=True)
+class AskSearch:
+    campaign_id: int
+
+
+@dataclass(frozen=True)
+class ShowCase:
+    campaign_id: int
+    case_id: int
+    state: ListState
+    part: int = 0
+
+
+@dataclass(frozen=True)
+class AskVote:
+    campaign_id: int
+    case_id: int
+    state: ListState
+
+
+@dataclass(frozen=True)
+class ConfirmVote:
+    campaign_id: int
+    case_id: int
+    state: ListState
+
+
+@dataclass(frozen=True)
+class CancelVote:
+    campaign_id: int
+    case_id: int
+    state: ListState
+
+
+@dataclass(frozen=True)
+class MyVote:
+    pass
+
+
+@dataclass(frozen=True)
+class Schedule:
+    pass
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True)
+class SetLanguage:
+    language: str
+
+
+Action = (
+    Menu | ShowList | PickDistrict | PickCategory | AskSearch | ShowCase | AskVote | ConfirmVote
+    | CancelVote | MyVote | Schedule | Help | SetLanguage
+)
+
+_SIMPLE = {Menu: "m", MyVote: "mv", Schedule: "sc", Help: "h"}
+_WITH_STATE = {ShowList: "l", PickDistrict: "fd", PickCategory: "fc"}
+_CASE_WITH_STATE = {AskVote: "v", ConfirmVote: "y", CancelVote: "n"}
+
+
+def _opt(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _fit(head: list[str], keyword: str) -> str:
+    """Join the fields; shorten the keyword (always last) until the data fits in 64 bytes."""
+    while True:
+        data = ":".join([*head, keyword])
+        if len(data.encode()) <= MAX_BYTES:
+            return data
+        keyword = keyword[:-1]
+
+
+def encode(action: Action) -> str:
+    for kind, code in _SIMPLE.items():
+        if isinstance(action, kind):
+            return code
+    if isinstance(action, SetLanguage):
+        return f"lg:{action.language}"
+    if isinstance(action, AskSearch):
+        return f"s:{action.campaign_id}"
+    if isinstance(action, ShowCase):
+        *state, keyword = action.state.fields()
+        head = ["c", str(action.campaign_id), str(action.case_id), str(action.part), *state]
+        return _fit(head, keyword)
+    for kind, code in _CASE_WITH_STATE.items():
+        if isinstance(action, kind):
+            *state, keyword = action.state.fields()
+            return _fit([code, str(action.campaign_id), str(action.case_id), *state], keyword)
+    for kind, code in _WITH_STATE.items():
+        if isinstance(action, kind):
+            *state, keyword = action.state.fields()
+            return _fit([code, str(action.campaign_id), *state], keyword)
+    raise TypeError(f"not a button action: {action!r}")
+
+
+def _int(text: str) -> int:
+    if not text.isdigit() or len(text) > 9:
+        raise ValueError(text)
+    value = int(text)
+    if value >= _MAX_INT:
+        raise ValueError(text)
+    return value
+
+
+def _opt_int(text: str) -> int | None:
+    return None if text == "" else _int(text)
+
+
+def _state(fields: list[str]) -> ListState:
+    page, district, category, keyword = fields
+    return ListState(_int(page), _opt_int(district), _opt_int(category), keyword or None)
+
+
+def decode(data: str | None) -> Action | None:
+    """The action a button stands for, or None for anything malformed."""
+    if not data or len(data.encode()) > MAX_BYTES:
+        return None
+    code, _, rest = data.partition(":")
+    try:
+        for kind, simple in _SIMPLE.items():
+            if code == simple and not rest:
+                return kind()
+        if code == "lg":
+            return SetLanguage(rest) if rest in ("ko", "en") else None
+        if code == "s":
+            return AskSearch(_int(rest))
+        if code == "c":
+            fields = rest.split(":", 6)
+            if len(fields) != 7:
+                return None
+            campaign, case, part = (_int(f) for f in fields[:3])
+            return ShowCase(campaign, case, _state(fields[3:]), part)
+        for kind, case_code in _CASE_WITH_STATE.items():
+            if code == case_code:
+                fields = rest.split(":", 5)
+                if len(fields) != 6:
+                    return None
+                return kind(_int(fields[0]), _int(fields[1]), _state(fields[2:]))
+        for kind, list_code in _WITH_STATE.items():
+            if code == list_code:
+                fields = rest.split(":", 4)
+                if len(fields) != 5:
+                    return None
+                return kind(_int(fields[0]), _state(fields[1:]))
+    except ValueError:
+        return None
+    return None

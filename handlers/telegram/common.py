@@ -1,0 +1,84 @@
+"""What every Telegram handler needs: who is talking, which campaign, and how to show a screen
+(edit the message in place for buttons, send a new one for typed messages)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes
+
+from bot.domain import Campaign, Citizen
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+SERVICES = "services"
+CHANNEL = "telegram"
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    return context.application.bot_data[SERVICES]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One update's view of the world: the services, the citizen and the current campaign."""
+
+    services: Services
+    citizen: Citizen
+    campaign: Campaign | None
+
+    @property
+    def language(self) -> str:
+        return self.citizen.language
+
+
+async def begin_turn(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
+    services = services_of(context)
+    user = update.effective_user
+    citizen = await services.citizens.identify(CHANNEL, str(user.id), user.language_code)
+    return Turn(services, citizen, await services.campaigns.current())
+
+
+@dataclass(frozen=True)
+class Screen:
+    text: str
+    keyboard: list[list[InlineKeyboardButton]] | None = None
+    image_url: str | None = None  # shown large above the text, as a link preview
+
+    @property
+    def markup(self) -> InlineKeyboardMarkup | None:
+        return InlineKeyboardMarkup(self.keyboard) if self.keyboard else None
+
+    @property
+    def preview(self) -> LinkPreviewOptions:
+        if self.image_url:
+            return LinkPreviewOptions(url=self.image_url, prefer_large_media=True,
+                                      show_above_text=True)
+        return NO_PREVIEW
+
+
+async def show(update: Update, screen: Screen) -> None:
+    """Edit the pressed message in place; send a new message for anything typed."""
+    query = update.callback_query
+    if query is not None and query.message is not None:
+        try:
+            await query.edit_message_text(
+                screen.text, parse_mode=ParseMode.HTML, reply_markup=screen.markup,
+                link_preview_options=screen.preview,
+            )
+            return
+        except BadRequest as exc:
+            if "not modified" in str(exc).lower():
+                return
+            # Too old to edit, or not a text message: fall through to a new message.
+            log.info("could not edit message, sending a new one: %s", exc)
+    await update.effective_chat.send_message(
+        screen.text, parse_mode=ParseMode.HTML, reply_markup=screen.markup,
+        link_preview_options=screen.preview,
+    )

@@ -1,0 +1,30 @@
+"""The one error handler: log the failure with its cause, tell the user something went wrong
+in their language, and reveal nothing else."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.i18n import plain, t
+from handlers.telegram.common import services_of
+
+log = logging.getLogger(__name__)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    log.error("error while handling an update", exc_info=context.error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    user = update.effective_user
+    language = services_of(context).citizens.language_for(user.language_code if user else None)
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(plain(language, "error"), show_alert=True)
+        else:
+            await update.effective_chat.send_message(t(language, "error"))
+    except TelegramError:
+        log.warning("could not tell the user about the error", exc_info=True)

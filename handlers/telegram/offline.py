@@ -1,0 +1,265 @@
+"""Telegram without the network: a recording `BaseRequest` that answers like the Bot API, and a
+driver that feeds real Update JSON to a real `Application`. The tests, the console demo and the
+benchmarks all use this one implementation."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application
+from telegram.request import BaseRequest, RequestData
+
+from bot.clock import Clock
+
+BOT_USER = {
+    "id": 7000000001,
+    "is_bot": True,
+    "first_name": "참여봇",
+    "username": "chamyeo_test_bot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
+
+SENDING_METHODS = {"sendMessage", "sendPhoto"}
+EDITING_METHODS = {"editMessageText", "editMessageCaption", "editMessageReplyMarkup"}
+
+
+@dataclass
+class ApiCall:
+    method: str
+    params: dict[str, Any]
+
+    @property
+    def text(self) -> str | None:
+        return self.params.get("text") or self.params.get("caption")
+
+    @property
+    def chat_id(self) -> int | None:
+        chat = self.params.get("chat_id")
+        return int(chat) if chat is not None else None
+
+    def buttons(self) -> list[dict[str, Any]]:
+        """The inline buttons, row by row flattened, as Telegram would receive them."""
+        markup = self.params.get("reply_markup") or {}
+        if isinstance(markup, str):
+            markup = json.loads(markup)
+        return [b for row in markup.get("inline_keyboard", []) for b in row]
+
+    def labels(self) -> list[str]:
+        return [b["text"] for b in self.buttons()]
+
+
+class TelegramError(Exception):
+    """Raise from `OfflineRequest.fail_next` to make one call fail like Telegram would."""
+
+
+class OfflineRequest(BaseRequest):
+    """Records every Bot API call and answers it as Telegram would, with no network."""
+
+    def __init__(self, clock: Clock | None = None, bot_user: dict | None = None) -> None:
+        self.clock = clock
+        self.bot_user = bot_user or BOT_USER
+        self.calls: list[ApiCall] = []
+        self.messages: dict[tuple[int, int], dict[str, Any]] = {}
+        self._ids = itertools.count(1)
+        self._failures: dict[str, list[tuple[int, dict]]] = {}
+
+    @property
+    def read_timeout(self) -> float | None:
+        return None
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    def fail_next(self, method: str, status: int, description: str, **parameters) -> None:
+        """Make the next call of `method` fail with this HTTP status and description."""
+        body = {"ok": False, "error_code": status, "description": description}
+        if parameters:
+            body["parameters"] = parameters
+        self._failures.setdefault(method, []).append((status, body))
+
+    def _timestamp(self) -> int:
+        now = self.clock.now() if self.clock else datetime.now(UTC)
+        return int(now.timestamp())
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout=None,
+        write_timeout=None,
+        connect_timeout=None,
+        pool_timeout=None,
+    ) -> tuple[int, bytes]:
+        api_method = url.rsplit("/", 1)[-1]
+        params = request_data.parameters if request_data else {}
+        if self._failures.get(api_method):
+            status, body = self._failures[api_method].pop(0)
+            self.calls.append(ApiCall(api_method, {**params, "_failed": status}))
+            return status, json.dumps(body).encode()
+        self.calls.append(ApiCall(api_method, params))
+        result = self._answer(api_method, params)
+        return 200, json.dumps({"ok": True, "result": result}).encode()
+
+    def _answer(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "getMe":
+            return self.bot_user
+        if method in SENDING_METHODS:
+            chat_id = int(params["chat_id"])
+            message = {
+                "message_id": next(self._ids),
+                "date": self._timestamp(),
+                "chat": {"id": chat_id, "type": "private"},
+                "from": self.bot_user,
+            }
+            if method == "sendPhoto":
+                message["photo"] = [
+                    {"file_id": "photo-1", "file_unique_id": "u1", "width": 640, "height": 480}
+                ]
+                if "caption" in params:
+                    message["caption"] = params["caption"]
+            else:
+                message["text"] = params.get("text", "")
+            if "reply_markup" in params:
+                message["reply_markup"] = params["reply_markup"]
+            self.messages[(chat_id, message["message_id"])] = message
+            return message
+        if method in EDITING_METHODS:
+            if "inline_message_id" in params:
+                return True
+            key = (int(params["chat_id"]), int(params["message_id"]))
+            message = dict(self.messages.get(key) or {
+                "message_id": key[1], "date": self._timestamp(),
+                "chat": {"id": key[0], "type": "private"}, "from": self.bot_user,
+            })
+            if method == "editMessageText":
+                message["text"] = params.get("text", "")
+            elif method == "editMessageCaption":
+                message["caption"] = params.get("caption", "")
+            if "reply_markup" in params:
+                message["reply_markup"] = params["reply_markup"]
+            else:
+                message.pop("reply_markup", None)
+            message["edit_date"] = self._timestamp()
+            self.messages[key] = message
+            return message
+        if method == "getMyCommands":
+            return []
+        return True
+
+
+@dataclass(frozen=True)
+class TelegramUser:
+    id: int
+    first_name: str = "시민"
+    language_code: str | None = "ko"
+    username: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "is_bot": False, "first_name": self.first_name}
+        if self.language_code:
+            data["language_code"] = self.language_code
+        if self.username:
+            data["username"] = self.username
+        return data
+
+
+@dataclass
+class OfflineTelegram:
+    """Drives an Application as Telegram would: each user action becomes one Update."""
+
+    application: Application
+    request: OfflineRequest
+    clock: Clock | None = None
+    _update_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _message_ids: itertools.count = field(default_factory=lambda: itertools.count(1_000_000))
+
+    def _date(self) -> int:
+        now = self.clock.now() if self.clock else datetime.now(UTC)
+        return int(now.timestamp())
+
+    def message_update(self, user: TelegramUser, text: str) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": self._date(),
+            "chat": {"id": user.id, "type": "private", "first_name": user.first_name},
+            "from": user.to_dict(),
+            "text": text,
+        }
+        if text.startswith("/"):
+            command = text.split()[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return {"update_id": next(self._update_ids), "message": message}
+
+    def callback_update(
+        self, user: TelegramUser, data: str, message: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        message = message or {
+            "message_id": 1, "date": self._date(), "chat": {"id": user.id, "type": "private"},
+            "from": self.request.bot_user, "text": "…",
+        }
+        return {
+            "update_id": next(self._update_ids),
+            "callback_query": {
+                "id": str(next(self._update_ids)),
+                "from": user.to_dict(),
+                "chat_instance": str(user.id),
+                "message": message,
+                "data": data,
+            },
+        }
+
+    async def feed(self, data: dict[str, Any]) -> list[ApiCall]:
+        """Process one Update (as JSON); return the Bot API calls it caused."""
+        start = len(self.request.calls)
+        await self.application.process_update(Update.de_json(data, self.application.bot))
+        return self.request.calls[start:]
+
+    async def send(self, user: TelegramUser, text: str) -> list[ApiCall]:
+        return await self.feed(self.message_update(user, text))
+
+    async def press(
+        self,
+        user: TelegramUser,
+        label: str | None = None,
+        *,
+        data: str | None = None,
+        message: dict[str, Any] | None = None,
+    ) -> list[ApiCall]:
+        """Press a button of the latest bot message in the user's chat that has buttons: the
+        one whose label contains `label`, or raw `data` (which may be forged)."""
+        message = message or self.last_message_with_buttons(user.id)
+        if data is None:
+            if message is None:
+                raise LookupError("no message with buttons in this chat")
+            data = self.find_button(message, label or "")["callback_data"]
+        return await self.feed(self.callback_update(user, data, message))
+
+    def last_message_with_buttons(self, chat_id: int) -> dict[str, Any] | None:
+        found = [
+            m for (chat, _), m in self.request.messages.items()
+            if chat == chat_id and m.get("reply_markup")
+        ]
+        return max(found, key=lambda m: m["message_id"]) if found else None
+
+    @staticmethod
+    def buttons_of(message: dict[str, Any]) -> list[dict[str, Any]]:
+        markup = message.get("reply_markup") or {}
+        return [b for row in markup.get("inline_keyboard", []) for b in row]
+
+    def find_button(self, message: dict[str, Any], label: str) -> dict[str, Any]:
+        for button in self.buttons_of(message):
+            if label in button["text"] and "callback_data" in button:
+                return button
+        labels = [b["text"] for b in self.buttons_of(message)]
+        raise LookupError(f"no button {label!r} among {labels}")

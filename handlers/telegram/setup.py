@@ -1,0 +1,38 @@
+"""Registers the citizen handlers on an Application and the command menu on the bot."""
+
+from __future__ import annotations
+
+from telegram import Bot, BotCommand
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot.i18n import plain
+from handlers.telegram import browse, info, start, vote
+from handlers.telegram.buttons import on_button
+from handlers.telegram.errors import on_error
+from handlers.telegram.fallback import hint, on_text
+
+# New messages in private chats only: an edited message must not run a command twice.
+PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
+
+COMMANDS = ("start", "search", "myvote", "schedule", "help", "language")
+
+
+def register(application: Application) -> None:
+    application.add_handler(CommandHandler("start", start.start, filters=PRIVATE))
+    application.add_handler(CommandHandler("search", browse.search_command, filters=PRIVATE))
+    application.add_handler(CommandHandler("myvote", vote.my_vote_command, filters=PRIVATE))
+    application.add_handler(CommandHandler("schedule", info.schedule_command, filters=PRIVATE))
+    application.add_handler(CommandHandler("help", info.help_command, filters=PRIVATE))
+    application.add_handler(CommandHandler("language", info.language_command, filters=PRIVATE))
+    application.add_handler(CallbackQueryHandler(on_button))
+    application.add_handler(MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, on_text))
+    # Unknown commands, photos, stickers, voice...: a hint, never silence.
+    application.add_handler(MessageHandler(PRIVATE, hint))
+    application.add_error_handler(on_error)
+
+
+async def set_commands(bot: Bot) -> None:
+    """The command menu, in Korean by default and in English for English-language users."""
+    for language, code in (("ko", None), ("en", "en")):
+        commands = [BotCommand(name, plain(language, f"command.{name}")) for name in COMMANDS]
+        await bot.set_my_commands(commands, language_code=code)

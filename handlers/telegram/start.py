@@ -1,0 +1,30 @@
+"""/start: the greeting and main menu, and deep links into a case (`/start case_12`)."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from handlers.telegram import callbacks as cb
+from handlers.telegram import views
+from handlers.telegram.browse import open_case
+from handlers.telegram.common import begin_turn, show
+
+DEEP_LINK_PREFIX = "case_"
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    turn = await begin_turn(update, context)
+    context.user_data.pop("awaiting_search", None)
+    argument = context.args[0] if context.args else ""
+    if argument.startswith(DEEP_LINK_PREFIX) and turn.campaign is not None:
+        case_id = argument.removeprefix(DEEP_LINK_PREFIX)
+        if case_id.isdigit() and len(case_id) < 10:
+            await open_case(update, context, turn, int(case_id), cb.ListState())
+            return
+    await main_menu(update, turn)
+
+
+async def main_menu(update: Update, turn) -> None:
+    now = turn.services.clock.now()
+    await show(update, views.main_menu(turn.language, turn.campaign, now))

@@ -1,0 +1,292 @@
+"""Screens: the text and buttons for each thing a citizen can see. Pure functions of the data;
+the flows decide which screen to show."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import quote
+
+from telegram import InlineKeyboardButton
+
+from bot.domain import (
+    Campaign,
+    Case,
+    CasePage,
+    PhaseName,
+    PhaseStatus,
+    VoteIntent,
+    VoteOutcome,
+    VoteResult,
+)
+from bot.i18n import Safe, format_when, plain, t
+from bot.services.voting import HeldVote
+from bot.text import shorten, split_text
+from handlers.telegram import callbacks as cb
+from handlers.telegram.common import Screen
+
+BODY_PART_LENGTH = 1500  # readable on a phone, and well under Telegram's 4096
+LIST_LABEL_LENGTH = 40
+
+
+def button(label: str, action: cb.Action) -> InlineKeyboardButton:
+    return InlineKeyboardButton(label, callback_data=cb.encode(action))
+
+
+def home_button(lang: str) -> InlineKeyboardButton:
+    return button(plain(lang, "menu.home"), cb.Menu())
+
+
+def when(campaign: Campaign, instant: datetime, lang: str) -> str:
+    return format_when(instant, campaign.timezone, lang)
+
+
+def phase_status_text(lang: str, campaign: Campaign, now: datetime) -> str:
+    moment = campaign.moment(now)
+    if moment.current is not None and moment.current.end is not None:
+        return t(lang, f"phase.open_{moment.current.name.value}",
+                 end=when(campaign, moment.current.end, lang))
+    if moment.next is not None:
+        return t(lang, "phase.next", phase=plain(lang, f"phase.name.{moment.next.name.value}"),
+                 start=when(campaign, moment.next.start, lang))
+    return t(lang, "phase.finished")
+
+
+def main_menu(lang: str, campaign: Campaign | None, now: datetime) -> Screen:
+    if campaign is None:
+        return Screen(t(lang, "no_campaign"), [[button(plain(lang, "menu.help"), cb.Help())]])
+    text = t(lang, "start.greeting", title=campaign.title.get(lang),
+             status=Safe(phase_status_text(lang, campaign, now)))
+    if campaign.sample_data:
+        text += "\n\n" + t(lang, "sample_note")
+    keyboard = [
+        [button(plain(lang, "menu.browse"), cb.ShowList(campaign.id, cb.ListState()))],
+        [button(plain(lang, "menu.myvote"), cb.MyVote())],
+        [button(plain(lang, "menu.schedule"), cb.Schedule()),
+         button(plain(lang, "menu.help"), cb.Help())],
+    ]
+    return Screen(text, keyboard)
+
+
+def _filter_words(lang: str, campaign: Campaign, state: cb.ListState) -> list[str]:
+    words = []
+    if state.district is not None and state.district < len(campaign.districts):
+        words.append(campaign.districts[state.district].name.get(lang))
+    if state.category is not None and state.category < len(campaign.categories):
+        words.append(campaign.categories[state.category].name.get(lang))
+    if state.keyword:
+        words.append(plain(lang, "list.keyword", keyword=state.keyword))
+    return words
+
+
+def case_list(lang: str, campaign: Campaign, page: CasePage, state: cb.ListState) -> Screen:
+    state = cb.ListState(page.page, state.district, state.category, state.keyword)
+    lines = [t(lang, "list.header", page=page.page + 1, pages=page.pages, total=page.total)]
+    words = _filter_words(lang, campaign, state)
+    if words:
+        lines.append(t(lang, "list.filters", filters=" · ".join(words)))
+    lines.append(t(lang, "list.pick") if page.cases else t(lang, "list.empty"))
+    keyboard = []
+    for case in page.cases:
+        district = campaign.district(case.district)
+        label = case.text(lang).title
+        if district:
+            label = f"{label} · {district.name.get(lang)}"
+        keyboard.append([button(shorten(label, LIST_LABEL_LENGTH),
+                                cb.ShowCase(campaign.id, case.id, state))])
+    nav = []
+    if page.page > 0:
+        nav.append(button(plain(lang, "list.prev"), cb.ShowList(
+            campaign.id, cb.ListState(page.page - 1, state.district, state.category,
+                                      state.keyword))))
+    if page.page + 1 < page.pages:
+        nav.append(button(plain(lang, "list.next"), cb.ShowList(
+            campaign.id, cb.ListState(page.page + 1, state.district, state.category,
+                                      state.keyword))))
+    if nav:
+        keyboard.append(nav)
+    keyboard.append([button(plain(lang, "list.district"), cb.PickDistrict(campaign.id, state)),
+                     button(plain(lang, "list.category"), cb.PickCategory(campaign.id, state))])
+    keyboard.append([button(plain(lang, "list.search"), cb.AskSearch(campaign.id))])
+    if words:
+        keyboard.append([button(plain(lang, "list.clear"),
+                                cb.ShowList(campaign.id, cb.ListState()))])
+    keyboard.append([home_button(lang)])
+    return Screen("\n".join(lines), keyboard)
+
+
+def district_picker(lang: str, campaign: Campaign, state: cb.ListState) -> Screen:
+    keyboard = [[button(plain(lang, "filter.all"), cb.ShowList(
+        campaign.id, cb.ListState(0, None, state.category, state.keyword)))]]
+    names = [
+        button(d.name.get(lang), cb.ShowList(
+            campaign.id, cb.ListState(0, i, state.category, state.keyword)))
+        for i, d in enumerate(campaign.districts)
+    ]
+    keyboard += [names[i:i + 2] for i in range(0, len(names), 2)]
+    return Screen(t(lang, "filter.district_prompt"), keyboard)
+
+
+def category_picker(lang: str, campaign: Campaign, state: cb.ListState) -> Screen:
+    keyboard = [[button(plain(lang, "filter.all"), cb.ShowList(
+        campaign.id, cb.ListState(0, state.district, None, state.keyword)))]]
+    names = [
+        button(c.name.get(lang), cb.ShowList(
+            campaign.id, cb.ListState(0, state.district, i, state.keyword)))
+        for i, c in enumerate(campaign.categories)
+    ]
+    keyboard += [names[i:i + 2] for i in range(0, len(names), 2)]
+    return Screen(t(lang, "filter.category_prompt"), keyboard)
+
+
+def deep_link(bot_username: str, case: Case) -> str:
+    return f"https://t.me/{bot_username}?start=case_{case.id}"
+
+
+def case_card(
+    lang: str,
+    campaign: Campaign,
+    case: Case,
+    state: cb.ListState,
+    part: int,
+    now: datetime,
+    bot_username: str,
+) -> Screen:
+    text = case.text(lang)
+    parts = split_text(text.body, BODY_PART_LENGTH)
+    part = min(max(part, 0), len(parts) - 1)
+    if part == 0:
+        district = campaign.district(case.district)
+        category = campaign.category(case.category)
+        hood = next((h for h in (district.neighbourhoods if district else ())
+                     if h.ko == case.neighbourhood), None)
+        body = t(lang, "case.card", title=text.title, organization=text.organization,
+                 district=district.name.get(lang) if district else case.district,
+                 neighbourhood=hood.get(lang) if hood else case.neighbourhood,
+                 category=category.name.get(lang) if category else case.category,
+                 summary=text.summary, body=parts[0])
+    else:
+        body = t(lang, "case.continued", title=text.title, part=part + 1, parts=len(parts),
+                 body=parts[part])
+    keyboard = []
+    if part + 1 < len(parts):
+        keyboard.append([button(plain(lang, "case.more"),
+                                cb.ShowCase(campaign.id, case.id, state, part + 1))])
+    if campaign.voting_window(now) is PhaseStatus.OPEN:
+        keyboard.append([button(plain(lang, "case.vote"), cb.AskVote(campaign.id, case.id, state))])
+    share = (f"https://t.me/share/url?url={quote(deep_link(bot_username, case), safe='')}"
+             f"&text={quote(plain(lang, 'case.share_text', title=text.title), safe='')}")
+    keyboard.append([InlineKeyboardButton(plain(lang, "case.share"), url=share)])
+    keyboard.append([button(plain(lang, "case.back"), cb.ShowList(campaign.id, state))])
+    image = case.image if case.image and case.image.startswith("https://") else None
+    return Screen(body, keyboard, image_url=image if part == 0 else None)
+
+
+def back_to_case(lang: str, campaign: Campaign, case_id: int, state: cb.ListState):
+    return [[button(plain(lang, "case.back"), cb.ShowList(campaign.id, state))],
+            [home_button(lang)]]
+
+
+def vote_refusal(lang: str, campaign: Campaign, outcome: VoteOutcome,
+                 boundary: datetime | None) -> str:
+    if outcome is VoteOutcome.NOT_OPEN_YET:
+        return t(lang, "vote.not_open", time=when(campaign, boundary, lang))
+    if outcome is VoteOutcome.CLOSED:
+        return t(lang, "vote.closed", time=when(campaign, boundary, lang))
+    if outcome is VoteOutcome.ALREADY_VOTED:
+        return t(lang, "vote.already")
+    if outcome is VoteOutcome.NO_VOTES_LEFT:
+        return t(lang, "vote.no_votes_left")
+    return t(lang, "vote.unknown_case")
+
+
+def vote_confirmation(
+    lang: str, campaign: Campaign, intent: VoteIntent, state: cb.ListState, votes_left: int
+) -> Screen:
+    case = intent.case
+    title = case.text(lang).title
+    if intent.outcome is VoteOutcome.SAME_CASE:
+        return Screen(t(lang, "vote.same", receipt=intent.vote.receipt),
+                      back_to_case(lang, campaign, case.id, state))
+    if intent.outcome is VoteOutcome.CHANGED:
+        text = t(lang, "vote.confirm_change", previous=intent.previous_case.text(lang).title,
+                 title=title)
+        yes = plain(lang, "vote.yes_change")
+    elif intent.outcome is VoteOutcome.RECORDED:
+        votes = campaign.rules.votes_per_citizen
+        text = (t(lang, "vote.confirm", title=title) if votes == 1
+                else t(lang, "vote.confirm_many", title=title, votes=votes, left=votes_left))
+        yes = plain(lang, "vote.yes")
+    else:
+        return Screen(vote_refusal(lang, campaign, intent.outcome, intent.boundary),
+                      back_to_case(lang, campaign, case.id, state))
+    keyboard = [
+        [button(yes, cb.ConfirmVote(campaign.id, case.id, state))],
+        [button(plain(lang, "vote.cancel"), cb.CancelVote(campaign.id, case.id, state))],
+    ]
+    return Screen(text, keyboard)
+
+
+def vote_result(lang: str, campaign: Campaign, result: VoteResult, state: cb.ListState) -> Screen:
+    keyboard = [[button(plain(lang, "case.back"), cb.ShowList(campaign.id, state))],
+                [home_button(lang)]]
+    if result.outcome is VoteOutcome.RECORDED:
+        text = t(lang, "vote.recorded", title=result.case.text(lang).title,
+                 time=format_when(result.vote.cast_at, campaign.timezone, lang, seconds=True),
+                 receipt=result.vote.receipt)
+    elif result.outcome is VoteOutcome.CHANGED:
+        text = t(lang, "vote.changed", previous=result.previous_case.text(lang).title,
+                 title=result.case.text(lang).title,
+                 time=format_when(result.vote.cast_at, campaign.timezone, lang, seconds=True),
+                 receipt=result.vote.receipt)
+    elif result.outcome is VoteOutcome.SAME_CASE:
+        text = t(lang, "vote.same", receipt=result.vote.receipt)
+    else:
+        text = vote_refusal(lang, campaign, result.outcome, result.boundary)
+    return Screen(text, keyboard)
+
+
+def my_votes(lang: str, campaign: Campaign | None, held: list[HeldVote]) -> Screen:
+    keyboard = [[home_button(lang)]]
+    if campaign is None:
+        return Screen(t(lang, "no_campaign"), keyboard)
+    if not held:
+        browse = button(plain(lang, "menu.browse"), cb.ShowList(campaign.id, cb.ListState()))
+        return Screen(t(lang, "myvote.none"), [[browse], *keyboard])
+    items = [
+        t(lang, "myvote.item", title=h.case.text(lang).title,
+          time=format_when(h.vote.cast_at, campaign.timezone, lang, seconds=True),
+          receipt=h.vote.receipt)
+        for h in held
+    ]
+    return Screen("\n\n".join([t(lang, "myvote.header"), *items]), keyboard)
+
+
+def schedule(lang: str, campaign: Campaign | None, now: datetime) -> Screen:
+    keyboard = [[home_button(lang)]]
+    if campaign is None:
+        return Screen(t(lang, "no_campaign"), keyboard)
+    icons = {PhaseStatus.UPCOMING: "⏳", PhaseStatus.OPEN: "🟢", PhaseStatus.CLOSED: "✔️"}
+    lines = [t(lang, "schedule.header", title=campaign.title.get(lang)), ""]
+    for phase in campaign.phases:
+        status = phase.status_at(now)
+        name = plain(lang, f"phase.name.{phase.name.value}")
+        status_word = plain(lang, f"phase.status.{status.value}")
+        if phase.name is PhaseName.AWARDS or phase.end is None:
+            line = t(lang, "schedule.instant", name=name, start=when(campaign, phase.start, lang),
+                     status=status_word)
+        else:
+            line = t(lang, "schedule.period", name=name, start=when(campaign, phase.start, lang),
+                     end=when(campaign, phase.end, lang), status=status_word)
+        lines.append(f"{icons[status]} {line}")
+    return Screen("\n".join(lines), keyboard)
+
+
+def help_screen(lang: str) -> Screen:
+    return Screen(t(lang, "help.text"), [[home_button(lang)]])
+
+
+def language_picker(lang: str) -> Screen:
+    return Screen(t(lang, "language.prompt"), [
+        [button("한국어", cb.SetLanguage("ko"))],
+        [button("English", cb.SetLanguage("en"))],
+    ])

@@ -1,0 +1,43 @@
+"""Voting: the confirmation step, the vote itself with its receipt, and /myvote. Every press
+is re-checked by the voting service (phase, case, the citizen's votes) at that moment."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from handlers.telegram import callbacks as cb
+from handlers.telegram import views
+from handlers.telegram.common import Turn, begin_turn, show
+
+
+async def ask_vote(update: Update, turn: Turn, action: cb.AskVote) -> None:
+    voting = turn.services.voting
+    intent = await voting.intent(turn.campaign, turn.citizen, action.case_id)
+    if intent.case is None:
+        await show(update, views.Screen(
+            views.vote_refusal(turn.language, turn.campaign, intent.outcome, intent.boundary),
+            [[views.home_button(turn.language)]]))
+        return
+    left = turn.campaign.rules.votes_per_citizen
+    if turn.campaign.rules.votes_per_citizen > 1:
+        left -= len(await voting.current_votes(turn.campaign, turn.citizen))
+    await show(update, views.vote_confirmation(turn.language, turn.campaign, intent,
+                                               action.state, left))
+
+
+async def confirm_vote(update: Update, turn: Turn, action: cb.ConfirmVote) -> None:
+    result = await turn.services.voting.cast_vote(turn.campaign, turn.citizen, action.case_id)
+    # The vote is committed before this message is sent (see VotingService.cast_vote).
+    await show(update, views.vote_result(turn.language, turn.campaign, result, action.state))
+
+
+async def my_vote(update: Update, turn: Turn) -> None:
+    held = []
+    if turn.campaign is not None:
+        held = await turn.services.voting.current_votes(turn.campaign, turn.citizen)
+    await show(update, views.my_votes(turn.language, turn.campaign, held))
+
+
+async def my_vote_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await my_vote(update, await begin_turn(update, context))
