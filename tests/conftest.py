@@ -1,0 +1,115 @@
+"""Shared fixtures: a real SQLite file per test, migrated; a small campaign; a real
+python-telegram-bot Application driven offline."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.app import build_application
+from bot.campaign_file import parse_campaign
+from bot.clock import SettableClock
+from bot.services import Services
+from bot.settings import Settings
+from handlers.telegram.offline import OfflineRequest, OfflineTelegram, TelegramUser
+from handlers.telegram.setup import set_commands
+from storage.database import Database
+from storage.migrate import upgrade
+
+SEOUL = ZoneInfo("Asia/Seoul")
+ROOT = Path(__file__).resolve().parent.parent
+DAEJEON_FILE = ROOT / "campaigns" / "daejeon-2024.toml"
+
+# Voting: 2024-11-28 09:00 to 2024-12-01 18:00, Seoul time.
+VOTING_OPENS = datetime(2024, 11, 28, 9, 0, tzinfo=SEOUL)
+VOTING_CLOSES = datetime(2024, 12, 1, 18, 0, tzinfo=SEOUL)
+DURING_VOTING = VOTING_OPENS + timedelta(hours=5)
+
+
+def _case(key: str, district: str, hood: str, category: str, title: str, en_title: str | None):
+    case = {
+        "key": key, "district": district, "neighbourhood": hood, "category": category,
+        "ko": {"title": title, "summary": f"{title} 요약입니다.",
+               "body": f"{title} 본문입니다. " * 6, "organization": f"{hood} 지역사회보장협의체"},
+    }
+    if en_title:
+        case["en"] = {"title": en_title, "summary": f"Summary of {en_title}.",
+                      "body": f"Body of {en_title}. " * 6, "organization": f"{hood} council"}
+    return case
+
+
+def small_campaign(**changes) -> dict:
+    """A campaign as parsed TOML: 10 cases in two districts and two categories."""
+    raw = {
+        "slug": "test-2024",
+        "timezone": "Asia/Seoul",
+        "title": {"ko": "시험 공모 2024", "en": "Test competition 2024"},
+        "description": {"ko": "시험용 공모입니다.", "en": "A competition for tests."},
+        "phases": {
+            "submission": {"start": "2024-10-07T09:00", "end": "2024-11-24T18:00"},
+            "voting": {"start": "2024-11-28T09:00", "end": "2024-12-01T18:00"},
+            "review": {"start": "2024-12-02T09:00", "end": "2024-12-06T18:00"},
+            "awards": {"at": "2024-12-09T14:00"},
+        },
+        "voting": {"votes_per_citizen": 1, "allow_change": True, "show_running_tally": False},
+        "districts": [
+            {"key": "dong", "ko": "동구", "en": "Dong-gu",
+             "neighbourhoods": [{"ko": "효동", "en": "Hyo-dong"}, {"ko": "판암1동"}]},
+            {"key": "daedeok", "ko": "대덕구", "en": "Daedeok-gu",
+             "neighbourhoods": [{"ko": "송촌동", "en": "Songchon-dong"}]},
+        ],
+        "categories": [
+            {"key": "care", "ko": "돌봄", "en": "Care"},
+            {"key": "seniors", "ko": "어르신", "en": "Seniors"},
+        ],
+        "cases": [
+            _case(f"case-{i}", "dong" if i % 2 else "daedeok", "효동" if i % 2 else "송촌동",
+                  "care" if i < 6 else "seniors", f"사례 제목 {i:02d}번",
+                  f"Case title {i:02d}" if i != 3 else None)
+            for i in range(1, 11)
+        ],
+    }
+    raw.update(copy.deepcopy(changes))
+    return raw
+
+
+@pytest.fixture
+def clock() -> SettableClock:
+    return SettableClock(DURING_VOTING)
+
+
+@pytest.fixture
+async def db(tmp_path):
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'chamyeo.db'}")
+    await upgrade(database)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def services(db, clock) -> Services:
+    return Services.create(db, clock)
+
+
+@pytest.fixture
+async def campaign(services):
+    report = await services.campaigns.load(parse_campaign(small_campaign()))
+    return await services.campaigns.get(report.campaign_id)
+
+
+@pytest.fixture
+async def telegram(services, clock, campaign):
+    """The real Application, offline: feed Update JSON, read the Bot API calls it made."""
+    request = OfflineRequest(clock=clock)
+    application = build_application(Settings(), services, request=request, rate_limited=False)
+    async with application:
+        await set_commands(application.bot)
+        yield OfflineTelegram(application, request, clock)
+
+
+KIM = TelegramUser(1001, "김순자", "ko")
+SMITH = TelegramUser(1002, "Jane", "en")
