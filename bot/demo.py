@@ -1,0 +1,187 @@
+"""`chamyeo demo`: the bot in a terminal, no token needed. It drives the real Telegram handlers
+through the offline transport the tests use, on a temporary database loaded with a campaign
+file, with a clock that starts inside the voting phase (or at --at) and runs forward.
+
+Type text to send a message; type a button's number to press it; `:help` lists the rest.
+Piped input works the same, one line per action, so a session can be replayed."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import sys
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.campaign_file import CampaignFileError, parse_campaign_file
+from bot.clock import RunningClock
+from bot.domain import PhaseName
+from bot.i18n import format_when
+from bot.settings import Settings
+
+DEFAULT_CAMPAIGN = Path(__file__).resolve().parent.parent / "campaigns" / "daejeon-2024.toml"
+DEMO_HELP = """\
+  text        send a message to the bot (e.g. /start, /search 돌봄, /myvote)
+  3           press button [3] of the latest message
+  :time       show the demo clock
+  :jump +2d   move the clock ahead (+30m, +6h, +2d) or to an instant (2024-12-02T10:00)
+  :user 2     talk as another citizen (each has one vote)
+  :quit       leave"""
+
+_TAGS = re.compile(r"</?(b|i|code|u|s|a)( [^>]*)?>")
+_DURATION = re.compile(r"^\+(\d+)([mhd])$")
+
+
+def plain_text(telegram_html: str) -> str:
+    return html.unescape(_TAGS.sub("", telegram_html))
+
+
+def parse_instant(text: str, timezone: str) -> datetime:
+    instant = datetime.fromisoformat(text)
+    return instant if instant.tzinfo else instant.replace(tzinfo=ZoneInfo(timezone))
+
+
+class ConsoleChat:
+    """Prints what the bot sends and remembers the buttons of the latest message."""
+
+    def __init__(self, out=sys.stdout) -> None:
+        self.out = out
+        self.buttons: list[dict] = []
+        self.message: dict | None = None
+
+    def show(self, calls, request) -> None:
+        for call in calls:
+            if call.method in ("sendMessage", "editMessageText", "sendPhoto"):
+                edited = call.method.startswith("edit")
+                print("\n🤖 " + ("(edited) " if edited else "") + plain_text(call.text or ""),
+                      file=self.out)
+                buttons = call.buttons()
+                if buttons:
+                    self.buttons = buttons
+                    chat, message_id = call.chat_id, call.params.get("message_id")
+                    if message_id is None:
+                        message_id = max(k[1] for k in request.messages if k[0] == chat)
+                    self.message = request.messages[(chat, int(message_id))]
+                for number, button in enumerate(buttons, 1):
+                    target = "" if "callback_data" in button else "  🔗"
+                    print(f"   [{number}] {button['text']}{target}", file=self.out)
+            elif call.method == "answerCallbackQuery" and call.params.get("text"):
+                print(f"\n💬 {call.params['text']}", file=self.out)
+
+
+def run_demo(settings: Settings, at: str | None = None, campaign_file: str | None = None) -> int:
+    try:
+        return asyncio.run(_demo(settings, at, Path(campaign_file or DEFAULT_CAMPAIGN)))
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _demo(settings: Settings, at: str | None, path: Path) -> int:
+    # Imported here so `chamyeo --help` stays fast.
+    from bot.app import build_application
+    from bot.services import Services
+    from handlers.telegram.offline import OfflineRequest, OfflineTelegram, TelegramUser
+    from handlers.telegram.setup import set_commands
+    from storage.database import Database
+    from storage.migrate import upgrade
+
+    try:
+        spec = parse_campaign_file(path)
+    except CampaignFileError as exc:
+        print(f"{exc.path}: cannot start the demo:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    voting = next(p for p in spec.phases if p.name is PhaseName.VOTING)
+    try:
+        start = parse_instant(at, spec.timezone) if at else voting.start + timedelta(hours=1)
+    except ValueError:
+        print(f"--at: not an ISO-8601 instant: {at!r}", file=sys.stderr)
+        return 2
+    clock = RunningClock(start)
+    interactive = sys.stdin.isatty()
+    with tempfile.TemporaryDirectory(prefix="chamyeo-demo-") as folder:
+        db = Database(f"sqlite+aiosqlite:///{Path(folder) / 'demo.db'}")
+        await upgrade(db)
+        services = Services.create(db, clock, settings.chamyeo_default_language)
+        await services.campaigns.load(spec, actor="demo", source=str(path))
+        request = OfflineRequest(clock=clock)
+        application = build_application(
+            Settings(_env_file=None), services, request=request, rate_limited=False
+        )
+        chat = ConsoleChat()
+        async with application:
+            await set_commands(application.bot)
+            driver = OfflineTelegram(application, request, clock)
+            user = TelegramUser(1, "시민 1", settings.chamyeo_default_language)
+            print(f"Chamyeo demo: {spec.title.get('en')} ({path.name}), offline, temporary "
+                  f"database.\nClock: {format_when(clock.now(), spec.timezone, 'en')} "
+                  f"({spec.timezone}). Type :help for commands.")
+            chat.show(await driver.send(user, "/start"), request)
+            while True:
+                if interactive:
+                    print("\n> ", end="", flush=True)
+                line = await asyncio.to_thread(sys.stdin.readline)
+                if not line:
+                    break
+                line = line.strip()
+                if not line:
+                    continue
+                if not interactive:
+                    print(f"\n> {line}")
+                if line.startswith(":"):
+                    if not _demo_command(line, clock, spec.timezone):
+                        break
+                    if line.startswith(":user"):
+                        number = line.split()[1] if len(line.split()) > 1 else "1"
+                        user = TelegramUser(int(number) if number.isdigit() else 1,
+                                            f"시민 {number}", settings.chamyeo_default_language)
+                        print(f"(now talking as citizen {user.id})")
+                    continue
+                if line.isdigit():
+                    number = int(line)
+                    if not 1 <= number <= len(chat.buttons):
+                        print("(no button with that number)")
+                        continue
+                    button = chat.buttons[number - 1]
+                    if "callback_data" not in button:
+                        print(f"(a link: {button.get('url')})")
+                        continue
+                    calls = await driver.press(user, data=button["callback_data"],
+                                               message=chat.message)
+                else:
+                    calls = await driver.send(user, line)
+                chat.show(calls, request)
+        await db.dispose()
+    return 0
+
+
+def _demo_command(line: str, clock: RunningClock, timezone: str) -> bool:
+    """Handle a `:command`; False means quit."""
+    word, _, argument = line.partition(" ")
+    argument = argument.strip()
+    if word in (":quit", ":q", ":exit"):
+        return False
+    if word == ":jump":
+        match = _DURATION.match(argument)
+        try:
+            if match:
+                amount, unit = int(match[1]), match[2]
+                clock.advance(timedelta(**{{"m": "minutes", "h": "hours", "d": "days"}[unit]:
+                                            amount}))
+            else:
+                clock.set(parse_instant(argument, timezone))
+        except ValueError:
+            print("(usage: :jump +30m | +6h | +2d | 2024-12-02T10:00)")
+            return True
+        print(f"(clock: {format_when(clock.now(), timezone, 'en')})")
+    elif word == ":time":
+        print(f"(clock: {format_when(clock.now(), timezone, 'en', seconds=True)})")
+    elif word == ":user":
+        pass
+    else:
+        print(DEMO_HELP)
+    return True
