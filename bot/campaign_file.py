@@ -82,11 +82,15 @@ def parse_campaign_file(path: str | Path) -> CampaignSpec:
         raise CampaignFileError(str(path), [Problem("file", "not found")]) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CampaignFileError(str(path), [Problem("file", f"not valid TOML: {exc}")]) from None
-    return parse_campaign(raw, source=str(path))
+    return parse_campaign(raw, source=str(path), base_dir=path.parent)
 
 
-def parse_campaign(raw: dict[str, Any], source: str = "campaign") -> CampaignSpec:
-    v = _Validator()
+def parse_campaign(
+    raw: dict[str, Any], source: str = "campaign", base_dir: Path | None = None
+) -> CampaignSpec:
+    """Validate a parsed campaign. Image paths are resolved against `base_dir` (the folder of
+    the campaign file)."""
+    v = _Validator(base_dir or Path.cwd())
     spec = v.campaign(raw)
     if v.problems:
         raise CampaignFileError(source, v.problems)
@@ -94,9 +98,30 @@ def parse_campaign(raw: dict[str, Any], source: str = "campaign") -> CampaignSpe
     return spec
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
 class _Validator:
-    def __init__(self) -> None:
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
         self.problems: list[Problem] = []
+
+    def image(self, table: dict, where: str) -> str | None:
+        """An https URL as it is, or a local picture resolved to an absolute path."""
+        value = self.string(table, "image", where, (1, 500), required=False)
+        if value is None or value.startswith("https://"):
+            return value
+        if value.startswith("http://"):
+            self.fail(f"{where}image", "use an https:// address")
+            return None
+        path = (self.base_dir / value).resolve()
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            self.fail(f"{where}image", f"must be a picture ({', '.join(IMAGE_SUFFIXES)})")
+            return None
+        if not path.is_file():
+            self.fail(f"{where}image", f"no such file: {path}")
+            return None
+        return str(path)
 
     def fail(self, field: str, message: str) -> None:
         self.problems.append(Problem(field, message))
@@ -335,7 +360,7 @@ class _Validator:
             category = table.get("category")
             if category not in category_keys:
                 self.fail(f"{at}.category", f"unknown category {category!r}")
-            image = self.string(table, "image", f"{at}.", (1, 500), required=False)
+            image = self.image(table, f"{at}.")
             ko = self.case_text(table.get("ko"), f"{at}.ko", required=True)
             en = self.case_text(table.get("en"), f"{at}.en", required=False)
             for language, text in (("ko", ko), ("en", en)):

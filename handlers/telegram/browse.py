@@ -3,16 +3,25 @@ case card with its "more" parts."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from pathlib import Path
+
 from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.i18n import t
 from bot.services.catalog import ListQuery, clean_keyword
+from bot.text import shorten
 from handlers.telegram import callbacks as cb
 from handlers.telegram import views
 from handlers.telegram.common import Screen, Turn, begin_turn, show
 
+log = logging.getLogger(__name__)
+
 AWAITING_SEARCH = "awaiting_search"
+PHOTO_FILE_IDS = "photo_file_ids"
+CAPTION_LIMIT = 1024
 
 
 def _query(turn: Turn, state: cb.ListState) -> ListQuery:
@@ -41,8 +50,33 @@ async def open_case(
                                   [[views.home_button(turn.language)]]))
         return
     now = turn.services.clock.now()
-    await show(update, views.case_card(turn.language, turn.campaign, case, state, part, now,
-                                       context.bot.username))
+    screen = views.case_card(turn.language, turn.campaign, case, state, part, now,
+                             context.bot.username)
+    photo_sent = part == 0 and await _send_local_photo(update, context, case, turn.language)
+    # After a photo, the card goes below it as a new message so the two read in order.
+    await show(update, screen, new_message=photo_sent)
+
+
+async def _send_local_photo(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, case, language: str
+) -> bool:
+    """A case picture given as a file path is uploaded once, then reused by its file id."""
+    if not case.image or case.image.startswith("https://"):
+        return False
+    file_ids = context.bot_data.setdefault(PHOTO_FILE_IDS, {})
+    caption = shorten(case.text(language).title, CAPTION_LIMIT)
+    try:
+        if case.image in file_ids:
+            await update.effective_chat.send_photo(file_ids[case.image], caption=caption)
+            return True
+        picture = await asyncio.to_thread(Path(case.image).read_bytes)
+        sent = await update.effective_chat.send_photo(picture, caption=caption)
+    except OSError:
+        log.warning("case %s: picture %s cannot be read", case.id, case.image)
+        return False
+    if sent.photo:
+        file_ids[case.image] = sent.photo[-1].file_id
+    return True
 
 
 async def search_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

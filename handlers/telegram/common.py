@@ -63,10 +63,10 @@ class Screen:
         return NO_PREVIEW
 
 
-async def show(update: Update, screen: Screen) -> None:
+async def show(update: Update, screen: Screen, new_message: bool = False) -> None:
     """Edit the pressed message in place; send a new message for anything typed."""
     query = update.callback_query
-    if query is not None and query.message is not None:
+    if query is not None and query.message is not None and not new_message:
         try:
             await query.edit_message_text(
                 screen.text, parse_mode=ParseMode.HTML, reply_markup=screen.markup,
