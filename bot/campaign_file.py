@@ -80,6 +80,10 @@ def parse_campaign_file(path: str | Path) -> CampaignSpec:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CampaignFileError(str(path), [Problem("file", "not found")]) from None
+    except OSError as exc:  # a folder, no permission...
+        raise CampaignFileError(
+            str(path), [Problem("file", f"cannot be read: {exc.strerror or exc}")]
+        ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CampaignFileError(str(path), [Problem("file", f"not valid TOML: {exc}")]) from None
     return parse_campaign(raw, source=str(path), base_dir=path.parent)
@@ -204,6 +208,9 @@ class _Validator:
 
     def instant(self, value: Any, field: str, zone: ZoneInfo) -> datetime | None:
         if isinstance(value, str):
+            if len(value.strip()) <= 10:  # "2024-12-01" would silently mean midnight
+                self.fail(field, "give a time as well as a date, e.g. 2024-11-28T09:00")
+                return None
             try:
                 value = datetime.fromisoformat(value)
             except ValueError:
@@ -294,7 +301,7 @@ class _Validator:
             key = self.key(table, at)
             ko = self.string(table, "ko", at, NAME_LENGTH)
             en = self.string(table, "en", at, NAME_LENGTH, required=False)
-            if key in seen:
+            if key is not None and key in seen:
                 self.fail(f"{at}key", f"duplicate key {key!r}")
             seen.add(key)
             hoods = self.neighbourhoods(table.get("neighbourhoods", []), f"{at}neighbourhoods")
@@ -349,17 +356,19 @@ class _Validator:
             elif key:
                 seen_keys[key] = i
             district = table.get("district")
-            if district not in by_district:
+            if not isinstance(district, str) or district not in by_district:
                 self.fail(f"{at}.district", f"unknown district {district!r}")
+                district = None
             neighbourhood = self.string(table, "neighbourhood", f"{at}.", NAME_LENGTH)
-            if district in by_district and neighbourhood:
+            if district and neighbourhood:
                 known = {h.ko for h in by_district[district].neighbourhoods}
                 if known and neighbourhood not in known:
                     self.fail(f"{at}.neighbourhood",
                               f"{neighbourhood!r} is not a neighbourhood of {district!r}")
             category = table.get("category")
-            if category not in category_keys:
+            if not isinstance(category, str) or category not in category_keys:
                 self.fail(f"{at}.category", f"unknown category {category!r}")
+                category = None
             image = self.image(table, f"{at}.")
             ko = self.case_text(table.get("ko"), f"{at}.ko", required=True)
             en = self.case_text(table.get("en"), f"{at}.en", required=False)
@@ -372,7 +381,7 @@ class _Validator:
                               f"duplicate title, also cases[{seen_titles[title]}]")
                 else:
                     seen_titles[title] = i
-            if key and ko and district in by_district and category in category_keys:
+            if key and ko and district and category:
                 specs.append(CaseSpec(key, district, neighbourhood, category, ko, en, image))
         return tuple(specs)
 
