@@ -149,7 +149,7 @@ def encode(action: Action) -> str:
 
 
 def _int(text: str) -> int:
-    if not text.isdigit() or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise ValueError(text)
     value = int(text)
     if value >= _MAX_INT:
@@ -173,7 +173,7 @@ def decode(data: str | None) -> Action | None:
     code, _, rest = data.partition(":")
     try:
         for kind, simple in _SIMPLE.items():
-            if code == simple and not rest:
+            if data == simple:
                 return kind()
         if code == "lg":
             return SetLanguage(rest) if rest in ("ko", "en") else None

@@ -10,7 +10,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.i18n import plain, t
-from handlers.telegram.common import services_of
+from handlers.telegram.common import CHANNEL, services_of
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +19,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("error while handling an update", exc_info=context.error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return
-    user = update.effective_user
-    language = services_of(context).citizens.language_for(user.language_code if user else None)
+    language = await _language(update, context)
     try:
         if update.callback_query is not None:
             await update.callback_query.answer(plain(language, "error"), show_alert=True)
@@ -28,3 +27,16 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             await update.effective_chat.send_message(t(language, "error"))
     except TelegramError:
         log.warning("could not tell the user about the error", exc_info=True)
+
+
+async def _language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+    """The citizen's chosen language; Telegram's hint if the database is what failed."""
+    citizens = services_of(context).citizens
+    user = update.effective_user
+    if user is None:
+        return citizens.default_language
+    try:
+        citizen = await citizens.identify(CHANNEL, str(user.id), user.language_code)
+    except Exception:
+        return citizens.language_for(user.language_code)
+    return citizen.language
