@@ -115,27 +115,22 @@ def case_list(lang: str, campaign: Campaign, page: CasePage, state: cb.ListState
 
 
 def district_picker(lang: str, campaign: Campaign, state: cb.ListState) -> Screen:
-    keyboard = [[button(plain(lang, "filter.all"), cb.ShowList(
-        campaign.id, cb.ListState(0, None, state.category, state.keyword)))]]
-    names = [
-        button(d.name.get(lang), cb.ShowList(
-            campaign.id, cb.ListState(0, i, state.category, state.keyword)))
-        for i, d in enumerate(campaign.districts)
-    ]
-    keyboard += [names[i:i + 2] for i in range(0, len(names), 2)]
-    return Screen(t(lang, "filter.district_prompt"), keyboard)
+    return _picker(lang, campaign, campaign.districts, "filter.district_prompt",
+                   lambda i: cb.ListState(0, i, state.category, state.keyword))
 
 
 def category_picker(lang: str, campaign: Campaign, state: cb.ListState) -> Screen:
-    keyboard = [[button(plain(lang, "filter.all"), cb.ShowList(
-        campaign.id, cb.ListState(0, state.district, None, state.keyword)))]]
-    names = [
-        button(c.name.get(lang), cb.ShowList(
-            campaign.id, cb.ListState(0, state.district, i, state.keyword)))
-        for i, c in enumerate(campaign.categories)
-    ]
+    return _picker(lang, campaign, campaign.categories, "filter.category_prompt",
+                   lambda i: cb.ListState(0, state.district, i, state.keyword))
+
+
+def _picker(lang, campaign, options, prompt: str, state_for) -> Screen:
+    """"Show all" and then the options two to a row; `state_for(index or None)`."""
+    keyboard = [[button(plain(lang, "filter.all"), cb.ShowList(campaign.id, state_for(None)))]]
+    names = [button(o.name.get(lang), cb.ShowList(campaign.id, state_for(i)))
+             for i, o in enumerate(options)]
     keyboard += [names[i:i + 2] for i in range(0, len(names), 2)]
-    return Screen(t(lang, "filter.category_prompt"), keyboard)
+    return Screen(t(lang, prompt), keyboard)
 
 
 def deep_link(bot_username: str, case: Case) -> str:
