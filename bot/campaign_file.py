@@ -24,6 +24,7 @@ CAMPAIGN_TITLE_LENGTH = (1, 100)
 DESCRIPTION_LENGTH = (1, 1000)
 NAME_LENGTH = (1, 40)
 MAX_VOTES_PER_CITIZEN = 20
+MAX_REMINDER_HOURS = 24 * 30
 
 CASE_TEXT_LIMITS = {
     "title": TITLE_LENGTH,
@@ -268,8 +269,10 @@ class _Validator:
         if not isinstance(raw, dict):
             self.fail("voting", "must be a table")
             return VotingRules()
-        self.unknown_keys(raw, {"votes_per_citizen", "allow_change", "show_running_tally"},
-                          "voting.")
+        self.unknown_keys(
+            raw, {"votes_per_citizen", "allow_change", "show_running_tally", "reminder_hours"},
+            "voting.",
+        )
         votes = raw.get("votes_per_citizen", 1)
         if isinstance(votes, bool) or not isinstance(votes, int) or not (
             1 <= votes <= MAX_VOTES_PER_CITIZEN
@@ -283,7 +286,16 @@ class _Validator:
                 self.fail(f"voting.{name}", "must be true or false")
                 value = default
             flags[name] = value
-        return VotingRules(votes_per_citizen=votes, **flags)
+        reminders = raw.get("reminder_hours", [24, 1])
+        if not isinstance(reminders, list) or not all(
+            isinstance(h, int | float) and not isinstance(h, bool) and 0 < h <= MAX_REMINDER_HOURS
+            for h in reminders
+        ):
+            self.fail("voting.reminder_hours",
+                      f"must be a list of hours before voting closes, e.g. [24, 1] "
+                      f"(each above 0, at most {MAX_REMINDER_HOURS})")
+            reminders = [24, 1]
+        return VotingRules(votes_per_citizen=votes, reminder_hours=tuple(reminders), **flags)
 
     def options(self, raw: Any, where: str, with_neighbourhoods: bool) -> tuple[Option, ...]:
         if not isinstance(raw, list) or not raw:

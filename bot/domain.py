@@ -4,7 +4,7 @@ I/O, and nothing of ours is imported here."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum, StrEnum
 
 LANGUAGES = ("ko", "en")
@@ -60,6 +60,8 @@ class VotingRules:
     votes_per_citizen: int = 1
     allow_change: bool = True
     show_running_tally: bool = False
+    # Reminders to subscribers who have not voted, this many hours before voting closes.
+    reminder_hours: tuple[float, ...] = (24, 1)
 
 
 @dataclass(frozen=True)
@@ -247,3 +249,52 @@ def window_refusal(campaign: Campaign, now: datetime) -> tuple[VoteOutcome, date
     if status is PhaseStatus.CLOSED:
         return VoteOutcome.CLOSED, voting.end or voting.start
     return None
+
+
+class AnnouncementKind(StrEnum):
+    SUBMISSION_OPENS = "submission_opens"
+    SUBMISSION_CLOSES = "submission_closes"
+    VOTING_OPENS = "voting_opens"
+    VOTING_REMINDER = "voting_reminder"
+    VOTING_CLOSES = "voting_closes"
+    RESULTS = "results"  # announced when staff publish the results, not at a fixed time
+
+
+# A "closed" announcement that is this late is no longer news: it is skipped, not sent.
+CLOSE_NEWS_LIFETIME = timedelta(hours=12)
+
+
+def plan_announcements(campaign: Campaign) -> list[tuple[AnnouncementKind, datetime]]:
+    """Every announcement the calendar calls for, from the stored phase times."""
+    plan: list[tuple[AnnouncementKind, datetime]] = []
+    submission = campaign.phase(PhaseName.SUBMISSION)
+    if submission is not None and submission.end is not None:
+        plan.append((AnnouncementKind.SUBMISSION_OPENS, submission.start))
+        plan.append((AnnouncementKind.SUBMISSION_CLOSES, submission.end))
+    voting = campaign.phase(PhaseName.VOTING)
+    if voting is not None and voting.end is not None:
+        plan.append((AnnouncementKind.VOTING_OPENS, voting.start))
+        for hours in sorted(set(campaign.rules.reminder_hours), reverse=True):
+            at = voting.end - timedelta(hours=hours)
+            if at > voting.start:
+                plan.append((AnnouncementKind.VOTING_REMINDER, at))
+        plan.append((AnnouncementKind.VOTING_CLOSES, voting.end))
+    return plan
+
+
+def announcement_still_true(
+    kind: AnnouncementKind, due: datetime, campaign: Campaign, now: datetime
+) -> bool:
+    """Whether an announcement due at `due` is still worth sending at `now` (it may be late
+    because the bot was down). "Voting is open" is only true while voting is open."""
+    phase_of = {
+        AnnouncementKind.SUBMISSION_OPENS: PhaseName.SUBMISSION,
+        AnnouncementKind.VOTING_OPENS: PhaseName.VOTING,
+        AnnouncementKind.VOTING_REMINDER: PhaseName.VOTING,
+    }
+    if kind in phase_of:
+        phase = campaign.phase(phase_of[kind])
+        return phase is not None and phase.status_at(now) is PhaseStatus.OPEN
+    if kind in (AnnouncementKind.SUBMISSION_CLOSES, AnnouncementKind.VOTING_CLOSES):
+        return now < due + CLOSE_NEWS_LIFETIME
+    return True

@@ -53,6 +53,7 @@ campaigns = sa.Table(
     sa.Column("districts", sa.JSON, nullable=False),
     sa.Column("categories", sa.JSON, nullable=False),
     sa.Column("sample_data", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("reminder_hours", sa.JSON, nullable=False, server_default="[24, 1]"),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
@@ -138,4 +139,74 @@ audit_log = sa.Table(
     sa.Column("action", sa.String(64), nullable=False),
     sa.Column("campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="SET NULL")),
     sa.Column("detail", sa.JSON, nullable=False),
+)
+
+# Whether a citizen wants this campaign's announcements. A row means "we asked": opt-in only.
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column(
+        "campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("citizen_id", sa.Integer, sa.ForeignKey("citizens.id"), primary_key=True),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The announcement plan: one row per (campaign, kind, instant). Rebuilt in the same
+# transaction as any change to the phase times, so no announcement fires with an old time.
+announcements = sa.Table(
+    "announcements",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # planned, sent, skipped, cancelled
+    sa.Column("broadcast_id", sa.Integer, sa.ForeignKey("broadcasts.id")),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("campaign_id", "kind", "due_at"),
+    sa.Index("ix_announcements_status_due", "status", "due_at"),
+)
+
+broadcasts = sa.Table(
+    "broadcasts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # running, done
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+)
+
+# One row per recipient of a broadcast, written before the first message goes out; its status
+# is the broadcast's progress, so a restart resumes where it stopped.
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "broadcast_id", sa.Integer, sa.ForeignKey("broadcasts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("citizen_id", sa.Integer, sa.ForeignKey("citizens.id")),  # NULL: announce chat
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("address", sa.String(128), nullable=False),
+    sa.Column("language", sa.String(8), nullable=False),
+    # pending, sending, sent, blocked, failed, uncertain (in flight when the bot stopped)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("broadcast_id", "channel", "address"),
+    sa.Index("ix_deliveries_broadcast_status", "broadcast_id", "status"),
 )
