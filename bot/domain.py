@@ -298,3 +298,36 @@ def announcement_still_true(
     if kind in (AnnouncementKind.SUBMISSION_CLOSES, AnnouncementKind.VOTING_CLOSES):
         return now < due + CLOSE_NEWS_LIFETIME
     return True
+
+
+@dataclass(frozen=True)
+class Announcement:
+    id: int
+    campaign_id: int
+    kind: AnnouncementKind
+    due_at: datetime
+    status: str  # planned, sent, skipped, cancelled
+    broadcast_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    id: int
+    campaign_id: int
+    kind: str  # an AnnouncementKind value, or "staff" for a message staff wrote
+    payload: dict
+    status: str  # running, done
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One recipient of a broadcast: a citizen, or (citizen_id None) an announcement chat."""
+
+    id: int
+    broadcast_id: int
+    citizen_id: int | None
+    channel: str
+    address: str
+    language: str
+    attempts: int = 0

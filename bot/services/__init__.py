@@ -6,9 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.clock import Clock
+from bot.services.announcements import AnnounceChat, AnnouncementService
+from bot.services.broadcasts import Broadcaster
 from bot.services.campaigns import CampaignService
 from bot.services.catalog import CatalogService
 from bot.services.citizens import CitizenService
+from bot.services.subscriptions import SubscriptionService
 from bot.services.voting import VotingService
 from storage.database import Database
 
@@ -21,9 +24,21 @@ class Services:
     catalog: CatalogService
     citizens: CitizenService
     voting: VotingService
+    subscriptions: SubscriptionService
+    broadcaster: Broadcaster
+    announcements: AnnouncementService
 
     @classmethod
-    def create(cls, db: Database, clock: Clock, default_language: str = "ko") -> Services:
+    def create(
+        cls,
+        db: Database,
+        clock: Clock,
+        default_language: str = "ko",
+        announce_chat: AnnounceChat | None = None,
+        broadcaster: Broadcaster | None = None,
+    ) -> Services:
+        """Channels register their senders on `broadcaster` when they are wired."""
+        broadcaster = broadcaster or Broadcaster(db, clock)
         return cls(
             db=db,
             clock=clock,
@@ -31,4 +46,7 @@ class Services:
             catalog=CatalogService(db),
             citizens=CitizenService(db, clock, default_language),
             voting=VotingService(db, clock),
+            subscriptions=SubscriptionService(db, clock),
+            broadcaster=broadcaster,
+            announcements=AnnouncementService(db, clock, broadcaster, announce_chat),
         )

@@ -8,9 +8,21 @@ from pathlib import Path
 
 from bot.campaign_file import CampaignSpec, CaseSpec, parse_campaign_file
 from bot.clock import Clock
-from bot.domain import Campaign, Case, CaseStatus, Moment, pick_current_campaign
+from bot.domain import (
+    Campaign,
+    Case,
+    CaseStatus,
+    Moment,
+    pick_current_campaign,
+    plan_announcements,
+)
 from storage.database import Database
-from storage.repositories import AuditRepository, CampaignRepository, CaseRepository
+from storage.repositories import (
+    AnnouncementRepository,
+    AuditRepository,
+    CampaignRepository,
+    CaseRepository,
+)
 from storage.repositories.cases import case_values
 
 log = logging.getLogger(__name__)
@@ -76,6 +88,10 @@ class CampaignService:
                 report.settings_changed = True
                 await campaigns.save(wanted, now)
             await self._load_cases(cases, spec, report, now)
+            # Same transaction as the phase times: the plan never lags behind them.
+            await AnnouncementRepository(conn).replan(
+                report.campaign_id, plan_announcements(campaign_from_spec(spec)), now
+            )
             if report.changed:
                 await AuditRepository(conn).record(
                     now, actor, "campaign.loaded", report.campaign_id, source=source,

@@ -1,0 +1,102 @@
+"""Announcements: the campaign calendar announcing itself. The plan lives in the database
+(rebuilt whenever phase times change); `tick()` fires what is due, each announcement exactly
+once, sending it late if it is still true and skipping it if it has gone stale."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.clock import Clock
+from bot.domain import Announcement, AnnouncementKind, Campaign, announcement_still_true
+from bot.services.broadcasts import Broadcaster
+from storage.database import Database
+from storage.repositories import (
+    AnnouncementRepository,
+    BroadcastRepository,
+    CampaignRepository,
+)
+from storage.repositories.announcements import SENT, SKIPPED
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnnounceChat:
+    """A public channel or group that receives every announcement too."""
+
+    channel: str
+    address: str
+    language: str
+
+
+class AnnouncementService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        broadcaster: Broadcaster,
+        announce_chat: AnnounceChat | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.broadcaster = broadcaster
+        self.announce_chat = announce_chat
+
+    async def tick(self) -> list[Announcement]:
+        """Fire every announcement that is due now. Returns the ones that were sent."""
+        now = self.clock.now()
+        async with self.db.read() as conn:
+            due = await AnnouncementRepository(conn).due(now)
+        fired = []
+        for announcement in due:
+            if await self._fire(announcement):
+                fired.append(announcement)
+        return fired
+
+    async def _fire(self, announcement: Announcement) -> bool:
+        async with self.db.write() as conn:
+            now = self.clock.now()
+            campaign = await CampaignRepository(conn).get(announcement.campaign_id)
+            announcements = AnnouncementRepository(conn)
+            if campaign is None or not announcement_still_true(
+                announcement.kind, announcement.due_at, campaign, now
+            ):
+                await announcements.settle(announcement.id, SKIPPED, now)
+                log.info("announcement %s (%s, due %s) is stale: skipped", announcement.id,
+                         announcement.kind.value, announcement.due_at.isoformat())
+                return False
+            broadcast_id = await self._create_broadcast(conn, campaign, announcement.kind, now)
+            if not await announcements.settle(announcement.id, SENT, now, broadcast_id):
+                raise RuntimeError("announcement fired twice")  # rolls the broadcast back
+        late = (now - announcement.due_at).total_seconds()
+        log.info("announcement %s (%s) started as broadcast %s%s", announcement.id,
+                 announcement.kind.value, broadcast_id, f", {late:.0f} s late" if late > 60 else "")
+        self.broadcaster.start(broadcast_id)
+        return True
+
+    async def announce_now(self, campaign: Campaign, kind: AnnouncementKind) -> int:
+        """An announcement that is not on the calendar, e.g. when staff publish results."""
+        async with self.db.write() as conn:
+            now = self.clock.now()
+            broadcast_id = await self._create_broadcast(conn, campaign, kind, now)
+            await AnnouncementRepository(conn).add_sent(campaign.id, kind, now, broadcast_id)
+        self.broadcaster.start(broadcast_id)
+        return broadcast_id
+
+    async def _create_broadcast(self, conn, campaign: Campaign, kind: AnnouncementKind,
+                                now) -> int:
+        broadcasts = BroadcastRepository(conn)
+        broadcast_id = await broadcasts.create(campaign.id, kind.value, {}, now)
+        await broadcasts.add_subscribers(
+            broadcast_id, campaign.id, now,
+            only_non_voters=kind is AnnouncementKind.VOTING_REMINDER,
+        )
+        if self.announce_chat is not None and kind is not AnnouncementKind.VOTING_REMINDER:
+            chat = self.announce_chat
+            await broadcasts.add_chat(broadcast_id, chat.channel, chat.address, chat.language, now)
+        return broadcast_id
+
+    async def plan(self, campaign: Campaign) -> list[Announcement]:
+        async with self.db.read() as conn:
+            return await AnnouncementRepository(conn).of_campaign(campaign.id)

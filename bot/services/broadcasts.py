@@ -1,0 +1,204 @@
+"""The broadcaster: one message to many recipients, each in their language, losing nothing.
+
+Recipients are written down before the first message goes out. Each delivery is claimed
+(committed as "sending") before it is sent and recorded after, so a restart resumes where the
+broadcast stopped and never sends anyone the same broadcast twice. Channels plug in a `Sender`;
+this module knows no chat app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from bot.clock import Clock
+from bot.domain import Broadcast, Campaign, Delivery
+from storage.database import Database
+from storage.repositories import (
+    BroadcastRepository,
+    CampaignRepository,
+    SubscriptionRepository,
+)
+from storage.repositories import broadcasts as status
+
+log = logging.getLogger(__name__)
+
+WORKERS = 8  # sends in flight at once; the channel's rate limiter keeps the overall pace
+MAX_ATTEMPTS = 3
+
+
+class SendStatus(Enum):
+    SENT = "sent"
+    BLOCKED = "blocked"  # the user blocked the bot or is gone: unsubscribe
+    RETRY_AFTER = "retry_after"  # flood control: wait `retry_after` seconds, then again
+    FAILED = "failed"  # may work another time: retried a bounded number of times
+    REJECTED = "rejected"  # will never work (e.g. chat not found): not retried
+    UNCERTAIN = "uncertain"  # may or may not have arrived (a timeout): not sent again
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status: SendStatus
+    retry_after: float = 0.0
+    error: str | None = None
+
+
+class Sender(Protocol):
+    async def send(
+        self, delivery: Delivery, broadcast: Broadcast, campaign: Campaign
+    ) -> SendResult:
+        """Send the broadcast's message to one recipient, in `delivery.language`."""
+
+
+@dataclass(frozen=True)
+class BroadcastSummary:
+    broadcast_id: int
+    campaign_id: int
+    kind: str
+    sent: int
+    blocked: int
+    failed: int
+    uncertain: int
+    seconds: float
+
+
+Sleep = Callable[[float], Awaitable[None]]
+Listener = Callable[[BroadcastSummary], Awaitable[None]]
+
+
+class Broadcaster:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        sleep: Sleep = asyncio.sleep,
+        workers: int = WORKERS,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.sleep = sleep
+        self.workers = workers
+        self.max_attempts = max_attempts
+        self.senders: dict[str, Sender] = {}
+        self.listeners: list[Listener] = []
+        self._tasks: dict[int, asyncio.Task] = {}
+        self._stopping = False
+
+    def register(self, channel: str, sender: Sender) -> None:
+        self.senders[channel] = sender
+
+    def on_finished(self, listener: Listener) -> None:
+        self.listeners.append(listener)
+
+    def start(self, broadcast_id: int) -> asyncio.Task:
+        """Run the broadcast in the background; starting it twice runs it once."""
+        task = self._tasks.get(broadcast_id)
+        if task is None or task.done():
+            task = asyncio.create_task(self.run(broadcast_id), name=f"broadcast-{broadcast_id}")
+            self._tasks[broadcast_id] = task
+            task.add_done_callback(lambda _t: self._tasks.pop(broadcast_id, None))
+        return task
+
+    async def resume(self) -> list[int]:
+        """At start-up: continue every broadcast that a stop interrupted."""
+        async with self.db.read() as conn:
+            unfinished = await BroadcastRepository(conn).running()
+        for broadcast in unfinished:
+            if broadcast.id not in self._tasks:
+                async with self.db.write() as conn:
+                    lost = await BroadcastRepository(conn).mark_in_flight_uncertain(
+                        broadcast.id, self.clock.now())
+                if lost:
+                    log.warning("broadcast %s: %s message(s) were in flight when the bot "
+                                "stopped; not sent again", broadcast.id, lost)
+                self.start(broadcast.id)
+        return [b.id for b in unfinished]
+
+    async def idle(self) -> None:
+        """Wait until every running broadcast has finished (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Finish the messages in flight, claim no more; the rest resumes at the next start."""
+        self._stopping = True
+        await self.idle()
+
+    async def run(self, broadcast_id: int) -> BroadcastSummary | None:
+        started = self.clock.now()
+        async with self.db.read() as conn:
+            broadcast = await BroadcastRepository(conn).get(broadcast_id)
+            campaign = await CampaignRepository(conn).get(broadcast.campaign_id) if broadcast \
+                else None
+        if broadcast is None or campaign is None or broadcast.status != status.RUNNING:
+            return None
+        await asyncio.gather(*(self._work(broadcast, campaign) for _ in range(self.workers)))
+        if self._stopping:
+            return None
+        async with self.db.write() as conn:
+            repo = BroadcastRepository(conn)
+            counts = await repo.counts(broadcast_id)
+            await repo.finish(broadcast_id, self.clock.now())
+        summary = BroadcastSummary(
+            broadcast_id, broadcast.campaign_id, broadcast.kind,
+            sent=counts.get(status.SENT, 0), blocked=counts.get(status.BLOCKED, 0),
+            failed=counts.get(status.FAILED, 0), uncertain=counts.get(status.UNCERTAIN, 0),
+            seconds=(self.clock.now() - started).total_seconds(),
+        )
+        log.info("broadcast %s (%s) done: sent %s, blocked %s, failed %s, uncertain %s, %.1f s",
+                 broadcast_id, broadcast.kind, summary.sent, summary.blocked, summary.failed,
+                 summary.uncertain, summary.seconds)
+        for listener in self.listeners:
+            try:
+                await listener(summary)
+            except Exception:
+                log.exception("broadcast summary listener failed")
+        return summary
+
+    async def _work(self, broadcast: Broadcast, campaign: Campaign) -> None:
+        while not self._stopping:
+            async with self.db.write() as conn:
+                delivery = await BroadcastRepository(conn).claim_next(
+                    broadcast.id, self.clock.now())
+            if delivery is None:
+                return
+            await self._deliver(delivery, broadcast, campaign)
+
+    async def _deliver(self, delivery: Delivery, broadcast: Broadcast, campaign: Campaign) -> None:
+        sender = self.senders.get(delivery.channel)
+        attempts = delivery.attempts + 1
+        if sender is None:
+            result = SendResult(SendStatus.REJECTED, error=f"no sender for {delivery.channel}")
+        else:
+            try:
+                result = await sender.send(delivery, broadcast, campaign)
+            except Exception as exc:  # a sender bug must not stop the broadcast
+                log.exception("sender failed for delivery %s", delivery.id)
+                result = SendResult(SendStatus.FAILED, error=repr(exc))
+        if result.status is SendStatus.RETRY_AFTER:
+            log.info("flood control: waiting %.1f s as asked", result.retry_after)
+            await self.sleep(result.retry_after)
+            await self._record(delivery.id, status.PENDING, delivery.attempts, result.error)
+            return
+        if result.status is SendStatus.FAILED and attempts < self.max_attempts:
+            await self._record(delivery.id, status.PENDING, attempts, result.error)
+            return
+        final = {
+            SendStatus.SENT: status.SENT,
+            SendStatus.BLOCKED: status.BLOCKED,
+            SendStatus.UNCERTAIN: status.UNCERTAIN,
+        }.get(result.status, status.FAILED)
+        async with self.db.write() as conn:
+            now = self.clock.now()
+            await BroadcastRepository(conn).record(delivery.id, final, attempts, now, result.error)
+            if final == status.BLOCKED and delivery.citizen_id is not None:
+                await SubscriptionRepository(conn).unsubscribe_everywhere(delivery.citizen_id, now)
+
+    async def _record(self, delivery_id: int, state: str, attempts: int, error: str | None) -> None:
+        async with self.db.write() as conn:
+            await BroadcastRepository(conn).record(delivery_id, state, attempts,
+                                                   self.clock.now(), error)

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.domain import Announcement, AnnouncementKind
+from storage.tables import announcements
+
+PLANNED = "planned"
+SENT = "sent"
+SKIPPED = "skipped"
+CANCELLED = "cancelled"
+
+
+def _announcement(row) -> Announcement:
+    return Announcement(
+        id=row["id"], campaign_id=row["campaign_id"], kind=AnnouncementKind(row["kind"]),
+        due_at=row["due_at"], status=row["status"], broadcast_id=row["broadcast_id"],
+    )
+
+
+class AnnouncementRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def replan(
+        self, campaign_id: int, wanted: list[tuple[AnnouncementKind, datetime]], now: datetime
+    ) -> None:
+        """Make the planned rows exactly `wanted`. What was sent or skipped stays as history;
+        a planned row whose time is no longer in the plan is cancelled, never fired."""
+        rows = (
+            await self.conn.execute(
+                announcements.select().where(announcements.c.campaign_id == campaign_id)
+            )
+        ).mappings().all()
+        existing = {(AnnouncementKind(r["kind"]), r["due_at"]): r for r in rows}
+        wanted_keys = set(wanted)
+        for key, row in existing.items():
+            if row["status"] == PLANNED and key not in wanted_keys:
+                await self._set_status(row["id"], CANCELLED, now)
+            elif row["status"] == CANCELLED and key in wanted_keys:
+                await self._set_status(row["id"], PLANNED, now)
+        new = [key for key in wanted if key not in existing]
+        if new:
+            await self.conn.execute(
+                announcements.insert(),
+                [
+                    {"campaign_id": campaign_id, "kind": kind.value, "due_at": due,
+                     "status": PLANNED, "updated_at": now}
+                    for kind, due in new
+                ],
+            )
+
+    async def _set_status(self, announcement_id: int, status: str, now: datetime) -> None:
+        await self.conn.execute(
+            announcements.update()
+            .where(announcements.c.id == announcement_id)
+            .values(status=status, updated_at=now)
+        )
+
+    async def add_sent(
+        self, campaign_id: int, kind: AnnouncementKind, at: datetime, broadcast_id: int
+    ) -> None:
+        """An announcement made on demand (e.g. results published), recorded as sent."""
+        await self.conn.execute(
+            announcements.insert().values(
+                campaign_id=campaign_id, kind=kind.value, due_at=at, status=SENT,
+                broadcast_id=broadcast_id, updated_at=at,
+            )
+        )
+
+    async def due(self, now: datetime) -> list[Announcement]:
+        rows = await self.conn.execute(
+            announcements.select()
+            .where(announcements.c.status == PLANNED, announcements.c.due_at <= now)
+            .order_by(announcements.c.due_at, announcements.c.id)
+        )
+        return [_announcement(r) for r in rows.mappings()]
+
+    async def settle(
+        self, announcement_id: int, status: str, now: datetime, broadcast_id: int | None = None
+    ) -> bool:
+        """Move a planned announcement to sent or skipped; False if it was no longer planned."""
+        result = await self.conn.execute(
+            announcements.update()
+            .where(announcements.c.id == announcement_id, announcements.c.status == PLANNED)
+            .values(status=status, broadcast_id=broadcast_id, updated_at=now)
+        )
+        return result.rowcount == 1
+
+    async def of_campaign(self, campaign_id: int) -> list[Announcement]:
+        rows = await self.conn.execute(
+            announcements.select()
+            .where(announcements.c.campaign_id == campaign_id)
+            .order_by(announcements.c.due_at, announcements.c.id)
+        )
+        return [_announcement(r) for r in rows.mappings()]
+
+    async def upcoming(self, campaign_id: int) -> list[Announcement]:
+        rows = await self.conn.execute(
+            announcements.select()
+            .where(announcements.c.campaign_id == campaign_id, announcements.c.status == PLANNED)
+            .order_by(announcements.c.due_at)
+        )
+        return [_announcement(r) for r in rows.mappings()]
