@@ -13,12 +13,15 @@ from tests.conftest import KIM, SMITH
 
 async def test_whole_journey_in_korean(telegram, services, campaign, clock):
     calls = await telegram.send(KIM, "/start")
-    assert [c.method for c in calls] == ["sendMessage"]
-    greeting = calls[0]
+    assert [c.method for c in calls] == ["sendMessage", "sendMessage"]
+    greeting, question = calls
+    assert "새 소식" in question.text
+    assert question.labels() == ["🔔 네, 받을게요", "아니요, 괜찮아요"]
     assert greeting.chat_id == KIM.id
     assert "시험 공모 2024" in greeting.text
     assert "시민 투표" in greeting.text and "12월 1일(일) 18:00" in greeting.text
-    assert greeting.labels() == ["📋 사례 보기", "🗳 내 투표", "📅 일정", "❓ 도움말"]
+    assert greeting.labels() == ["📋 사례 보기", "🗳 내 투표", "📅 일정", "❓ 도움말",
+                                 "🔔 알림 받기"]
 
     calls = await telegram.press(KIM, "사례 보기")
     edit = next(c for c in calls if c.method == "editMessageText")

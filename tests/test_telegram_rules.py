@@ -20,8 +20,8 @@ from storage.repositories import CaseRepository
 from storage.tables import citizens, votes
 from tests.conftest import KIM, SMITH, VOTING_CLOSES, VOTING_OPENS, small_campaign
 
-MENU_KO = ["📋 사례 보기", "🗳 내 투표", "📅 일정", "❓ 도움말"]
-MENU_EN = ["📋 Browse cases", "🗳 My vote", "📅 Schedule", "❓ Help"]
+MENU_KO = ["📋 사례 보기", "🗳 내 투표", "📅 일정", "❓ 도움말", "🔔 알림 받기"]
+MENU_EN = ["📋 Browse cases", "🗳 My vote", "📅 Schedule", "❓ Help", "🔔 Get news"]
 EXPIRED_KO = "이 버튼은 만료되었습니다. 처음 화면에서 다시 해 주세요."
 EXPIRED_EN = "This button has expired. Please start again from the main menu."
 ERROR_WORDS = ("문제가 생겼습니다", "something went wrong")
@@ -286,7 +286,9 @@ async def test_bad_deep_links_get_a_clear_answer(
     telegram, services, campaign, argument, expected, errors_logged
 ):
     calls = await telegram.send(KIM, f"/start {argument}")
-    assert methods(calls) == ["sendMessage"]
+    greeting = expected == "안녕하세요!"
+    # the greeting is followed, the first time, by the question about news
+    assert methods(calls) == ["sendMessage"] * (2 if greeting else 1)
     assert calls[0].text.startswith(expected)
     assert calls[0].labels() in (["🏠 처음으로"], MENU_KO)
     assert errors_logged() == []
@@ -392,6 +394,10 @@ async def test_language_switch_to_english(telegram, services, campaign):
     assert language == "en"
 
     calls = await telegram.send(KIM, "/start")
+    greeting, question = calls
+    assert greeting.text.startswith("Hello! 👋")
+    assert question.text.startswith("🔔 Would you like news")
+    calls = await telegram.send(KIM, "/start")  # asked once only
     assert only(calls, "sendMessage").text.startswith("Hello! 👋")
     calls = await telegram.send(KIM, "/help")
     assert only(calls, "sendMessage").text.startswith("<b>How to use this bot</b>")
@@ -446,6 +452,7 @@ async def test_command_menu_in_korean_and_english(telegram):
         {"command": "search", "description": "사례 찾기 (예: /search 돌봄)"},
         {"command": "myvote", "description": "내 투표 보기"},
         {"command": "schedule", "description": "일정 보기"},
+        {"command": "notify", "description": "알림 켜기·끄기"},
         {"command": "help", "description": "도움말"},
         {"command": "language", "description": "언어 바꾸기 / Language"},
     ]
@@ -454,6 +461,7 @@ async def test_command_menu_in_korean_and_english(telegram):
         {"command": "search", "description": "Find cases (e.g. /search care)"},
         {"command": "myvote", "description": "See my vote"},
         {"command": "schedule", "description": "See the schedule"},
+        {"command": "notify", "description": "News on or off"},
         {"command": "help", "description": "Help"},
         {"command": "language", "description": "언어 바꾸기 / Language"},
     ]

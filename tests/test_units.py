@@ -44,7 +44,8 @@ STATES = [
 ]
 
 SIMPLE_ACTIONS = [cb.Menu(), cb.MyVote(), cb.Schedule(), cb.Help(), cb.SetLanguage("ko"),
-                  cb.SetLanguage("en"), cb.AskSearch(1), cb.AskSearch(999_999_999)]
+                  cb.SetLanguage("en"), cb.AskSearch(1), cb.AskSearch(999_999_999),
+                  cb.Subscribe(1, True), cb.Subscribe(999_999_999, False)]
 
 
 def all_actions() -> list[cb.Action]:

@@ -102,9 +102,15 @@ class SetLanguage:
     language: str
 
 
+@dataclass(frozen=True)
+class Subscribe:
+    campaign_id: int
+    on: bool
+
+
 Action = (
     Menu | ShowList | PickDistrict | PickCategory | AskSearch | ShowCase | AskVote | ConfirmVote
-    | CancelVote | MyVote | Schedule | Help | SetLanguage
+    | CancelVote | MyVote | Schedule | Help | SetLanguage | Subscribe
 )
 
 _SIMPLE = {Menu: "m", MyVote: "mv", Schedule: "sc", Help: "h"}
@@ -133,6 +139,8 @@ def encode(action: Action) -> str:
         return f"lg:{action.language}"
     if isinstance(action, AskSearch):
         return f"s:{action.campaign_id}"
+    if isinstance(action, Subscribe):
+        return f"nt:{action.campaign_id}:{int(action.on)}"
     if isinstance(action, ShowCase):
         *state, keyword = action.state.fields()
         head = ["c", str(action.campaign_id), str(action.case_id), str(action.part), *state]
@@ -179,6 +187,9 @@ def decode(data: str | None) -> Action | None:
             return SetLanguage(rest) if rest in ("ko", "en") else None
         if code == "s":
             return AskSearch(_int(rest))
+        if code == "nt":
+            campaign, _, on = rest.partition(":")
+            return Subscribe(_int(campaign), on == "1") if on in ("0", "1") else None
         if code == "c":
             fields = rest.split(":", 6)
             if len(fields) != 7:

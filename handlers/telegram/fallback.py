@@ -6,9 +6,9 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.i18n import t
-from handlers.telegram import views
 from handlers.telegram.browse import search_reply
 from handlers.telegram.common import Screen, begin_turn, show
+from handlers.telegram.notify import menu_screen
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -19,5 +19,5 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def hint(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = await begin_turn(update, context)
-    menu = views.main_menu(turn.language, turn.campaign, turn.services.clock.now())
+    menu = await menu_screen(turn)
     await show(update, Screen(t(turn.language, "fallback"), menu.keyboard))

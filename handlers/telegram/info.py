@@ -8,6 +8,7 @@ from telegram.ext import ContextTypes
 from bot.i18n import t
 from handlers.telegram import views
 from handlers.telegram.common import Screen, Turn, begin_turn, show
+from handlers.telegram.notify import menu_screen
 
 
 async def schedule(update: Update, turn: Turn) -> None:
@@ -31,7 +32,6 @@ async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 async def set_language(update: Update, turn: Turn, language: str) -> None:
     citizen = await turn.services.citizens.set_language(turn.citizen, language)
-    now = turn.services.clock.now()
-    menu = views.main_menu(citizen.language, turn.campaign, now)
+    menu = await menu_screen(Turn(turn.services, citizen, turn.campaign))
     await show(update, Screen(f"{t(citizen.language, 'language.set')}\n\n{menu.text}",
                               menu.keyboard))

@@ -236,21 +236,35 @@ class OfflineTelegram:
         data: str | None = None,
         message: dict[str, Any] | None = None,
     ) -> list[ApiCall]:
-        """Press a button of the latest bot message in the user's chat that has buttons: the
-        one whose label contains `label`, or raw `data` (which may be forged)."""
-        message = message or self.last_message_with_buttons(user.id)
+        """Press the button whose label contains `label`, on the latest bot message in the
+        user's chat that has one; or send raw `data` (which may be forged)."""
         if data is None:
-            if message is None:
-                raise LookupError("no message with buttons in this chat")
-            data = self.find_button(message, label or "")["callback_data"]
+            candidates = [message] if message else self.messages_with_buttons(user.id)
+            for candidate in candidates:
+                try:
+                    button = self.find_button(candidate, label or "")
+                except LookupError:
+                    continue
+                message, data = candidate, button["callback_data"]
+                break
+            else:
+                latest = candidates[0] if candidates else {}
+                labels = [b["text"] for b in self.buttons_of(latest)]
+                raise LookupError(f"no button {label!r}; latest buttons: {labels}")
+        message = message or self.last_message_with_buttons(user.id)
         return await self.feed(self.callback_update(user, data, message))
 
-    def last_message_with_buttons(self, chat_id: int) -> dict[str, Any] | None:
+    def messages_with_buttons(self, chat_id: int) -> list[dict[str, Any]]:
+        """The bot's messages in this chat that have buttons, newest first."""
         found = [
             m for (chat, _), m in self.request.messages.items()
             if chat == chat_id and m.get("reply_markup")
         ]
-        return max(found, key=lambda m: m["message_id"]) if found else None
+        return sorted(found, key=lambda m: m["message_id"], reverse=True)
+
+    def last_message_with_buttons(self, chat_id: int) -> dict[str, Any] | None:
+        found = self.messages_with_buttons(chat_id)
+        return found[0] if found else None
 
     @staticmethod
     def buttons_of(message: dict[str, Any]) -> list[dict[str, Any]]:

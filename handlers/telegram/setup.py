@@ -6,7 +6,7 @@ from telegram import Bot, BotCommand
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.i18n import plain
-from handlers.telegram import browse, info, start, vote
+from handlers.telegram import browse, info, notify, start, vote
 from handlers.telegram.buttons import on_button
 from handlers.telegram.errors import on_error
 from handlers.telegram.fallback import hint, on_text
@@ -14,7 +14,7 @@ from handlers.telegram.fallback import hint, on_text
 # New messages in private chats only: an edited message must not run a command twice.
 PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
 
-COMMANDS = ("start", "search", "myvote", "schedule", "help", "language")
+COMMANDS = ("start", "search", "myvote", "schedule", "notify", "help", "language")
 
 
 def register(application: Application) -> None:
@@ -24,6 +24,7 @@ def register(application: Application) -> None:
     application.add_handler(CommandHandler("schedule", info.schedule_command, filters=PRIVATE))
     application.add_handler(CommandHandler("help", info.help_command, filters=PRIVATE))
     application.add_handler(CommandHandler("language", info.language_command, filters=PRIVATE))
+    application.add_handler(CommandHandler("notify", notify.notify_command, filters=PRIVATE))
     application.add_handler(CallbackQueryHandler(on_button))
     application.add_handler(MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, on_text))
     # Unknown commands, photos, stickers, voice...: a hint, never silence.

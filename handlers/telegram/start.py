@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from handlers.telegram import callbacks as cb
-from handlers.telegram import views
+from handlers.telegram import notify
 from handlers.telegram.browse import open_case
 from handlers.telegram.common import begin_turn, show
 
@@ -23,8 +23,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await open_case(update, context, turn, int(case_id), cb.ListState())
             return
     await main_menu(update, turn)
+    await notify.ask_once(update, turn)
 
 
 async def main_menu(update: Update, turn) -> None:
-    now = turn.services.clock.now()
-    await show(update, views.main_menu(turn.language, turn.campaign, now))
+    await show(update, await notify.menu_screen(turn))

@@ -9,6 +9,7 @@ from urllib.parse import quote
 from telegram import InlineKeyboardButton
 
 from bot.domain import (
+    AnnouncementKind,
     Campaign,
     Case,
     CasePage,
@@ -51,7 +52,9 @@ def phase_status_text(lang: str, campaign: Campaign, now: datetime) -> str:
     return t(lang, "phase.finished")
 
 
-def main_menu(lang: str, campaign: Campaign | None, now: datetime) -> Screen:
+def main_menu(
+    lang: str, campaign: Campaign | None, now: datetime, subscribed: bool | None = None
+) -> Screen:
     if campaign is None:
         return Screen(t(lang, "no_campaign"), [[button(plain(lang, "menu.help"), cb.Help())]])
     text = t(lang, "start.greeting", title=campaign.title.get(lang),
@@ -63,8 +66,49 @@ def main_menu(lang: str, campaign: Campaign | None, now: datetime) -> Screen:
         [button(plain(lang, "menu.myvote"), cb.MyVote())],
         [button(plain(lang, "menu.schedule"), cb.Schedule()),
          button(plain(lang, "menu.help"), cb.Help())],
+        [button(plain(lang, "menu.notify_off" if subscribed else "menu.notify_on"),
+                cb.Subscribe(campaign.id, not subscribed))],
     ]
     return Screen(text, keyboard)
+
+
+def subscription_question(lang: str, campaign: Campaign) -> Screen:
+    return Screen(t(lang, "subscribe.ask"), [
+        [button(plain(lang, "subscribe.yes"), cb.Subscribe(campaign.id, True))],
+        [button(plain(lang, "subscribe.no"), cb.Subscribe(campaign.id, False))],
+    ])
+
+
+def announcement(
+    lang: str, campaign: Campaign, kind: AnnouncementKind, bot_username: str, in_chat: bool
+) -> Screen:
+    """An announcement as a subscriber (or a public chat) receives it, with a button into the
+    bot: a callback in a private chat, a deep link in a channel or group."""
+    voting = campaign.phase(PhaseName.VOTING)
+    text = t(lang, f"announce.{kind.value}", title=campaign.title.get(lang),
+             end=when(campaign, _phase_end(campaign, kind), lang),
+             voting_start=when(campaign, voting.start, lang) if voting else "")
+    awards = campaign.phase(PhaseName.AWARDS)
+    if kind is AnnouncementKind.VOTING_CLOSES and awards is not None:
+        text += "\n" + t(lang, "announce.awards_at", at=when(campaign, awards.start, lang))
+    if in_chat:
+        link = f"https://t.me/{bot_username}?start=menu"
+        return Screen(text, [[InlineKeyboardButton(plain(lang, "announce.button_open"), url=link)]])
+    if kind in (AnnouncementKind.VOTING_OPENS, AnnouncementKind.VOTING_REMINDER):
+        label, action = "announce.button_vote", cb.ShowList(campaign.id, cb.ListState())
+    elif kind is AnnouncementKind.SUBMISSION_OPENS:
+        label, action = "announce.button_browse", cb.Menu()
+    else:
+        label, action = "menu.home", cb.Menu()
+    return Screen(text, [[button(plain(lang, label), action)]])
+
+
+def _phase_end(campaign: Campaign, kind: AnnouncementKind) -> datetime:
+    name = PhaseName.SUBMISSION if kind.value.startswith("submission") else PhaseName.VOTING
+    phase = campaign.phase(name)
+    if phase is None:  # results of a campaign without that phase: any date will do, unused
+        return campaign.span()[1]
+    return phase.end or phase.start
 
 
 def _filter_words(lang: str, campaign: Campaign, state: cb.ListState) -> list[str]:

@@ -1,0 +1,56 @@
+"""Announcement subscriptions: asked once at /start (opt-in), changed with /notify on|off or
+the button in the main menu."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.i18n import t
+from handlers.telegram import views
+from handlers.telegram.common import Screen, Turn, begin_turn, show
+
+ON_WORDS = {"on", "켜기", "켜", "받기", "yes"}
+OFF_WORDS = {"off", "끄기", "꺼", "끔", "no"}
+
+
+async def menu_screen(turn: Turn) -> Screen:
+    """The main menu, with the notification button showing the citizen's current choice."""
+    subscribed = None
+    if turn.campaign is not None:
+        subscribed = await turn.services.subscriptions.status(turn.campaign, turn.citizen)
+    return views.main_menu(turn.language, turn.campaign, turn.services.clock.now(), subscribed)
+
+
+async def ask_once(update: Update, turn: Turn) -> None:
+    """After the greeting, ask whether to send news, the first time only. Until the citizen
+    says yes they are not subscribed."""
+    if turn.campaign is None:
+        return
+    if await turn.services.subscriptions.status(turn.campaign, turn.citizen) is not None:
+        return
+    await turn.services.subscriptions.set(turn.campaign, turn.citizen, False)
+    await show(update, views.subscription_question(turn.language, turn.campaign),
+               new_message=True)
+
+
+async def set_subscription(update: Update, turn: Turn, on: bool) -> None:
+    await turn.services.subscriptions.set(turn.campaign, turn.citizen, on)
+    menu = await menu_screen(turn)
+    text = t(turn.language, "subscribe.on" if on else "subscribe.off")
+    await show(update, Screen(f"{text}\n\n{menu.text}", menu.keyboard))
+
+
+async def notify_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    turn = await begin_turn(update, context)
+    if turn.campaign is None:
+        await show(update, await menu_screen(turn))
+        return
+    word = (context.args[0].lower() if context.args else "")
+    if word in ON_WORDS or word in OFF_WORDS:
+        await set_subscription(update, turn, word in ON_WORDS)
+        return
+    subscribed = await turn.services.subscriptions.status(turn.campaign, turn.citizen)
+    current = t(turn.language, "subscribe.on" if subscribed else "subscribe.off")
+    await show(update, Screen(current, views.subscription_question(
+        turn.language, turn.campaign).keyboard))
