@@ -9,10 +9,12 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
 from bot.clock import Clock, SystemClock
-from bot.services import Services
+from bot.scheduler import Scheduler
+from bot.services import AnnounceChat, Services
 from bot.settings import Settings
-from handlers.telegram.common import SERVICES
+from handlers.telegram.common import CHANNEL, SCHEDULER, SERVICES
 from handlers.telegram.processor import PerUserUpdateProcessor
+from handlers.telegram.sender import TelegramSender
 from handlers.telegram.setup import register, set_commands
 from storage.database import Database
 from storage.migrate import upgrade
@@ -29,13 +31,18 @@ def build_application(
     request: BaseRequest | None = None,
     rate_limited: bool = True,
     migrate_on_start: bool = False,
+    run_scheduler: bool = False,
 ) -> Application:
+    """The bot. With `run_scheduler`, announcements are fired while it runs (`chamyeo run`);
+    tests and the demo drive the scheduler themselves."""
+    scheduler = Scheduler(services)
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token or OFFLINE_TOKEN)
         .base_url(settings.telegram_api_base_url)
         .concurrent_updates(PerUserUpdateProcessor(256))
-        .post_init(_post_init(services, migrate_on_start))
+        .post_init(_post_init(services, migrate_on_start, scheduler if run_scheduler else None))
+        .post_stop(_post_stop(scheduler))
         .post_shutdown(_post_shutdown(services))
     )
     if request is not None:
@@ -44,19 +51,34 @@ def build_application(
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
     application = builder.build()
     application.bot_data[SERVICES] = services
+    application.bot_data[SCHEDULER] = scheduler
+    sender = TelegramSender(application.bot, settings.chamyeo_admin_ids,
+                            settings.chamyeo_default_language)
+    services.broadcaster.register(CHANNEL, sender)
+    services.broadcaster.on_finished(sender.tell_admins)
     register(application)
     return application
 
 
-def _post_init(services: Services, migrate: bool):
+def _post_init(services: Services, migrate: bool, scheduler: Scheduler | None):
     async def post_init(application: Application) -> None:
         # Runs inside the bot's event loop, so the database connections live in that loop.
         if migrate:
             await upgrade(services.db)
             log.info("database is up to date")
         await set_commands(application.bot)
+        if scheduler is not None:
+            await scheduler.start()
 
     return post_init
+
+
+def _post_stop(scheduler: Scheduler):
+    async def post_stop(application: Application) -> None:
+        # Before the bot shuts down: messages in flight finish, the rest resumes next start.
+        await scheduler.stop()
+
+    return post_stop
 
 
 def _post_shutdown(services: Services):
@@ -68,12 +90,18 @@ def _post_shutdown(services: Services):
 
 def create_services(settings: Settings, clock: Clock | None = None) -> Services:
     db = Database(settings.chamyeo_database_url)
-    return Services.create(db, clock or SystemClock(), settings.chamyeo_default_language)
+    announce_chat = None
+    if settings.chamyeo_announce_chat_id is not None:
+        announce_chat = AnnounceChat(CHANNEL, str(settings.chamyeo_announce_chat_id),
+                                     settings.chamyeo_default_language)
+    return Services.create(db, clock or SystemClock(), settings.chamyeo_default_language,
+                           announce_chat=announce_chat)
 
 
 def run(settings: Settings) -> None:
     """Serve Telegram by long polling until interrupted."""
     services = create_services(settings)
-    application = build_application(settings, services, migrate_on_start=True)
+    application = build_application(settings, services, migrate_on_start=True,
+                                    run_scheduler=True)
     log.info("Chamyeo is starting (database %s)", settings.chamyeo_database_url.split("://")[0])
     application.run_polling(allowed_updates=["message", "callback_query"])

@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     chamyeo_admin_ids: Annotated[tuple[int, ...], NoDecode] = ()
     chamyeo_timezone: str = "Asia/Seoul"
     chamyeo_default_language: str = "ko"
+    # A public channel or group that receives every announcement too (optional).
+    chamyeo_announce_chat_id: int | None = None
+
+    @field_validator("chamyeo_announce_chat_id", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("chamyeo_admin_ids", mode="before")
     @classmethod

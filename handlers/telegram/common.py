@@ -17,6 +17,7 @@ from bot.services import Services
 log = logging.getLogger(__name__)
 
 SERVICES = "services"
+SCHEDULER = "scheduler"
 CHANNEL = "telegram"
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 

@@ -1,0 +1,65 @@
+"""The broadcaster's Telegram side: renders a broadcast for one recipient and maps Telegram's
+answers to the broadcaster's outcomes. Pace is kept by PTB's rate limiter on the Bot."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from telegram import Bot
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
+
+from bot.domain import AnnouncementKind, Broadcast, Campaign, Delivery
+from bot.i18n import plain, t
+from bot.services.broadcasts import BroadcastSummary, SendResult, SendStatus
+from handlers.telegram import views
+from handlers.telegram.common import NO_PREVIEW
+
+log = logging.getLogger(__name__)
+
+
+class TelegramSender:
+    def __init__(self, bot: Bot, admin_ids: tuple[int, ...] = (), language: str = "ko") -> None:
+        self.bot = bot
+        self.admin_ids = admin_ids
+        self.language = language
+
+    async def send(
+        self, delivery: Delivery, broadcast: Broadcast, campaign: Campaign
+    ) -> SendResult:
+        screen = views.announcement(
+            delivery.language, campaign, AnnouncementKind(broadcast.kind), self.bot.username,
+            in_chat=delivery.citizen_id is None,
+        )
+        try:
+            await self.bot.send_message(
+                chat_id=int(delivery.address), text=screen.text, parse_mode=ParseMode.HTML,
+                reply_markup=screen.markup, link_preview_options=NO_PREVIEW,
+            )
+        except RetryAfter as exc:
+            wait = exc.retry_after
+            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            return SendResult(SendStatus.RETRY_AFTER, retry_after=seconds, error=str(exc))
+        except Forbidden as exc:
+            return SendResult(SendStatus.BLOCKED, error=str(exc))
+        except TimedOut as exc:
+            # The request may have reached Telegram: sending again could send it twice.
+            return SendResult(SendStatus.UNCERTAIN, error=str(exc))
+        except BadRequest as exc:
+            return SendResult(SendStatus.REJECTED, error=str(exc))
+        except TelegramError as exc:  # network trouble, server errors: worth another try
+            return SendResult(SendStatus.FAILED, error=str(exc))
+        return SendResult(SendStatus.SENT)
+
+    async def tell_admins(self, summary: BroadcastSummary) -> None:
+        """The summary of a finished broadcast, to each bootstrap admin."""
+        lang = self.language
+        text = t(lang, "broadcast.summary", kind=plain(lang, f"announce.kind.{summary.kind}"),
+                 sent=summary.sent, blocked=summary.blocked, failed=summary.failed,
+                 uncertain=summary.uncertain, seconds=f"{summary.seconds:.1f}")
+        for admin in self.admin_ids:
+            try:
+                await self.bot.send_message(admin, text, parse_mode=ParseMode.HTML)
+            except TelegramError:
+                log.warning("could not send the broadcast summary to admin %s", admin)
