@@ -45,31 +45,41 @@ def parse_instant(text: str, timezone: str) -> datetime:
 
 
 class ConsoleChat:
-    """Prints what the bot sends and remembers the buttons of the latest message."""
+    """Prints what the bot sends to the current user, whether it answers a keystroke or arrives
+    on its own (an announcement), and remembers the buttons of the latest message."""
 
-    def __init__(self, out=sys.stdout) -> None:
+    def __init__(self, request, out=sys.stdout) -> None:
+        self.request = request
         self.out = out
+        self.user_id = 0
+        self.printed = 0
         self.buttons: list[dict] = []
         self.message: dict | None = None
 
-    def show(self, calls, request) -> None:
+    def flush(self) -> None:
+        calls = self.request.calls[self.printed:]
+        self.printed += len(calls)
         for call in calls:
             if call.method in ("sendMessage", "editMessageText", "sendPhoto"):
-                edited = call.method.startswith("edit")
-                print("\n🤖 " + ("(edited) " if edited else "") + plain_text(call.text or ""),
-                      file=self.out)
-                buttons = call.buttons()
-                if buttons:
-                    self.buttons = buttons
-                    chat, message_id = call.chat_id, call.params.get("message_id")
-                    if message_id is None:
-                        message_id = max(k[1] for k in request.messages if k[0] == chat)
-                    self.message = request.messages[(chat, int(message_id))]
-                for number, button in enumerate(buttons, 1):
-                    target = "" if "callback_data" in button else "  🔗"
-                    print(f"   [{number}] {button['text']}{target}", file=self.out)
+                if call.chat_id == self.user_id:
+                    self._print_message(call)
             elif call.method == "answerCallbackQuery" and call.params.get("text"):
                 print(f"\n💬 {call.params['text']}", file=self.out)
+
+    def _print_message(self, call) -> None:
+        edited = call.method.startswith("edit")
+        print("\n🤖 " + ("(edited) " if edited else "") + plain_text(call.text or ""),
+              file=self.out)
+        buttons = call.buttons()
+        if buttons:
+            self.buttons = buttons
+            message_id = call.params.get("message_id")
+            if message_id is None:
+                message_id = max(k[1] for k in self.request.messages if k[0] == call.chat_id)
+            self.message = self.request.messages[(call.chat_id, int(message_id))]
+        for number, button in enumerate(buttons, 1):
+            target = "" if "callback_data" in button else "  🔗"
+            print(f"   [{number}] {button['text']}{target}", file=self.out)
 
 
 def run_demo(settings: Settings, at: str | None = None, campaign_file: str | None = None) -> int:
@@ -83,6 +93,7 @@ async def _demo(settings: Settings, at: str | None, path: Path) -> int:
     # Imported here so `chamyeo --help` stays fast.
     from bot.app import build_application
     from bot.services import Services
+    from handlers.telegram.common import SCHEDULER
     from handlers.telegram.offline import OfflineRequest, OfflineTelegram, TelegramUser
     from handlers.telegram.setup import set_commands
     from storage.database import Database
@@ -112,15 +123,21 @@ async def _demo(settings: Settings, at: str | None, path: Path) -> int:
         application = build_application(
             Settings(_env_file=None), services, request=request, rate_limited=False
         )
-        chat = ConsoleChat()
+        chat = ConsoleChat(request)
         async with application:
             await set_commands(application.bot)
+            scheduler = application.bot_data[SCHEDULER]
+            await scheduler.start()
             driver = OfflineTelegram(application, request, clock)
             user = TelegramUser(1, "시민 1", settings.chamyeo_default_language)
+            chat.user_id = user.id
+            # Announcements arrive while the user reads: print them as they come.
+            printer = asyncio.create_task(_keep_printing(chat))
             print(f"Chamyeo demo: {spec.title.get('en')} ({path.name}), offline, temporary "
                   f"database.\nClock: {format_when(clock.now(), spec.timezone, 'en')} "
                   f"({spec.timezone}). Type :help for commands.")
-            chat.show(await driver.send(user, "/start"), request)
+            await driver.send(user, "/start")
+            chat.flush()
             while True:
                 if interactive:
                     print("\n> ", end="", flush=True)
@@ -139,7 +156,13 @@ async def _demo(settings: Settings, at: str | None, path: Path) -> int:
                         number = line.split()[1] if len(line.split()) > 1 else "1"
                         user = TelegramUser(int(number) if number.isdigit() else 1,
                                             f"시민 {number}", settings.chamyeo_default_language)
+                        chat.user_id = user.id
                         print(f"(now talking as citizen {user.id})")
+                    if line.startswith(":jump"):
+                        # What the clock just passed is announced now, not at the next tick.
+                        await scheduler.tick()
+                        await services.broadcaster.idle()
+                        chat.flush()
                     continue
                 if line.isdigit():
                     number = int(line)
@@ -150,13 +173,20 @@ async def _demo(settings: Settings, at: str | None, path: Path) -> int:
                     if "callback_data" not in button:
                         print(f"(a link: {button.get('url')})")
                         continue
-                    calls = await driver.press(user, data=button["callback_data"],
-                                               message=chat.message)
+                    await driver.press(user, data=button["callback_data"], message=chat.message)
                 else:
-                    calls = await driver.send(user, line)
-                chat.show(calls, request)
+                    await driver.send(user, line)
+                chat.flush()
+            printer.cancel()
+            await scheduler.stop()
         await db.dispose()
     return 0
+
+
+async def _keep_printing(chat: ConsoleChat) -> None:
+    while True:
+        await asyncio.sleep(0.3)
+        chat.flush()
 
 
 def _demo_command(line: str, clock: RunningClock, timezone: str) -> bool:

@@ -48,18 +48,26 @@ class AnnouncementService:
         now = self.clock.now()
         async with self.db.read() as conn:
             due = await AnnouncementRepository(conn).due(now)
+        # After a jump or a long stop, several reminders can be due at once: only the last one
+        # is news. The earlier ones are skipped.
+        last_reminder: dict[int, Announcement] = {}
+        for announcement in due:
+            if announcement.kind is AnnouncementKind.VOTING_REMINDER:
+                last_reminder[announcement.campaign_id] = announcement
         fired = []
         for announcement in due:
-            if await self._fire(announcement):
+            superseded = (announcement.kind is AnnouncementKind.VOTING_REMINDER
+                          and last_reminder[announcement.campaign_id] is not announcement)
+            if await self._fire(announcement, superseded):
                 fired.append(announcement)
         return fired
 
-    async def _fire(self, announcement: Announcement) -> bool:
+    async def _fire(self, announcement: Announcement, superseded: bool = False) -> bool:
         async with self.db.write() as conn:
             now = self.clock.now()
             campaign = await CampaignRepository(conn).get(announcement.campaign_id)
             announcements = AnnouncementRepository(conn)
-            if campaign is None or not announcement_still_true(
+            if superseded or campaign is None or not announcement_still_true(
                 announcement.kind, announcement.due_at, campaign, now
             ):
                 await announcements.settle(announcement.id, SKIPPED, now)

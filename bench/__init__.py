@@ -1,0 +1,1 @@
+"""Benchmarks: run against local stubs, never against the real Telegram."""
