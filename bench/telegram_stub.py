@@ -1,0 +1,424 @@
+"""A local stand-in for the Telegram Bot API that enforces Telegram's flood limits.
+
+Standard library only: an asyncio HTTP/1.1 server (keep-alive, Content-Length or chunked
+bodies, JSON or form-urlencoded parameters as python-telegram-bot's HTTPXRequest sends them).
+
+It answers `getMe`, `setMyCommands`, `deleteMyCommands`, `getUpdates` (empty) and
+`sendMessage` (a realistic Message), and enforces on `sendMessage`:
+
+* at most `limit` (30) messages in any rolling `window` (1 s) overall, and
+* at most one message per chat per `per_chat_interval` (1 s),
+
+answering HTTP 429 ``{"ok": false, "error_code": 429, "description": "Too Many Requests:
+retry after N", "parameters": {"retry_after": N}}`` when a limit would be exceeded, and
+HTTP 403 "Forbidden: bot was blocked by the user" for the configured blocked chats.
+
+Requests that get a 403 count toward the overall limit (Telegram processed them); 429s do
+not. It counts accepted messages per chat (duplicates), 429s (overall / per chat), 403s and
+the `time.monotonic()` instant of every accepted message (on Linux the same clock in every
+process, so a parent can line them up with its own measurements).
+
+Two extra endpoints, outside the Bot API: ``GET /_stub/stats`` (the counters as JSON) and
+``POST /_stub/shutdown``.
+
+Use it in-process (`TelegramStub`), or as a subprocess:
+
+    python -m bench.telegram_stub --blocked-file ids.txt
+
+which prints ``PORT <n>`` on its first line of stdout and stops by itself when its stdin
+closes (the parent went away), on ``POST /_stub/shutdown``, or after ``--max-seconds``.
+It only ever listens on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import html
+import itertools
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+HOST = "127.0.0.1"
+
+BOT_USER = {
+    "id": 7000000123,
+    "is_bot": True,
+    "first_name": "참여봇",
+    "username": "chamyeo_bench_bot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+    "can_connect_to_business": False,
+    "has_main_web_app": False,
+}
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+@dataclass
+class StubConfig:
+    limit: int = 30  # sendMessage per rolling window, all chats together
+    window: float = 1.0  # seconds
+    per_chat_interval: float = 1.0  # seconds between two messages to one chat
+    retry_after: int = 1  # the N in "retry after N"
+    blocked: set[int] = field(default_factory=set)
+    latency: float = 0.0  # seconds added before each answer (a network round trip)
+    token: str | None = None  # if set, other tokens get 401
+
+
+@dataclass
+class StubCounters:
+    started: float = field(default_factory=time.monotonic)
+    requests: collections.Counter = field(default_factory=collections.Counter)
+    accepted_per_chat: collections.Counter = field(default_factory=collections.Counter)
+    accepted_times: list[float] = field(default_factory=list)
+    rejected_429_global: int = 0
+    rejected_429_chat: int = 0
+    rejected_429_times: list[float] = field(default_factory=list)
+    rejected_403: int = 0
+    rejected_403_chats: collections.Counter = field(default_factory=collections.Counter)
+    bad_requests: int = 0
+    connections: int = 0
+    max_in_flight: int = 0
+
+
+class TelegramStub:
+    def __init__(self, config: StubConfig | None = None) -> None:
+        self.config = config or StubConfig()
+        self.counters = StubCounters()
+        self.port: int | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._window: collections.deque[float] = collections.deque()
+        self._last_per_chat: dict[int | str, float] = {}
+        self._message_ids = itertools.count(1)
+        self._in_flight = 0
+        self.stopped = asyncio.Event()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self, port: int = 0) -> int:
+        self._server = await asyncio.start_server(self._handle, HOST, port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.close()
+            await self._server.wait_closed()
+            self._server = None
+        self.stopped.set()
+
+    async def __aenter__(self) -> TelegramStub:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}/bot"
+
+    # -- counters -------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        c = self.counters
+        duplicates = {chat: n for chat, n in c.accepted_per_chat.items() if n > 1}
+        return {
+            "started": c.started,
+            "requests": dict(c.requests),
+            "accepted": sum(c.accepted_per_chat.values()),
+            "accepted_chats": len(c.accepted_per_chat),
+            "accepted_per_chat": {str(k): v for k, v in c.accepted_per_chat.items()},
+            "duplicate_chats": {str(k): v for k, v in duplicates.items()},
+            "accepted_times": c.accepted_times,
+            "rejected_429": c.rejected_429_global + c.rejected_429_chat,
+            "rejected_429_global": c.rejected_429_global,
+            "rejected_429_chat": c.rejected_429_chat,
+            "rejected_429_times": c.rejected_429_times,
+            "rejected_403": c.rejected_403,
+            "rejected_403_chats": {str(k): v for k, v in c.rejected_403_chats.items()},
+            "bad_requests": c.bad_requests,
+            "connections": c.connections,
+            "max_in_flight": c.max_in_flight,
+            "config": {
+                "limit": self.config.limit, "window": self.config.window,
+                "per_chat_interval": self.config.per_chat_interval,
+                "retry_after": self.config.retry_after, "blocked": len(self.config.blocked),
+                "latency": self.config.latency,
+            },
+        }
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        self.counters.connections += 1
+        try:
+            while True:
+                request_line = await reader.readline()
+                if not request_line:
+                    break
+                try:
+                    verb, target, version = request_line.decode("latin-1").rstrip("\r\n").split(
+                        " ", 2)
+                except ValueError:
+                    await self._respond(writer, 400, {"ok": False, "error_code": 400,
+                                                      "description": "Bad Request"}, False)
+                    break
+                headers: dict[str, str] = {}
+                while True:
+                    line = await reader.readline()
+                    if line in (b"\r\n", b"\n", b""):
+                        break
+                    name, _, value = line.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                if headers.get("transfer-encoding", "").lower() == "chunked":
+                    body = await _read_chunked(reader)
+                else:
+                    length = int(headers.get("content-length") or 0)
+                    body = await reader.readexactly(length) if length else b""
+                keep_alive = (version.upper() == "HTTP/1.1"
+                              and headers.get("connection", "").lower() != "close")
+                self._in_flight += 1
+                self.counters.max_in_flight = max(self.counters.max_in_flight, self._in_flight)
+                try:
+                    code, payload = await self._dispatch(verb.upper(), target, headers, body)
+                finally:
+                    self._in_flight -= 1
+                await self._respond(writer, code, payload, keep_alive)
+                if not keep_alive:
+                    break
+                if target.startswith("/_stub/shutdown"):
+                    asyncio.get_running_loop().call_soon(
+                        lambda: asyncio.ensure_future(self.stop()))
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    @staticmethod
+    async def _respond(writer: asyncio.StreamWriter, code: int, payload: Any,
+                       keep_alive: bool) -> None:
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        head = (
+            f"HTTP/1.1 {code} {HTTPStatus(code).phrase}\r\n"
+            "Server: chamyeo-bench-telegram-stub\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
+        ).encode("latin-1")
+        writer.write(head + body)
+        await writer.drain()
+
+    async def _dispatch(self, verb: str, target: str, headers: dict[str, str],
+                        body: bytes) -> tuple[int, Any]:
+        path = urlsplit(target).path
+        if path == "/_stub/stats":
+            return 200, self.stats()
+        if path == "/_stub/shutdown":
+            return 200, {"ok": True}
+        match = re.fullmatch(r"/bot([^/]+)/([A-Za-z]+)", path)
+        if match is None:
+            return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
+        token, method = match.group(1), match.group(2).lower()
+        self.counters.requests[method] += 1
+        if self.config.token is not None and token != self.config.token:
+            return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+        try:
+            params = _parse_params(headers.get("content-type", ""), body, target)
+        except ValueError as exc:
+            self.counters.bad_requests += 1
+            return 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {exc}"}
+        code, payload = self._answer(method, params)
+        if self.config.latency:
+            await asyncio.sleep(self.config.latency)
+        return code, payload
+
+    # -- the Bot API ----------------------------------------------------------------------
+
+    def _answer(self, method: str, params: dict[str, Any]) -> tuple[int, Any]:
+        if method == "getme":
+            return 200, {"ok": True, "result": BOT_USER}
+        if method in ("setmycommands", "deletemycommands", "close", "logout"):
+            return 200, {"ok": True, "result": True}
+        if method == "getupdates":
+            return 200, {"ok": True, "result": []}
+        if method == "sendmessage":
+            return self._send_message(params)
+        return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
+
+    def _send_message(self, params: dict[str, Any]) -> tuple[int, Any]:
+        raw_chat = params.get("chat_id")
+        text = params.get("text")
+        if raw_chat in (None, ""):
+            self.counters.bad_requests += 1
+            return 400, _error(400, "Bad Request: chat_id is empty")
+        if not text:
+            self.counters.bad_requests += 1
+            return 400, _error(400, "Bad Request: message text is empty")
+        chat: int | str
+        try:
+            chat = int(raw_chat)
+        except (TypeError, ValueError):
+            chat = str(raw_chat)
+        now = time.monotonic()
+        window = self._window
+        while window and window[0] <= now - self.config.window:
+            window.popleft()
+        if len(window) >= self.config.limit:
+            self.counters.rejected_429_global += 1
+            self.counters.rejected_429_times.append(now)
+            return 429, self._too_many()
+        last = self._last_per_chat.get(chat)
+        if last is not None and now - last < self.config.per_chat_interval:
+            self.counters.rejected_429_chat += 1
+            self.counters.rejected_429_times.append(now)
+            return 429, self._too_many()
+        window.append(now)  # Telegram did the work, whether or not the user blocked the bot
+        self._last_per_chat[chat] = now
+        if chat in self.config.blocked:
+            self.counters.rejected_403 += 1
+            self.counters.rejected_403_chats[chat] += 1
+            return 403, _error(403, "Forbidden: bot was blocked by the user")
+        self.counters.accepted_per_chat[chat] += 1
+        self.counters.accepted_times.append(now)
+        return 200, {"ok": True, "result": self._message(chat, str(text), params)}
+
+    def _too_many(self) -> dict[str, Any]:
+        n = self.config.retry_after
+        return {"ok": False, "error_code": 429, "description": f"Too Many Requests: retry after {n}",
+                "parameters": {"retry_after": n}}
+
+    def _message(self, chat: int | str, text: str, params: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(chat, int) and chat > 0:
+            chat_obj: dict[str, Any] = {"id": chat, "first_name": f"Citizen {chat}",
+                                        "type": "private"}
+        else:
+            chat_obj = {"id": chat if isinstance(chat, int) else -1001234567890,
+                        "title": "Announcements", "type": "channel"}
+        if str(params.get("parse_mode", "")).upper() == "HTML":
+            text = html.unescape(_TAG.sub("", text))
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "from": BOT_USER,
+            "chat": chat_obj,
+            "date": int(time.time()),
+            "text": text,
+        }
+        for key in ("reply_markup", "link_preview_options"):
+            value = params.get(key)
+            if isinstance(value, str):
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    value = None
+            if value:
+                message[key] = value
+        return message
+
+
+def _error(code: int, description: str) -> dict[str, Any]:
+    return {"ok": False, "error_code": code, "description": description}
+
+
+def _parse_params(content_type: str, body: bytes, target: str) -> dict[str, Any]:
+    params: dict[str, Any] = dict(parse_qsl(urlsplit(target).query))
+    ctype = content_type.split(";")[0].strip().lower()
+    if not body:
+        return params
+    if ctype == "application/json":
+        data = json.loads(body)
+        if not isinstance(data, dict):
+            raise ValueError("JSON body is not an object")
+        params.update(data)
+    elif ctype in ("application/x-www-form-urlencoded", ""):
+        params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    else:
+        raise ValueError(f"unsupported content type {ctype!r}")
+    return params
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    chunks = []
+    while True:
+        size_line = await reader.readline()
+        size = int(size_line.split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return b"".join(chunks)
+        chunks.append(await reader.readexactly(size))
+        await reader.readexactly(2)
+
+
+# -- the subprocess -----------------------------------------------------------------------
+
+
+async def _main(args: argparse.Namespace) -> None:
+    blocked: set[int] = set()
+    if args.blocked_file:
+        with open(args.blocked_file, encoding="utf-8") as f:
+            blocked = {int(line) for line in f if line.strip()}
+    blocked |= {int(x) for x in args.blocked.split(",") if x.strip()}
+    stub = TelegramStub(StubConfig(
+        limit=args.limit, window=args.window, per_chat_interval=args.per_chat_interval,
+        retry_after=args.retry_after, blocked=blocked, latency=args.latency_ms / 1000,
+    ))
+    port = await stub.start(args.port)
+    print(f"PORT {port}", flush=True)
+
+    loop = asyncio.get_running_loop()
+    stdin_closed = loop.create_future()
+
+    def _watch_stdin() -> None:  # a thread: EOF on stdin means the parent went away
+        try:
+            while sys.stdin.buffer.read(1):
+                pass
+        finally:
+            loop.call_soon_threadsafe(
+                lambda: stdin_closed.done() or stdin_closed.set_result(None))
+
+    if not args.ignore_stdin:
+        loop.run_in_executor(None, _watch_stdin)
+    stopped = asyncio.ensure_future(stub.stopped.wait())
+    await asyncio.wait({stopped, stdin_closed}, timeout=args.max_seconds,
+                       return_when=asyncio.FIRST_COMPLETED)
+    await stub.stop()
+    # The stdin reader thread may still block: leave without waiting for it.
+    sys.stdout.flush()
+    import os
+    os._exit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--limit", type=int, default=30, help="sendMessage per window")
+    parser.add_argument("--window", type=float, default=1.0, help="seconds")
+    parser.add_argument("--per-chat-interval", type=float, default=1.0, help="seconds")
+    parser.add_argument("--retry-after", type=int, default=1)
+    parser.add_argument("--blocked", default="", help="comma-separated chat ids")
+    parser.add_argument("--blocked-file", help="chat ids that blocked the bot, one a line")
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--max-seconds", type=float, default=3600.0,
+                        help="stop after this long in any case")
+    parser.add_argument("--ignore-stdin", action="store_true",
+                        help="do not stop when stdin closes")
+    asyncio.run(_main(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
