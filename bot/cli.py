@@ -44,6 +44,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     # httpx logs every request URL at INFO, and the URL holds the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per one-second tick
 
 
 def main(argv: list[str] | None = None) -> int:
