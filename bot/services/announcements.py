@@ -21,6 +21,14 @@ from storage.repositories.announcements import SENT, SKIPPED
 log = logging.getLogger(__name__)
 
 
+class AlreadySettled(Exception):
+    """Another tick (or process) fired or skipped this announcement first."""
+
+
+def _phase_of(kind: AnnouncementKind) -> str:
+    return kind.value.split("_")[0]  # "submission", "voting", "results"
+
+
 @dataclass(frozen=True)
 class AnnounceChat:
     """A public channel or group that receives every announcement too."""
@@ -48,18 +56,19 @@ class AnnouncementService:
         now = self.clock.now()
         async with self.db.read() as conn:
             due = await AnnouncementRepository(conn).due(now)
-        # After a jump or a long stop, several reminders can be due at once: only the last one
-        # is news. The earlier ones are skipped.
-        last_reminder: dict[int, Announcement] = {}
-        for announcement in due:
-            if announcement.kind is AnnouncementKind.VOTING_REMINDER:
-                last_reminder[announcement.campaign_id] = announcement
+        # After a long stop (or a jump of the demo's clock) several announcements about one phase
+        # can be due at once, e.g. "voting is open" and a reminder: only the latest is news.
+        latest: dict[tuple[int, str], Announcement] = {}
+        for announcement in due:  # ordered by due time
+            latest[(announcement.campaign_id, _phase_of(announcement.kind))] = announcement
         fired = []
         for announcement in due:
-            superseded = (announcement.kind is AnnouncementKind.VOTING_REMINDER
-                          and last_reminder[announcement.campaign_id] is not announcement)
-            if await self._fire(announcement, superseded):
-                fired.append(announcement)
+            key = (announcement.campaign_id, _phase_of(announcement.kind))
+            try:
+                if await self._fire(announcement, superseded=latest[key] is not announcement):
+                    fired.append(announcement)
+            except AlreadySettled:
+                log.info("announcement %s was fired by another tick", announcement.id)
         return fired
 
     async def _fire(self, announcement: Announcement, superseded: bool = False) -> bool:
@@ -76,7 +85,7 @@ class AnnouncementService:
                 return False
             broadcast_id = await self._create_broadcast(conn, campaign, announcement.kind, now)
             if not await announcements.settle(announcement.id, SENT, now, broadcast_id):
-                raise RuntimeError("announcement fired twice")  # rolls the broadcast back
+                raise AlreadySettled  # rolls this broadcast back: the other one stands
         late = (now - announcement.due_at).total_seconds()
         log.info("announcement %s (%s) started as broadcast %s%s", announcement.id,
                  announcement.kind.value, broadcast_id, f", {late:.0f} s late" if late > 60 else "")

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 WORKERS = 8  # sends in flight at once; the channel's rate limiter keeps the overall pace
 MAX_ATTEMPTS = 3
+MAX_FLOOD_WAITS = 10  # flood-control waits for one recipient before giving up on them
+RETRY_PAUSE_SECONDS = 1.0  # times the attempt number, before a failed send is tried again
 
 
 class SendStatus(Enum):
@@ -87,6 +89,9 @@ class Broadcaster:
         self.listeners: list[Listener] = []
         self._tasks: dict[int, asyncio.Task] = {}
         self._stopping = False
+        # Held while waiting out flood control: every worker pauses, not only the one told.
+        self._flood_pause = asyncio.Lock()
+        self._flood_waits: dict[int, int] = {}
 
     def register(self, channel: str, sender: Sender) -> None:
         self.senders[channel] = sender
@@ -142,7 +147,9 @@ class Broadcaster:
         async with self.db.write() as conn:
             repo = BroadcastRepository(conn)
             counts = await repo.counts(broadcast_id)
-            await repo.finish(broadcast_id, self.clock.now())
+            finished_here = await repo.finish(broadcast_id, self.clock.now())
+        if not finished_here:  # another runner (another process) finished it and reported
+            return None
         summary = BroadcastSummary(
             broadcast_id, broadcast.campaign_id, broadcast.kind,
             sent=counts.get(status.SENT, 0), blocked=counts.get(status.BLOCKED, 0),
@@ -171,6 +178,8 @@ class Broadcaster:
     async def _deliver(self, delivery: Delivery, broadcast: Broadcast, campaign: Campaign) -> None:
         sender = self.senders.get(delivery.channel)
         attempts = delivery.attempts + 1
+        async with self._flood_pause:  # wait while another worker waits out flood control
+            pass
         if sender is None:
             result = SendResult(SendStatus.REJECTED, error=f"no sender for {delivery.channel}")
         else:
@@ -180,11 +189,18 @@ class Broadcaster:
                 log.exception("sender failed for delivery %s", delivery.id)
                 result = SendResult(SendStatus.FAILED, error=repr(exc))
         if result.status is SendStatus.RETRY_AFTER:
-            log.info("flood control: waiting %.1f s as asked", result.retry_after)
-            await self.sleep(result.retry_after)
-            await self._record(delivery.id, status.PENDING, delivery.attempts, result.error)
-            return
+            waits = self._flood_waits[delivery.id] = self._flood_waits.get(delivery.id, 0) + 1
+            if waits <= MAX_FLOOD_WAITS:
+                log.info("flood control: waiting %.1f s as asked", result.retry_after)
+                async with self._flood_pause:
+                    await self.sleep(result.retry_after)
+                await self._record(delivery.id, status.PENDING, delivery.attempts, result.error)
+                return
+            result = SendResult(SendStatus.FAILED, error=result.error)
+            attempts = self.max_attempts  # told to wait too often: give up on this one
+        self._flood_waits.pop(delivery.id, None)
         if result.status is SendStatus.FAILED and attempts < self.max_attempts:
+            await self.sleep(RETRY_PAUSE_SECONDS * attempts)
             await self._record(delivery.id, status.PENDING, attempts, result.error)
             return
         final = {

@@ -4,11 +4,13 @@ answers to the broadcaster's outcomes. Pace is kept by PTB's rate limiter on the
 from __future__ import annotations
 
 import logging
+import warnings
 from datetime import timedelta
 
 from telegram import Bot
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.domain import AnnouncementKind, Broadcast, Campaign, Delivery
 from bot.i18n import plain, t
@@ -38,7 +40,9 @@ class TelegramSender:
                 reply_markup=screen.markup, link_preview_options=NO_PREVIEW,
             )
         except RetryAfter as exc:
-            wait = exc.retry_after
+            with warnings.catch_warnings():  # PTB 22 warns that this becomes a timedelta
+                warnings.simplefilter("ignore", PTBDeprecationWarning)
+                wait = exc.retry_after
             seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
             return SendResult(SendStatus.RETRY_AFTER, retry_after=seconds, error=str(exc))
         except Forbidden as exc:

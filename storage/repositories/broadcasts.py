@@ -143,9 +143,11 @@ class BroadcastRepository:
         )
         return {status: n for status, n in rows}
 
-    async def finish(self, broadcast_id: int, now: datetime) -> None:
-        await self.conn.execute(
+    async def finish(self, broadcast_id: int, now: datetime) -> bool:
+        """Mark the broadcast done; False if another runner already did."""
+        result = await self.conn.execute(
             broadcasts.update()
-            .where(broadcasts.c.id == broadcast_id)
+            .where(broadcasts.c.id == broadcast_id, broadcasts.c.status == RUNNING)
             .values(status=DONE, finished_at=now)
         )
+        return result.rowcount == 1
