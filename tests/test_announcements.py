@@ -429,6 +429,24 @@ async def test_a_boundary_missed_while_down_is_announced_late(
     assert rows[(V_OPENS, VOTING_OPENS)] == "sent"
 
 
+async def test_after_downtime_only_the_latest_news_of_a_phase_is_sent(
+    telegram, services, campaign, clock
+):
+    """Back 30 minutes before the close: "voting is open" and the 24-hour reminder are old
+    news; the 1-hour reminder says what matters. One message, not three."""
+    await subscribe(telegram, KIM)
+    start = len(telegram.request.calls)
+    clock.set(VOTING_CLOSES - timedelta(minutes=30))
+    assert [a.kind for a in await fire(services)] == [REMINDER]
+    [message] = messages(telegram, start, KIM.id)
+    assert "투표가 12월 1일(일) 18:00에 마감됩니다." in message.text
+    rows = await plan(services, campaign)
+    assert rows[(V_OPENS, VOTING_OPENS)] == "skipped"
+    assert rows[(REMINDER, REMINDER_24H)] == "skipped"
+    assert rows[(REMINDER, REMINDER_1H)] == "sent"
+    assert rows[(V_CLOSES, VOTING_CLOSES)] == "planned"
+
+
 async def test_stale_announcements_are_skipped_after_long_downtime(
     telegram, services, campaign, clock
 ):
