@@ -38,6 +38,7 @@ import collections
 import html
 import itertools
 import json
+import os
 import re
 import sys
 import time
@@ -299,7 +300,8 @@ class TelegramStub:
 
     def _too_many(self) -> dict[str, Any]:
         n = self.config.retry_after
-        return {"ok": False, "error_code": 429, "description": f"Too Many Requests: retry after {n}",
+        return {"ok": False, "error_code": 429,
+                "description": f"Too Many Requests: retry after {n}",
                 "parameters": {"retry_after": n}}
 
     def _message(self, chat: int | str, text: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -367,11 +369,13 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
 # -- the subprocess -----------------------------------------------------------------------
 
 
+def _read_blocked(path: str) -> set[int]:
+    with open(path, encoding="utf-8") as f:
+        return {int(line) for line in f if line.strip()}
+
+
 async def _main(args: argparse.Namespace) -> None:
-    blocked: set[int] = set()
-    if args.blocked_file:
-        with open(args.blocked_file, encoding="utf-8") as f:
-            blocked = {int(line) for line in f if line.strip()}
+    blocked = _read_blocked(args.blocked_file) if args.blocked_file else set()
     blocked |= {int(x) for x in args.blocked.split(",") if x.strip()}
     stub = TelegramStub(StubConfig(
         limit=args.limit, window=args.window, per_chat_interval=args.per_chat_interval,
@@ -399,7 +403,6 @@ async def _main(args: argparse.Namespace) -> None:
     await stub.stop()
     # The stdin reader thread may still block: leave without waiting for it.
     sys.stdout.flush()
-    import os
     os._exit(0)
 
 

@@ -14,7 +14,7 @@ from bot.services import AnnounceChat, Services
 from bot.settings import Settings
 from handlers.telegram.common import CHANNEL, SCHEDULER, SERVICES
 from handlers.telegram.processor import PerUserUpdateProcessor
-from handlers.telegram.sender import TelegramSender
+from handlers.telegram.sender import BROADCAST_RATE, TelegramSender
 from handlers.telegram.setup import register, set_commands
 from storage.database import Database
 from storage.migrate import upgrade
@@ -56,6 +56,8 @@ def build_application(
                             settings.chamyeo_default_language)
     services.broadcaster.register(CHANNEL, sender)
     services.broadcaster.on_finished(sender.tell_admins)
+    if rate_limited:
+        services.broadcaster.pace(BROADCAST_RATE)
     register(application)
     return application
 

@@ -20,6 +20,11 @@ from handlers.telegram.common import NO_PREVIEW
 
 log = logging.getLogger(__name__)
 
+# Telegram allows about 30 messages per second to different chats. PTB's rate limiter lets
+# bursts of 30 through, which a rolling one-second window answers with 429; pacing evenly just
+# under the limit keeps clear of it (measured: bench/README.md).
+BROADCAST_RATE = 28.0
+
 
 class TelegramSender:
     def __init__(self, bot: Bot, admin_ids: tuple[int, ...] = (), language: str = "ko") -> None:
