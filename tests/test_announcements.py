@@ -578,3 +578,24 @@ async def test_admins_get_a_summary_after_each_broadcast(db, clock, campaign):
         await fire(services)
         [summary] = messages(telegram, start, 5)
         assert "투표 마감 전 알림" in summary.text and "보냄 2 · 차단 0" in summary.text
+
+
+async def test_results_are_announced_on_demand_once_to_every_subscriber(
+    telegram, services, campaign, clock
+):
+    """Not on the calendar: staff publishing results calls announce_now."""
+    await subscribe(telegram, KIM)
+    await subscribe(telegram, SMITH)
+    clock.set(datetime(2024, 12, 9, 15, 0, tzinfo=SEOUL))
+    start = len(telegram.request.calls)
+    await services.announcements.announce_now(campaign, AnnouncementKind.RESULTS)
+    await services.broadcaster.idle()
+    sent = messages(telegram, start)
+    assert sorted(m.chat_id for m in sent) == [KIM.id, SMITH.id]
+    texts = {m.chat_id: m.text for m in sent}
+    assert texts[KIM.id] == "🏆 <b>시험 공모 2024</b>\n결과가 발표되었습니다."
+    assert texts[SMITH.id] == "🏆 <b>Test competition 2024</b>\nThe results are out."
+    rows = await services.announcements.plan(campaign)
+    assert [(a.kind, a.status) for a in rows if a.kind is AnnouncementKind.RESULTS] == [
+        (AnnouncementKind.RESULTS, "sent")]
+    assert await fire(services) == []  # recorded as sent: no tick sends it again
