@@ -12,7 +12,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.domain import PHASE_ORDER, CaseText, Option, Phase, PhaseName, Text, VotingRules
+from bot.domain import (
+    PHASE_ORDER,
+    AwardTier,
+    CaseText,
+    JudgingRules,
+    Option,
+    Phase,
+    PhaseName,
+    RankingRules,
+    Text,
+    VotingRules,
+)
 
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 # Limits on what a citizen reads on a phone; the same as for cases submitted by chat.
@@ -73,6 +84,9 @@ class CampaignSpec:
     categories: tuple[Option, ...]
     cases: tuple[CaseSpec, ...]
     sample_data: bool
+    judging: JudgingRules = JudgingRules()
+    ranking: RankingRules = RankingRules()
+    awards: tuple[AwardTier, ...] = ()
 
 
 def parse_campaign_file(path: str | Path) -> CampaignSpec:
@@ -177,7 +191,7 @@ class _Validator:
         self.unknown_keys(
             raw,
             {"slug", "title", "description", "timezone", "phases", "voting", "districts",
-             "categories", "cases", "sample_data"},
+             "categories", "cases", "sample_data", "judging", "ranking", "awards"},
             "",
         )
         slug = raw.get("slug")
@@ -199,13 +213,68 @@ class _Validator:
         sample = raw.get("sample_data", False)
         if not isinstance(sample, bool):
             self.fail("sample_data", "must be true or false")
+        judging = self.judging(raw.get("judging", {}))
+        ranking = self.ranking(raw.get("ranking", {}))
+        awards = self.awards(raw.get("awards", []))
         if self.problems:
             return None
         return CampaignSpec(
             slug=slug, title=title, description=description, timezone=timezone,
             phases=phases, rules=rules, districts=districts, categories=categories,
-            cases=cases, sample_data=sample,
+            cases=cases, sample_data=sample, judging=judging, ranking=ranking, awards=awards,
         )
+
+    def judging(self, raw: Any) -> JudgingRules:
+        if not isinstance(raw, dict):
+            self.fail("judging", "must be a table")
+            return JudgingRules()
+        self.unknown_keys(raw, {"scale_min", "scale_max", "criteria"}, "judging.")
+        low, high = raw.get("scale_min", 0), raw.get("scale_max", 100)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)) \
+                or not 0 <= low < high <= 1000:
+            self.fail("judging.scale_max", "scale_min and scale_max: whole numbers, "
+                      "0 <= min < max <= 1000")
+            low, high = 0, 100
+        criteria = []
+        for i, item in enumerate(raw.get("criteria", [])):
+            text = self.text(item, f"judging.criteria[{i}]", NAME_LENGTH)
+            if text:
+                criteria.append(text)
+        return JudgingRules(low, high, tuple(criteria))
+
+    def ranking(self, raw: Any) -> RankingRules:
+        if not isinstance(raw, dict):
+            self.fail("ranking", "must be a table")
+            return RankingRules()
+        self.unknown_keys(raw, {"citizen_weight", "judge_weight"}, "ranking.")
+        citizen, judge = raw.get("citizen_weight", 0.3), raw.get("judge_weight", 0.7)
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1
+                      for v in (citizen, judge))
+        if not numbers or abs(citizen + judge - 1) > 1e-9:
+            self.fail("ranking", "citizen_weight and judge_weight: between 0 and 1, adding up "
+                      "to 1 (e.g. 0.3 and 0.7)")
+            return RankingRules()
+        return RankingRules(float(citizen), float(judge))
+
+    def awards(self, raw: Any) -> tuple[AwardTier, ...]:
+        if not isinstance(raw, list):
+            self.fail("awards", "must be a list of [[awards]] with ko, en and count")
+            return ()
+        tiers = []
+        for i, item in enumerate(raw):
+            at = f"awards[{i}]"
+            if not isinstance(item, dict):
+                self.fail(at, "must be a table")
+                continue
+            self.unknown_keys(item, {"ko", "en", "count"}, f"{at}.")
+            name = self.text({k: item[k] for k in ("ko", "en") if k in item}, at, NAME_LENGTH)
+            count = item.get("count")
+            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100:
+                self.fail(f"{at}.count", "must be a number 1-100")
+                continue
+            if name:
+                tiers.append(AwardTier(name, count))
+        return tuple(tiers)
 
     def instant(self, value: Any, field: str, zone: ZoneInfo) -> datetime | None:
         if isinstance(value, str):

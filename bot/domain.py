@@ -65,6 +65,31 @@ class VotingRules:
 
 
 @dataclass(frozen=True)
+class JudgingRules:
+    """How judges score a case: one score on a scale, or one per criterion (summed)."""
+
+    scale_min: int = 0
+    scale_max: int = 100
+    criteria: tuple[Text, ...] = ()  # empty: a single overall score
+
+
+@dataclass(frozen=True)
+class RankingRules:
+    """How citizen votes and judges' scores combine into the final ranking. Votes are
+    normalised so the most-voted case gets 100; judges' scores are their mean, normalised to
+    0-100 on the scale; the final score is the weighted sum."""
+
+    citizen_weight: float = 0.3
+    judge_weight: float = 0.7
+
+
+@dataclass(frozen=True)
+class AwardTier:
+    name: Text
+    count: int
+
+
+@dataclass(frozen=True)
 class Option:
     """A district or a category: a stable key and a localized name."""
 
@@ -85,6 +110,11 @@ class Campaign:
     districts: tuple[Option, ...] = ()
     categories: tuple[Option, ...] = ()
     sample_data: bool = False
+    judging: JudgingRules = field(default_factory=JudgingRules)
+    ranking: RankingRules = field(default_factory=RankingRules)
+    awards: tuple[AwardTier, ...] = ()
+    # Set when staff publish the results; not part of the campaign file.
+    results_published_at: datetime | None = field(default=None, compare=False)
 
     def phase(self, name: PhaseName) -> Phase | None:
         return next((p for p in self.phases if p.name == name), None)
@@ -331,3 +361,18 @@ class Delivery:
     address: str
     language: str
     attempts: int = 0
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MODERATOR = "moderator"
+    JUDGE = "judge"
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    channel: str
+    external_id: str
+    roles: frozenset[Role]
+    username: str | None = None
+    bootstrap: bool = False  # an admin from CHAMYEO_ADMIN_IDS: cannot be revoked in the chat

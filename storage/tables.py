@@ -54,6 +54,10 @@ campaigns = sa.Table(
     sa.Column("categories", sa.JSON, nullable=False),
     sa.Column("sample_data", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("reminder_hours", sa.JSON, nullable=False, server_default="[24, 1]"),
+    sa.Column("judging", sa.JSON, nullable=False, server_default="{}"),
+    sa.Column("ranking", sa.JSON, nullable=False, server_default="{}"),
+    sa.Column("awards", sa.JSON, nullable=False, server_default="[]"),
+    sa.Column("results_published_at", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
@@ -93,6 +97,8 @@ cases = sa.Table(
     sa.Column("summary_en", sa.Text),
     sa.Column("body_en", sa.Text),
     sa.Column("organization_en", sa.Text),
+    sa.Column("status_reason", sa.Text),  # why staff rejected or hid it
+    sa.Column("submitter_id", sa.Integer, sa.ForeignKey("citizens.id")),  # submitted by chat
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("campaign_id", "key"),
@@ -107,7 +113,9 @@ citizens = sa.Table(
     sa.Column("external_id", sa.String(128), nullable=False),
     sa.Column("language", sa.String(8), nullable=False),
     sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("username", sa.String(64)),  # so staff can /grant @username
     sa.UniqueConstraint("channel", "external_id"),
+    sa.Index("ix_citizens_username", "username"),
 )
 
 # One row per vote a citizen holds. `slot` runs 1..votes_per_citizen: the UNIQUE constraints
@@ -209,4 +217,32 @@ deliveries = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("broadcast_id", "channel", "address"),
     sa.Index("ix_deliveries_broadcast_status", "broadcast_id", "status"),
+)
+
+# Staff roles beyond the bootstrap admins of CHAMYEO_ADMIN_IDS, by chat account.
+staff_roles = sa.Table(
+    "staff_roles",
+    metadata,
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("external_id", sa.String(128), primary_key=True),
+    sa.Column("role", sa.String(16), primary_key=True),
+    sa.Column("granted_by", sa.String(64), nullable=False),
+    sa.Column("granted_at", UTCDateTime, nullable=False),
+)
+
+# A judge's score for a case: criterion 0 is the single overall score, or criteria 1..n.
+scores = sa.Table(
+    "scores",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("judge_id", sa.Integer, sa.ForeignKey("citizens.id"), nullable=False),
+    sa.Column("criterion", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("case_id", "judge_id", "criterion"),
 )

@@ -6,7 +6,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.domain import Campaign, Option, Phase, PhaseName, Text, VotingRules
+from bot.domain import (
+    AwardTier,
+    Campaign,
+    JudgingRules,
+    Option,
+    Phase,
+    PhaseName,
+    RankingRules,
+    Text,
+    VotingRules,
+)
 from storage.tables import campaigns, phases
 
 
@@ -83,6 +93,16 @@ class CampaignRepository:
             districts=_options_from_json(row["districts"]),
             categories=_options_from_json(row["categories"]),
             sample_data=row["sample_data"],
+            judging=JudgingRules(
+                scale_min=row["judging"].get("scale_min", 0),
+                scale_max=row["judging"].get("scale_max", 100),
+                criteria=tuple(Text(c["ko"], c.get("en"))
+                               for c in row["judging"].get("criteria", [])),
+            ),
+            ranking=RankingRules(**row["ranking"]) if row["ranking"] else RankingRules(),
+            awards=tuple(AwardTier(Text(a["ko"], a.get("en")), a["count"])
+                         for a in row["awards"]),
+            results_published_at=row["results_published_at"],
         )
 
     async def save(self, campaign: Campaign, now: datetime) -> int:
@@ -101,6 +121,15 @@ class CampaignRepository:
             "districts": _options_to_json(campaign.districts),
             "categories": _options_to_json(campaign.categories),
             "sample_data": campaign.sample_data,
+            "judging": {
+                "scale_min": campaign.judging.scale_min,
+                "scale_max": campaign.judging.scale_max,
+                "criteria": [{"ko": c.ko, "en": c.en} for c in campaign.judging.criteria],
+            },
+            "ranking": {"citizen_weight": campaign.ranking.citizen_weight,
+                        "judge_weight": campaign.ranking.judge_weight},
+            "awards": [{"ko": a.name.ko, "en": a.name.en, "count": a.count}
+                       for a in campaign.awards],
             "updated_at": now,
         }
         existing = await self.conn.scalar(
@@ -129,3 +158,20 @@ class CampaignRepository:
                 ],
             )
         return campaign_id
+
+    async def set_results_published(self, campaign_id: int, at: datetime | None) -> None:
+        await self.conn.execute(
+            campaigns.update().where(campaigns.c.id == campaign_id)
+            .values(results_published_at=at)
+        )
+
+    async def set_phase(self, campaign_id: int, phase: Phase, now: datetime) -> None:
+        """Replace one phase's times (staff phase control)."""
+        await self.conn.execute(
+            phases.update()
+            .where(phases.c.campaign_id == campaign_id, phases.c.name == phase.name.value)
+            .values(starts_at=phase.start, ends_at=phase.end)
+        )
+        await self.conn.execute(
+            campaigns.update().where(campaigns.c.id == campaign_id).values(updated_at=now)
+        )
