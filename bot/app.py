@@ -16,6 +16,7 @@ from handlers.telegram.common import CHANNEL, SCHEDULER, SERVICES
 from handlers.telegram.processor import PerUserUpdateProcessor
 from handlers.telegram.sender import BROADCAST_RATE, TelegramSender
 from handlers.telegram.setup import register, set_commands
+from handlers.telegram.staff.menu import refresh_staff_menu
 from storage.database import Database
 from storage.migrate import upgrade
 
@@ -55,6 +56,7 @@ def build_application(
     sender = TelegramSender(application.bot, settings.chamyeo_admin_ids,
                             settings.chamyeo_default_language)
     services.broadcaster.register(CHANNEL, sender)
+    services.staff.add_bootstrap_admins(CHANNEL, {str(i) for i in settings.chamyeo_admin_ids})
     services.broadcaster.on_finished(sender.tell_admins)
     if rate_limited:
         services.broadcaster.pace(BROADCAST_RATE)
@@ -69,6 +71,7 @@ def _post_init(services: Services, migrate: bool, scheduler: Scheduler | None):
             await upgrade(services.db)
             log.info("database is up to date")
         await set_commands(application.bot)
+        await refresh_staff_menu(application.bot, services)
         if scheduler is not None:
             await scheduler.start()
 

@@ -219,6 +219,7 @@ class Citizen:
     external_id: str
     language: str
     first_seen: datetime
+    username: str | None = None
 
 
 @dataclass(frozen=True)

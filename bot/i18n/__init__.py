@@ -33,8 +33,17 @@ def _flatten(table: dict, prefix: str = "") -> dict[str, str]:
 
 @cache
 def catalog(language: str) -> dict[str, str]:
-    with open(CATALOG_DIR / f"{language}.toml", "rb") as f:
-        return _flatten(tomllib.load(f))
+    """`ko.toml` plus every `ko.<part>.toml` (one part per staff function, say)."""
+    merged: dict[str, str] = {}
+    for path in [CATALOG_DIR / f"{language}.toml",
+                 *sorted(CATALOG_DIR.glob(f"{language}.*.toml"))]:
+        with open(path, "rb") as f:
+            part = _flatten(tomllib.load(f))
+        clash = set(part) & set(merged)
+        if clash:
+            raise ValueError(f"{path.name}: keys defined twice: {sorted(clash)[:3]}")
+        merged.update(part)
+    return merged
 
 
 def t(language: str, key: str, **params: object) -> str:

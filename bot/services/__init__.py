@@ -11,6 +11,7 @@ from bot.services.broadcasts import Broadcaster
 from bot.services.campaigns import CampaignService
 from bot.services.catalog import CatalogService
 from bot.services.citizens import CitizenService
+from bot.services.staff import StaffService
 from bot.services.subscriptions import SubscriptionService
 from bot.services.voting import VotingService
 from storage.database import Database
@@ -27,6 +28,7 @@ class Services:
     subscriptions: SubscriptionService
     broadcaster: Broadcaster
     announcements: AnnouncementService
+    staff: StaffService
 
     @classmethod
     def create(
@@ -36,6 +38,7 @@ class Services:
         default_language: str = "ko",
         announce_chat: AnnounceChat | None = None,
         broadcaster: Broadcaster | None = None,
+        bootstrap_admins: dict[str, frozenset[str]] | None = None,
     ) -> Services:
         """Channels register their senders on `broadcaster` when they are wired."""
         broadcaster = broadcaster or Broadcaster(db, clock)
@@ -49,4 +52,5 @@ class Services:
             subscriptions=SubscriptionService(db, clock),
             broadcaster=broadcaster,
             announcements=AnnouncementService(db, clock, broadcaster, announce_chat),
+            staff=StaffService(db, clock, bootstrap_admins),
         )

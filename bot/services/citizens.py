@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.clock import Clock
 from bot.domain import LANGUAGES, Citizen
 from storage.database import Database
@@ -19,14 +21,23 @@ class CitizenService:
         code = (hint or "").split("-")[0].lower()
         return code if code in LANGUAGES else self.default_language
 
-    async def identify(self, channel: str, external_id: str, language_hint: str | None) -> Citizen:
+    async def identify(
+        self, channel: str, external_id: str, language_hint: str | None,
+        username: str | None = None,
+    ) -> Citizen:
         async with self.db.read() as conn:
             citizen = await CitizenRepository(conn).find(channel, external_id)
         if citizen is not None:
+            if username is not None and citizen.username != username:
+                # Kept so staff can name people by @username; written only when it changes.
+                async with self.db.write() as conn:
+                    await CitizenRepository(conn).set_username(citizen.id, username)
+                citizen = replace(citizen, username=username)
             return citizen
         async with self.db.write() as conn:
             return await CitizenRepository(conn).create(
-                channel, external_id, self.language_for(language_hint), self.clock.now()
+                channel, external_id, self.language_for(language_hint), self.clock.now(),
+                username,
             )
 
     async def set_language(self, citizen: Citizen, language: str) -> Citizen:

@@ -42,7 +42,8 @@ class Turn:
 async def begin_turn(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
     services = services_of(context)
     user = update.effective_user
-    citizen = await services.citizens.identify(CHANNEL, str(user.id), user.language_code)
+    citizen = await services.citizens.identify(CHANNEL, str(user.id), user.language_code,
+                                               user.username)
     return Turn(services, citizen, await services.campaigns.current())
 
 

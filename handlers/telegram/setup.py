@@ -25,6 +25,10 @@ def register(application: Application) -> None:
     application.add_handler(CommandHandler("help", info.help_command, filters=PRIVATE))
     application.add_handler(CommandHandler("language", info.language_command, filters=PRIVATE))
     application.add_handler(CommandHandler("notify", notify.notify_command, filters=PRIVATE))
+    # Staff commands and buttons come before the citizen catch-alls below.
+    from handlers.telegram import staff  # staff modules build on this module
+
+    staff.register(application)
     application.add_handler(CallbackQueryHandler(on_button))
     application.add_handler(MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, on_text))
     # Unknown commands, photos, stickers, voice...: a hint, never silence.

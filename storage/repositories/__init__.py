@@ -7,6 +7,7 @@ from storage.repositories.broadcasts import BroadcastRepository
 from storage.repositories.campaigns import CampaignRepository
 from storage.repositories.cases import CaseRepository
 from storage.repositories.citizens import CitizenRepository
+from storage.repositories.staff import StaffRepository
 from storage.repositories.subscriptions import SubscriptionRepository
 from storage.repositories.votes import VoteRepository
 
@@ -17,6 +18,7 @@ __all__ = [
     "CampaignRepository",
     "CaseRepository",
     "CitizenRepository",
+    "StaffRepository",
     "SubscriptionRepository",
     "VoteRepository",
 ]

@@ -17,6 +17,7 @@ def _citizen(row) -> Citizen:
         external_id=row["external_id"],
         language=row["language"],
         first_seen=row["first_seen"],
+        username=row["username"],
     )
 
 
@@ -41,7 +42,8 @@ class CitizenRepository:
         return _citizen(row) if row else None
 
     async def create(
-        self, channel: str, external_id: str, language: str, now: datetime
+        self, channel: str, external_id: str, language: str, now: datetime,
+        username: str | None = None,
     ) -> Citizen:
         """Create, or return the row another request created a moment earlier."""
         try:
@@ -49,7 +51,7 @@ class CitizenRepository:
                 await self.conn.execute(
                     citizens.insert().values(
                         channel=channel, external_id=external_id, language=language,
-                        first_seen=now,
+                        first_seen=now, username=username,
                     )
                 )
         except IntegrityError:
@@ -65,3 +67,19 @@ class CitizenRepository:
 
     async def count(self) -> int:
         return await self.conn.scalar(sa.select(sa.func.count()).select_from(citizens)) or 0
+
+    async def set_username(self, citizen_id: int, username: str | None) -> None:
+        await self.conn.execute(
+            citizens.update().where(citizens.c.id == citizen_id).values(username=username)
+        )
+
+    async def by_username(self, channel: str, username: str) -> Citizen | None:
+        row = (
+            await self.conn.execute(
+                citizens.select().where(
+                    citizens.c.channel == channel,
+                    sa.func.lower(citizens.c.username) == username.lower(),
+                )
+            )
+        ).mappings().first()
+        return _citizen(row) if row else None

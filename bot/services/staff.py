@@ -1,0 +1,119 @@
+"""Staff roles: who may run the campaign. Bootstrap admins come from the settings and always
+exist; admins grant and revoke the rest. Every check reads the database at the moment of the
+request, and every grant, revoke and refused attempt goes to the audit log."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from bot.clock import Clock
+from bot.domain import Role, StaffMember
+from storage.database import Database
+from storage.repositories import AuditRepository, CitizenRepository, StaffRepository
+
+# What each role may do beyond its own name: an admin can do everything a moderator can.
+IMPLIED = {Role.ADMIN: {Role.ADMIN, Role.MODERATOR}, Role.MODERATOR: {Role.MODERATOR},
+           Role.JUDGE: {Role.JUDGE}}
+
+
+class GrantOutcome(Enum):
+    GRANTED = "granted"
+    ALREADY = "already"
+    REVOKED = "revoked"
+    NOT_HELD = "not_held"
+    BOOTSTRAP = "bootstrap"  # admins from the settings are changed in the settings
+    UNKNOWN_USER = "unknown_user"
+
+
+def actor(channel: str, external_id: str) -> str:
+    return f"{channel}:{external_id}"
+
+
+class StaffService:
+    def __init__(self, db: Database, clock: Clock,
+                 bootstrap_admins: dict[str, frozenset[str]] | None = None) -> None:
+        self.db = db
+        self.clock = clock
+        self.bootstrap_admins = dict(bootstrap_admins or {})
+
+    def add_bootstrap_admins(self, channel: str, external_ids: set[str]) -> None:
+        """Each channel's wiring names its admins from the settings."""
+        self.bootstrap_admins[channel] = frozenset(external_ids)
+
+    def is_bootstrap_admin(self, channel: str, external_id: str) -> bool:
+        return external_id in self.bootstrap_admins.get(channel, frozenset())
+
+    async def roles(self, channel: str, external_id: str) -> frozenset[Role]:
+        async with self.db.read() as conn:
+            held = await StaffRepository(conn).roles_of(channel, external_id)
+        if self.is_bootstrap_admin(channel, external_id):
+            held.add(Role.ADMIN)
+        return frozenset(held)
+
+    async def allowed(self, channel: str, external_id: str, needed: tuple[Role, ...]) -> bool:
+        """True if the account holds (or is implied) any of the `needed` roles."""
+        held = await self.roles(channel, external_id)
+        can = set().union(*(IMPLIED[r] for r in held)) if held else set()
+        return any(role in can for role in needed)
+
+    async def refuse(self, channel: str, external_id: str, attempt: str) -> None:
+        async with self.db.write() as conn:
+            await AuditRepository(conn).record(
+                self.clock.now(), actor(channel, external_id), "staff.refused",
+                attempt=attempt[:200],
+            )
+
+    async def resolve(self, channel: str, who: str) -> str | None:
+        """A chat account from "12345" or "@username" (the person must have used the bot)."""
+        who = who.strip()
+        if who.isascii() and who.isdigit() and len(who) < 20:
+            return who
+        if who.startswith("@") and len(who) > 1:
+            async with self.db.read() as conn:
+                citizen = await CitizenRepository(conn).by_username(channel, who[1:])
+            return citizen.external_id if citizen else None
+        return None
+
+    async def grant(self, by: str, channel: str, external_id: str, role: Role) -> GrantOutcome:
+        async with self.db.write() as conn:
+            now = self.clock.now()
+            added = await StaffRepository(conn).grant(channel, external_id, role, by, now)
+            if added:
+                await AuditRepository(conn).record(
+                    now, by, "staff.granted", target=actor(channel, external_id),
+                    role=role.value, before=None, after=role.value,
+                )
+        return GrantOutcome.GRANTED if added else GrantOutcome.ALREADY
+
+    async def revoke(self, by: str, channel: str, external_id: str, role: Role) -> GrantOutcome:
+        if role is Role.ADMIN and self.is_bootstrap_admin(channel, external_id):
+            return GrantOutcome.BOOTSTRAP
+        async with self.db.write() as conn:
+            now = self.clock.now()
+            removed = await StaffRepository(conn).revoke(channel, external_id, role)
+            if removed:
+                await AuditRepository(conn).record(
+                    now, by, "staff.revoked", target=actor(channel, external_id),
+                    role=role.value, before=role.value, after=None,
+                )
+        return GrantOutcome.REVOKED if removed else GrantOutcome.NOT_HELD
+
+    async def members(self) -> list[StaffMember]:
+        async with self.db.read() as conn:
+            rows = await StaffRepository(conn).all()
+            by_account: dict[tuple[str, str], set[Role]] = {}
+            for channel, ids in self.bootstrap_admins.items():
+                for external_id in ids:
+                    by_account.setdefault((channel, external_id), set()).add(Role.ADMIN)
+            for channel, external_id, role in rows:
+                by_account.setdefault((channel, external_id), set()).add(role)
+            citizens = CitizenRepository(conn)
+            members = []
+            for (channel, external_id), roles in sorted(by_account.items()):
+                citizen = await citizens.find(channel, external_id)
+                members.append(StaffMember(
+                    channel, external_id, frozenset(roles),
+                    username=citizen.username if citizen else None,
+                    bootstrap=self.is_bootstrap_admin(channel, external_id),
+                ))
+        return members

@@ -1,0 +1,15 @@
+"""Staff commands and buttons: each module registers its own handlers here, before the
+citizen fallbacks, and guards each one with `access.staff_only`."""
+
+from __future__ import annotations
+
+from telegram.ext import Application
+
+from handlers.telegram.staff import roles
+
+MODULES = [roles]
+
+
+def register(application: Application) -> None:
+    for module in MODULES:
+        module.register(application)

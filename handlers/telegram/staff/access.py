@@ -1,0 +1,92 @@
+"""Who may use a staff command or button, checked on the server at every call. To anyone
+without the role a staff command looks like any unknown command (the staff surface is not
+revealed), a staff button like an expired one; the attempt is recorded in the audit log."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.domain import Role
+from bot.i18n import plain
+from handlers.telegram.common import CHANNEL, services_of
+from handlers.telegram.fallback import hint
+
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+STAFF_PREFIX = "S"
+MAX_BYTES = 64
+
+
+def staff_only(*roles: Role) -> Callable[[Handler], Handler]:
+    """For a staff command or button handler: run it only for holders of one of `roles`
+    (an admin also passes for moderator work)."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            services = services_of(context)
+            user = update.effective_user
+            if user is not None and await services.staff.allowed(CHANNEL, str(user.id), roles):
+                await handler(update, context)
+                return
+            attempt = (update.callback_query.data if update.callback_query
+                       else (update.effective_message.text if update.effective_message else ""))
+            if user is not None:
+                await services.staff.refuse(CHANNEL, str(user.id), attempt or "")
+            if update.callback_query is not None:
+                language = services.citizens.language_for(user.language_code if user else None)
+                await update.callback_query.answer(plain(language, "expired"), show_alert=True)
+            else:
+                await hint(update, context)
+
+        return guarded
+
+    return wrap
+
+
+@dataclass(frozen=True)
+class StaffButton:
+    """Staff button data: `S<area>:<action>:<arg>:...`. Arguments are short ASCII numbers or
+    words; the area's handler re-checks everything they name."""
+
+    area: str  # a letter or two naming the staff module, e.g. "p" for phases
+    action: str
+    args: tuple[str, ...] = ()
+
+    def encode(self) -> str:
+        data = ":".join([STAFF_PREFIX + self.area, self.action, *self.args])
+        if len(data.encode()) > MAX_BYTES:
+            raise ValueError(f"staff button data too long: {data!r}")
+        return data
+
+    @classmethod
+    def decode(cls, data: str | None) -> StaffButton | None:
+        if not data or not data.startswith(STAFF_PREFIX) or len(data.encode()) > MAX_BYTES:
+            return None
+        if not data.isascii():
+            return None
+        head, *rest = data.split(":")
+        if not rest or len(head) < 2:
+            return None
+        action, *args = rest
+        if not action or any(not a or not a.replace("-", "").replace(".", "").isalnum()
+                             for a in args):
+            return None
+        return cls(head[1:], action, tuple(args))
+
+    def int_arg(self, index: int) -> int | None:
+        """Argument `index` as a non-negative number, or None if it is not one."""
+        if index >= len(self.args):
+            return None
+        value = self.args[index]
+        return int(value) if value.isdigit() and len(value) < 10 else None
+
+
+def staff_pattern(area: str) -> str:
+    """The CallbackQueryHandler pattern for one staff area's buttons."""
+    return rf"^{STAFF_PREFIX}{area}:"

@@ -1,0 +1,61 @@
+"""Staff see their commands in the menu of their own chat (a per-chat command scope);
+citizens never do."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Bot, BotCommand, BotCommandScopeChat
+from telegram.error import TelegramError
+
+from bot.domain import Role
+from bot.i18n import plain
+from bot.services import Services
+from handlers.telegram.common import CHANNEL
+from handlers.telegram.setup import COMMANDS
+
+log = logging.getLogger(__name__)
+
+# Each staff command and the roles that may use it (an admin may use every moderator one).
+STAFF_COMMANDS: dict[str, tuple[Role, ...]] = {
+    "admin": (Role.ADMIN,),
+    "phase": (Role.ADMIN,),
+    "extend": (Role.ADMIN,),
+    "close": (Role.ADMIN,),
+    "moderate": (Role.MODERATOR,),
+    "hide": (Role.MODERATOR,),
+    "tally": (Role.MODERATOR,),
+    "score": (Role.JUDGE,),
+    "results": (Role.ADMIN,),
+    "publish": (Role.ADMIN,),
+    "export": (Role.ADMIN,),
+    "broadcast": (Role.ADMIN,),
+    "audit": (Role.ADMIN,),
+    "grant": (Role.ADMIN,),
+    "revoke": (Role.ADMIN,),
+    "staff": (Role.ADMIN,),
+}
+
+
+def commands_for(roles: frozenset[Role], language: str) -> list[BotCommand]:
+    can = set(roles) | ({Role.MODERATOR} if Role.ADMIN in roles else set())
+    names = [*COMMANDS, *(name for name, needed in STAFF_COMMANDS.items()
+                          if any(r in can for r in needed))]
+    return [BotCommand(name, plain(language, f"command.{name}")) for name in names]
+
+
+async def refresh_staff_menu(bot: Bot, services: Services, external_id: str | None = None) -> None:
+    """Set the menu of every staff member's chat (or of one account after a grant/revoke)."""
+    members = await services.staff.members()
+    targets = [m for m in members if m.channel == CHANNEL
+               and (external_id is None or m.external_id == external_id)]
+    try:
+        if external_id is not None and not targets:  # no role left: back to the citizen menu
+            await bot.delete_my_commands(scope=BotCommandScopeChat(int(external_id)))
+        for member in targets:
+            scope = BotCommandScopeChat(int(member.external_id))
+            for language, code in (("ko", None), ("en", "en")):
+                await bot.set_my_commands(commands_for(member.roles, language), scope=scope,
+                                          language_code=code)
+    except TelegramError:
+        log.warning("could not set the staff command menu", exc_info=True)

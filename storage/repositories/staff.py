@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.domain import Role
+from storage.tables import staff_roles
+
+
+class StaffRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def roles_of(self, channel: str, external_id: str) -> set[Role]:
+        rows = await self.conn.execute(
+            sa.select(staff_roles.c.role).where(
+                staff_roles.c.channel == channel, staff_roles.c.external_id == external_id
+            )
+        )
+        return {Role(r) for r in rows.scalars()}
+
+    async def grant(
+        self, channel: str, external_id: str, role: Role, granted_by: str, now: datetime
+    ) -> bool:
+        """False if the role was already held."""
+        if role in await self.roles_of(channel, external_id):
+            return False
+        await self.conn.execute(
+            staff_roles.insert().values(
+                channel=channel, external_id=external_id, role=role.value,
+                granted_by=granted_by, granted_at=now,
+            )
+        )
+        return True
+
+    async def revoke(self, channel: str, external_id: str, role: Role) -> bool:
+        result = await self.conn.execute(
+            staff_roles.delete().where(
+                staff_roles.c.channel == channel, staff_roles.c.external_id == external_id,
+                staff_roles.c.role == role.value,
+            )
+        )
+        return result.rowcount == 1
+
+    async def all(self) -> list[tuple[str, str, Role]]:
+        rows = await self.conn.execute(
+            sa.select(staff_roles.c.channel, staff_roles.c.external_id, staff_roles.c.role)
+            .order_by(staff_roles.c.external_id)
+        )
+        return [(channel, external_id, Role(role)) for channel, external_id, role in rows]

@@ -1,0 +1,94 @@
+"""Roles: bootstrap admins, /grant, /revoke, /staff, the per-chat staff menu, and staff
+commands that look like unknown commands to everyone else (and are recorded)."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from bot.app import build_application
+from bot.domain import Role
+from bot.settings import Settings
+from handlers.telegram.offline import OfflineRequest, OfflineTelegram, TelegramUser
+from handlers.telegram.setup import set_commands
+from storage.tables import audit_log
+
+ADMIN = TelegramUser(9001, "관리자", "ko", username="boss")
+LEE = TelegramUser(1003, "이영희", "ko", username="lee_judge")
+KIM = TelegramUser(1001, "김순자", "ko")
+HINT = "아래 버튼을 눌러 주세요."
+
+
+@pytest.fixture
+async def staffbot(services, clock, campaign):
+    request = OfflineRequest(clock=clock)
+    settings = Settings(_env_file=None, chamyeo_admin_ids=(ADMIN.id,))
+    application = build_application(settings, services, request=request, rate_limited=False)
+    async with application:
+        await set_commands(application.bot)
+        yield OfflineTelegram(application, request, clock)
+
+
+async def audit(services, action: str) -> list[dict]:
+    async with services.db.read() as conn:
+        rows = await conn.execute(sa.select(audit_log).where(audit_log.c.action == action))
+        return [dict(r) for r in rows.mappings()]
+
+
+async def test_admin_grants_and_revokes_a_judge_by_username(staffbot, services):
+    await staffbot.send(LEE, "/start")  # known to the bot, with their @username
+    calls = await staffbot.send(ADMIN, "/grant @lee_judge judge")
+    reply = next(c for c in calls if c.method == "sendMessage")
+    assert reply.text == "✅ @lee_judge에게 심사위원 역할을 주었습니다."
+    assert await services.staff.roles("telegram", str(LEE.id)) == frozenset({Role.JUDGE})
+    menu = [c for c in calls if c.method == "setMyCommands"]
+    assert {c.params["scope"]["chat_id"] for c in menu} == {LEE.id}
+    assert "score" in [cmd["command"] for cmd in menu[0].params["commands"]]
+    assert "grant" not in [cmd["command"] for cmd in menu[0].params["commands"]]
+    [entry] = await audit(services, "staff.granted")
+    assert entry["actor"] == f"telegram:{ADMIN.id}"
+    assert entry["detail"] == {"target": f"telegram:{LEE.id}", "role": "judge",
+                               "before": None, "after": "judge"}
+
+    calls = await staffbot.send(ADMIN, "/staff")
+    listing = calls[-1].text
+    assert f"@boss ({ADMIN.id}): 관리자 · 설정의 관리자" in listing
+    assert f"@lee_judge ({LEE.id}): 심사위원" in listing
+
+    calls = await staffbot.send(ADMIN, f"/revoke {LEE.id} judge")
+    assert calls[0].text == f"✅ {LEE.id}의 심사위원 역할을 거두었습니다."
+    assert any(c.method == "deleteMyCommands" for c in calls)
+    assert await services.staff.roles("telegram", str(LEE.id)) == frozenset()
+
+
+@pytest.mark.parametrize("text", ["/grant", "/grant @nobody judge", "/grant 5 king",
+                                  "/revoke 5"])
+async def test_wrong_arguments_get_a_clear_answer_and_change_nothing(staffbot, services, text):
+    calls = await staffbot.send(ADMIN, text)
+    assert calls[-1].text.startswith(("쓰는 법", "@nobody: 찾을 수 없는"))
+    assert await audit(services, "staff.granted") == []
+
+
+async def test_bootstrap_admin_cannot_be_revoked_in_the_chat(staffbot, services):
+    calls = await staffbot.send(ADMIN, f"/revoke {ADMIN.id} admin")
+    assert "설정(CHAMYEO_ADMIN_IDS)의 관리자" in calls[-1].text
+    assert Role.ADMIN in await services.staff.roles("telegram", str(ADMIN.id))
+
+
+@pytest.mark.parametrize("command", ["/grant 1001 admin", "/staff", "/revoke 9001 admin"])
+async def test_a_citizen_guessing_a_staff_command_sees_the_usual_hint(staffbot, services,
+                                                                     command):
+    calls = await staffbot.send(KIM, command)
+    assert [c.method for c in calls] == ["sendMessage"]
+    assert calls[0].text.startswith(HINT)
+    assert await services.staff.roles("telegram", str(KIM.id)) == frozenset()
+    [refused] = await audit(services, "staff.refused")
+    assert refused["actor"] == f"telegram:{KIM.id}" and refused["detail"]["attempt"] == command
+
+
+async def test_a_judge_cannot_grant(staffbot, services):
+    await staffbot.send(LEE, "/start")
+    await staffbot.send(ADMIN, "/grant @lee_judge judge")
+    calls = await staffbot.send(LEE, "/grant 1001 judge")
+    assert calls[-1].text.startswith(HINT)
+    assert await services.staff.roles("telegram", "1001") == frozenset()
