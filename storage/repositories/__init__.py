@@ -7,6 +7,7 @@ from storage.repositories.broadcasts import BroadcastRepository
 from storage.repositories.campaigns import CampaignRepository
 from storage.repositories.cases import CaseRepository
 from storage.repositories.citizens import CitizenRepository
+from storage.repositories.scores import ScoreRepository
 from storage.repositories.staff import StaffRepository
 from storage.repositories.subscriptions import SubscriptionRepository
 from storage.repositories.votes import VoteRepository
@@ -18,6 +19,7 @@ __all__ = [
     "CampaignRepository",
     "CaseRepository",
     "CitizenRepository",
+    "ScoreRepository",
     "StaffRepository",
     "SubscriptionRepository",
     "VoteRepository",
