@@ -627,3 +627,41 @@ def test_a_directory_is_a_problem_not_a_crash(tmp_path):
     with pytest.raises(CampaignFileError) as caught:
         parse_campaign_file(tmp_path)
     assert [p.field for p in caught.value.problems] == ["file"]
+
+
+# --- judging, ranking, awards -------------------------------------------------------------
+
+
+def test_judging_ranking_and_awards_default_and_parse():
+    spec = parse_campaign(small_campaign())
+    assert (spec.judging.scale_min, spec.judging.scale_max, spec.judging.criteria) == (0, 100, ())
+    assert (spec.ranking.citizen_weight, spec.ranking.judge_weight) == (0.3, 0.7)
+    assert spec.awards == ()
+    spec = parse_campaign(small_campaign(
+        judging={"scale_min": 1, "scale_max": 5,
+                 "criteria": [{"ko": "효과", "en": "Impact"}, {"ko": "확산"}]},
+        ranking={"citizen_weight": 0.5, "judge_weight": 0.5},
+        awards=[{"ko": "대상", "en": "Grand prize", "count": 2}, {"ko": "우수상", "count": 3}],
+    ))
+    assert spec.judging.scale_max == 5 and [c.ko for c in spec.judging.criteria] == ["효과", "확산"]
+    assert spec.ranking.citizen_weight == 0.5
+    assert [(a.name.ko, a.count) for a in spec.awards] == [("대상", 2), ("우수상", 3)]
+
+
+def test_daejeon_file_has_the_award_tiers():
+    spec = parse_campaign_file(DAEJEON_FILE)
+    assert [(a.name.ko, a.count) for a in spec.awards] == [
+        ("대상", 2), ("최우수상", 3), ("우수상", 5)]
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"ranking": {"citizen_weight": 0.5, "judge_weight": 0.7}}, "ranking"),
+    ({"ranking": {"citizen_weight": -1, "judge_weight": 2}}, "ranking"),
+    ({"judging": {"scale_min": 10, "scale_max": 5}}, "judging.scale_max"),
+    ({"judging": {"scale_max": "백"}}, "judging.scale_max"),
+    ({"awards": [{"ko": "대상", "count": 0}]}, "awards[0].count"),
+    ({"awards": [{"en": "Grand", "count": 1}]}, "awards[0].ko"),
+    ({"awards": [{"ko": "대상", "count": 1, "money": 5}]}, "awards[0].money"),
+])
+def test_bad_judging_ranking_or_awards_are_reported(changes, field):
+    assert field in [p.field for p in problems_of(small_campaign(**changes))]
