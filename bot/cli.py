@@ -36,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
                                    "voting has just opened)")
     demo.add_argument("--campaign", default=None,
                       help="campaign file (default: campaigns/daejeon-2024.toml)")
+    export = commands.add_parser(
+        "export", help="write a campaign's data (CSV and a workbook; no Telegram ids) to DIR")
+    export.add_argument("--campaign", required=True, metavar="SLUG")
+    export.add_argument("--out", required=True, metavar="DIR")
     return parser
 
 
@@ -71,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(logging.WARNING)
     if args.command == "db":
         return _with_services(settings, _db_upgrade)
+    if args.command == "export":
+        return _with_services(settings, lambda s: _export(s, args.campaign, args.out))
     if args.campaign_command == "load":
         return _with_services(settings, lambda s: _campaign_load(s, args.file))
     return _with_services(settings, _campaign_list)
@@ -134,4 +140,20 @@ async def _campaign_list(services) -> int:
         else:
             state = "finished"
         print(f"{campaign.slug}\t{campaign.title.get('en')}\t{state}")
+    return 0
+
+
+async def _export(services, slug: str, out: str) -> int:
+    campaign = next((c for c in await services.campaigns.all() if c.slug == slug), None)
+    if campaign is None:
+        known = ", ".join(sorted(c.slug for c in await services.campaigns.all())) or "none"
+        print(f"chamyeo: no campaign {slug!r} (known: {known})", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        paths = await services.exports.export(campaign, out)
+    except OSError as exc:
+        print(f"chamyeo: cannot write to {out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INVALID
+    for path in paths:
+        print(path)
     return 0

@@ -45,7 +45,8 @@ STATES = [
 
 SIMPLE_ACTIONS = [cb.Menu(), cb.MyVote(), cb.Schedule(), cb.Help(), cb.SetLanguage("ko"),
                   cb.SetLanguage("en"), cb.AskSearch(1), cb.AskSearch(999_999_999),
-                  cb.Subscribe(1, True), cb.Subscribe(999_999_999, False)]
+                  cb.Subscribe(1, True), cb.Subscribe(999_999_999, False),
+                  cb.ShowResults(1), cb.ShowResults(999_999_999)]
 
 
 def all_actions() -> list[cb.Action]:

@@ -7,12 +7,20 @@ from dataclasses import dataclass
 
 from bot.clock import Clock
 from bot.services.announcements import AnnounceChat, AnnouncementService
+from bot.services.audit_log import AuditLogService
 from bot.services.broadcasts import Broadcaster
 from bot.services.campaigns import CampaignService
 from bot.services.catalog import CatalogService
 from bot.services.citizens import CitizenService
+from bot.services.exports import ExportService
+from bot.services.judging import JudgingService
+from bot.services.moderation import ModerationService
+from bot.services.phases import PhaseService
+from bot.services.results import ResultsService
 from bot.services.staff import StaffService
+from bot.services.staff_broadcasts import StaffBroadcastService
 from bot.services.subscriptions import SubscriptionService
+from bot.services.tally import TallyService
 from bot.services.voting import VotingService
 from storage.database import Database
 
@@ -29,6 +37,14 @@ class Services:
     broadcaster: Broadcaster
     announcements: AnnouncementService
     staff: StaffService
+    judging: JudgingService
+    results: ResultsService
+    tally: TallyService
+    exports: ExportService
+    phases: PhaseService
+    moderation: ModerationService
+    staff_broadcasts: StaffBroadcastService
+    audit: AuditLogService
 
     @classmethod
     def create(
@@ -42,6 +58,7 @@ class Services:
     ) -> Services:
         """Channels register their senders on `broadcaster` when they are wired."""
         broadcaster = broadcaster or Broadcaster(db, clock)
+        announcements = AnnouncementService(db, clock, broadcaster, announce_chat)
         return cls(
             db=db,
             clock=clock,
@@ -51,6 +68,14 @@ class Services:
             voting=VotingService(db, clock),
             subscriptions=SubscriptionService(db, clock),
             broadcaster=broadcaster,
-            announcements=AnnouncementService(db, clock, broadcaster, announce_chat),
+            announcements=announcements,
             staff=StaffService(db, clock, bootstrap_admins),
+            judging=JudgingService(db, clock),
+            results=ResultsService(db, clock, announcements),
+            tally=TallyService(db, clock),
+            exports=ExportService(db, clock),
+            phases=PhaseService(db, clock),
+            moderation=ModerationService(db, clock),
+            staff_broadcasts=StaffBroadcastService(db, clock, broadcaster),
+            audit=AuditLogService(db),
         )

@@ -108,9 +108,14 @@ class Subscribe:
     on: bool
 
 
+@dataclass(frozen=True)
+class ShowResults:
+    campaign_id: int
+
+
 Action = (
     Menu | ShowList | PickDistrict | PickCategory | AskSearch | ShowCase | AskVote | ConfirmVote
-    | CancelVote | MyVote | Schedule | Help | SetLanguage | Subscribe
+    | CancelVote | MyVote | Schedule | Help | SetLanguage | Subscribe | ShowResults
 )
 
 _SIMPLE = {Menu: "m", MyVote: "mv", Schedule: "sc", Help: "h"}
@@ -139,6 +144,8 @@ def encode(action: Action) -> str:
         return f"lg:{action.language}"
     if isinstance(action, AskSearch):
         return f"s:{action.campaign_id}"
+    if isinstance(action, ShowResults):
+        return f"rs:{action.campaign_id}"
     if isinstance(action, Subscribe):
         return f"nt:{action.campaign_id}:{int(action.on)}"
     if isinstance(action, ShowCase):
@@ -187,6 +194,8 @@ def decode(data: str | None) -> Action | None:
             return SetLanguage(rest) if rest in ("ko", "en") else None
         if code == "s":
             return AskSearch(_int(rest))
+        if code == "rs":
+            return ShowResults(_int(rest))
         if code == "nt":
             campaign, _, on = rest.partition(":")
             return Subscribe(_int(campaign), on == "1") if on in ("0", "1") else None

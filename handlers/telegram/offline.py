@@ -26,7 +26,7 @@ BOT_USER = {
     "supports_inline_queries": False,
 }
 
-SENDING_METHODS = {"sendMessage", "sendPhoto"}
+SENDING_METHODS = {"sendMessage", "sendPhoto", "sendDocument"}
 EDITING_METHODS = {"editMessageText", "editMessageCaption", "editMessageReplyMarkup"}
 
 
@@ -103,6 +103,12 @@ class OfflineRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         api_method = url.rsplit("/", 1)[-1]
         params = request_data.parameters if request_data else {}
+        if request_data is not None and request_data.contains_files:
+            # Uploaded files are not in `parameters`: record each part's (file name, bytes).
+            params = {**params, "_files": {
+                part: (upload[0], upload[1] if isinstance(upload[1], bytes) else b"")
+                for part, upload in request_data.multipart_data.items()
+            }}
         if self._failures.get(api_method):
             status, body = self._failures[api_method].pop(0)
             self.calls.append(ApiCall(api_method, {**params, "_failed": status}))
@@ -128,6 +134,11 @@ class OfflineRequest(BaseRequest):
                 ]
                 if "caption" in params:
                     message["caption"] = params["caption"]
+            elif method == "sendDocument":
+                [(name, _)] = params.get("_files", {"": ("file", b"")}).values()
+                message["document"] = {"file_id": f"document-{message['message_id']}",
+                                       "file_unique_id": f"d{message['message_id']}",
+                                       "file_name": name}
             else:
                 message["text"] = params.get("text", "")
             if "reply_markup" in params:

@@ -3,11 +3,12 @@ answers to the broadcaster's outcomes. Pace is kept by PTB's rate limiter on the
 
 from __future__ import annotations
 
+import html
 import logging
 import warnings
 from datetime import timedelta
 
-from telegram import Bot
+from telegram import Bot, InlineKeyboardButton
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
 from telegram.warnings import PTBDeprecationWarning
@@ -15,8 +16,9 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.domain import AnnouncementKind, Broadcast, Campaign, Delivery
 from bot.i18n import plain, t
 from bot.services.broadcasts import BroadcastSummary, SendResult, SendStatus
+from bot.services.staff_broadcasts import STAFF_KIND
 from handlers.telegram import views
-from handlers.telegram.common import NO_PREVIEW
+from handlers.telegram.common import NO_PREVIEW, Screen
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +37,14 @@ class TelegramSender:
     async def send(
         self, delivery: Delivery, broadcast: Broadcast, campaign: Campaign
     ) -> SendResult:
-        screen = views.announcement(
-            delivery.language, campaign, AnnouncementKind(broadcast.kind), self.bot.username,
-            in_chat=delivery.citizen_id is None,
-        )
+        if broadcast.kind == STAFF_KIND:
+            screen = _staff_message(delivery.language, broadcast, self.bot.username,
+                                    in_chat=delivery.citizen_id is None)
+        else:
+            screen = views.announcement(
+                delivery.language, campaign, AnnouncementKind(broadcast.kind),
+                self.bot.username, in_chat=delivery.citizen_id is None,
+            )
         try:
             await self.bot.send_message(
                 chat_id=int(delivery.address), text=screen.text, parse_mode=ParseMode.HTML,
@@ -72,3 +78,12 @@ class TelegramSender:
                 await self.bot.send_message(admin, text, parse_mode=ParseMode.HTML)
             except TelegramError:
                 log.warning("could not send the broadcast summary to admin %s", admin)
+
+
+def _staff_message(lang: str, broadcast: Broadcast, bot_username: str, in_chat: bool) -> Screen:
+    """A message staff wrote, shown exactly as written (escaped, never read as HTML)."""
+    text = html.escape(str(broadcast.payload.get("text", "")), quote=False)
+    if in_chat:
+        link = f"https://t.me/{bot_username}?start=menu"
+        return Screen(text, [[InlineKeyboardButton(plain(lang, "announce.button_open"), url=link)]])
+    return Screen(text, [[views.home_button(lang)]])

@@ -69,6 +69,9 @@ def main_menu(
         [button(plain(lang, "menu.notify_off" if subscribed else "menu.notify_on"),
                 cb.Subscribe(campaign.id, not subscribed))],
     ]
+    if campaign.results_published_at is not None:
+        keyboard.insert(0, [button(plain(lang, "results.menu_button"),
+                                   cb.ShowResults(campaign.id))])
     return Screen(text, keyboard)
 
 

@@ -125,11 +125,13 @@ class CaseRepository:
         )
         return set(rows.scalars())
 
-    async def insert(self, case: Case, source: str, now: datetime) -> int:
+    async def insert(self, case: Case, source: str, now: datetime,
+                     submitter_id: int | None = None) -> int:
         result = await self.conn.execute(
             cases.insert().values(
                 campaign_id=case.campaign_id,
                 source=source,
+                submitter_id=submitter_id,
                 created_at=now,
                 updated_at=now,
                 **case_values(case),
@@ -145,6 +147,34 @@ class CaseRepository:
     async def set_status(self, case_id: int, status: CaseStatus, now: datetime) -> None:
         await self.conn.execute(
             cases.update().where(cases.c.id == case_id).values(status=status.value, updated_at=now)
+        )
+
+    async def set_status_with_reason(
+        self, case_id: int, expected: CaseStatus, status: CaseStatus, reason: str | None,
+        now: datetime,
+    ) -> bool:
+        """Moderation: move a case from `expected` to `status`; False if another moderator
+        changed it first."""
+        result = await self.conn.execute(
+            cases.update()
+            .where(cases.c.id == case_id, cases.c.status == expected.value)
+            .values(status=status.value, status_reason=reason, updated_at=now)
+        )
+        return result.rowcount == 1
+
+    async def submitted(self, campaign_id: int, limit: int = 100) -> list[Case]:
+        """Cases waiting for moderation, oldest first."""
+        rows = await self.conn.execute(
+            cases.select()
+            .where(cases.c.campaign_id == campaign_id,
+                   cases.c.status == CaseStatus.SUBMITTED.value)
+            .order_by(cases.c.created_at, cases.c.id).limit(limit)
+        )
+        return [case_from_row(r) for r in rows.mappings()]
+
+    async def submitter_of(self, case_id: int) -> int | None:
+        return await self.conn.scalar(
+            sa.select(cases.c.submitter_id).where(cases.c.id == case_id)
         )
 
     async def count_by_status(self, campaign_id: int) -> dict[CaseStatus, int]:

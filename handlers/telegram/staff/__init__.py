@@ -5,9 +5,19 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers.telegram.staff import roles
+from handlers.telegram.staff import (
+    audit,
+    broadcast,
+    dashboard,
+    exports,
+    judging,
+    moderation,
+    phases,
+    results,
+    roles,
+)
 
-MODULES = [roles]
+MODULES = [dashboard, exports, roles, judging, results, phases, moderation, broadcast, audit]
 
 
 def register(application: Application) -> None:

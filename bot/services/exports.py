@@ -1,0 +1,141 @@
+"""Exports for staff and for the record: CSV files (UTF-8 with a BOM, so Excel reads Korean)
+and one workbook with a sheet per CSV. No Telegram id or chat address goes into any file:
+citizens and judges appear as per-campaign pseudonyms.
+
+A pseudonym is the first 12 hex digits of HMAC-SHA256, keyed with the campaign's slug and the
+instant it was created, over the internal citizen number. It is stable across exports of one
+campaign (so a vote log can be compared over time), differs between campaigns, and cannot be
+turned back into a Telegram id without the database."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from openpyxl import Workbook
+
+from bot.clock import Clock
+from bot.domain import Campaign, CaseStatus
+from bot.ranking import Standing, rank
+from storage.database import Database
+from storage.repositories import ScoreRepository
+from storage.repositories.reports import ReportRepository
+
+CSV_ENCODING = "utf-8-sig"
+
+
+def pseudonym(key: bytes, prefix: str, internal_id: int) -> str:
+    digest = hmac.new(key, f"{prefix}:{internal_id}".encode(), hashlib.sha256).hexdigest()
+    return digest[:12]
+
+
+@dataclass(frozen=True)
+class Sheet:
+    name: str  # the CSV file's stem and the workbook sheet's title
+    header: tuple[str, ...]
+    rows: list[tuple]
+
+
+class ExportService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def export(self, campaign: Campaign, out_dir: str | Path) -> list[Path]:
+        """Write every export of `campaign` into `out_dir` (created if needed); the paths."""
+        sheets = await self.sheets(campaign)
+        # File writing blocks: keep it off the event loop the bot also serves citizens on.
+        return await asyncio.to_thread(write_files, sheets, Path(out_dir),
+                                       f"chamyeo-{campaign.slug}.xlsx")
+
+    async def sheets(self, campaign: Campaign) -> list[Sheet]:
+        async with self.db.read() as conn:
+            reports = ReportRepository(conn)
+            counted = await reports.cases_with_votes(campaign.id)
+            log = await reports.vote_log(campaign.id)
+            created = await reports.created_at(campaign.id)
+            scores = await ScoreRepository(conn).of_campaign(campaign.id)
+            totals = await ScoreRepository(conn).judge_totals(campaign.id)
+        key = f"{campaign.slug}|{created.isoformat() if created else ''}".encode()
+        zone = ZoneInfo(campaign.timezone)
+
+        def local(instant: datetime) -> str:
+            return instant.astimezone(zone).isoformat(timespec="seconds")
+
+        by_id = {case.id: case for case, _ in counted}
+        total = sum(n for _, n in counted)
+        cases_rows = [
+            (c.id, c.key, c.status.value, c.district, c.neighbourhood, c.category,
+             c.ko.title, c.en.title if c.en else "", c.ko.organization,
+             c.en.organization if c.en else "", c.ko.summary, n)
+            for c, n in counted
+        ]
+        ordered = sorted(counted, key=lambda item: (-item[1], item[0].id))
+        tally_rows = [
+            (c.id, c.key, c.ko.title, c.status.value, n,
+             round(100.0 * n / total, 2) if total else 0.0,
+             "yes" if c.status is CaseStatus.APPROVED else "no")
+            for c, n in ordered
+        ]
+        score_rows = [
+            (s["case_id"], by_id[s["case_id"]].key if s["case_id"] in by_id else "",
+             "J-" + pseudonym(key, "judge", s["judge_id"]), s["criterion"], s["score"],
+             local(s["updated_at"]))
+            for s in scores
+        ]
+        standings = [Standing(c.id, n, tuple(totals.get(c.id, ())))
+                     for c, n in counted if c.status is CaseStatus.APPROVED]
+        ranked = rank(standings, campaign.judging, campaign.ranking, campaign.awards)
+        ranking_rows = [
+            (r.rank, r.case_id, by_id[r.case_id].key, by_id[r.case_id].ko.title, r.votes,
+             r.vote_points, r.judge_mean, r.judge_count, r.judge_points, r.final,
+             r.award.name.ko if r.award else "")
+            for r in ranked
+        ]
+        vote_rows = [
+            (pseudonym(key, "citizen", citizen_id), case_id,
+             by_id[case_id].key if case_id in by_id else "", local(at))
+            for citizen_id, case_id, at in log
+        ]
+        return [
+            Sheet("cases", ("case_id", "key", "status", "district", "neighbourhood",
+                            "category", "title_ko", "title_en", "organization_ko",
+                            "organization_en", "summary_ko", "votes"), cases_rows),
+            Sheet("tally", ("case_id", "key", "title_ko", "status", "votes", "share_percent",
+                            "votable"), tally_rows),
+            Sheet("scores", ("case_id", "key", "judge", "criterion", "score", "updated_at"),
+                  score_rows),
+            Sheet("ranking", ("rank", "case_id", "key", "title_ko", "votes", "vote_points",
+                              "judge_mean", "judge_count", "judge_points", "final", "award"),
+                  ranking_rows),
+            Sheet("votes", ("voter", "case_id", "key", "cast_at"), vote_rows),
+        ]
+
+
+def write_files(sheets: list[Sheet], out: Path, workbook_name: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for sheet in sheets:
+        path = out / f"{sheet.name}.csv"
+        with open(path, "w", encoding=CSV_ENCODING, newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(sheet.header)
+            writer.writerows(sheet.rows)
+        paths.append(path)
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    for sheet in sheets:
+        ws = workbook.create_sheet(sheet.name)
+        ws.append(list(sheet.header))
+        for row in sheet.rows:
+            ws.append(["" if v is None else v for v in row])
+    book = out / workbook_name
+    workbook.save(book)
+    paths.append(book)
+    return paths

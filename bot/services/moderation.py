@@ -1,0 +1,92 @@
+"""Moderation: staff approve or reject submitted cases, and hide approved ones. Every decision
+is audited with before and after, and returns the submitter so the channel can tell them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from bot.clock import Clock
+from bot.domain import Campaign, Case, CaseStatus, Citizen
+from storage.database import Database
+from storage.repositories import AuditRepository, CaseRepository, CitizenRepository
+
+REASON_MAX = 300
+
+
+class ModerationOutcome(Enum):
+    DONE = "done"
+    UNKNOWN_CASE = "unknown_case"
+    WRONG_STATUS = "wrong_status"  # already decided (perhaps by another moderator)
+    BAD_REASON = "bad_reason"  # empty or longer than REASON_MAX
+
+
+@dataclass(frozen=True)
+class ModerationResult:
+    outcome: ModerationOutcome
+    case: Case | None = None
+    submitter: Citizen | None = None  # to notify; None for cases from the campaign file
+    reason: str | None = None
+
+
+def clean_reason(reason: str | None) -> str | None:
+    reason = (reason or "").strip()
+    return reason if 1 <= len(reason) <= REASON_MAX else None
+
+
+class ModerationService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def queue(self, campaign: Campaign) -> list[Case]:
+        """Submitted cases waiting for a decision, oldest first."""
+        async with self.db.read() as conn:
+            return await CaseRepository(conn).submitted(campaign.id)
+
+    async def pending(self, campaign: Campaign, case_id: int) -> Case | None:
+        """The case if it is still waiting for a decision in this campaign."""
+        async with self.db.read() as conn:
+            case = await CaseRepository(conn).get(case_id)
+        if case is None or case.campaign_id != campaign.id:
+            return None
+        return case if case.status is CaseStatus.SUBMITTED else None
+
+    async def approve(self, campaign: Campaign, case_id: int, by: str) -> ModerationResult:
+        return await self._decide(campaign, case_id, by, CaseStatus.SUBMITTED,
+                                  CaseStatus.APPROVED, None, "case.approved")
+
+    async def reject(self, campaign: Campaign, case_id: int, by: str,
+                     reason: str) -> ModerationResult:
+        return await self._decide(campaign, case_id, by, CaseStatus.SUBMITTED,
+                                  CaseStatus.REJECTED, reason, "case.rejected")
+
+    async def hide(self, campaign: Campaign, case_id: int, by: str,
+                   reason: str) -> ModerationResult:
+        """Take an approved case out of browsing. Votes already cast for it stay."""
+        return await self._decide(campaign, case_id, by, CaseStatus.APPROVED,
+                                  CaseStatus.HIDDEN, reason, "case.hidden")
+
+    async def _decide(self, campaign: Campaign, case_id: int, by: str, expected: CaseStatus,
+                      status: CaseStatus, reason: str | None, action: str) -> ModerationResult:
+        if status is not CaseStatus.APPROVED:
+            reason = clean_reason(reason)
+            if reason is None:
+                return ModerationResult(ModerationOutcome.BAD_REASON)
+        async with self.db.write() as conn:
+            now = self.clock.now()
+            cases = CaseRepository(conn)
+            case = await cases.get(case_id)
+            if case is None or case.campaign_id != campaign.id:
+                return ModerationResult(ModerationOutcome.UNKNOWN_CASE)
+            if not await cases.set_status_with_reason(case_id, expected, status, reason, now):
+                return ModerationResult(ModerationOutcome.WRONG_STATUS, case)
+            await AuditRepository(conn).record(
+                now, by, action, campaign.id, case_id=case_id, key=case.key,
+                before=case.status.value, after=status.value, reason=reason,
+            )
+            submitter_id = await cases.submitter_of(case_id)
+            submitter = (await CitizenRepository(conn).get(submitter_id)
+                         if submitter_id is not None else None)
+            decided = await cases.get(case_id)
+        return ModerationResult(ModerationOutcome.DONE, decided, submitter, reason)

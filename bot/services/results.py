@@ -1,0 +1,79 @@
+"""Results: the final ranking of the approved cases (citizen votes and judges' scores combined
+by `bot.ranking`), and publishing it once, after voting has closed, with an announcement to
+the subscribers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from bot.clock import Clock
+from bot.domain import AnnouncementKind, Campaign, Case, PhaseStatus
+from bot.ranking import RankedCase, Standing, rank
+from bot.services.announcements import AnnouncementService
+from storage.database import Database
+from storage.repositories import (
+    AuditRepository,
+    CampaignRepository,
+    CaseRepository,
+    ScoreRepository,
+    VoteRepository,
+)
+from storage.repositories.cases import CaseFilter
+
+ALL = 10**6
+
+
+@dataclass(frozen=True)
+class RankedResult:
+    ranked: RankedCase
+    case: Case
+
+
+class PublishOutcome(Enum):
+    PUBLISHED = "published"
+    ALREADY = "already"  # published before: publishing twice would announce twice
+    TOO_EARLY = "too_early"  # voting has not closed yet
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    outcome: PublishOutcome
+    published_at: datetime | None = None
+    broadcast_id: int | None = None
+
+
+class ResultsService:
+    def __init__(self, db: Database, clock: Clock, announcements: AnnouncementService) -> None:
+        self.db = db
+        self.clock = clock
+        self.announcements = announcements
+
+    async def ranking(self, campaign: Campaign) -> list[RankedResult]:
+        """Every approved case, ranked; one query per table, however many cases."""
+        async with self.db.read() as conn:
+            cases, _ = await CaseRepository(conn).page(campaign.id, CaseFilter(), 0, ALL)
+            votes = await VoteRepository(conn).per_case(campaign.id)
+            totals = await ScoreRepository(conn).judge_totals(campaign.id)
+        standings = [Standing(c.id, votes.get(c.id, 0), tuple(totals.get(c.id, ())))
+                     for c in cases]
+        by_id = {c.id: c for c in cases}
+        ranked = rank(standings, campaign.judging, campaign.ranking, campaign.awards)
+        return [RankedResult(r, by_id[r.case_id]) for r in ranked]
+
+    async def publish(self, campaign: Campaign, by: str) -> PublishResult:
+        async with self.db.write() as conn:
+            now = self.clock.now()
+            campaigns = CampaignRepository(conn)
+            fresh = await campaigns.get(campaign.id)
+            if fresh is None or fresh.voting_window(now) is not PhaseStatus.CLOSED:
+                return PublishResult(PublishOutcome.TOO_EARLY)
+            if fresh.results_published_at is not None:
+                return PublishResult(PublishOutcome.ALREADY, fresh.results_published_at)
+            await campaigns.set_results_published(campaign.id, now)
+            await AuditRepository(conn).record(now, by, "results.published", campaign.id,
+                                               before=None, after=now.isoformat())
+        # After the commit: the announcement's "open the results" must find them published.
+        broadcast_id = await self.announcements.announce_now(fresh, AnnouncementKind.RESULTS)
+        return PublishResult(PublishOutcome.PUBLISHED, now, broadcast_id)

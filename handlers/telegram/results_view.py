@@ -1,0 +1,47 @@
+"""The citizens' results: once staff have published them, the ranking with the awards and the
+chart. Before that nothing is shown (the button is not in the menu, and a stale or forged one
+gets "not yet")."""
+
+from __future__ import annotations
+
+import asyncio
+
+from telegram import Update
+
+from bot.chart import render_results_chart
+from bot.i18n import plain, t
+from bot.text import shorten
+from handlers.telegram.common import Screen, Turn, show
+from handlers.telegram.views import home_button
+
+CAPTION_LIMIT = 1024
+MESSAGE_LIMIT = 4096
+TITLE_LENGTH = 60
+
+
+def results_screen(lang: str, campaign, ranked) -> Screen:
+    lines = [t(lang, "results.citizen.header", title=campaign.title.get(lang))]
+    for r in ranked:
+        award = f"[{r.ranked.award.name.get(lang)}] " if r.ranked.award is not None else ""
+        lines.append(t(lang, "results.citizen.line", rank=r.ranked.rank, award=award,
+                       title=shorten(r.case.text(lang).title, TITLE_LENGTH),
+                       votes=r.ranked.votes))
+    text = "\n".join(lines)
+    while len(text) > MESSAGE_LIMIT:  # very many cases: the top of the list is what counts
+        lines.pop()
+        text = "\n".join(lines)
+    return Screen(text, [[home_button(lang)]])
+
+
+async def show_results(update: Update, turn: Turn) -> None:
+    lang, campaign = turn.language, turn.campaign
+    if campaign is None or campaign.results_published_at is None:
+        await show(update, Screen(t(lang, "results.citizen.not_yet"), [[home_button(lang)]]))
+        return
+    ranked = await turn.services.results.ranking(campaign)
+    if ranked:
+        png = await asyncio.to_thread(render_results_chart, ranked, lang)
+        caption = plain(lang, "results.citizen.caption", title=campaign.title.get(lang))
+        await update.effective_chat.send_photo(png, caption=shorten(caption, CAPTION_LIMIT))
+    # Below the chart, as a new message, so the two read in order.
+    await show(update, results_screen(lang, campaign, ranked), new_message=bool(ranked))

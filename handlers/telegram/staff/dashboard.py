@@ -1,0 +1,186 @@
+"""/admin (the dashboard, with buttons into the other staff functions) and /tally (the live
+count). The figures come from TallyService; this module only lays them out."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from telegram import InlineKeyboardButton, Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from bot.domain import CaseStatus, Role
+from bot.i18n import Safe, format_when, plain, t
+from bot.services.tally import Dashboard, Tally
+from handlers.telegram.common import Screen, begin_turn, show
+from handlers.telegram.setup import PRIVATE
+from handlers.telegram.staff.access import StaffButton, staff_only, staff_pattern
+from handlers.telegram.staff.exports import send_export
+
+AREA = "rp"  # reports
+MAX_TEXT = 4096
+CASE_BUDGET = 3600  # leave room for the "… and N more" line
+MAX_SET_ASIDE = 10
+MAX_UPCOMING = 5
+BAR_WIDTH = 10
+# Buttons for functions other staff modules own: they tell the admin which command to send.
+HINTED = ("results", "moderate", "broadcast", "audit")
+
+
+def _day(day: date, language: str) -> str:
+    if language == "en":
+        return day.isoformat()
+    return f"{day.month}월 {day.day}일"
+
+
+def dashboard_screen(title: str, board: Dashboard, timezone: str, lang: str) -> Screen:
+    counts = {status.value: board.cases_by_status.get(status, 0) for status in CaseStatus}
+    lines = [
+        t(lang, "reports.dashboard.title", title=title),
+        t(lang, "reports.dashboard.people", citizens=board.citizens,
+          subscribers=board.subscribers),
+        t(lang, "reports.dashboard.cases", **counts),
+        t(lang, "reports.dashboard.votes", votes=board.votes),
+    ]
+    lines += [t(lang, "reports.dashboard.per_day", day=_day(day, lang), votes=n)
+              for day, n in board.daily[-7:]]
+    if board.current_phase is not None:
+        phase = t(lang, f"phase.name.{board.current_phase.name.value}")
+        if board.next_boundary is not None:
+            lines.append(t(lang, "reports.dashboard.now_open", phase=Safe(phase),
+                           when=format_when(board.next_boundary, timezone, lang)))
+        else:
+            lines.append(t(lang, "reports.dashboard.now_open_no_end", phase=Safe(phase)))
+    elif board.next_phase is not None and board.next_boundary is not None:
+        lines.append(t(lang, "reports.dashboard.next",
+                       phase=Safe(t(lang, f"phase.name.{board.next_phase.name.value}")),
+                       when=format_when(board.next_boundary, timezone, lang)))
+    if board.finished:
+        lines.append(t(lang, "reports.dashboard.finished"))
+    if board.upcoming:
+        lines.append(t(lang, "reports.dashboard.upcoming_header"))
+        for item in board.upcoming[:MAX_UPCOMING]:
+            lines.append(t(lang, "reports.dashboard.upcoming_item",
+                           when=format_when(item.due_at, timezone, lang),
+                           kind=Safe(t(lang, f"announce.kind.{item.kind.value}"))))
+        if len(board.upcoming) > MAX_UPCOMING:
+            lines.append(t(lang, "reports.dashboard.upcoming_more",
+                           count=len(board.upcoming) - MAX_UPCOMING))
+    else:
+        lines.append(t(lang, "reports.dashboard.no_upcoming"))
+
+    def button(name: str, action: str, *args: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(plain(lang, f"reports.button.{name}"),
+                                    callback_data=StaffButton(AREA, action, args).encode())
+
+    keyboard = [
+        [button("tally", "tally"), button("results", "hint", "results")],
+        [button("moderate", "hint", "moderate"), button("export", "export")],
+        [button("broadcast", "hint", "broadcast"), button("audit", "hint", "audit")],
+    ]
+    return Screen("\n".join(lines), keyboard)
+
+
+def tally_screen(title: str, tally: Tally, now: datetime, lang: str) -> Screen:
+    zone = tally.timezone
+    head = [
+        t(lang, "reports.tally.title", title=title),
+        t(lang, "reports.tally.summary", votes=tally.total_votes, voters=tally.voters,
+          citizens=tally.citizens, turnout=f"{tally.turnout * 100:.1f}"),
+        "",
+    ]
+    tail: list[str] = []
+    if tally.set_aside:
+        tail += ["", t(lang, "reports.tally.set_aside_header")]
+        tail += [t(lang, "reports.tally.set_aside_line", case=item.case.text(lang).title,
+                   status=Safe(t(lang, f"reports.status.{item.case.status.value}")),
+                   votes=item.votes)
+                 for item in tally.set_aside[:MAX_SET_ASIDE]]
+        if len(tally.set_aside) > MAX_SET_ASIDE:
+            tail.append(t(lang, "reports.tally.more_cases",
+                          count=len(tally.set_aside) - MAX_SET_ASIDE))
+    recent = tally.last_hours(now, 24)
+    tail += ["", t(lang, "reports.tally.hourly_header", zone=zone)]
+    peak = max((n for _, n in recent), default=0)
+    if peak == 0:
+        tail.append(t(lang, "reports.tally.no_recent"))
+    else:
+        for start, n in recent:
+            bar = "▇" * round(BAR_WIDTH * n / peak) if n else "·"
+            tail.append(t(lang, "reports.tally.hour_line",
+                          hour=format_when(start, zone, lang), bar=bar, votes=n))
+    budget = min(CASE_BUDGET, MAX_TEXT - 200 - len("\n".join(head + tail)))
+    body: list[str] = []
+    used = 0
+    for position, item in enumerate(tally.cases, start=1):
+        line = t(lang, "reports.tally.case_line", rank=position,
+                 case=item.case.text(lang).title, votes=item.votes)
+        if used + len(line) + 1 > budget:
+            body.append(t(lang, "reports.tally.more_cases",
+                          count=len(tally.cases) - position + 1))
+            break
+        body.append(line)
+        used += len(line) + 1
+    if not tally.cases:
+        body.append(t(lang, "reports.tally.no_cases"))
+    return Screen("\n".join(head + body + tail)[:MAX_TEXT])
+
+
+async def _show_dashboard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    turn = await begin_turn(update, context)
+    lang, campaign = turn.language, turn.campaign
+    if campaign is None:
+        await show(update, Screen(t(lang, "reports.no_campaign")))
+        return
+    board = await turn.services.tally.dashboard(campaign)
+    await show(update, dashboard_screen(campaign.title.get(lang), board, campaign.timezone,
+                                        lang))
+
+
+async def _show_tally(update: Update, context: ContextTypes.DEFAULT_TYPE,
+                      new_message: bool = False) -> None:
+    turn = await begin_turn(update, context)
+    lang, campaign = turn.language, turn.campaign
+    if campaign is None:
+        await show(update, Screen(t(lang, "reports.no_campaign")), new_message=new_message)
+        return
+    tally = await turn.services.tally.tally(campaign)
+    screen = tally_screen(campaign.title.get(lang), tally, turn.services.clock.now(), lang)
+    await show(update, screen, new_message=new_message)
+
+
+@staff_only(Role.ADMIN)
+async def admin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _show_dashboard(update, context)
+
+
+@staff_only(Role.MODERATOR)
+async def tally_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _show_tally(update, context)
+
+
+@staff_only(Role.ADMIN)
+async def on_dashboard_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    button = StaffButton.decode(query.data)
+    turn_language = (await begin_turn(update, context)).language
+    if button is None:
+        await query.answer(plain(turn_language, "expired"), show_alert=True)
+        return
+    if button.action == "tally" and not button.args:
+        await query.answer()
+        await _show_tally(update, context, new_message=True)
+    elif button.action == "export" and not button.args:
+        await query.answer()
+        await send_export(update, context)
+    elif button.action == "hint" and len(button.args) == 1 and button.args[0] in HINTED:
+        await query.answer(plain(turn_language, f"reports.hint.{button.args[0]}"),
+                           show_alert=True)
+    else:
+        await query.answer(plain(turn_language, "expired"), show_alert=True)
+
+
+def register(application: Application) -> None:
+    application.add_handler(CommandHandler("admin", admin_command, filters=PRIVATE))
+    application.add_handler(CommandHandler("tally", tally_command, filters=PRIVATE))
+    application.add_handler(CallbackQueryHandler(on_dashboard_button,
+                                                 pattern=staff_pattern(AREA)))

@@ -1,0 +1,133 @@
+"""/results and /publish: admins preview the ranking (text and chart) and publish it once,
+after a confirmation. The chart is drawn in a worker thread: matplotlib is slow and blocking."""
+
+from __future__ import annotations
+
+import asyncio
+
+from telegram import InlineKeyboardButton, Update
+from telegram.constants import ParseMode
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from bot.chart import render_results_chart
+from bot.domain import Campaign, Role
+from bot.i18n import plain, t
+from bot.services.results import PublishOutcome, RankedResult
+from bot.services.staff import actor
+from bot.text import shorten
+from handlers.telegram.common import CHANNEL, Screen, begin_turn, show
+from handlers.telegram.setup import PRIVATE
+from handlers.telegram.staff.access import StaffButton, staff_only, staff_pattern
+from handlers.telegram.views import when
+
+AREA = "r"
+CAPTION_LIMIT = 1024
+MESSAGE_LIMIT = 4096
+TITLE_LENGTH = 60
+
+
+def _award(lang: str, result: RankedResult) -> str:
+    award = result.ranked.award
+    return f"[{award.name.get(lang)}] " if award is not None else ""
+
+
+def preview_lines(lang: str, campaign: Campaign, ranked: list[RankedResult]) -> list[str]:
+    lines = [t(lang, "results.staff.header", title=campaign.title.get(lang),
+               citizen=round(campaign.ranking.citizen_weight * 100),
+               judge=round(campaign.ranking.judge_weight * 100))]
+    if campaign.results_published_at is not None:
+        lines.append(t(lang, "results.staff.published_note",
+                       at=when(campaign, campaign.results_published_at, lang)))
+    if not ranked:
+        lines.append(t(lang, "results.staff.empty"))
+    for r in ranked:
+        mean = (f"{r.ranked.judge_mean:g}" if r.ranked.judge_mean is not None
+                else plain(lang, "results.staff.no_mean"))
+        lines.append(t(lang, "results.staff.line", rank=r.ranked.rank, award=_award(lang, r),
+                       title=shorten(r.case.text(lang).title, TITLE_LENGTH),
+                       votes=r.ranked.votes, mean=mean, judges=r.ranked.judge_count,
+                       final=f"{r.ranked.final:.2f}"))
+    return lines
+
+
+def chunks(lines: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Whole lines into messages under Telegram's limit."""
+    messages: list[str] = []
+    for line in lines:
+        if messages and len(messages[-1]) + 1 + len(line) <= limit:
+            messages[-1] += "\n" + line
+        else:
+            messages.append(line[:limit])
+    return messages
+
+
+async def send_chart(update: Update, lang: str, ranked: list[RankedResult], caption: str) -> None:
+    if not ranked:
+        return
+    png = await asyncio.to_thread(render_results_chart, ranked, lang)
+    await update.effective_chat.send_photo(png, caption=shorten(caption, CAPTION_LIMIT))
+
+
+@staff_only(Role.ADMIN)
+async def results_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    turn = await begin_turn(update, context)
+    lang, campaign = turn.language, turn.campaign
+    if campaign is None:
+        await show(update, Screen(t(lang, "results.staff.no_campaign")))
+        return
+    ranked = await turn.services.results.ranking(campaign)
+    await send_chart(update, lang, ranked, plain(lang, "results.staff.caption",
+                                                 title=campaign.title.get(lang),
+                                                 count=len(ranked)))
+    for text in chunks(preview_lines(lang, campaign, ranked)):
+        await update.effective_chat.send_message(text, parse_mode=ParseMode.HTML)
+
+
+def _button(label: str, action: str, campaign_id: int) -> InlineKeyboardButton:
+    return InlineKeyboardButton(label, callback_data=StaffButton(
+        AREA, action, (str(campaign_id),)).encode())
+
+
+@staff_only(Role.ADMIN)
+async def publish_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    turn = await begin_turn(update, context)
+    lang, campaign = turn.language, turn.campaign
+    if campaign is None:
+        await show(update, Screen(t(lang, "results.staff.no_campaign")))
+        return
+    await show(update, Screen(t(lang, "results.staff.confirm", title=campaign.title.get(lang)), [
+        [_button(plain(lang, "results.staff.publish"), "p", campaign.id)],
+        [_button(plain(lang, "results.staff.cancel"), "c", campaign.id)],
+    ]))
+
+
+@staff_only(Role.ADMIN)
+async def publish_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    turn = await begin_turn(update, context)
+    lang, campaign = turn.language, turn.campaign
+    button = StaffButton.decode(query.data)
+    if (button is None or campaign is None or button.int_arg(0) != campaign.id
+            or button.action not in ("p", "c")):
+        await query.answer(plain(lang, "expired"), show_alert=True)
+        return
+    await query.answer()
+    if button.action == "c":
+        await show(update, Screen(t(lang, "results.staff.cancelled")))
+        return
+    by = actor(CHANNEL, str(update.effective_user.id))
+    result = await turn.services.results.publish(campaign, by)
+    at = when(campaign, result.published_at, lang) if result.published_at else ""
+    if result.outcome is PublishOutcome.PUBLISHED:
+        text = t(lang, "results.staff.published", at=at)
+    elif result.outcome is PublishOutcome.ALREADY:
+        text = t(lang, "results.staff.already", at=at)
+    else:
+        text = t(lang, "results.staff.too_early")
+    await show(update, Screen(text))
+
+
+def register(application: Application) -> None:
+    application.add_handler(CommandHandler("results", results_command, filters=PRIVATE))
+    application.add_handler(CommandHandler("publish", publish_command, filters=PRIVATE))
+    application.add_handler(CallbackQueryHandler(publish_button, pattern=staff_pattern(AREA)))

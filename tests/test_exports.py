@@ -1,0 +1,150 @@
+"""Exports: CSV (UTF-8 with BOM) and a workbook that parse back with Korean intact, a vote log
+with stable pseudonyms and no Telegram id anywhere, /export in the chat, and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import re
+import tempfile
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from bot.campaign_file import parse_campaign
+from storage.repositories import ScoreRepository
+from tests.conftest import DAEJEON_FILE, small_campaign
+from tests.test_cli_settings import Cli
+from tests.test_tally_dashboard import ADMIN, NON_VOTER, VOTERS, cast_votes, staffbot  # noqa: F401
+
+JUDGE_EXTERNAL_ID = "7779999"
+NAMES = ["cases.csv", "tally.csv", "scores.csv", "ranking.csv", "votes.csv",
+         "chamyeo-test-2024.xlsx"]
+
+
+async def prepare(services, clock, campaign):
+    cases = await cast_votes(services, clock, campaign)
+    judge = await services.citizens.identify("telegram", JUDGE_EXTERNAL_ID, "ko")
+    async with services.db.write() as conn:
+        await ScoreRepository(conn).set(campaign.id, cases[1].id, judge.id, 0, 90, clock.now())
+    return cases
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def all_text(path: Path) -> str:
+    if path.suffix == ".xlsx":
+        book = load_workbook(path)
+        return "\n".join(str(v) for ws in book for row in ws.iter_rows(values_only=True)
+                         for v in row)
+    return path.read_text(encoding="utf-8-sig")
+
+
+async def test_exports_parse_back_without_telegram_ids(services, clock, campaign, tmp_path):
+    cases = await prepare(services, clock, campaign)
+    paths = await services.exports.export(campaign, tmp_path / "a")
+    assert [p.name for p in paths] == NAMES
+    for path in paths[:-1]:
+        assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+
+    by_name = {p.name: p for p in paths}
+    exported_cases = read_csv(by_name["cases.csv"])
+    assert len(exported_cases) == 10
+    assert exported_cases[0]["title_ko"] == "사례 제목 01번"
+    assert exported_cases[0]["organization_ko"].endswith("지역사회보장협의체")
+
+    tally = read_csv(by_name["tally.csv"])
+    assert [(r["key"], r["votes"]) for r in tally[:3]] == [
+        (cases[0].key, "2"), (cases[1].key, "1"), (cases[2].key, "1")]
+    assert tally[2]["status"] == "hidden" and tally[2]["votable"] == "no"
+
+    [score] = read_csv(by_name["scores.csv"])
+    assert score["key"] == cases[1].key and score["score"] == "90.0"
+    assert re.fullmatch(r"J-[0-9a-f]{12}", score["judge"])
+
+    ranking = read_csv(by_name["ranking.csv"])
+    assert [r["rank"] for r in ranking] == [str(i) for i in range(1, 10)]
+    assert ranking[0]["key"] == cases[1].key  # the judges' score weighs most
+    assert cases[2].key not in {r["key"] for r in ranking}  # hidden: not ranked
+
+    votes = read_csv(by_name["votes.csv"])
+    assert [r["key"] for r in votes] == [cases[0].key, cases[0].key, cases[1].key, cases[2].key]
+    assert votes[0]["cast_at"] == "2024-11-28T10:15:00+09:00"
+    assert all(re.fullmatch(r"[0-9a-f]{12}", r["voter"]) for r in votes)
+    assert len({r["voter"] for r in votes}) == 4
+
+    book = load_workbook(by_name["chamyeo-test-2024.xlsx"])
+    assert book.sheetnames == ["cases", "tally", "scores", "ranking", "votes"]
+    rows = list(book["votes"].iter_rows(values_only=True))
+    assert [r[0] for r in rows[1:]] == [r["voter"] for r in votes]
+    assert book["cases"]["G2"].value == "사례 제목 01번"
+
+    secret_ids = [*VOTERS, NON_VOTER, JUDGE_EXTERNAL_ID]
+    for path in paths:
+        text = all_text(path)
+        assert not any(external_id in text for external_id in secret_ids), path.name
+
+    # Stable across exports of one campaign; a different campaign gets other pseudonyms.
+    again = {p.name: p for p in await services.exports.export(campaign, tmp_path / "b")}
+    assert read_csv(again["votes.csv"]) == votes
+    assert read_csv(again["scores.csv"]) == [score]
+
+
+async def test_pseudonyms_differ_between_campaigns(services, clock, campaign, tmp_path):
+    await prepare(services, clock, campaign)
+    other_report = await services.campaigns.load(
+        parse_campaign(small_campaign(slug="other-2024")))
+    other = await services.campaigns.get(other_report.campaign_id)
+    other_cases = await services.tally.tally(other)
+    clock.set(clock.now())
+    citizen = await services.citizens.identify("telegram", VOTERS[0], "ko")
+    assert (await services.voting.cast_vote(other, citizen, other_cases.cases[0].case.id)).stored
+    first = read_csv((await services.exports.export(campaign, tmp_path / "a"))[4])
+    second = read_csv((await services.exports.export(other, tmp_path / "b"))[4])
+    assert first[0]["voter"] != second[0]["voter"]
+
+
+def leftovers(directory: Path) -> list[str]:
+    return [p.name for p in directory.iterdir()]
+
+
+async def test_export_command_sends_documents(staffbot, services, clock, campaign,  # noqa: F811
+                                              tmp_path, monkeypatch):
+    await prepare(services, clock, campaign)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    calls = await staffbot.send(ADMIN, "/export")
+    documents = [c for c in calls if c.method == "sendDocument"]
+    assert [name for c in documents for name, _ in c.params["_files"].values()] == NAMES
+    assert all(c.chat_id == ADMIN.id for c in documents)
+    [(name, content)] = documents[4].params["_files"].values()
+    assert name == "votes.csv" and content.startswith(b"\xef\xbb\xbf")
+    assert not any(v.encode() in content for v in VOTERS)
+    assert calls[-1].text.startswith("✅ 파일 6개를 보냈습니다")
+    assert leftovers(scratch) == []  # the temporary directory is gone
+
+    # The dashboard's export button does the same.
+    await staffbot.send(ADMIN, "/admin")
+    calls = await staffbot.press(ADMIN, "내려받기")
+    assert len([c for c in calls if c.method == "sendDocument"]) == 6
+
+
+def test_cli_export(tmp_path):
+    cli = Cli(tmp_path)
+    assert cli("campaign", "load", str(DAEJEON_FILE)).returncode == 0
+    result = cli("export", "--campaign", "daejeon-2024", "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == sorted([*NAMES[:-1], "chamyeo-daejeon-2024.xlsx"])
+    assert len(result.stdout.splitlines()) == 6
+    assert read_csv(tmp_path / "out" / "cases.csv")[0]["title_ko"]
+
+    result = cli("export", "--campaign", "nope", "--out", str(tmp_path / "none"))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    assert "nope" in line and "daejeon-2024" in line
+    assert not (tmp_path / "none").exists()

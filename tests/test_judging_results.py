@@ -1,0 +1,312 @@
+"""Judging (/score), results (/results with a chart), publishing (/publish) and the citizens'
+results view, through the real Application driven offline."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+from matplotlib import font_manager
+
+from bot.app import build_application
+from bot.campaign_file import parse_campaign
+from bot.chart import FONT_FILE, render_results_chart
+from bot.services.judging import ScoreOutcome
+from bot.settings import Settings
+from handlers.telegram.offline import OfflineRequest, OfflineTelegram, TelegramUser
+from handlers.telegram.setup import set_commands
+from storage.repositories import ScoreRepository
+from storage.tables import audit_log
+from tests.conftest import SEOUL, VOTING_CLOSES, small_campaign
+
+ADMIN = TelegramUser(9001, "관리자", "ko", username="boss")
+LEE = TelegramUser(1003, "이영희", "ko", username="lee_judge")
+PARK = TelegramUser(1004, "박민수", "ko", username="park_mod")
+KIM = TelegramUser(1001, "김순자", "ko")
+HINT = "아래 버튼을 눌러 주세요."
+AFTER_REVIEW = datetime(2024, 12, 6, 18, 0, tzinfo=SEOUL)
+AWARDS = [{"ko": "대상", "en": "Grand prize", "count": 1},
+          {"ko": "우수상", "en": "Excellence", "count": 2}]
+
+
+class UploadRecordingRequest(OfflineRequest):
+    """OfflineRequest records the JSON parameters only; an uploaded file (the chart) travels
+    as multipart data, kept here under "_files" as name -> bytes."""
+
+    async def do_request(self, url, method, request_data=None, *args, **kwargs):
+        answer = await super().do_request(url, method, request_data, *args, **kwargs)
+        if request_data is not None and request_data.multipart_data:
+            self.calls[-1].params["_files"] = {
+                name: content for name, (_file, content, _mime)
+                in request_data.multipart_data.items()
+            }
+        return answer
+
+
+@pytest.fixture
+async def staffbot(services, clock, campaign):
+    request = UploadRecordingRequest(clock=clock)
+    settings = Settings(_env_file=None, chamyeo_admin_ids=(ADMIN.id,))
+    application = build_application(settings, services, request=request, rate_limited=False)
+    async with application:
+        await set_commands(application.bot)
+        yield OfflineTelegram(application, request, clock)
+
+
+@pytest.fixture
+async def judge(staffbot):
+    await staffbot.send(LEE, "/start")
+    await staffbot.send(ADMIN, f"/grant {LEE.id} judge")
+    return LEE
+
+
+async def audit(services, action: str) -> list[dict]:
+    async with services.db.read() as conn:
+        rows = await conn.execute(sa.select(audit_log).where(audit_log.c.action == action)
+                                  .order_by(audit_log.c.id))
+        return [dict(r) for r in rows.mappings()]
+
+
+async def my_scores(services, campaign) -> dict[tuple[int, int], float]:
+    async with services.db.read() as conn:
+        rows = await ScoreRepository(conn).of_campaign(campaign.id)
+    return {(r["case_id"], r["criterion"]): r["score"] for r in rows}
+
+
+async def reload(services, **changes):
+    report = await services.campaigns.load(parse_campaign(small_campaign(**changes)))
+    return await services.campaigns.get(report.campaign_id)
+
+
+async def first_cases(services, campaign, n: int):
+    ranked = await services.results.ranking(campaign)
+    return sorted(r.case.id for r in ranked)[:n]
+
+
+def sent(calls, method="sendMessage"):
+    return [c for c in calls if c.method in (method, "editMessageText")]
+
+
+# --- judging -----------------------------------------------------------------------------------
+
+async def test_judge_scores_by_button_and_by_typed_number_then_revises(staffbot, judge,
+                                                                        services, campaign):
+    one, two, three = await first_cases(services, campaign, 3)
+    calls = await staffbot.send(LEE, "/score")
+    card = calls[-1]
+    assert "사례 제목 01번" in card.text and "0/10건 완료" in card.text
+    assert card.labels()[:11] == [str(v) for v in range(0, 101, 10)]
+    assert "⏭ 건너뛰기" in card.labels()
+
+    calls = await staffbot.press(LEE, "80")
+    assert "사례 제목 01번: 80점 저장" in calls[-1].text
+    assert "사례 제목 02번" in calls[-1].text and "1/10건 완료" in calls[-1].text
+
+    calls = await staffbot.send(LEE, "75")
+    assert "사례 제목 02번: 75점 저장" in calls[-1].text
+    assert "사례 제목 03번" in calls[-1].text
+    assert await my_scores(services, campaign) == {(one, 0): 80.0, (two, 0): 75.0}
+
+    calls = await staffbot.send(LEE, f"/score {one}")
+    assert "사례 제목 01번" in calls[-1].text
+    calls = await staffbot.send(LEE, "90")
+    assert "80점 → 90점으로 고쳤습니다" in calls[-1].text
+    assert (await my_scores(services, campaign))[(one, 0)] == 90.0
+
+    entries = await audit(services, "score.set")
+    assert [(e["detail"]["before"], e["detail"]["after"]) for e in entries] == [
+        (None, 80.0), (None, 75.0), (80.0, 90.0)]
+    assert entries[0]["actor"] == f"telegram:{LEE.id}"
+    assert entries[0]["campaign_id"] == campaign.id
+    assert entries[0]["detail"]["case_id"] == one
+    progress = await services.judging.progress(campaign, await services.citizens.identify(
+        "telegram", str(LEE.id), "ko"))
+    assert (progress.scored, progress.total) == (2, 10)
+
+
+async def test_out_of_range_skip_and_stop(staffbot, judge, services, campaign):
+    await staffbot.send(LEE, "/score")
+    for text in ("150", "-5"):
+        calls = await staffbot.send(LEE, text)
+        assert calls[-1].text == "0~100 사이의 숫자를 입력해 주세요."
+    assert await my_scores(services, campaign) == {}
+
+    calls = await staffbot.press(LEE, "건너뛰기")
+    assert "사례 제목 02번" in calls[-1].text
+    calls = await staffbot.press(LEE, "그만하기")
+    assert "심사를 멈췄습니다" in calls[-1].text
+    calls = await staffbot.send(LEE, "50")  # no step open: an ordinary message
+    assert calls[-1].text.startswith(HINT)
+    assert await my_scores(services, campaign) == {}
+
+
+async def test_criteria_are_scored_one_at_a_time(staffbot, judge, services):
+    campaign = await reload(services, judging={
+        "scale_min": 0, "scale_max": 10,
+        "criteria": [{"ko": "혁신성", "en": "Innovation"}, {"ko": "효과성", "en": "Impact"}]})
+    one, two = await first_cases(services, campaign, 2)
+    calls = await staffbot.send(LEE, "/score")
+    assert "혁신성</b> (1/2)" in calls[-1].text
+    assert calls[-1].labels()[:11] == [str(v) for v in range(11)]
+    calls = await staffbot.press(LEE, "7")
+    assert "효과성</b> (2/2)" in calls[-1].text and "사례 제목 01번" in calls[-1].text
+    calls = await staffbot.send(LEE, "9")
+    assert "혁신성</b> (1/2)" in calls[-1].text and "사례 제목 02번" in calls[-1].text
+    assert await my_scores(services, campaign) == {(one, 1): 7.0, (one, 2): 9.0}
+    [result] = [r for r in await services.results.ranking(campaign) if r.case.id == one]
+    assert result.ranked.judge_mean == 16.0 and result.ranked.judge_points == 80.0
+
+
+@pytest.mark.parametrize("who", ["citizen", "moderator"])
+async def test_score_is_refused_to_citizens_and_moderators(staffbot, services, campaign, who):
+    user = KIM if who == "citizen" else PARK
+    await staffbot.send(user, "/start")
+    if who == "moderator":
+        await staffbot.send(ADMIN, f"/grant {PARK.id} moderator")
+    calls = await staffbot.send(user, "/score")
+    assert [c.method for c in calls] == ["sendMessage"]
+    assert calls[0].text.startswith(HINT)
+    one = (await first_cases(services, campaign, 1))[0]
+    calls = await staffbot.press(user, data=f"Sj:s:{campaign.id}:{one}:0:100")
+    assert calls[-1].method == "answerCallbackQuery" and calls[-1].params["show_alert"]
+    calls = await staffbot.send(user, "100")
+    assert calls[-1].text.startswith(HINT)
+    assert await my_scores(services, campaign) == {}
+    refused = await audit(services, "staff.refused")
+    assert [r["detail"]["attempt"] for r in refused] == ["/score",
+                                                         f"Sj:s:{campaign.id}:{one}:0:100"]
+
+
+async def test_scoring_is_refused_after_the_review_closes(staffbot, judge, services, campaign,
+                                                          clock):
+    await staffbot.send(LEE, "/score")  # a card open from before
+    clock.set(AFTER_REVIEW)
+    calls = await staffbot.press(LEE, "80")
+    assert calls[-1].text == "심사 기간이 끝나 점수를 매길 수 없습니다."
+    calls = await staffbot.send(LEE, "/score")
+    assert calls[-1].text == "심사 기간이 끝나 점수를 매길 수 없습니다."
+    assert await my_scores(services, campaign) == {}
+    lee = await services.citizens.identify("telegram", str(LEE.id), "ko")
+    one = (await first_cases(services, campaign, 1))[0]
+    result = await services.judging.score(campaign, lee, one, 0, 50)
+    assert result.outcome is ScoreOutcome.CLOSED
+    clock.set(datetime(2024, 12, 6, 17, 59, tzinfo=SEOUL))  # still in review: allowed
+    assert (await services.judging.score(campaign, lee, one, 0, 50)).outcome is ScoreOutcome.SAVED
+    assert (await services.judging.score(campaign, lee, 10**6, 0, 50)).outcome \
+        is ScoreOutcome.UNKNOWN_CASE
+    assert (await services.judging.score(campaign, lee, one, 3, 50)).outcome \
+        is ScoreOutcome.UNKNOWN_CRITERION
+
+
+# --- results and the chart ---------------------------------------------------------------------
+
+async def vote_and_score(staffbot, services, campaign):
+    """Three citizens vote, the judge scores two cases."""
+    one, two, three = await first_cases(services, campaign, 3)
+    for i, case_id in enumerate([two, two, three]):
+        citizen = await services.citizens.identify("telegram", str(2000 + i), "ko")
+        assert (await services.voting.cast_vote(campaign, citizen, case_id)).stored
+    lee = await services.citizens.identify("telegram", str(LEE.id), "ko")
+    await services.judging.score(campaign, lee, one, 0, 95)
+    await services.judging.score(campaign, lee, two, 0, 60)
+    return one, two, three
+
+
+def test_the_chart_is_a_png_drawn_with_the_korean_font(services):
+    assert font_manager.FontProperties(fname=str(FONT_FILE)).get_name() == "NanumGothic"
+
+
+async def test_chart_renders_korean_labels_without_missing_glyphs(services, campaign):
+    ranked = await services.results.ranking(campaign)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Glyph ... missing from font" would fail here
+        png = render_results_chart(ranked, "ko")
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    assert render_results_chart(ranked, "en").startswith(b"\x89PNG")
+
+
+async def test_results_preview_sends_the_chart_and_the_ranking(staffbot, judge, services):
+    campaign = await reload(services, awards=AWARDS)
+    one, two, three = await vote_and_score(staffbot, services, campaign)
+    calls = await staffbot.send(ADMIN, "/results")
+    [photo] = [c for c in calls if c.method == "sendPhoto"]
+    assert "photo" not in photo.params  # an upload, not a file id or URL
+    [png] = photo.params["_files"].values()
+    assert png.startswith(b"\x89PNG")
+    assert len(photo.params["caption"]) <= 1024 and "결과 미리 보기" in photo.params["caption"]
+    text = "\n".join(c.text for c in calls if c.method == "sendMessage")
+    # case one: judges 95 -> 66.5 final; case two: 2 votes (100) and 60 -> 30 + 42 = 72
+    first = text.index("1. [대상] <b>사례 제목 02번</b>")
+    assert first < text.index("2. [우수상] <b>사례 제목 01번")
+    assert "표 2 · 심사 평균 60 (1명) · 최종 72.00" in text
+    assert "표 1 · 심사 평균 - (0명) · 최종 15.00" in text
+    assert all(len(c.text) <= 4096 for c in calls if c.method == "sendMessage")
+
+
+async def test_results_and_publish_are_admin_only(staffbot, judge, services, campaign):
+    for command in ("/results", "/publish"):
+        calls = await staffbot.send(LEE, command)
+        assert calls[-1].text.startswith(HINT)
+    calls = await staffbot.press(LEE, data=f"Sr:p:{campaign.id}")
+    assert calls[-1].method == "answerCallbackQuery"
+    assert (await services.campaigns.get(campaign.id)).results_published_at is None
+
+
+# --- publishing and the citizens' view ---------------------------------------------------------
+
+async def test_publish_confirm_announces_and_shows_citizens_the_results(staffbot, services,
+                                                                       clock):
+    campaign = await reload(services, awards=AWARDS)
+    await staffbot.send(KIM, "/start")
+    await staffbot.press(KIM, "네, 받을게요")
+    calls = await staffbot.send(KIM, "/start")
+    assert "🏆 결과 보기" not in calls[0].labels()
+    calls = await staffbot.press(KIM, data=f"rs:{campaign.id}")  # forged before publishing
+    assert "아직 결과가 발표되지 않았습니다" in calls[-1].text
+
+    await staffbot.send(ADMIN, "/publish")
+    calls = await staffbot.press(ADMIN, "발표하기")
+    assert calls[-1].text == "아직 투표가 끝나지 않아 발표할 수 없습니다."
+    assert (await services.campaigns.get(campaign.id)).results_published_at is None
+
+    clock.set(VOTING_CLOSES)
+    calls = await staffbot.send(ADMIN, "/publish")
+    assert "결과를 발표할까요?" in calls[-1].text
+    calls = await staffbot.press(ADMIN, "발표하기")
+    assert calls[-1].text.startswith("✅ 결과를 발표했습니다")
+    await services.broadcaster.idle()
+    published = (await services.campaigns.get(campaign.id)).results_published_at
+    assert published == VOTING_CLOSES
+    news = [c for c in staffbot.request.calls if c.chat_id == KIM.id and c.text
+            and "결과가 발표되었습니다" in c.text]
+    assert len(news) == 1
+    [entry] = await audit(services, "results.published")
+    assert entry["actor"] == f"telegram:{ADMIN.id}" and entry["campaign_id"] == campaign.id
+
+    calls = await staffbot.send(KIM, "/start")
+    assert calls[0].labels()[0] == "🏆 결과 보기"
+    calls = await staffbot.press(KIM, "결과 보기")
+    assert [c.method for c in calls if c.method != "answerCallbackQuery"] == [
+        "sendPhoto", "sendMessage"]
+    assert next(iter(calls[-2].params["_files"].values())).startswith(b"\x89PNG")
+    assert "1. [대상]" in calls[-1].text and "[우수상]" in calls[-1].text
+
+    await staffbot.send(ADMIN, "/publish")  # twice: refused, nothing announced again
+    calls = await staffbot.press(ADMIN, "발표하기")
+    assert calls[-1].text.startswith("이미 ")
+    await services.broadcaster.idle()
+    assert (await services.campaigns.get(campaign.id)).results_published_at == published
+    assert len(await audit(services, "results.published")) == 1
+    assert len([c for c in staffbot.request.calls if c.chat_id == KIM.id and c.text
+                and "결과가 발표되었습니다" in c.text]) == 1
+
+
+async def test_cancel_changes_nothing(staffbot, services, campaign, clock):
+    clock.set(VOTING_CLOSES)
+    await staffbot.send(ADMIN, "/publish")
+    calls = await staffbot.press(ADMIN, "취소")
+    assert calls[-1].text == "발표를 취소했습니다. 아무것도 바뀌지 않았습니다."
+    assert (await services.campaigns.get(campaign.id)).results_published_at is None
+    assert await audit(services, "results.published") == []

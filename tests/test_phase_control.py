@@ -1,0 +1,168 @@
+"""Phase control from the chat: /phase, /extend, /close with before/after and Confirm;
+re-validation on Confirm, announcements replanned, voting closing at the new time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from bot.app import build_application
+from bot.domain import AnnouncementKind, PhaseName, VoteOutcome
+from bot.services.catalog import ListQuery
+from bot.settings import Settings
+from handlers.telegram.offline import OfflineRequest, OfflineTelegram
+from handlers.telegram.setup import set_commands
+from tests.conftest import DURING_VOTING, SEOUL, VOTING_CLOSES
+from tests.test_staff_roles import ADMIN, HINT, KIM, LEE, audit
+
+NEW_END = datetime(2024, 12, 1, 20, 0, tzinfo=SEOUL)
+
+
+@pytest.fixture
+async def staffbot(services, clock, campaign):
+    request = OfflineRequest(clock=clock)
+    settings = Settings(_env_file=None, chamyeo_admin_ids=(ADMIN.id,))
+    application = build_application(settings, services, request=request, rate_limited=False)
+    async with application:
+        await set_commands(application.bot)
+        yield OfflineTelegram(application, request, clock)
+
+
+async def voting_end(services, campaign):
+    return (await services.campaigns.get(campaign.id)).phase(PhaseName.VOTING).end
+
+
+async def test_admin_moves_the_end_of_voting_and_announcements_follow(staffbot, services,
+                                                                     campaign, clock):
+    calls = await staffbot.send(ADMIN, "/phase voting end 2024-12-01 20:00")
+    screen = calls[-1]
+    assert "시민 투표" in screen.text
+    assert "12월 1일(일) 18:00" in screen.text and "12월 1일(일) 20:00" in screen.text
+    assert screen.labels() == ["✅ 확인", "✖ 취소"]
+    assert await voting_end(services, campaign) == VOTING_CLOSES  # nothing before Confirm
+
+    calls = await staffbot.press(ADMIN, "확인")
+    assert calls[-1].text.startswith("✅ <b>시민 투표</b>")
+    assert await voting_end(services, campaign) == NEW_END
+
+    plan = await services.announcements.plan(campaign)
+    closes = {(a.due_at, a.status) for a in plan if a.kind is AnnouncementKind.VOTING_CLOSES}
+    assert closes == {(VOTING_CLOSES, "cancelled"), (NEW_END, "planned")}
+    reminders = {(a.due_at, a.status) for a in plan
+                 if a.kind is AnnouncementKind.VOTING_REMINDER}
+    assert (NEW_END - timedelta(hours=1), "planned") in reminders
+    assert (VOTING_CLOSES - timedelta(hours=1), "cancelled") in reminders
+
+    [entry] = await audit(services, "phase.changed")
+    assert entry["actor"] == f"telegram:{ADMIN.id}"
+    assert entry["campaign_id"] == campaign.id
+    assert entry["detail"]["phase"] == "voting" and entry["detail"]["field"] == "end"
+    assert datetime.fromisoformat(entry["detail"]["before"]["end"]) == VOTING_CLOSES
+    assert datetime.fromisoformat(entry["detail"]["after"]["end"]) == NEW_END
+
+    # Voting really closes at the new time, from the stored times alone.
+    kim = await services.citizens.identify("telegram", str(KIM.id), "ko")
+    current = await services.campaigns.get(campaign.id)
+    case = (await services.catalog.list_cases(current, ListQuery())).cases[0]
+    clock.set(VOTING_CLOSES + timedelta(minutes=30))
+    assert (await services.voting.cast_vote(current, kim, case.id)).outcome is \
+        VoteOutcome.RECORDED
+    clock.set(NEW_END + timedelta(seconds=1))
+    assert (await services.voting.cast_vote(current, kim, case.id)).outcome is \
+        VoteOutcome.CLOSED
+
+
+async def test_iso_time_and_cancel_change_nothing(staffbot, services, campaign):
+    calls = await staffbot.send(ADMIN, "/phase voting end 2024-12-01T20:00")
+    assert "20:00" in calls[-1].text
+    calls = await staffbot.press(ADMIN, "취소")
+    assert calls[-1].text == "취소했습니다. 바뀐 것은 없습니다."
+    assert await voting_end(services, campaign) == VOTING_CLOSES
+    assert await audit(services, "phase.changed") == []
+
+
+async def test_a_time_in_the_past_is_refused(staffbot, services, campaign):
+    calls = await staffbot.send(ADMIN, "/phase voting end 2024-11-28 10:00")
+    assert "이미 지났습니다" in calls[-1].text
+    assert calls[-1].labels() == []
+    assert await voting_end(services, campaign) == VOTING_CLOSES
+
+
+@pytest.mark.parametrize("text", ["/phase voting end 2024-12-02 10:00",
+                                  "/phase review start 2024-12-01 12:00",
+                                  "/phase awards at 2024-12-06 12:00"])
+async def test_overlapping_a_neighbour_is_refused(staffbot, services, campaign, text):
+    calls = await staffbot.send(ADMIN, text)
+    assert "겹칩니다" in calls[-1].text
+    assert await services.campaigns.get(campaign.id) == campaign
+
+
+async def test_end_before_start_is_refused(staffbot, campaign):
+    calls = await staffbot.send(ADMIN, "/phase review end 2024-12-02 08:00")
+    assert "마감은 시작보다 뒤여야" in calls[-1].text
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("/phase", "쓰는 법"),
+    ("/phase voting end", "쓰는 법"),
+    ("/phase voting end tomorrow", "날짜와 시각이 아닙니다"),
+    ("/phase voting end 2024-12-01", "날짜와 시각이 아닙니다"),
+    ("/phase voting middle 2024-12-01 20:00", "start나 end를"),
+    ("/phase awards end 2024-12-09 15:00", "start나 end를"),
+    ("/phase party end 2024-12-01 20:00", "없는 단계"),
+    ("/extend voting", "쓰는 법"),
+    ("/extend voting 2x", "기간이 아닙니다"),
+    ("/extend voting 0h", "0보다 길어야"),
+    ("/extend awards 1h", "start나 end를"),
+    ("/close", "쓰는 법"),
+    ("/close review", "마감할 수 없습니다"),
+])
+async def test_wrong_arguments_get_a_clear_answer(staffbot, services, campaign, text, expected):
+    calls = await staffbot.send(ADMIN, text)
+    assert expected in calls[-1].text
+    assert await audit(services, "phase.changed") == []
+
+
+async def test_confirm_validates_again_when_time_has_passed(staffbot, services, campaign,
+                                                           clock):
+    await staffbot.send(ADMIN, "/phase voting end 2024-11-28 15:00")
+    clock.advance(timedelta(hours=2))  # now 16:00: the proposed end has passed
+    calls = await staffbot.press(ADMIN, "확인")
+    assert "이미 지났습니다" in calls[-1].text
+    assert await voting_end(services, campaign) == VOTING_CLOSES
+
+
+async def test_extend_and_close(staffbot, services, campaign, clock):
+    calls = await staffbot.send(ADMIN, "/extend voting 2h")
+    assert "20:00" in calls[-1].text
+    await staffbot.press(ADMIN, "확인")
+    assert await voting_end(services, campaign) == NEW_END
+
+    await staffbot.send(ADMIN, "/close voting")
+    clock.advance(timedelta(minutes=5))
+    await staffbot.press(ADMIN, "확인")
+    assert await voting_end(services, campaign) == DURING_VOTING + timedelta(minutes=5)
+    assert len(await audit(services, "phase.changed")) == 2
+
+
+@pytest.mark.parametrize("command", ["/phase voting end 2024-12-01 20:00", "/extend voting 2h",
+                                     "/close voting"])
+async def test_citizens_and_judges_are_refused(staffbot, services, campaign, command):
+    await staffbot.send(LEE, "/start")
+    await staffbot.send(ADMIN, "/grant @lee_judge judge")
+    for user in (KIM, LEE):
+        calls = await staffbot.send(user, command)
+        assert calls[-1].text.startswith(HINT)
+    refused = await audit(services, "staff.refused")
+    assert [r["actor"] for r in refused] == [f"telegram:{KIM.id}", f"telegram:{LEE.id}"]
+    assert await voting_end(services, campaign) == VOTING_CLOSES
+
+
+async def test_a_forged_confirm_button_changes_nothing(staffbot, services, campaign):
+    calls = await staffbot.press(KIM, data=f"Sp:ok:{campaign.id}:voting:end:now")
+    assert calls[-1].method == "answerCallbackQuery"
+    assert await voting_end(services, campaign) == VOTING_CLOSES
+    calls = await staffbot.press(ADMIN, data=f"Sp:ok:{campaign.id}:voting:end:soon")
+    assert calls[-1].method == "answerCallbackQuery"
+    assert await voting_end(services, campaign) == VOTING_CLOSES
