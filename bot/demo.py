@@ -23,12 +23,14 @@ from bot.i18n import format_when
 from bot.settings import Settings
 
 DEFAULT_CAMPAIGN = Path(__file__).resolve().parent.parent / "campaigns" / "daejeon-2024.toml"
+DEMO_ADMIN = 99  # `:user 99` is an admin, to try the staff commands
 DEMO_HELP = """\
   text        send a message to the bot (e.g. /start, /search 돌봄, /myvote)
   3           press button [3] of the latest message
   :time       show the demo clock
   :jump +2d   move the clock ahead (+30m, +6h, +2d) or to an instant (2024-12-02T10:00)
   :user 2     talk as another citizen (each has one vote)
+  :user 99    talk as the demo's admin (try /admin, /tally, /grant 2 judge, /results)
   :quit       leave"""
 
 _TAGS = re.compile(r"</?(b|i|code|u|s|a)( [^>]*)?>")
@@ -121,7 +123,8 @@ async def _demo(settings: Settings, at: str | None, path: Path) -> int:
         await services.campaigns.load(spec, actor="demo", source=str(path))
         request = OfflineRequest(clock=clock)
         application = build_application(
-            Settings(_env_file=None), services, request=request, rate_limited=False
+            Settings(_env_file=None, chamyeo_admin_ids=(DEMO_ADMIN,)), services,
+            request=request, rate_limited=False
         )
         chat = ConsoleChat(request)
         async with application:
