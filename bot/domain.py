@@ -139,6 +139,11 @@ class Campaign:
             return PhaseStatus.CLOSED
         return voting.status_at(now)
 
+    @property
+    def counts_visible(self) -> bool:
+        """Citizens see vote counts only if the campaign allows it, or once results are out."""
+        return self.rules.show_running_tally or self.results_published_at is not None
+
     def span(self) -> tuple[datetime, datetime]:
         starts = [p.start for p in self.phases]
         ends = [p.end or p.start for p in self.phases]

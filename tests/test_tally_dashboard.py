@@ -137,9 +137,18 @@ async def test_admin_sees_the_dashboard_and_its_buttons(staffbot, services, cloc
     tally = next(c for c in calls if c.method == "sendMessage")
     assert cases[0].ko.title in tally.text
 
+    # the other buttons open those functions themselves
     calls = await staffbot.press(ADMIN, "검토")
-    [answer] = [c for c in calls if c.method == "answerCallbackQuery"]
-    assert "/moderate" in answer.params["text"]
+    assert any(c.method == "answerCallbackQuery" for c in calls)
+    shown = [c for c in calls if c.method in ("sendMessage", "editMessageText")]
+    assert shown, "the moderation queue is shown"
+    await staffbot.send(ADMIN, "/admin")
+    calls = await staffbot.press(ADMIN, "기록")
+    audit_screen = next(c for c in calls if c.method in ("sendMessage", "editMessageText"))
+    assert "감사 기록" in audit_screen.text
+    await staffbot.send(ADMIN, "/admin")
+    calls = await staffbot.press(ADMIN, "결과")
+    assert any(c.method == "sendPhoto" for c in calls)
 
 
 async def test_moderator_reads_the_tally(staffbot, services, clock, campaign):

@@ -719,3 +719,32 @@ async def test_per_user_processor_runs_updates_without_a_user():
     await processor.process_update(Update.de_json({"update_id": 9}, None), job())
     assert ran.is_set()
     assert processor._waiting == {}
+
+
+# --- counts are sealed from citizens ------------------------------------------------------
+
+
+@pytest.mark.parametrize("show_running_tally", [False, True])
+async def test_vote_counts_are_sealed_unless_allowed(db, clock, show_running_tally):
+    from bot.app import build_application
+    from bot.campaign_file import parse_campaign
+    from bot.services import Services
+    from bot.services.catalog import ListQuery
+    from bot.settings import Settings
+    from handlers.telegram.offline import OfflineRequest, OfflineTelegram
+    from tests.conftest import small_campaign
+
+    services = Services.create(db, clock)
+    spec = parse_campaign(small_campaign(voting={"show_running_tally": show_running_tally}))
+    campaign = await services.campaigns.get((await services.campaigns.load(spec)).campaign_id)
+    citizen = await services.citizens.identify("telegram", "555", "ko")
+    page = await services.catalog.list_cases(campaign, ListQuery())
+    await services.voting.cast_vote(campaign, citizen, page.cases[0].id)
+    request = OfflineRequest(clock=clock)
+    application = build_application(Settings(_env_file=None), services, request=request,
+                                    rate_limited=False)
+    async with application:
+        telegram = OfflineTelegram(application, request, clock)
+        calls = await telegram.send(KIM, f"/start case_{page.cases[0].id}")
+    assert calls[0].text.startswith("<b>사례 제목 01번</b>")
+    assert ("🗳 지금까지 1표" in calls[0].text) is show_running_tally

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from bot.domain import Campaign, Case, CasePage, CaseStatus
 from storage.database import Database
-from storage.repositories import CaseRepository
+from storage.repositories import CaseRepository, VoteRepository
 from storage.repositories.cases import CaseFilter
 
 PAGE_SIZE = 8
@@ -61,3 +61,10 @@ class CatalogService:
         if case is None or case.campaign_id != campaign.id or case.status != CaseStatus.APPROVED:
             return None
         return case
+
+    async def visible_votes(self, campaign: Campaign, case_id: int) -> int | None:
+        """The case's vote count if citizens may see counts now; None while they are sealed."""
+        if not campaign.counts_visible:
+            return None
+        async with self.db.read() as conn:
+            return await VoteRepository(conn).count_for_case(case_id)

@@ -50,8 +50,9 @@ async def open_case(
                                   [[views.home_button(turn.language)]]))
         return
     now = turn.services.clock.now()
+    votes = await turn.services.catalog.visible_votes(turn.campaign, case.id)
     screen = views.case_card(turn.language, turn.campaign, case, state, part, now,
-                             context.bot.username)
+                             context.bot.username, votes)
     photo_sent = part == 0 and await _send_local_photo(update, context, case, turn.language)
     # After a photo, the card goes below it as a new message so the two read in order.
     await show(update, screen, new_message=photo_sent)

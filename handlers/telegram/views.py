@@ -192,7 +192,9 @@ def case_card(
     part: int,
     now: datetime,
     bot_username: str,
+    votes: int | None = None,
 ) -> Screen:
+    """`votes` is shown only when given: when citizens may see counts."""
     text = case.text(lang)
     parts = split_text(text.body, BODY_PART_LENGTH)
     part = min(max(part, 0), len(parts) - 1)
@@ -206,6 +208,8 @@ def case_card(
                  neighbourhood=hood.get(lang) if hood else case.neighbourhood,
                  category=category.name.get(lang) if category else case.category,
                  summary=text.summary, body=parts[0])
+        if votes is not None:
+            body += "\n\n" + t(lang, "case.votes", votes=votes)
     else:
         body = t(lang, "case.continued", title=text.title, part=part + 1, parts=len(parts),
                  body=parts[part])

@@ -67,3 +67,8 @@ class VoteRepository:
             .group_by(votes.c.case_id)
         )
         return {case_id: n for case_id, n in rows}
+
+    async def count_for_case(self, case_id: int) -> int:
+        return await self.conn.scalar(
+            sa.select(sa.func.count()).select_from(votes).where(votes.c.case_id == case_id)
+        ) or 0

@@ -13,6 +13,7 @@ from bot.i18n import Safe, format_when, plain, t
 from bot.services.tally import Dashboard, Tally
 from handlers.telegram.common import Screen, begin_turn, show
 from handlers.telegram.setup import PRIVATE
+from handlers.telegram.staff import audit, broadcast, moderation, results
 from handlers.telegram.staff.access import StaffButton, staff_only, staff_pattern
 from handlers.telegram.staff.exports import send_export
 
@@ -23,7 +24,14 @@ MAX_SET_ASIDE = 10
 MAX_UPCOMING = 5
 BAR_WIDTH = 10
 # Buttons for functions other staff modules own: they tell the admin which command to send.
-HINTED = ("results", "moderate", "broadcast", "audit")
+# Dashboard buttons that open another staff function, by the function's command handler
+# (each re-checks its own role).
+OPENS = {
+    "results": results.results_command,
+    "moderate": moderation.moderate_command,
+    "broadcast": broadcast.broadcast_command,
+    "audit": audit.audit_command,
+}
 
 
 def _day(day: date, language: str) -> str:
@@ -73,9 +81,9 @@ def dashboard_screen(title: str, board: Dashboard, timezone: str, lang: str) -> 
                                     callback_data=StaffButton(AREA, action, args).encode())
 
     keyboard = [
-        [button("tally", "tally"), button("results", "hint", "results")],
-        [button("moderate", "hint", "moderate"), button("export", "export")],
-        [button("broadcast", "hint", "broadcast"), button("audit", "hint", "audit")],
+        [button("tally", "tally"), button("results", "open", "results")],
+        [button("moderate", "open", "moderate"), button("export", "export")],
+        [button("broadcast", "open", "broadcast"), button("audit", "open", "audit")],
     ]
     return Screen("\n".join(lines), keyboard)
 
@@ -172,9 +180,10 @@ async def on_dashboard_button(update: Update, context: ContextTypes.DEFAULT_TYPE
     elif button.action == "export" and not button.args:
         await query.answer()
         await send_export(update, context)
-    elif button.action == "hint" and len(button.args) == 1 and button.args[0] in HINTED:
-        await query.answer(plain(turn_language, f"reports.hint.{button.args[0]}"),
-                           show_alert=True)
+    elif button.action == "open" and len(button.args) == 1 and button.args[0] in OPENS:
+        await query.answer()
+        context.args = []
+        await OPENS[button.args[0]](update, context)
     else:
         await query.answer(plain(turn_language, "expired"), show_alert=True)
 
