@@ -116,3 +116,19 @@ async def test_audit_shows_the_latest_entries(staffbot, services, campaign):
     text = calls[-1].text
     assert len(text) <= 4096
     assert text.count("staff.refused") <= 20 and "staff.granted" not in text
+
+
+async def test_a_granted_admin_who_broadcasts_gets_the_summary_too(staffbot, services,
+                                                                   campaign):
+    second = TelegramUser(9002, "부관리자", "ko", username="second_admin")
+    await subscribe(services, campaign, KIM)
+    await staffbot.send(second, "/start")
+    await staffbot.send(ADMIN, "/grant @second_admin admin")
+    await staffbot.send(second, "/broadcast")
+    await staffbot.send(second, "내일 시상식이 열립니다.")
+    await staffbot.press(second, "보내기")
+    start = len(staffbot.request.calls)
+    await services.broadcaster.idle()
+    summaries = [c.chat_id for c in staffbot.request.calls[start:]
+                 if c.method == "sendMessage" and "발송 완료" in (c.text or "")]
+    assert sorted(summaries) == sorted([ADMIN.id, second.id])

@@ -67,6 +67,7 @@ class BroadcastSummary:
     failed: int
     uncertain: int
     seconds: float
+    requested_by: str | None = None  # the staff member who sent it ("channel:id"), if any
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -167,6 +168,7 @@ class Broadcaster:
             sent=counts.get(status.SENT, 0), blocked=counts.get(status.BLOCKED, 0),
             failed=counts.get(status.FAILED, 0), uncertain=counts.get(status.UNCERTAIN, 0),
             seconds=(self.clock.now() - started).total_seconds(),
+            requested_by=broadcast.payload.get("by"),
         )
         log.info("broadcast %s (%s) done: sent %s, blocked %s, failed %s, uncertain %s, %.1f s",
                  broadcast_id, broadcast.kind, summary.sent, summary.blocked, summary.failed,

@@ -53,7 +53,9 @@ class StaffBroadcastService:
             if not await SubscriptionRepository(conn).count_active(campaign.id):
                 return StaffBroadcastResult(StaffBroadcastOutcome.NO_RECIPIENTS)
             broadcasts = BroadcastRepository(conn)
-            broadcast_id = await broadcasts.create(campaign.id, STAFF_KIND, {"text": text}, now)
+            broadcast_id = await broadcasts.create(
+                campaign.id, STAFF_KIND, {"text": text, "by": by}, now
+            )
             count = await broadcasts.add_subscribers(broadcast_id, campaign.id, now)
             await AuditRepository(conn).record(
                 now, by, "broadcast.sent", campaign.id, broadcast_id=broadcast_id,

@@ -18,7 +18,7 @@ from bot.i18n import plain, t
 from bot.services.broadcasts import BroadcastSummary, SendResult, SendStatus
 from bot.services.staff_broadcasts import STAFF_KIND
 from handlers.telegram import views
-from handlers.telegram.common import NO_PREVIEW, Screen
+from handlers.telegram.common import CHANNEL, NO_PREVIEW, Screen
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +68,17 @@ class TelegramSender:
         return SendResult(SendStatus.SENT)
 
     async def tell_admins(self, summary: BroadcastSummary) -> None:
-        """The summary of a finished broadcast, to each bootstrap admin."""
+        """The summary of a finished broadcast, to each bootstrap admin and to the staff
+        member who sent it."""
         lang = self.language
         text = t(lang, "broadcast.summary", kind=plain(lang, f"announce.kind.{summary.kind}"),
                  sent=summary.sent, blocked=summary.blocked, failed=summary.failed,
                  uncertain=summary.uncertain, seconds=f"{summary.seconds:.1f}")
-        for admin in self.admin_ids:
+        recipients = list(dict.fromkeys(self.admin_ids))
+        channel, _, requester = (summary.requested_by or "").partition(":")
+        if channel == CHANNEL and requester.isdigit() and int(requester) not in recipients:
+            recipients.append(int(requester))
+        for admin in recipients:
             try:
                 await self.bot.send_message(admin, text, parse_mode=ParseMode.HTML)
             except TelegramError:
