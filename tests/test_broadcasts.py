@@ -415,3 +415,22 @@ def test_news_about_a_missing_phase_is_never_true(plain_campaign):
     during = VOTING_OPENS + timedelta(hours=1)
     for kind in (AnnouncementKind.VOTING_OPENS, AnnouncementKind.VOTING_REMINDER):
         assert not announcement_still_true(kind, VOTING_OPENS, without_voting, during)
+
+
+async def test_a_broadcast_with_no_recipients_sends_no_summary(db, clock, campaign):
+    """Voting opens with nobody subscribed: the announcement is recorded, the admins are
+    not bothered with a summary of nothing."""
+    from bot.app import build_application
+    from bot.settings import Settings
+    from handlers.telegram.offline import OfflineRequest
+
+    services = Services.create(db, clock)
+    request = OfflineRequest(clock=clock)
+    settings = Settings(_env_file=None, chamyeo_admin_ids=(5,))
+    application = build_application(settings, services, request=request, rate_limited=False)
+    async with application:
+        await services.announcements.tick()
+        await services.broadcaster.idle()
+    assert [c for c in request.calls if c.method == "sendMessage"] == []
+    kinds = {a.kind.value: a.status for a in await services.announcements.plan(campaign)}
+    assert kinds["voting_opens"] == "sent"

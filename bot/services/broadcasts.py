@@ -173,6 +173,8 @@ class Broadcaster:
         log.info("broadcast %s (%s) done: sent %s, blocked %s, failed %s, uncertain %s, %.1f s",
                  broadcast_id, broadcast.kind, summary.sent, summary.blocked, summary.failed,
                  summary.uncertain, summary.seconds)
+        if not counts:  # nobody to tell: no summary to bother the admins with
+            return summary
         for listener in self.listeners:
             try:
                 await listener(summary)
