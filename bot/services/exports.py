@@ -18,8 +18,6 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-
 from bot.clock import Clock
 from bot.domain import Campaign, CaseStatus
 from bot.ranking import Standing, rank
@@ -128,6 +126,8 @@ def write_files(sheets: list[Sheet], out: Path, workbook_name: str) -> list[Path
             writer.writerow(sheet.header)
             writer.writerows(sheet.rows)
         paths.append(path)
+    from openpyxl import Workbook  # loaded when exporting, not every time the bot starts
+
     workbook = Workbook()
     workbook.remove(workbook.active)
     for sheet in sheets:

@@ -8,7 +8,6 @@ import asyncio
 
 from telegram import Update
 
-from bot.chart import render_results_chart
 from bot.i18n import plain, t
 from bot.text import shorten
 from handlers.telegram.common import Screen, Turn, show
@@ -40,6 +39,8 @@ async def show_results(update: Update, turn: Turn) -> None:
         return
     ranked = await turn.services.results.ranking(campaign)
     if ranked:
+        from bot.chart import render_results_chart  # matplotlib loads at the first chart
+
         png = await asyncio.to_thread(render_results_chart, ranked, lang)
         caption = plain(lang, "results.citizen.caption", title=campaign.title.get(lang))
         await update.effective_chat.send_photo(png, caption=shorten(caption, CAPTION_LIMIT))

@@ -9,7 +9,6 @@ from telegram import InlineKeyboardButton, Update
 from telegram.constants import ParseMode
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.chart import render_results_chart
 from bot.domain import Campaign, Role
 from bot.i18n import plain, t
 from bot.services.results import PublishOutcome, RankedResult
@@ -64,6 +63,8 @@ def chunks(lines: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
 async def send_chart(update: Update, lang: str, ranked: list[RankedResult], caption: str) -> None:
     if not ranked:
         return
+    from bot.chart import render_results_chart  # matplotlib loads at the first chart
+
     png = await asyncio.to_thread(render_results_chart, ranked, lang)
     await update.effective_chat.send_photo(png, caption=shorten(caption, CAPTION_LIMIT))
 
