@@ -12,15 +12,12 @@ from functools import cache
 from pathlib import Path
 from typing import Protocol
 
-import matplotlib
+from matplotlib import font_manager
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # no display: the chart is only ever a PNG
-
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib import font_manager  # noqa: E402
-
-from bot.i18n import plain  # noqa: E402
-from bot.text import shorten  # noqa: E402
+from bot.i18n import plain
+from bot.text import shorten
 
 # Found without importing the package, which would change matplotlib's global settings.
 _PACKAGE = importlib.util.find_spec("koreanize_matplotlib")
@@ -50,28 +47,28 @@ def render_results_chart(ranked: Sequence[_Ranked], language: str) -> bytes:
     finals = [r.ranked.final for r in rows]
     # Portrait, like a phone screen; each row tall enough for a thumb-sized label.
     height = max(8.0, 0.9 * len(rows) + 3.0)
-    figure, (left, right) = plt.subplots(1, 2, figsize=(8, height), sharey=True,
-                                         gridspec_kw={"width_ratios": [1, 1]})
-    try:
-        positions = list(range(len(rows)))
-        left.barh(positions, votes, color="#4C78A8")
-        right.barh(positions, finals, color="#F58518")
-        left.set_yticks(positions, labels, fontproperties=font)
-        left.invert_yaxis()  # rank 1 at the top
-        for axis, values, key in ((left, votes, "results.chart.votes"),
-                                  (right, finals, "results.chart.final")):
-            axis.set_title(plain(language, key), fontproperties=font, fontsize=FONT_SIZE + 2)
-            axis.tick_params(axis="x", labelsize=FONT_SIZE - 4)
-            axis.spines[["top", "right"]].set_visible(False)
-            top = max(values, default=0) or 1
-            axis.set_xlim(0, top * 1.25)
-            for y, value in zip(positions, values, strict=True):
-                text = f"{value:g}" if isinstance(value, int) else f"{value:.1f}"
-                axis.text(value + top * 0.02, y, text, va="center", fontproperties=font,
-                          fontsize=FONT_SIZE - 2)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=100)
-        return buffer.getvalue()
-    finally:
-        plt.close(figure)
+    # A Figure of its own, not pyplot: charts are drawn in worker threads, and pyplot's global
+    # state is not thread-safe.
+    figure = Figure(figsize=(8, height))
+    FigureCanvasAgg(figure)
+    left, right = figure.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [1, 1]})
+    positions = list(range(len(rows)))
+    left.barh(positions, votes, color="#4C78A8")
+    right.barh(positions, finals, color="#F58518")
+    left.set_yticks(positions, labels, fontproperties=font)
+    left.invert_yaxis()  # rank 1 at the top
+    for axis, values, key in ((left, votes, "results.chart.votes"),
+                              (right, finals, "results.chart.final")):
+        axis.set_title(plain(language, key), fontproperties=font, fontsize=FONT_SIZE + 2)
+        axis.tick_params(axis="x", labelsize=FONT_SIZE - 4)
+        axis.spines[["top", "right"]].set_visible(False)
+        top = max(values, default=0) or 1
+        axis.set_xlim(0, top * 1.25)
+        for y, value in zip(positions, values, strict=True):
+            text = f"{value:g}" if isinstance(value, int) else f"{value:.1f}"
+            axis.text(value + top * 0.02, y, text, va="center", fontproperties=font,
+                      fontsize=FONT_SIZE - 2)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()

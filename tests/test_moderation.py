@@ -179,3 +179,16 @@ async def test_a_citizen_pressing_a_moderation_button_changes_nothing(staffbot, 
     calls = await staffbot.press(KIM, data=f"Sm:ok:{campaign.id}:{case_id}")
     assert calls[-1].method == "answerCallbackQuery"
     assert await audit(services, "case.approved") == []
+
+
+async def test_a_command_after_reject_forgets_the_awaited_reason(staffbot, services, campaign):
+    """Reject asks for a reason; if the moderator does something else first, their next
+    typed word is not taken as the reason."""
+    case_id = await submit(services, campaign, SMITH, "제출된 새 사례")
+    await staffbot.send(ADMIN, "/moderate")
+    await staffbot.press(ADMIN, "반려")
+    await staffbot.send(ADMIN, "/search 돌봄")
+    await staffbot.send(ADMIN, "중복")
+    async with services.db.read() as conn:
+        case = await CaseRepository(conn).get(case_id)
+    assert case.status.value == "submitted"

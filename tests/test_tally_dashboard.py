@@ -130,7 +130,7 @@ async def test_admin_sees_the_dashboard_and_its_buttons(staffbot, services, cloc
     assert "시험 공모 2024" in reply.text and "지금까지 4표" in reply.text
     assert "승인 9" in reply.text and "숨김 1" in reply.text
     assert "지금: <b>시민 투표</b> (12월 1일(일) 18:00까지)" in reply.text
-    assert "• 11월 28일: 3표" in reply.text
+    assert "• 2024년 11월 28일: 3표" in reply.text
     assert {"🗳 집계", "📥 내려받기", "🔎 검토"} <= set(reply.labels())
 
     calls = await staffbot.press(ADMIN, "집계")

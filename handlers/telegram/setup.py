@@ -17,7 +17,17 @@ PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
 COMMANDS = ("start", "search", "myvote", "schedule", "notify", "help", "language")
 
 
+async def forget_awaited_answers(update, context) -> None:
+    """Any command starts something new: a search word, score, reason or broadcast text that
+    was awaited is forgotten, so the next typed message is not taken for it."""
+    context.user_data.clear()
+
+
 def register(application: Application) -> None:
+    # Group -1 runs before every other handler, and lets them run too.
+    application.add_handler(
+        MessageHandler(PRIVATE & filters.COMMAND, forget_awaited_answers), group=-1
+    )
     application.add_handler(CommandHandler("start", start.start, filters=PRIVATE))
     application.add_handler(CommandHandler("search", browse.search_command, filters=PRIVATE))
     application.add_handler(CommandHandler("myvote", vote.my_vote_command, filters=PRIVATE))

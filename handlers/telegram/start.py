@@ -15,9 +15,6 @@ DEEP_LINK_PREFIX = "case_"
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = await begin_turn(update, context)
-    # /start starts over: whatever typed answer was awaited (a search word, a score, a reason,
-    # a broadcast text) is forgotten. user_data holds nothing else.
-    context.user_data.clear()
     argument = context.args[0] if context.args else ""
     if argument.startswith(DEEP_LINK_PREFIX) and turn.campaign is not None:
         case_id = argument.removeprefix(DEEP_LINK_PREFIX)

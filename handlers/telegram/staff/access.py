@@ -38,6 +38,9 @@ def staff_only(*roles: Role) -> Callable[[Handler], Handler]:
                        else (update.effective_message.text if update.effective_message else ""))
             if user is not None:
                 await services.staff.refuse(CHANNEL, str(user.id), attempt or "")
+            # Whatever staff answer was awaited (the role may have been revoked meanwhile) is
+            # void: without this, every later typed message would land here again.
+            context.user_data.clear()
             if update.callback_query is not None:
                 language = services.citizens.language_for(user.language_code if user else None)
                 await update.callback_query.answer(plain(language, "expired"), show_alert=True)

@@ -35,9 +35,7 @@ OPENS = {
 
 
 def _day(day: date, language: str) -> str:
-    if language == "en":
-        return day.isoformat()
-    return f"{day.month}월 {day.day}일"
+    return plain(language, "reports.dashboard.day", year=day.year, month=day.month, day=day.day)
 
 
 def dashboard_screen(title: str, board: Dashboard, timezone: str, lang: str) -> Screen:

@@ -138,6 +138,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer(plain(lang, "expired"), show_alert=True)
         return
     await query.answer()
+    context.user_data.pop(AWAITING_REASON, None)  # a new decision: no reason is awaited now
     moderation = turn.services.moderation
     if button.action == "no":
         case = await moderation.pending(campaign, case_id)

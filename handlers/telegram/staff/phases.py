@@ -158,12 +158,18 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     campaign_id = button.int_arg(0) if button and button.action == "ok" else None
     target = button.args[3] if campaign_id is not None and len(button.args) == 4 else None
-    campaign = await turn.services.campaigns.get(campaign_id) if target else None
-    if campaign is None or not (target == CLOSE_NOW or target.isdigit()):
+    campaign = turn.campaign
+    # Only the current campaign's buttons count: an old Confirm must not move another campaign.
+    if (target is None or campaign is None or campaign.id != campaign_id
+            or not (target == CLOSE_NOW or target.isdigit())):
+        await query.answer(plain(lang, "expired"), show_alert=True)
+        return
+    try:
+        when = None if target == CLOSE_NOW else datetime.fromtimestamp(int(target), UTC)
+    except (OverflowError, ValueError, OSError):  # a forged, impossible instant
         await query.answer(plain(lang, "expired"), show_alert=True)
         return
     await query.answer()
-    when = None if target == CLOSE_NOW else datetime.fromtimestamp(int(target), UTC)
     proposal = await turn.services.phases.apply(
         campaign.id, button.args[1], button.args[2], when,
         actor(CHANNEL, str(update.effective_user.id)))
