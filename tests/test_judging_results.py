@@ -292,6 +292,10 @@ async def test_publish_confirm_announces_and_shows_citizens_the_results(staffbot
         "sendPhoto", "sendMessage"]
     assert next(iter(calls[-2].params["_files"].values())).startswith(b"\x89PNG")
     assert "1. [대상]" in calls[-1].text and "[우수상]" in calls[-1].text
+    # the next citizen gets the same chart by its file id: drawn and uploaded once
+    calls = await staffbot.press(KIM, "결과 보기")
+    photo = next(c for c in calls if c.method == "sendPhoto")
+    assert isinstance(photo.params["photo"], str) and "_files" not in photo.params
 
     await staffbot.send(ADMIN, "/publish")  # twice: refused, nothing announced again
     calls = await staffbot.press(ADMIN, "발표하기")

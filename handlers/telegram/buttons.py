@@ -62,6 +62,6 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         case cb.Subscribe(on=on):
             await notify.set_subscription(update, turn, on)
         case cb.ShowResults():
-            await results_view.show_results(update, turn)
+            await results_view.show_results(update, context, turn)
         case _:  # a new action without a flow: say so rather than stay silent
             await show(update, Screen(t(lang, "expired")))
