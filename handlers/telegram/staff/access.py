@@ -12,8 +12,8 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.domain import Role
-from bot.i18n import plain
-from handlers.telegram.common import CHANNEL, services_of
+from bot.i18n import plain, t
+from handlers.telegram.common import CHANNEL, Screen, Turn, begin_turn, services_of, show
 from handlers.telegram.fallback import hint
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
@@ -50,6 +50,18 @@ def staff_only(*roles: Role) -> Callable[[Handler], Handler]:
         return guarded
 
     return wrap
+
+
+async def campaign_turn(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, new_message: bool = False
+) -> Turn | None:
+    """The turn of a staff function that works on the current campaign; None, after telling
+    the staff member, when no campaign is loaded."""
+    turn = await begin_turn(update, context)
+    if turn.campaign is None:
+        await show(update, Screen(t(turn.language, "staff.no_campaign")), new_message=new_message)
+        return None
+    return turn
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from bot.services.staff import actor
 from bot.services.staff_broadcasts import StaffBroadcastOutcome, clean_text
 from handlers.telegram.common import CHANNEL, Screen, begin_turn, show
 from handlers.telegram.setup import PRIVATE
-from handlers.telegram.staff.access import StaffButton, staff_only, staff_pattern
+from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_only, staff_pattern
 from handlers.telegram.staff.pending import awaiting_text
 
 AREA = "b"
@@ -34,11 +34,10 @@ def _button(lang: str, label: str, action: str, *args: str) -> InlineKeyboardBut
 
 @staff_only(Role.ADMIN)
 async def broadcast_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = await begin_turn(update, context)
-    lang, campaign = turn.language, turn.campaign
-    if campaign is None:
-        await show(update, Screen(t(lang, "operations.no_campaign")))
+    turn = await campaign_turn(update, context)
+    if turn is None:
         return
+    lang, campaign = turn.language, turn.campaign
     context.user_data.pop(DRAFT, None)
     context.user_data[AWAITING_TEXT] = campaign.id
     count = await turn.services.staff_broadcasts.recipients(campaign)

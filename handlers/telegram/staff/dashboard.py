@@ -14,7 +14,7 @@ from bot.services.tally import Dashboard, Tally
 from handlers.telegram.common import Screen, begin_turn, show
 from handlers.telegram.setup import PRIVATE
 from handlers.telegram.staff import audit, broadcast, moderation, results
-from handlers.telegram.staff.access import StaffButton, staff_only, staff_pattern
+from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_only, staff_pattern
 from handlers.telegram.staff.exports import send_export
 
 AREA = "rp"  # reports
@@ -132,11 +132,10 @@ def tally_screen(title: str, tally: Tally, now: datetime, lang: str) -> Screen:
 
 
 async def _show_dashboard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = await begin_turn(update, context)
-    lang, campaign = turn.language, turn.campaign
-    if campaign is None:
-        await show(update, Screen(t(lang, "reports.no_campaign")))
+    turn = await campaign_turn(update, context)
+    if turn is None:
         return
+    lang, campaign = turn.language, turn.campaign
     board = await turn.services.tally.dashboard(campaign)
     await show(update, dashboard_screen(campaign.title.get(lang), board, campaign.timezone,
                                         lang))
@@ -144,11 +143,10 @@ async def _show_dashboard(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 async def _show_tally(update: Update, context: ContextTypes.DEFAULT_TYPE,
                       new_message: bool = False) -> None:
-    turn = await begin_turn(update, context)
-    lang, campaign = turn.language, turn.campaign
-    if campaign is None:
-        await show(update, Screen(t(lang, "reports.no_campaign")), new_message=new_message)
+    turn = await campaign_turn(update, context, new_message=new_message)
+    if turn is None:
         return
+    lang, campaign = turn.language, turn.campaign
     tally = await turn.services.tally.tally(campaign)
     screen = tally_screen(campaign.title.get(lang), tally, turn.services.clock.now(), lang)
     await show(update, screen, new_message=new_message)

@@ -12,20 +12,18 @@ from telegram.ext import Application, CommandHandler, ContextTypes
 
 from bot.domain import Role
 from bot.i18n import t
-from handlers.telegram.common import Screen, begin_turn, show
 from handlers.telegram.setup import PRIVATE
-from handlers.telegram.staff.access import staff_only
+from handlers.telegram.staff.access import campaign_turn, staff_only
 
 log = logging.getLogger(__name__)
 
 
 async def send_export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Build and send the files; callers have checked the admin role."""
-    turn = await begin_turn(update, context)
-    lang = turn.language
-    if turn.campaign is None:
-        await show(update, Screen(t(lang, "reports.no_campaign")), new_message=True)
+    turn = await campaign_turn(update, context, new_message=True)
+    if turn is None:
         return
+    lang = turn.language
     chat = update.effective_chat
     await chat.send_message(t(lang, "reports.export.working"))
     with tempfile.TemporaryDirectory(prefix="chamyeo-export-") as directory:

@@ -21,7 +21,7 @@ from bot.services.judging import ScoreOutcome, ScoringStep
 from handlers.telegram.common import CHANNEL, Screen, Turn, begin_turn, services_of, show
 from handlers.telegram.fallback import on_text
 from handlers.telegram.setup import PRIVATE
-from handlers.telegram.staff.access import StaffButton, staff_only, staff_pattern
+from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_only, staff_pattern
 from handlers.telegram.staff.pending import awaiting_text
 
 AREA = "j"
@@ -127,11 +127,10 @@ async def _score(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Turn,
 
 @staff_only(Role.JUDGE)
 async def score_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = await begin_turn(update, context)
-    lang = turn.language
-    if turn.campaign is None:
-        await show(update, Screen(t(lang, "results.judge.no_campaign")))
+    turn = await campaign_turn(update, context)
+    if turn is None:
         return
+    lang = turn.language
     if not turn.services.judging.is_open(turn.campaign):
         await show(update, Screen(t(lang, "results.judge.closed")))
         return

@@ -24,7 +24,7 @@ from bot.services.staff import actor
 from bot.text import shorten
 from handlers.telegram.common import CHANNEL, Screen, Turn, begin_turn, show
 from handlers.telegram.setup import PRIVATE
-from handlers.telegram.staff.access import StaffButton, staff_only, staff_pattern
+from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_only, staff_pattern
 from handlers.telegram.staff.pending import awaiting_text
 
 log = logging.getLogger(__name__)
@@ -88,20 +88,18 @@ def refusal(lang: str, result: ModerationResult, case_id: int, hiding: bool = Fa
 
 @staff_only(Role.MODERATOR)
 async def moderate_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = await begin_turn(update, context)
-    if turn.campaign is None:
-        await show(update, Screen(t(turn.language, "operations.no_campaign")))
+    turn = await campaign_turn(update, context)
+    if turn is None:
         return
     await show_next(update, turn)
 
 
 @staff_only(Role.MODERATOR)
 async def hide_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = await begin_turn(update, context)
-    lang, campaign = turn.language, turn.campaign
-    if campaign is None:
-        await show(update, Screen(t(lang, "operations.no_campaign")))
+    turn = await campaign_turn(update, context)
+    if turn is None:
         return
+    lang, campaign = turn.language, turn.campaign
     args = context.args or []
     number = args[0].lstrip("#") if args else ""
     if len(args) < 2 or not (number.isdigit() and len(number) < 10):

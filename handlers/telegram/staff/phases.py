@@ -16,7 +16,7 @@ from bot.services.phases import PhaseField, PhaseProblem, PhaseProposal
 from bot.services.staff import actor
 from handlers.telegram.common import CHANNEL, Screen, begin_turn, show
 from handlers.telegram.setup import PRIVATE
-from handlers.telegram.staff.access import StaffButton, staff_only, staff_pattern
+from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_only, staff_pattern
 
 AREA = "p"
 CLOSE_NOW = "now"
@@ -94,11 +94,10 @@ async def _answer(update: Update, lang: str, campaign: Campaign, proposal: Phase
 
 @staff_only(Role.ADMIN)
 async def phase_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = await begin_turn(update, context)
-    lang, campaign = turn.language, turn.campaign
-    if campaign is None:
-        await show(update, Screen(t(lang, "operations.no_campaign")))
+    turn = await campaign_turn(update, context)
+    if turn is None:
         return
+    lang, campaign = turn.language, turn.campaign
     args = context.args or []
     if len(args) < 3:
         await show(update, Screen(t(lang, "operations.phase.usage", zone=campaign.timezone)))
@@ -114,11 +113,10 @@ async def phase_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 @staff_only(Role.ADMIN)
 async def extend_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = await begin_turn(update, context)
-    lang, campaign = turn.language, turn.campaign
-    if campaign is None:
-        await show(update, Screen(t(lang, "operations.no_campaign")))
+    turn = await campaign_turn(update, context)
+    if turn is None:
         return
+    lang, campaign = turn.language, turn.campaign
     args = context.args or []
     if len(args) != 2:
         await show(update, Screen(t(lang, "operations.phase.extend_usage")))
@@ -133,11 +131,10 @@ async def extend_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 @staff_only(Role.ADMIN)
 async def close_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = await begin_turn(update, context)
-    lang, campaign = turn.language, turn.campaign
-    if campaign is None:
-        await show(update, Screen(t(lang, "operations.no_campaign")))
+    turn = await campaign_turn(update, context)
+    if turn is None:
         return
+    lang, campaign = turn.language, turn.campaign
     args = context.args or []
     if len(args) != 1:
         await show(update, Screen(t(lang, "operations.phase.close_usage")))

@@ -16,7 +16,7 @@ from bot.services.staff import actor
 from bot.text import shorten
 from handlers.telegram.common import CHANNEL, Screen, begin_turn, show
 from handlers.telegram.setup import PRIVATE
-from handlers.telegram.staff.access import StaffButton, staff_only, staff_pattern
+from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_only, staff_pattern
 from handlers.telegram.views import when
 
 AREA = "r"
@@ -71,11 +71,10 @@ async def send_chart(update: Update, lang: str, ranked: list[RankedResult], capt
 
 @staff_only(Role.ADMIN)
 async def results_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = await begin_turn(update, context)
-    lang, campaign = turn.language, turn.campaign
-    if campaign is None:
-        await show(update, Screen(t(lang, "results.staff.no_campaign")))
+    turn = await campaign_turn(update, context)
+    if turn is None:
         return
+    lang, campaign = turn.language, turn.campaign
     ranked = await turn.services.results.ranking(campaign)
     await send_chart(update, lang, ranked, plain(lang, "results.staff.caption",
                                                  title=campaign.title.get(lang),
@@ -91,11 +90,10 @@ def _button(label: str, action: str, campaign_id: int) -> InlineKeyboardButton:
 
 @staff_only(Role.ADMIN)
 async def publish_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = await begin_turn(update, context)
-    lang, campaign = turn.language, turn.campaign
-    if campaign is None:
-        await show(update, Screen(t(lang, "results.staff.no_campaign")))
+    turn = await campaign_turn(update, context)
+    if turn is None:
         return
+    lang, campaign = turn.language, turn.campaign
     await show(update, Screen(t(lang, "results.staff.confirm", title=campaign.title.get(lang)), [
         [_button(plain(lang, "results.staff.publish"), "p", campaign.id)],
         [_button(plain(lang, "results.staff.cancel"), "c", campaign.id)],
