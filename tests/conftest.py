@@ -111,5 +111,17 @@ async def telegram(services, clock, campaign):
         yield OfflineTelegram(application, request, clock)
 
 
+@pytest.fixture
+async def staffbot(services, clock, campaign):
+    """The same Application with ADMIN as a bootstrap admin (CHAMYEO_ADMIN_IDS)."""
+    request = OfflineRequest(clock=clock)
+    settings = Settings(_env_file=None, chamyeo_admin_ids=(ADMIN.id,))
+    application = build_application(settings, services, request=request, rate_limited=False)
+    async with application:
+        await set_commands(application.bot)
+        yield OfflineTelegram(application, request, clock)
+
+
+ADMIN = TelegramUser(9001, "관리자", "ko", username="boss")
 KIM = TelegramUser(1001, "김순자", "ko")
 SMITH = TelegramUser(1002, "Jane", "en")

@@ -14,7 +14,7 @@ from bot.campaign_file import parse_campaign
 from storage.repositories import ScoreRepository
 from tests.conftest import DAEJEON_FILE, small_campaign
 from tests.test_cli_settings import Cli
-from tests.test_tally_dashboard import ADMIN, NON_VOTER, VOTERS, cast_votes, staffbot  # noqa: F401
+from tests.test_tally_dashboard import ADMIN, NON_VOTER, VOTERS, cast_votes
 
 JUDGE_EXTERNAL_ID = "7779999"
 NAMES = ["cases.csv", "tally.csv", "scores.csv", "ranking.csv", "votes.csv",

@@ -10,18 +10,14 @@ import pytest
 import sqlalchemy as sa
 from matplotlib import font_manager
 
-from bot.app import build_application
 from bot.campaign_file import parse_campaign
 from bot.chart import FONT_FILE, render_results_chart
 from bot.services.judging import ScoreOutcome
-from bot.settings import Settings
-from handlers.telegram.offline import OfflineRequest, OfflineTelegram, TelegramUser
-from handlers.telegram.setup import set_commands
+from handlers.telegram.offline import TelegramUser
 from storage.repositories import ScoreRepository
 from storage.tables import audit_log
-from tests.conftest import SEOUL, VOTING_CLOSES, small_campaign
+from tests.conftest import ADMIN, SEOUL, VOTING_CLOSES, small_campaign
 
-ADMIN = TelegramUser(9001, "관리자", "ko", username="boss")
 LEE = TelegramUser(1003, "이영희", "ko", username="lee_judge")
 PARK = TelegramUser(1004, "박민수", "ko", username="park_mod")
 KIM = TelegramUser(1001, "김순자", "ko")
@@ -30,29 +26,6 @@ AFTER_REVIEW = datetime(2024, 12, 6, 18, 0, tzinfo=SEOUL)
 AWARDS = [{"ko": "대상", "en": "Grand prize", "count": 1},
           {"ko": "우수상", "en": "Excellence", "count": 2}]
 
-
-class UploadRecordingRequest(OfflineRequest):
-    """OfflineRequest records the JSON parameters only; an uploaded file (the chart) travels
-    as multipart data, kept here under "_files" as name -> bytes."""
-
-    async def do_request(self, url, method, request_data=None, *args, **kwargs):
-        answer = await super().do_request(url, method, request_data, *args, **kwargs)
-        if request_data is not None and request_data.multipart_data:
-            self.calls[-1].params["_files"] = {
-                name: content for name, (_file, content, _mime)
-                in request_data.multipart_data.items()
-            }
-        return answer
-
-
-@pytest.fixture
-async def staffbot(services, clock, campaign):
-    request = UploadRecordingRequest(clock=clock)
-    settings = Settings(_env_file=None, chamyeo_admin_ids=(ADMIN.id,))
-    application = build_application(settings, services, request=request, rate_limited=False)
-    async with application:
-        await set_commands(application.bot)
-        yield OfflineTelegram(application, request, clock)
 
 
 @pytest.fixture
@@ -233,7 +206,7 @@ async def test_results_preview_sends_the_chart_and_the_ranking(staffbot, judge, 
     calls = await staffbot.send(ADMIN, "/results")
     [photo] = [c for c in calls if c.method == "sendPhoto"]
     assert "photo" not in photo.params  # an upload, not a file id or URL
-    [png] = photo.params["_files"].values()
+    [(_, png)] = photo.params["_files"].values()
     assert png.startswith(b"\x89PNG")
     assert len(photo.params["caption"]) <= 1024 and "결과 미리 보기" in photo.params["caption"]
     text = "\n".join(c.text for c in calls if c.method == "sendMessage")
@@ -290,7 +263,7 @@ async def test_publish_confirm_announces_and_shows_citizens_the_results(staffbot
     calls = await staffbot.press(KIM, "결과 보기")
     assert [c.method for c in calls if c.method != "answerCallbackQuery"] == [
         "sendPhoto", "sendMessage"]
-    assert next(iter(calls[-2].params["_files"].values())).startswith(b"\x89PNG")
+    assert next(iter(calls[-2].params["_files"].values()))[1].startswith(b"\x89PNG")
     assert "1. [대상]" in calls[-1].text and "[우수상]" in calls[-1].text
     # the next citizen gets the same chart by its file id: drawn and uploaded once
     calls = await staffbot.press(KIM, "결과 보기")

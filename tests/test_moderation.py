@@ -6,12 +6,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from bot.app import build_application
 from bot.domain import Case, CaseStatus, CaseText
 from bot.services.catalog import ListQuery
-from bot.settings import Settings
-from handlers.telegram.offline import OfflineRequest, OfflineTelegram, TelegramUser
-from handlers.telegram.setup import set_commands
+from handlers.telegram.offline import TelegramUser
 from storage.repositories import CaseRepository
 from storage.tables import cases, votes
 from tests.test_staff_roles import ADMIN, HINT, KIM, LEE, audit
@@ -19,15 +16,6 @@ from tests.test_staff_roles import ADMIN, HINT, KIM, LEE, audit
 MOD = TelegramUser(1004, "박운영", "ko", username="mod_park")
 SMITH = TelegramUser(1002, "Jane", "en")
 
-
-@pytest.fixture
-async def staffbot(services, clock, campaign):
-    request = OfflineRequest(clock=clock)
-    settings = Settings(_env_file=None, chamyeo_admin_ids=(ADMIN.id,))
-    application = build_application(settings, services, request=request, rate_limited=False)
-    async with application:
-        await set_commands(application.bot)
-        yield OfflineTelegram(application, request, clock)
 
 
 async def submit(services, campaign, user: TelegramUser, title: str) -> int:

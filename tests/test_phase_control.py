@@ -7,26 +7,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot.app import build_application
 from bot.domain import AnnouncementKind, PhaseName, VoteOutcome
 from bot.services.catalog import ListQuery
-from bot.settings import Settings
-from handlers.telegram.offline import OfflineRequest, OfflineTelegram
-from handlers.telegram.setup import set_commands
 from tests.conftest import DURING_VOTING, SEOUL, VOTING_CLOSES
 from tests.test_staff_roles import ADMIN, HINT, KIM, LEE, audit
 
 NEW_END = datetime(2024, 12, 1, 20, 0, tzinfo=SEOUL)
 
-
-@pytest.fixture
-async def staffbot(services, clock, campaign):
-    request = OfflineRequest(clock=clock)
-    settings = Settings(_env_file=None, chamyeo_admin_ids=(ADMIN.id,))
-    application = build_application(settings, services, request=request, rate_limited=False)
-    async with application:
-        await set_commands(application.bot)
-        yield OfflineTelegram(application, request, clock)
 
 
 async def voting_end(services, campaign):

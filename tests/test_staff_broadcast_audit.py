@@ -6,25 +6,13 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from bot.app import build_application
-from bot.settings import Settings
-from handlers.telegram.offline import OfflineRequest, OfflineTelegram, TelegramUser
-from handlers.telegram.setup import set_commands
+from handlers.telegram.offline import TelegramUser
 from storage.tables import broadcasts
 from tests.test_staff_roles import ADMIN, HINT, KIM, LEE, audit
 
 SMITH = TelegramUser(1002, "Jane", "en")
 MESSAGE = "<b>내일</b> 시상식 & 안내"
 
-
-@pytest.fixture
-async def staffbot(services, clock, campaign):
-    request = OfflineRequest(clock=clock)
-    settings = Settings(_env_file=None, chamyeo_admin_ids=(ADMIN.id,))
-    application = build_application(settings, services, request=request, rate_limited=False)
-    async with application:
-        await set_commands(application.bot)
-        yield OfflineTelegram(application, request, clock)
 
 
 async def subscribe(services, campaign, *users: TelegramUser) -> None:

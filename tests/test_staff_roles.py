@@ -6,27 +6,15 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from bot.app import build_application
 from bot.domain import Role
-from bot.settings import Settings
-from handlers.telegram.offline import OfflineRequest, OfflineTelegram, TelegramUser
-from handlers.telegram.setup import set_commands
+from handlers.telegram.offline import TelegramUser
 from storage.tables import audit_log
+from tests.conftest import ADMIN
 
-ADMIN = TelegramUser(9001, "관리자", "ko", username="boss")
 LEE = TelegramUser(1003, "이영희", "ko", username="lee_judge")
 KIM = TelegramUser(1001, "김순자", "ko")
 HINT = "아래 버튼을 눌러 주세요."
 
-
-@pytest.fixture
-async def staffbot(services, clock, campaign):
-    request = OfflineRequest(clock=clock)
-    settings = Settings(_env_file=None, chamyeo_admin_ids=(ADMIN.id,))
-    application = build_application(settings, services, request=request, rate_limited=False)
-    async with application:
-        await set_commands(application.bot)
-        yield OfflineTelegram(application, request, clock)
 
 
 async def audit(services, action: str) -> list[dict]:

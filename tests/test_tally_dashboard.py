@@ -9,19 +9,15 @@ from datetime import date, datetime
 import pytest
 import sqlalchemy as sa
 
-from bot.app import build_application
 from bot.domain import Case, CaseStatus, PhaseName
 from bot.services.tally import CaseCount, Tally
-from bot.settings import Settings
-from handlers.telegram.offline import OfflineRequest, OfflineTelegram, TelegramUser
-from handlers.telegram.setup import set_commands
+from handlers.telegram.offline import TelegramUser
 from handlers.telegram.staff.dashboard import tally_screen
 from storage.repositories import CaseRepository
 from storage.repositories.cases import CaseFilter
 from storage.tables import audit_log
-from tests.conftest import SEOUL, VOTING_CLOSES
+from tests.conftest import ADMIN, SEOUL, VOTING_CLOSES
 
-ADMIN = TelegramUser(9001, "관리자", "ko", username="boss")
 MOD = TelegramUser(9002, "운영자", "ko", username="mod_park")
 LEE = TelegramUser(1003, "이영희", "ko", username="lee_judge")
 KIM = TelegramUser(1001, "김순자", "ko")
@@ -105,15 +101,6 @@ def test_long_tally_fits_one_message():
     assert len(screen.text) <= 4096
     assert "… 외 사례" in screen.text
 
-
-@pytest.fixture
-async def staffbot(services, clock, campaign):
-    request = OfflineRequest(clock=clock)
-    settings = Settings(_env_file=None, chamyeo_admin_ids=(ADMIN.id,))
-    application = build_application(settings, services, request=request, rate_limited=False)
-    async with application:
-        await set_commands(application.bot)
-        yield OfflineTelegram(application, request, clock)
 
 
 async def refusals(services) -> list[dict]:
