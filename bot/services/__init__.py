@@ -59,6 +59,7 @@ class Services:
         """Channels register their senders on `broadcaster` when they are wired."""
         broadcaster = broadcaster or Broadcaster(db, clock)
         announcements = AnnouncementService(db, clock, broadcaster, announce_chat)
+        results = ResultsService(db, clock, announcements)
         return cls(
             db=db,
             clock=clock,
@@ -71,9 +72,9 @@ class Services:
             announcements=announcements,
             staff=StaffService(db, clock, bootstrap_admins),
             judging=JudgingService(db, clock),
-            results=ResultsService(db, clock, announcements),
+            results=results,
             tally=TallyService(db, clock),
-            exports=ExportService(db, clock),
+            exports=ExportService(db, clock, results),
             phases=PhaseService(db, clock),
             moderation=ModerationService(db, clock),
             staff_broadcasts=StaffBroadcastService(db, clock, broadcaster),

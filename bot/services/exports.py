@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
 from bot.domain import Campaign, CaseStatus
-from bot.ranking import Standing, rank
+from bot.services.results import ResultsService
 from storage.database import Database
 from storage.repositories import ScoreRepository
 from storage.repositories.reports import ReportRepository
@@ -41,9 +41,10 @@ class Sheet:
 
 
 class ExportService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, results: ResultsService) -> None:
         self.db = db
         self.clock = clock
+        self.results = results  # the ranking sheet is the ranking staff publish, not a copy
 
     async def export(self, campaign: Campaign, out_dir: str | Path) -> list[Path]:
         """Write every export of `campaign` into `out_dir` (created if needed); the paths."""
@@ -59,7 +60,7 @@ class ExportService:
             log = await reports.vote_log(campaign.id)
             created = await reports.created_at(campaign.id)
             scores = await ScoreRepository(conn).of_campaign(campaign.id)
-            totals = await ScoreRepository(conn).judge_totals(campaign.id)
+        ranked = await self.results.ranking(campaign)
         key = f"{campaign.slug}|{created.isoformat() if created else ''}".encode()
         zone = ZoneInfo(campaign.timezone)
 
@@ -87,14 +88,10 @@ class ExportService:
              local(s["updated_at"]))
             for s in scores
         ]
-        standings = [Standing(c.id, n, tuple(totals.get(c.id, ())))
-                     for c, n in counted if c.status is CaseStatus.APPROVED]
-        ranked = rank(standings, campaign.judging, campaign.ranking, campaign.awards)
         ranking_rows = [
-            (r.rank, r.case_id, by_id[r.case_id].key, by_id[r.case_id].ko.title, r.votes,
-             r.vote_points, r.judge_mean, r.judge_count, r.judge_points, r.final,
-             r.award.name.ko if r.award else "")
-            for r in ranked
+            (r.rank, r.case_id, case.key, case.ko.title, r.votes, r.vote_points, r.judge_mean,
+             r.judge_count, r.judge_points, r.final, r.award.name.ko if r.award else "")
+            for r, case in ((result.ranked, result.case) for result in ranked)
         ]
         vote_rows = [
             (pseudonym(key, "citizen", citizen_id), case_id,

@@ -55,19 +55,6 @@ class VoteRepository:
         )
         return Vote(vote.id, vote.campaign_id, vote.citizen_id, case_id, vote.slot, at, receipt)
 
-    async def count(self, campaign_id: int) -> int:
-        return await self.conn.scalar(
-            sa.select(sa.func.count()).select_from(votes).where(votes.c.campaign_id == campaign_id)
-        ) or 0
-
-    async def per_case(self, campaign_id: int) -> dict[int, int]:
-        rows = await self.conn.execute(
-            sa.select(votes.c.case_id, sa.func.count())
-            .where(votes.c.campaign_id == campaign_id)
-            .group_by(votes.c.case_id)
-        )
-        return {case_id: n for case_id, n in rows}
-
     async def count_for_case(self, case_id: int) -> int:
         return await self.conn.scalar(
             sa.select(sa.func.count()).select_from(votes).where(votes.c.case_id == case_id)
