@@ -108,12 +108,15 @@ class StaffService:
             for channel, external_id, role in rows:
                 by_account.setdefault((channel, external_id), set()).add(role)
             citizens = CitizenRepository(conn)
-            members = []
-            for (channel, external_id), roles in sorted(by_account.items()):
-                citizen = await citizens.find(channel, external_id)
-                members.append(StaffMember(
-                    channel, external_id, frozenset(roles),
-                    username=citizen.username if citizen else None,
-                    bootstrap=self.is_bootstrap_admin(channel, external_id),
-                ))
+            usernames: dict[tuple[str, str], str | None] = {}
+            for channel in {channel for channel, _ in by_account}:
+                ids = [external_id for c, external_id in by_account if c == channel]
+                found = await citizens.usernames(channel, ids)
+                usernames.update({(channel, i): u for i, u in found.items()})
+        members = [
+            StaffMember(channel, external_id, frozenset(roles),
+                        username=usernames.get((channel, external_id)),
+                        bootstrap=self.is_bootstrap_admin(channel, external_id))
+            for (channel, external_id), roles in sorted(by_account.items())
+        ]
         return members

@@ -83,3 +83,14 @@ class CitizenRepository:
             )
         ).mappings().first()
         return _citizen(row) if row else None
+
+    async def usernames(self, channel: str, external_ids: list[str]) -> dict[str, str | None]:
+        """external id -> @username (without the @), for many accounts in one query."""
+        if not external_ids:
+            return {}
+        rows = await self.conn.execute(
+            sa.select(citizens.c.external_id, citizens.c.username).where(
+                citizens.c.channel == channel, citizens.c.external_id.in_(external_ids)
+            )
+        )
+        return dict(rows.all())
