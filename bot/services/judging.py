@@ -22,9 +22,6 @@ from storage.repositories import (
     CaseRepository,
     ScoreRepository,
 )
-from storage.repositories.cases import CaseFilter
-
-ALL = 10**6  # "every case" for a page query
 
 
 class ScoreOutcome(Enum):
@@ -90,7 +87,7 @@ class JudgingService:
 
     async def _state(self, conn, campaign: Campaign, judge: Citizen):
         """The approved cases and this judge's scored (case, criterion) pairs: two queries."""
-        cases, _ = await CaseRepository(conn).page(campaign.id, CaseFilter(), 0, ALL)
+        cases = await CaseRepository(conn).with_status(campaign.id, CaseStatus.APPROVED)
         done = {(row["case_id"], row["criterion"])
                 for row in await ScoreRepository(conn).of_campaign(campaign.id)
                 if row["judge_id"] == judge.id}

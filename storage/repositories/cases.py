@@ -162,15 +162,20 @@ class CaseRepository:
         )
         return result.rowcount == 1
 
-    async def submitted(self, campaign_id: int, limit: int = 100) -> list[Case]:
-        """Cases waiting for moderation, oldest first."""
+    async def with_status(
+        self, campaign_id: int, status: CaseStatus, limit: int | None = None
+    ) -> list[Case]:
+        """Every case of the campaign in `status`, oldest first."""
         rows = await self.conn.execute(
             cases.select()
-            .where(cases.c.campaign_id == campaign_id,
-                   cases.c.status == CaseStatus.SUBMITTED.value)
+            .where(cases.c.campaign_id == campaign_id, cases.c.status == status.value)
             .order_by(cases.c.created_at, cases.c.id).limit(limit)
         )
         return [case_from_row(r) for r in rows.mappings()]
+
+    async def submitted(self, campaign_id: int, limit: int = 100) -> list[Case]:
+        """Cases waiting for moderation, oldest first."""
+        return await self.with_status(campaign_id, CaseStatus.SUBMITTED, limit)
 
     async def submitter_of(self, case_id: int) -> int | None:
         return await self.conn.scalar(
