@@ -3,6 +3,7 @@ This and handlers/ are the only places that know about python-telegram-bot."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
@@ -13,6 +14,7 @@ from bot.scheduler import Scheduler
 from bot.services import AnnounceChat, Services
 from bot.settings import Settings
 from handlers.telegram.common import CHANNEL, SCHEDULER, SERVICES
+from handlers.telegram.persistence import DraftPersistence
 from handlers.telegram.processor import PerUserUpdateProcessor
 from handlers.telegram.sender import BROADCAST_RATE, TelegramSender
 from handlers.telegram.setup import register, set_commands
@@ -31,18 +33,19 @@ def build_application(
     *,
     request: BaseRequest | None = None,
     rate_limited: bool = True,
-    migrate_on_start: bool = False,
     run_scheduler: bool = False,
 ) -> Application:
-    """The bot. With `run_scheduler`, announcements are fired while it runs (`chamyeo run`);
-    tests and the demo drive the scheduler themselves."""
+    """The bot, on a database that is already migrated (its persistence reads the drafts as
+    the Application initializes). With `run_scheduler`, announcements are fired while it runs
+    (`chamyeo run`); tests and the demo drive the scheduler themselves."""
     scheduler = Scheduler(services)
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token or OFFLINE_TOKEN)
         .base_url(settings.telegram_api_base_url)
         .concurrent_updates(PerUserUpdateProcessor(256))
-        .post_init(_post_init(services, migrate_on_start, scheduler if run_scheduler else None))
+        .persistence(DraftPersistence(services))
+        .post_init(_post_init(services, scheduler if run_scheduler else None))
         .post_stop(_post_stop(scheduler))
         .post_shutdown(_post_shutdown(services))
     )
@@ -64,12 +67,8 @@ def build_application(
     return application
 
 
-def _post_init(services: Services, migrate: bool, scheduler: Scheduler | None):
+def _post_init(services: Services, scheduler: Scheduler | None):
     async def post_init(application: Application) -> None:
-        # Runs inside the bot's event loop, so the database connections live in that loop.
-        if migrate:
-            await upgrade(services.db)
-            log.info("database is up to date")
         await set_commands(application.bot)
         await refresh_staff_menu(application.bot, services)
         if scheduler is not None:
@@ -103,10 +102,20 @@ def create_services(settings: Settings, clock: Clock | None = None) -> Services:
                            announce_chat=announce_chat)
 
 
+async def migrate(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        await upgrade(db)
+    finally:
+        await db.dispose()
+    log.info("database is up to date")
+
+
 def run(settings: Settings) -> None:
-    """Serve Telegram by long polling until interrupted."""
+    """Migrate the database, then serve Telegram by long polling until interrupted."""
+    # Before the bot's own event loop: its connections must be made inside that loop.
+    asyncio.run(migrate(settings.chamyeo_database_url))
     services = create_services(settings)
-    application = build_application(settings, services, migrate_on_start=True,
-                                    run_scheduler=True)
+    application = build_application(settings, services, run_scheduler=True)
     log.info("Chamyeo is starting (database %s)", settings.chamyeo_database_url.split("://")[0])
     application.run_polling(allowed_updates=["message", "callback_query"])

@@ -21,6 +21,7 @@ from bot.domain import (
     Phase,
     PhaseName,
     RankingRules,
+    SubmissionRules,
     Text,
     VotingRules,
 )
@@ -35,6 +36,7 @@ CAMPAIGN_TITLE_LENGTH = (1, 100)
 DESCRIPTION_LENGTH = (1, 1000)
 NAME_LENGTH = (1, 40)
 MAX_VOTES_PER_CITIZEN = 20
+MAX_CASES_PER_CITIZEN = 50
 MAX_REMINDER_HOURS = 24 * 30
 
 CASE_TEXT_LIMITS = {
@@ -87,6 +89,7 @@ class CampaignSpec:
     judging: JudgingRules = JudgingRules()
     ranking: RankingRules = RankingRules()
     awards: tuple[AwardTier, ...] = ()
+    submission: SubmissionRules = SubmissionRules()
 
 
 def parse_campaign_file(path: str | Path) -> CampaignSpec:
@@ -191,7 +194,8 @@ class _Validator:
         self.unknown_keys(
             raw,
             {"slug", "title", "description", "timezone", "phases", "voting", "districts",
-             "categories", "cases", "sample_data", "judging", "ranking", "awards"},
+             "categories", "cases", "sample_data", "judging", "ranking", "awards",
+             "submission"},
             "",
         )
         slug = raw.get("slug")
@@ -216,13 +220,29 @@ class _Validator:
         judging = self.judging(raw.get("judging", {}))
         ranking = self.ranking(raw.get("ranking", {}))
         awards = self.awards(raw.get("awards", []))
+        submission = self.submission(raw.get("submission", {}))
         if self.problems:
             return None
         return CampaignSpec(
             slug=slug, title=title, description=description, timezone=timezone,
             phases=phases, rules=rules, districts=districts, categories=categories,
             cases=cases, sample_data=sample, judging=judging, ranking=ranking, awards=awards,
+            submission=submission,
         )
+
+    def submission(self, raw: Any) -> SubmissionRules:
+        if not isinstance(raw, dict):
+            self.fail("submission", "must be a table")
+            return SubmissionRules()
+        self.unknown_keys(raw, {"cases_per_citizen"}, "submission.")
+        limit = raw.get("cases_per_citizen", SubmissionRules.cases_per_citizen)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not (
+            1 <= limit <= MAX_CASES_PER_CITIZEN
+        ):
+            self.fail("submission.cases_per_citizen",
+                      f"must be a number 1-{MAX_CASES_PER_CITIZEN}")
+            return SubmissionRules()
+        return SubmissionRules(cases_per_citizen=limit)
 
     def judging(self, raw: Any) -> JudgingRules:
         if not isinstance(raw, dict):

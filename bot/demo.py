@@ -31,6 +31,8 @@ DEMO_HELP = """\
   :jump +2d   move the clock ahead (+30m, +6h, +2d) or to an instant (2024-12-02T10:00)
   :user 2     talk as another citizen (each has one vote)
   :user 99    talk as the demo's admin (try /admin, /tally, /grant 2 judge, /results)
+  :photo      send a photo (while submitting a case: /submit, in the submission phase)
+  :file       send a picture as a file, not as a photo
   :quit       leave"""
 
 _TAGS = re.compile(r"</?(b|i|code|u|s|a)( [^>]*)?>")
@@ -70,7 +72,8 @@ class ConsoleChat:
 
     def _print_message(self, call) -> None:
         edited = call.method.startswith("edit")
-        print("\n🤖 " + ("(edited) " if edited else "") + plain_text(call.text or ""),
+        photo = "📷 (photo) " if call.method == "sendPhoto" else ""
+        print("\n🤖 " + ("(edited) " if edited else "") + photo + plain_text(call.text or ""),
               file=self.out)
         buttons = call.buttons()
         if buttons:
@@ -141,6 +144,7 @@ async def _demo(settings: Settings, at: str | None, path: Path) -> int:
                   f"({spec.timezone}). Type :help for commands.")
             await driver.send(user, "/start")
             chat.flush()
+            photos = 0
             while True:
                 if interactive:
                     print("\n> ", end="", flush=True)
@@ -152,6 +156,14 @@ async def _demo(settings: Settings, at: str | None, path: Path) -> int:
                     continue
                 if not interactive:
                     print(f"\n> {line}")
+                if line in (":photo", ":file"):
+                    photos += 1
+                    if line == ":photo":
+                        await driver.send_photo(user, f"demo-photo-{photos}")
+                    else:
+                        await driver.send_document(user, f"picture-{photos}.jpg")
+                    chat.flush()
+                    continue
                 if line.startswith(":"):
                     if not _demo_command(line, clock, spec.timezone):
                         break

@@ -65,6 +65,13 @@ class VotingRules:
 
 
 @dataclass(frozen=True)
+class SubmissionRules:
+    """Cases citizens send in by chat during the submission phase."""
+
+    cases_per_citizen: int = 3  # every case a citizen sent counts, whatever staff decided
+
+
+@dataclass(frozen=True)
 class JudgingRules:
     """How judges score a case: one score on a scale, or one per criterion (summed)."""
 
@@ -113,6 +120,7 @@ class Campaign:
     judging: JudgingRules = field(default_factory=JudgingRules)
     ranking: RankingRules = field(default_factory=RankingRules)
     awards: tuple[AwardTier, ...] = ()
+    submission: SubmissionRules = field(default_factory=SubmissionRules)
     # Set when staff publish the results; not part of the campaign file.
     results_published_at: datetime | None = field(default=None, compare=False)
 

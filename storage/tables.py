@@ -58,6 +58,7 @@ campaigns = sa.Table(
     sa.Column("ranking", sa.JSON, nullable=False, server_default="{}"),
     sa.Column("awards", sa.JSON, nullable=False, server_default="[]"),
     sa.Column("results_published_at", UTCDateTime),
+    sa.Column("cases_per_citizen", sa.Integer, nullable=False, server_default="3"),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
@@ -99,10 +100,13 @@ cases = sa.Table(
     sa.Column("organization_en", sa.Text),
     sa.Column("status_reason", sa.Text),  # why staff rejected or hid it
     sa.Column("submitter_id", sa.Integer, sa.ForeignKey("citizens.id")),  # submitted by chat
+    sa.Column("submitter_type", sa.String(16)),  # individual, organization, council
+    sa.Column("consented_at", UTCDateTime),  # to be contacted by staff and to be published
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("campaign_id", "key"),
     sa.Index("ix_cases_campaign_status", "campaign_id", "status"),
+    sa.Index("ix_cases_submitter", "submitter_id"),
 )
 
 citizens = sa.Table(
@@ -245,4 +249,22 @@ scores = sa.Table(
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("case_id", "judge_id", "criterion"),
+)
+
+# A case a citizen is writing by chat: where they are in the guided steps and what they have
+# answered so far, written at every step so a restart of the bot loses nothing.
+submission_drafts = sa.Table(
+    "submission_drafts",
+    metadata,
+    sa.Column("citizen_id", sa.Integer, sa.ForeignKey("citizens.id"), primary_key=True),
+    sa.Column(
+        "campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("step", sa.String(16), nullable=False),
+    sa.Column("answers", sa.JSON, nullable=False),
+    # Editing one field from the preview: after it, back to the preview.
+    sa.Column("from_preview", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -449,21 +449,27 @@ async def test_command_menu_in_korean_and_english(telegram):
     assert english.params["language_code"] == "en"
     assert korean.params["commands"] == [
         {"command": "start", "description": "처음 화면"},
+        {"command": "submit", "description": "사례 접수하기 (접수 기간에)"},
+        {"command": "mycases", "description": "내가 낸 사례 보기"},
         {"command": "search", "description": "사례 찾기 (예: /search 돌봄)"},
         {"command": "myvote", "description": "내 투표 보기"},
         {"command": "schedule", "description": "일정 보기"},
         {"command": "notify", "description": "알림 켜기·끄기"},
         {"command": "help", "description": "도움말"},
         {"command": "language", "description": "언어 바꾸기 / Language"},
+        {"command": "cancel", "description": "작성 그만두기"},
     ]
     assert english.params["commands"] == [
         {"command": "start", "description": "Main menu"},
+        {"command": "submit", "description": "Submit a case (while submission is open)"},
+        {"command": "mycases", "description": "My submitted cases"},
         {"command": "search", "description": "Find cases (e.g. /search care)"},
         {"command": "myvote", "description": "See my vote"},
         {"command": "schedule", "description": "See the schedule"},
         {"command": "notify", "description": "News on or off"},
         {"command": "help", "description": "Help"},
         {"command": "language", "description": "언어 바꾸기 / Language"},
+        {"command": "cancel", "description": "Stop writing a case"},
     ]
 
 

@@ -46,7 +46,11 @@ STATES = [
 SIMPLE_ACTIONS = [cb.Menu(), cb.MyVote(), cb.Schedule(), cb.Help(), cb.SetLanguage("ko"),
                   cb.SetLanguage("en"), cb.AskSearch(1), cb.AskSearch(999_999_999),
                   cb.Subscribe(1, True), cb.Subscribe(999_999_999, False),
-                  cb.ShowResults(1), cb.ShowResults(999_999_999)]
+                  cb.ShowResults(1), cb.ShowResults(999_999_999), cb.MyCases(),
+                  cb.StartSubmission(1), cb.StartSubmission(999_999_999),
+                  cb.DraftButton(1, "type", "0"), cb.DraftButton(999_999_999, "consent", "1"),
+                  cb.DraftButton(7, "preview", "e-category"),
+                  cb.DraftButton(7, "hood", "back"), cb.DraftButton(7, "photo", "skip")]
 
 
 def all_actions() -> list[cb.Action]:

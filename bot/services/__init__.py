@@ -19,6 +19,7 @@ from bot.services.phases import PhaseService
 from bot.services.results import ResultsService
 from bot.services.staff import StaffService
 from bot.services.staff_broadcasts import StaffBroadcastService
+from bot.services.submissions import SubmissionService
 from bot.services.subscriptions import SubscriptionService
 from bot.services.tally import TallyService
 from bot.services.voting import VotingService
@@ -43,6 +44,7 @@ class Services:
     exports: ExportService
     phases: PhaseService
     moderation: ModerationService
+    submissions: SubmissionService
     staff_broadcasts: StaffBroadcastService
     audit: AuditLogService
 
@@ -77,6 +79,7 @@ class Services:
             exports=ExportService(db, clock, results),
             phases=PhaseService(db, clock),
             moderation=ModerationService(db, clock),
+            submissions=SubmissionService(db, clock),
             staff_broadcasts=StaffBroadcastService(db, clock, broadcaster),
             audit=AuditLogService(db),
         )

@@ -52,7 +52,7 @@ def campaign_from_spec(spec: CampaignSpec, campaign_id: int = 0) -> Campaign:
         timezone=spec.timezone, phases=tuple(sorted(spec.phases, key=lambda p: p.start)),
         rules=spec.rules, districts=spec.districts, categories=spec.categories,
         sample_data=spec.sample_data, judging=spec.judging, ranking=spec.ranking,
-        awards=spec.awards,
+        awards=spec.awards, submission=spec.submission,
     )
 
 

@@ -15,7 +15,7 @@ from bot.services.catalog import ListQuery, clean_keyword
 from bot.text import shorten
 from handlers.telegram import callbacks as cb
 from handlers.telegram import views
-from handlers.telegram.common import Screen, Turn, begin_turn, show
+from handlers.telegram.common import TELEGRAM_PHOTO, Screen, Turn, begin_turn, show
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +61,16 @@ async def open_case(
 async def _send_local_photo(
     update: Update, context: ContextTypes.DEFAULT_TYPE, case, language: str
 ) -> bool:
-    """A case picture given as a file path is uploaded once, then reused by its file id."""
+    """A case picture given as a file path is uploaded once, then reused by its file id; a
+    photo sent in by chat is a file id already."""
     if not case.image or case.image.startswith("https://"):
         return False
     file_ids = context.bot_data.setdefault(PHOTO_FILE_IDS, {})
     caption = shorten(case.text(language).title, CAPTION_LIMIT)
+    if case.image.startswith(TELEGRAM_PHOTO):
+        await update.effective_chat.send_photo(case.image.removeprefix(TELEGRAM_PHOTO),
+                                               caption=caption)
+        return True
     try:
         if case.image in file_ids:
             await update.effective_chat.send_photo(file_ids[case.image], caption=caption)

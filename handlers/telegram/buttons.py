@@ -7,7 +7,16 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.i18n import plain, t
-from handlers.telegram import browse, info, notify, results_view, start, views, vote
+from handlers.telegram import (
+    browse,
+    info,
+    notify,
+    results_view,
+    start,
+    submission,
+    views,
+    vote,
+)
 from handlers.telegram import callbacks as cb
 from handlers.telegram.common import Screen, Turn, begin_turn, show
 
@@ -63,5 +72,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await notify.set_subscription(update, turn, on)
         case cb.ShowResults():
             await results_view.show_results(update, context, turn)
+        case cb.MyCases():
+            await submission.my_cases(update, turn)
         case _:  # a new action without a flow: say so rather than stay silent
             await show(update, Screen(t(lang, "expired")))

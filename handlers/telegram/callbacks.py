@@ -6,6 +6,7 @@ buttons carry the campaign id, so a button from another campaign is recognised a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 MAX_BYTES = 64
@@ -113,12 +114,35 @@ class ShowResults:
     campaign_id: int
 
 
+@dataclass(frozen=True)
+class StartSubmission:
+    campaign_id: int
+
+
+@dataclass(frozen=True)
+class MyCases:
+    pass
+
+
+@dataclass(frozen=True)
+class DraftButton:
+    """A button of one step of a case being written: `choice` is an option's index, or a word
+    (back, keep, skip, send, edit, cancel...). The step is checked against the draft's."""
+
+    campaign_id: int
+    step: str
+    choice: str
+
+
 Action = (
     Menu | ShowList | PickDistrict | PickCategory | AskSearch | ShowCase | AskVote | ConfirmVote
     | CancelVote | MyVote | Schedule | Help | SetLanguage | Subscribe | ShowResults
+    | StartSubmission | MyCases | DraftButton
 )
 
-_SIMPLE = {Menu: "m", MyVote: "mv", Schedule: "sc", Help: "h"}
+DRAFT_CODE = "d"
+_DRAFT_WORD = re.compile(r"^[a-z0-9-]{1,16}$")
+_SIMPLE = {Menu: "m", MyVote: "mv", Schedule: "sc", Help: "h", MyCases: "mc"}
 _WITH_STATE = {ShowList: "l", PickDistrict: "fd", PickCategory: "fc"}
 _CASE_WITH_STATE = {AskVote: "v", ConfirmVote: "y", CancelVote: "n"}
 
@@ -146,6 +170,12 @@ def encode(action: Action) -> str:
         return f"s:{action.campaign_id}"
     if isinstance(action, ShowResults):
         return f"rs:{action.campaign_id}"
+    if isinstance(action, StartSubmission):
+        return f"sb:{action.campaign_id}"
+    if isinstance(action, DraftButton):
+        if not (_DRAFT_WORD.match(action.step) and _DRAFT_WORD.match(action.choice)):
+            raise ValueError(f"not a draft button: {action!r}")
+        return f"{DRAFT_CODE}:{action.campaign_id}:{action.step}:{action.choice}"
     if isinstance(action, Subscribe):
         return f"nt:{action.campaign_id}:{int(action.on)}"
     if isinstance(action, ShowCase):
@@ -196,6 +226,13 @@ def decode(data: str | None) -> Action | None:
             return AskSearch(_int(rest))
         if code == "rs":
             return ShowResults(_int(rest))
+        if code == "sb":
+            return StartSubmission(_int(rest))
+        if code == DRAFT_CODE:
+            fields = rest.split(":")
+            if len(fields) != 3 or not all(_DRAFT_WORD.match(f) for f in fields[1:]):
+                return None
+            return DraftButton(_int(fields[0]), fields[1], fields[2])
         if code == "nt":
             campaign, _, on = rest.partition(":")
             return Subscribe(_int(campaign), on == "1") if on in ("0", "1") else None

@@ -20,6 +20,7 @@ SERVICES = "services"
 SCHEDULER = "scheduler"
 CHANNEL = "telegram"
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+TELEGRAM_PHOTO = "telegram:"  # a case image that is the file id of a photo sent by chat
 
 
 def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:

@@ -16,10 +16,14 @@ OFF_WORDS = {"off", "끄기", "꺼", "끔", "no"}
 
 async def menu_screen(turn: Turn) -> Screen:
     """The main menu, with the notification button showing the citizen's current choice."""
-    subscribed = None
+    subscribed = writing = None
     if turn.campaign is not None:
         subscribed = await turn.services.subscriptions.status(turn.campaign, turn.citizen)
-    return views.main_menu(turn.language, turn.campaign, turn.services.clock.now(), subscribed)
+        submissions = turn.services.submissions
+        if submissions.is_open(turn.campaign):
+            writing = await submissions.draft_of(turn.citizen) is not None
+    return views.main_menu(turn.language, turn.campaign, turn.services.clock.now(), subscribed,
+                           writing)
 
 
 async def ask_once(update: Update, turn: Turn) -> None:

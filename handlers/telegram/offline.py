@@ -212,6 +212,29 @@ class OfflineTelegram:
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         return {"update_id": next(self._update_ids), "message": message}
 
+    def media_update(self, user: TelegramUser, **media: Any) -> dict[str, Any]:
+        """A message with no text: `photo=[sizes...]`, `document={...}`, `sticker={...}`."""
+        update = self.message_update(user, "")
+        del update["message"]["text"]
+        update["message"].update(media)
+        return update
+
+    def photo_update(self, user: TelegramUser, file_id: str) -> dict[str, Any]:
+        """A photo as Telegram sends it: the sizes, smallest first, the largest last."""
+        sizes = [
+            {"file_id": f"{file_id}-small", "file_unique_id": f"{file_id}-s", "width": 90,
+             "height": 67},
+            {"file_id": file_id, "file_unique_id": f"{file_id}-l", "width": 1280, "height": 960},
+        ]
+        return self.media_update(user, photo=sizes)
+
+    def document_update(self, user: TelegramUser, file_name: str,
+                        mime_type: str = "image/jpeg") -> dict[str, Any]:
+        return self.media_update(user, document={
+            "file_id": f"doc-{file_name}", "file_unique_id": f"u-{file_name}",
+            "file_name": file_name, "mime_type": mime_type, "file_size": 2_400_000,
+        })
+
     def callback_update(
         self, user: TelegramUser, data: str, message: dict[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -238,6 +261,12 @@ class OfflineTelegram:
 
     async def send(self, user: TelegramUser, text: str) -> list[ApiCall]:
         return await self.feed(self.message_update(user, text))
+
+    async def send_photo(self, user: TelegramUser, file_id: str) -> list[ApiCall]:
+        return await self.feed(self.photo_update(user, file_id))
+
+    async def send_document(self, user: TelegramUser, file_name: str) -> list[ApiCall]:
+        return await self.feed(self.document_update(user, file_name))
 
     async def press(
         self,

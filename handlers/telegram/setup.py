@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from telegram import Bot, BotCommand
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
@@ -14,19 +16,36 @@ from handlers.telegram.fallback import hint, on_text
 # New messages in private chats only: an edited message must not run a command twice.
 PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
 
-COMMANDS = ("start", "search", "myvote", "schedule", "notify", "help", "language")
+COMMANDS = ("start", "submit", "mycases", "search", "myvote", "schedule", "notify", "help",
+            "language", "cancel")
+# user_data: the citizen went elsewhere; a case they are writing waits for a button or /submit
+# before it takes typed text again.
+ELSEWHERE = "elsewhere"
+SUBMISSION_BUTTONS = r"^(d|sb):"
 
 
 async def forget_awaited_answers(update, context) -> None:
     """Any command starts something new: a search word, score, reason or broadcast text that
     was awaited is forgotten, so the next typed message is not taken for it."""
     context.user_data.clear()
+    context.user_data[ELSEWHERE] = True
+
+
+async def mark_elsewhere(update, context) -> None:
+    """A button outside the submission flow: a case being written stops taking typed text
+    until the citizen goes back to it (its own buttons and /submit clear the mark)."""
+    context.user_data[ELSEWHERE] = True
 
 
 def register(application: Application) -> None:
     # Group -1 runs before every other handler, and lets them run too.
     application.add_handler(
         MessageHandler(PRIVATE & filters.COMMAND, forget_awaited_answers), group=-1
+    )
+    application.add_handler(
+        CallbackQueryHandler(mark_elsewhere,
+                             pattern=lambda data: not re.match(SUBMISSION_BUTTONS, data or "")),
+        group=-1,
     )
     application.add_handler(CommandHandler("start", start.start, filters=PRIVATE))
     application.add_handler(CommandHandler("search", browse.search_command, filters=PRIVATE))
@@ -39,6 +58,10 @@ def register(application: Application) -> None:
     from handlers.telegram import staff  # staff modules build on this module
 
     staff.register(application)
+    # After the staff flows that await typed text, before the citizen catch-alls.
+    from handlers.telegram import submission
+
+    submission.register(application)
     application.add_handler(CallbackQueryHandler(on_button))
     application.add_handler(MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, on_text))
     # Unknown commands, photos, stickers, voice...: a hint, never silence.

@@ -7,6 +7,7 @@ from storage.repositories.broadcasts import BroadcastRepository
 from storage.repositories.campaigns import CampaignRepository
 from storage.repositories.cases import CaseRepository
 from storage.repositories.citizens import CitizenRepository
+from storage.repositories.drafts import DraftRepository
 from storage.repositories.scores import ScoreRepository
 from storage.repositories.staff import StaffRepository
 from storage.repositories.subscriptions import SubscriptionRepository
@@ -19,6 +20,7 @@ __all__ = [
     "CampaignRepository",
     "CaseRepository",
     "CitizenRepository",
+    "DraftRepository",
     "ScoreRepository",
     "StaffRepository",
     "SubscriptionRepository",

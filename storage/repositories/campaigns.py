@@ -14,6 +14,7 @@ from bot.domain import (
     Phase,
     PhaseName,
     RankingRules,
+    SubmissionRules,
     Text,
     VotingRules,
 )
@@ -102,6 +103,7 @@ class CampaignRepository:
             ranking=RankingRules(**row["ranking"]) if row["ranking"] else RankingRules(),
             awards=tuple(AwardTier(Text(a["ko"], a.get("en")), a["count"])
                          for a in row["awards"]),
+            submission=SubmissionRules(cases_per_citizen=row["cases_per_citizen"]),
             results_published_at=row["results_published_at"],
         )
 
@@ -130,6 +132,7 @@ class CampaignRepository:
                         "judge_weight": campaign.ranking.judge_weight},
             "awards": [{"ko": a.name.ko, "en": a.name.en, "count": a.count}
                        for a in campaign.awards],
+            "cases_per_citizen": campaign.submission.cases_per_citizen,
             "updated_at": now,
         }
         existing = await self.conn.scalar(

@@ -126,12 +126,15 @@ class CaseRepository:
         return set(rows.scalars())
 
     async def insert(self, case: Case, source: str, now: datetime,
-                     submitter_id: int | None = None) -> int:
+                     submitter_id: int | None = None, submitter_type: str | None = None,
+                     consented_at: datetime | None = None) -> int:
         result = await self.conn.execute(
             cases.insert().values(
                 campaign_id=case.campaign_id,
                 source=source,
                 submitter_id=submitter_id,
+                submitter_type=submitter_type,
+                consented_at=consented_at,
                 created_at=now,
                 updated_at=now,
                 **case_values(case),
@@ -181,6 +184,24 @@ class CaseRepository:
         return await self.conn.scalar(
             sa.select(cases.c.submitter_id).where(cases.c.id == case_id)
         )
+
+    async def by_submitter(
+        self, campaign_id: int, citizen_id: int
+    ) -> list[tuple[Case, str | None, datetime]]:
+        """The cases a citizen sent in by chat, oldest first, each with staff's reason (for a
+        rejected or hidden case) and when it was sent."""
+        rows = await self.conn.execute(
+            cases.select()
+            .where(cases.c.campaign_id == campaign_id, cases.c.submitter_id == citizen_id)
+            .order_by(cases.c.created_at, cases.c.id)
+        )
+        return [(case_from_row(r), r["status_reason"], r["created_at"]) for r in rows.mappings()]
+
+    async def count_by_submitter(self, campaign_id: int, citizen_id: int) -> int:
+        return await self.conn.scalar(
+            sa.select(sa.func.count()).select_from(cases)
+            .where(cases.c.campaign_id == campaign_id, cases.c.submitter_id == citizen_id)
+        ) or 0
 
     async def count_by_status(self, campaign_id: int) -> dict[CaseStatus, int]:
         rows = await self.conn.execute(

@@ -22,7 +22,7 @@ from bot.i18n import plain, t
 from bot.services.moderation import ModerationOutcome, ModerationResult
 from bot.services.staff import actor
 from bot.text import shorten
-from handlers.telegram.common import CHANNEL, Screen, Turn, begin_turn, show
+from handlers.telegram.common import CHANNEL, TELEGRAM_PHOTO, Screen, Turn, begin_turn, show
 from handlers.telegram.setup import PRIVATE
 from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_only, staff_pattern
 from handlers.telegram.staff.pending import awaiting_text
@@ -59,7 +59,12 @@ async def show_next(update: Update, turn: Turn, new_message: bool = False) -> No
     if not queue:
         await show(update, Screen(t(turn.language, "operations.moderation.empty")), new_message)
         return
-    await show(update, case_screen(turn.language, turn.campaign, queue[0], len(queue)),
+    case = queue[0]
+    if case.image and case.image.startswith(TELEGRAM_PHOTO):  # the photo sent in with it
+        await update.effective_chat.send_photo(case.image.removeprefix(TELEGRAM_PHOTO),
+                                               caption=f"#{case.id}")
+        new_message = True
+    await show(update, case_screen(turn.language, turn.campaign, case, len(queue)),
                new_message)
 
 

@@ -1,0 +1,202 @@
+"""The guided steps of sending in a case by chat, as pure rules: which step comes next, which
+answers are valid, and when a draft is complete. No I/O; the submission service stores drafts
+and every channel shows the steps in its own way."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from bot.campaign_file import BODY_LENGTH, ORGANIZATION_LENGTH, SUMMARY_LENGTH, TITLE_LENGTH
+from bot.domain import Campaign, Case, CaseStatus, CaseText, PhaseName, PhaseStatus
+
+
+class SubmitterType(StrEnum):
+    INDIVIDUAL = "individual"
+    ORGANIZATION = "organization"
+    COUNCIL = "council"  # a neighbourhood council (동 지역사회보장협의체, 주민자치회)
+
+
+class Step(StrEnum):
+    TYPE = "type"
+    NAME = "name"  # the organization, council or person shown on the case
+    DISTRICT = "district"
+    NEIGHBOURHOOD = "hood"
+    CATEGORY = "category"
+    TITLE = "title"
+    SUMMARY = "summary"
+    BODY = "body"
+    PHOTO = "photo"
+    CONSENT = "consent"
+    PREVIEW = "preview"
+
+
+STEPS = tuple(Step)
+ANSWER_STEPS = STEPS[:-1]  # every step but the preview holds an answer
+CHOICE_STEPS = (Step.TYPE, Step.DISTRICT, Step.NEIGHBOURHOOD, Step.CATEGORY, Step.CONSENT)
+TEXT_LIMITS = {
+    Step.NAME: ORGANIZATION_LENGTH,
+    Step.TITLE: TITLE_LENGTH,
+    Step.SUMMARY: SUMMARY_LENGTH,
+    Step.BODY: BODY_LENGTH,
+}
+SINGLE_LINE = (Step.NAME, Step.TITLE)
+NO_PHOTO = ""  # the photo step answered with "skip"
+CONSENT_YES = "yes"
+CONSENT_NO = "no"
+
+
+class ProblemKind(StrEnum):
+    EMPTY = "empty"
+    TOO_SHORT = "too_short"
+    TOO_LONG = "too_long"
+    USE_BUTTONS = "use_buttons"  # typed text where buttons are offered
+    NOT_A_PHOTO = "not_a_photo"  # a file or anything else where a photo is asked for
+    NOT_TEXT = "not_text"  # a photo or a file where text is asked for
+    CONSENT_NEEDED = "consent_needed"
+
+
+@dataclass(frozen=True)
+class AnswerProblem:
+    kind: ProblemKind
+    length: int = 0
+    minimum: int = 0
+    maximum: int = 0
+
+
+@dataclass(frozen=True)
+class Draft:
+    campaign_id: int
+    citizen_id: int
+    step: Step
+    answers: Mapping[str, str] = field(default_factory=dict)
+    from_preview: bool = False  # editing one field: after it, back to the preview
+    started_at: datetime | None = None
+
+    def answer(self, step: Step) -> str | None:
+        return self.answers.get(step.value)
+
+
+def submission_refusal(campaign: Campaign, now: datetime) -> tuple[PhaseStatus, datetime] | None:
+    """Why a case cannot be sent in at `now` (not open yet, or closed) with the boundary to
+    mention; None while the submission phase is open."""
+    phase = campaign.phase(PhaseName.SUBMISSION)
+    if phase is None:
+        return PhaseStatus.CLOSED, None
+    status = phase.status_at(now)
+    if status is PhaseStatus.UPCOMING:
+        return status, phase.start
+    if status is PhaseStatus.CLOSED:
+        return status, phase.end or phase.start
+    return None
+
+
+def choices(campaign: Campaign, draft: Draft, step: Step) -> tuple[str, ...]:
+    """The values the buttons of a choice step stand for, in button order."""
+    if step is Step.TYPE:
+        return tuple(SubmitterType)
+    if step is Step.DISTRICT:
+        return tuple(d.key for d in campaign.districts)
+    if step is Step.NEIGHBOURHOOD:
+        district = campaign.district(draft.answer(Step.DISTRICT))
+        return tuple(h.ko for h in district.neighbourhoods) if district else ()
+    if step is Step.CATEGORY:
+        return tuple(c.key for c in campaign.categories)
+    if step is Step.CONSENT:
+        return (CONSENT_YES, CONSENT_NO)
+    return ()
+
+
+def applies(campaign: Campaign, draft: Draft, step: Step) -> bool:
+    """A district without neighbourhoods, or a campaign without categories, skips that step.
+    Before a district is chosen, the neighbourhood step counts if any district has them."""
+    if step is Step.NEIGHBOURHOOD and draft.answer(Step.DISTRICT) is None:
+        return any(d.neighbourhoods for d in campaign.districts)
+    if step in (Step.NEIGHBOURHOOD, Step.CATEGORY):
+        return bool(choices(campaign, draft, step))
+    return True
+
+
+def _steps(campaign: Campaign, draft: Draft) -> list[Step]:
+    return [s for s in STEPS if applies(campaign, draft, s)]
+
+
+def missing(campaign: Campaign, draft: Draft) -> Step | None:
+    """The first step still to answer, or None when the draft is complete."""
+    for step in _steps(campaign, draft):
+        if step is Step.PREVIEW:
+            return None
+        value = draft.answer(step)
+        if value is None or (step is Step.CONSENT and value != CONSENT_YES):
+            return step
+    return None
+
+
+def next_step(campaign: Campaign, draft: Draft) -> Step:
+    """Where to go after answering `draft.step`."""
+    if draft.from_preview:
+        return missing(campaign, draft) or Step.PREVIEW
+    steps = _steps(campaign, draft)
+    return steps[min(steps.index(draft.step) + 1, len(steps) - 1)]
+
+
+def previous_step(campaign: Campaign, draft: Draft) -> Step | None:
+    """Where Back goes: the step before (None at the first), or the preview when editing."""
+    if draft.from_preview:
+        return Step.PREVIEW
+    steps = _steps(campaign, draft)
+    index = steps.index(draft.step) if draft.step in steps else 0
+    return steps[index - 1] if index > 0 else None
+
+
+def move(draft: Draft, step: Step) -> Draft:
+    return replace(draft, step=step, from_preview=draft.from_preview and step is not Step.PREVIEW)
+
+
+def answered(campaign: Campaign, draft: Draft, value: str) -> Draft:
+    """The draft with `value` as the answer to its current step, moved on to the next step.
+    A new district forgets the neighbourhood, which belongs to the old one."""
+    answers = dict(draft.answers)
+    if draft.step is Step.DISTRICT and answers.get(Step.DISTRICT.value) != value:
+        answers.pop(Step.NEIGHBOURHOOD.value, None)
+    answers[draft.step.value] = value
+    updated = replace(draft, answers=answers)
+    return move(updated, next_step(campaign, updated))
+
+
+_SPACES = re.compile(r"\s+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def clean_text(step: Step, text: str) -> tuple[str | None, AnswerProblem | None]:
+    """A typed answer, tidied (titles and names on one line; at most one blank line in a
+    description), or the problem with it."""
+    if step in SINGLE_LINE:
+        value = _SPACES.sub(" ", text).strip()
+    else:
+        lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+        value = _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    low, high = TEXT_LIMITS[step]
+    if not value:
+        return None, AnswerProblem(ProblemKind.EMPTY)
+    if len(value) < low:
+        return None, AnswerProblem(ProblemKind.TOO_SHORT, len(value), low, high)
+    if len(value) > high:
+        return None, AnswerProblem(ProblemKind.TOO_LONG, len(value), low, high)
+    return value, None
+
+
+def as_case(draft: Draft, key: str = "draft", case_id: int = 0) -> Case:
+    """The case as citizens will see it (for the preview, and to store it)."""
+    a = draft.answers
+    return Case(
+        id=case_id, campaign_id=draft.campaign_id, key=key, status=CaseStatus.SUBMITTED,
+        district=a.get(Step.DISTRICT.value, ""), neighbourhood=a.get(Step.NEIGHBOURHOOD.value, ""),
+        category=a.get(Step.CATEGORY.value, ""),
+        ko=CaseText(a.get(Step.TITLE.value, ""), a.get(Step.SUMMARY.value, ""),
+                    a.get(Step.BODY.value, ""), a.get(Step.NAME.value, "")),
+        image=a.get(Step.PHOTO.value) or None,
+    )

@@ -1,0 +1,300 @@
+"""Cases sent in by chat: a draft written one step at a time and stored at every step, then
+sent to the moderation queue. Every call re-checks the campaign, the submission phase and the
+step the citizen is answering, so a stale button or a late answer changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from bot.clock import Clock
+from bot.domain import Campaign, Case, CaseStatus, Citizen, PhaseStatus
+from bot.drafts import (
+    CONSENT_NO,
+    NO_PHOTO,
+    TEXT_LIMITS,
+    AnswerProblem,
+    Draft,
+    ProblemKind,
+    Step,
+    answered,
+    applies,
+    as_case,
+    choices,
+    clean_text,
+    missing,
+    move,
+    previous_step,
+    submission_refusal,
+)
+from bot.services.voting import new_receipt
+from storage.database import Database
+from storage.repositories import AuditRepository, CaseRepository, DraftRepository
+
+SOURCE = "chat"
+
+
+class SubmissionOutcome(Enum):
+    STEP = "step"  # show the draft's current step
+    PROBLEM = "problem"  # the answer was not taken: say why and show the step again
+    STALE = "stale"  # a button of another step (or an old message): show the current step
+    NOT_OPEN_YET = "not_open_yet"
+    CLOSED = "closed"  # also: the campaign takes no cases by chat
+    LIMIT_REACHED = "limit_reached"
+    NO_DRAFT = "no_draft"
+    CANCELLED = "cancelled"
+    SUBMITTED = "submitted"
+
+
+@dataclass(frozen=True)
+class SubmissionReply:
+    outcome: SubmissionOutcome
+    draft: Draft | None = None
+    problem: AnswerProblem | None = None
+    case: Case | None = None  # SUBMITTED: the case, its key the reference number
+    boundary: datetime | None = None  # NOT_OPEN_YET / CLOSED
+    resumed: bool = False  # STEP after "submit": a draft was already under way
+
+    @property
+    def ends(self) -> bool:
+        """Whether the citizen has no draft any more after this reply."""
+        return self.draft is None
+
+
+@dataclass(frozen=True)
+class SubmittedCase:
+    case: Case
+    reason: str | None  # why staff rejected or hid it
+    sent_at: datetime
+
+
+def _refused(campaign: Campaign, now: datetime) -> SubmissionReply | None:
+    refusal = submission_refusal(campaign, now)
+    if refusal is None:
+        return None
+    status, boundary = refusal
+    outcome = (SubmissionOutcome.NOT_OPEN_YET if status is PhaseStatus.UPCOMING
+               else SubmissionOutcome.CLOSED)
+    return SubmissionReply(outcome, boundary=boundary)
+
+
+class SubmissionService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def start(self, campaign: Campaign, citizen: Citizen) -> SubmissionReply:
+        """Begin a draft, or go back to the one under way."""
+        async with self.db.write() as conn:
+            now = self.clock.now()
+            drafts = DraftRepository(conn)
+            draft = await drafts.get(citizen.id)
+            if draft is not None and draft.campaign_id != campaign.id:
+                await drafts.delete(citizen.id)  # from a campaign that is over
+                draft = None
+            refused = _refused(campaign, now)
+            if refused is not None:
+                if draft is not None:
+                    await drafts.delete(citizen.id)
+                return refused
+            if draft is not None:
+                return SubmissionReply(SubmissionOutcome.STEP, draft, resumed=True)
+            sent = await CaseRepository(conn).count_by_submitter(campaign.id, citizen.id)
+            if sent >= campaign.submission.cases_per_citizen:
+                return SubmissionReply(SubmissionOutcome.LIMIT_REACHED)
+            draft = Draft(campaign.id, citizen.id, Step.TYPE, {}, started_at=now)
+            await drafts.save(draft, now)
+        return SubmissionReply(SubmissionOutcome.STEP, draft)
+
+    def is_open(self, campaign: Campaign) -> bool:
+        return submission_refusal(campaign, self.clock.now()) is None
+
+    async def current(self, campaign: Campaign, citizen: Citizen,
+                      step: Step | None) -> SubmissionReply:
+        """The draft as it stands, checked like an answer (a button of `step`), unchanged."""
+        return await self._update(campaign, citizen, step,
+                                  lambda d: SubmissionReply(SubmissionOutcome.STEP, d))
+
+    async def wrong_kind(self, campaign: Campaign, citizen: Citizen) -> SubmissionReply:
+        """A message of a kind no step takes (a file, a sticker...): what the step needs."""
+        def apply(draft: Draft) -> SubmissionReply:
+            if draft.step is Step.PHOTO:
+                kind = ProblemKind.NOT_A_PHOTO
+            elif draft.step in TEXT_LIMITS:
+                kind = ProblemKind.NOT_TEXT
+            else:
+                kind = ProblemKind.USE_BUTTONS
+            return SubmissionReply(SubmissionOutcome.PROBLEM, draft, AnswerProblem(kind))
+
+        return await self._update(campaign, citizen, None, apply)
+
+    async def draft_of(self, citizen: Citizen) -> Draft | None:
+        async with self.db.read() as conn:
+            return await DraftRepository(conn).get(citizen.id)
+
+    async def choose(self, campaign: Campaign, citizen: Citizen, step: Step,
+                     index: int) -> SubmissionReply:
+        """A button of a choice step: the `index`-th of its choices."""
+        def apply(draft: Draft) -> SubmissionReply:
+            options = choices(campaign, draft, step)
+            if not 0 <= index < len(options):
+                return SubmissionReply(SubmissionOutcome.STALE, draft)
+            if options[index] == CONSENT_NO:
+                return SubmissionReply(SubmissionOutcome.PROBLEM, draft,
+                                       AnswerProblem(ProblemKind.CONSENT_NEEDED))
+            return SubmissionReply(SubmissionOutcome.STEP, answered(campaign, draft,
+                                                                    options[index]))
+
+        return await self._update(campaign, citizen, step, apply)
+
+    async def type_text(self, campaign: Campaign, citizen: Citizen,
+                        text: str) -> SubmissionReply:
+        """A typed message, for whatever step the draft is at."""
+        def apply(draft: Draft) -> SubmissionReply:
+            if draft.step is Step.PHOTO:
+                return SubmissionReply(SubmissionOutcome.PROBLEM, draft,
+                                       AnswerProblem(ProblemKind.NOT_A_PHOTO))
+            if draft.step not in TEXT_LIMITS:
+                return SubmissionReply(SubmissionOutcome.PROBLEM, draft,
+                                       AnswerProblem(ProblemKind.USE_BUTTONS))
+            value, problem = clean_text(draft.step, text)
+            if problem is not None:
+                return SubmissionReply(SubmissionOutcome.PROBLEM, draft, problem)
+            return SubmissionReply(SubmissionOutcome.STEP, answered(campaign, draft, value))
+
+        return await self._update(campaign, citizen, None, apply)
+
+    async def attach_photo(self, campaign: Campaign, citizen: Citizen,
+                           image: str) -> SubmissionReply:
+        """A photo sent as a photo; `image` is how the channel finds it again."""
+        def apply(draft: Draft) -> SubmissionReply:
+            if draft.step is not Step.PHOTO:
+                text_step = draft.step in TEXT_LIMITS
+                kind = ProblemKind.NOT_TEXT if text_step else ProblemKind.USE_BUTTONS
+                return SubmissionReply(SubmissionOutcome.PROBLEM, draft, AnswerProblem(kind))
+            return SubmissionReply(SubmissionOutcome.STEP, answered(campaign, draft, image))
+
+        return await self._update(campaign, citizen, None, apply)
+
+    async def skip_photo(self, campaign: Campaign, citizen: Citizen) -> SubmissionReply:
+        return await self._update(
+            campaign, citizen, Step.PHOTO,
+            lambda d: SubmissionReply(SubmissionOutcome.STEP, answered(campaign, d, NO_PHOTO)))
+
+    async def keep(self, campaign: Campaign, citizen: Citizen, step: Step) -> SubmissionReply:
+        """Go on with the answer already given to `step` (after Back, or when editing)."""
+        def apply(draft: Draft) -> SubmissionReply:
+            value = draft.answer(step)
+            if value is None:
+                return SubmissionReply(SubmissionOutcome.STALE, draft)
+            return SubmissionReply(SubmissionOutcome.STEP, answered(campaign, draft, value))
+
+        return await self._update(campaign, citizen, step, apply)
+
+    async def back(self, campaign: Campaign, citizen: Citizen, step: Step) -> SubmissionReply:
+        def apply(draft: Draft) -> SubmissionReply:
+            previous = previous_step(campaign, draft)
+            if previous is None:
+                return SubmissionReply(SubmissionOutcome.STALE, draft)
+            return SubmissionReply(SubmissionOutcome.STEP, move(draft, previous))
+
+        return await self._update(campaign, citizen, step, apply)
+
+    async def edit(self, campaign: Campaign, citizen: Citizen, field: Step) -> SubmissionReply:
+        """From the preview, answer one step again, then come back to the preview."""
+        def apply(draft: Draft) -> SubmissionReply:
+            if field is Step.PREVIEW or not applies(campaign, draft, field):
+                return SubmissionReply(SubmissionOutcome.STALE, draft)
+            editing = Draft(draft.campaign_id, draft.citizen_id, field, draft.answers,
+                            from_preview=True, started_at=draft.started_at)
+            return SubmissionReply(SubmissionOutcome.STEP, editing)
+
+        return await self._update(campaign, citizen, Step.PREVIEW, apply)
+
+    async def cancel(self, campaign: Campaign | None, citizen: Citizen) -> SubmissionReply:
+        async with self.db.write() as conn:
+            drafts = DraftRepository(conn)
+            if await drafts.get(citizen.id) is None:
+                return SubmissionReply(SubmissionOutcome.NO_DRAFT)
+            await drafts.delete(citizen.id)
+        return SubmissionReply(SubmissionOutcome.CANCELLED)
+
+    async def submit(self, campaign: Campaign, citizen: Citizen, by: str) -> SubmissionReply:
+        """Send the previewed draft to moderation: a new case in "submitted" status whose key
+        is the reference number given to the citizen."""
+        async with self.db.write() as conn:
+            now = self.clock.now()
+            drafts = DraftRepository(conn)
+            draft = await drafts.get(citizen.id)
+            checked = await self._check(drafts, draft, campaign, citizen, Step.PREVIEW, now)
+            if checked is not None:
+                return checked
+            if missing(campaign, draft) is not None:  # the campaign's lists changed meanwhile
+                draft = move(draft, missing(campaign, draft))
+                await drafts.save(draft, now)
+                return SubmissionReply(SubmissionOutcome.STALE, draft)
+            cases = CaseRepository(conn)
+            if await cases.count_by_submitter(campaign.id, citizen.id) \
+                    >= campaign.submission.cases_per_citizen:
+                await drafts.delete(citizen.id)
+                return SubmissionReply(SubmissionOutcome.LIMIT_REACHED)
+            taken = await cases.keys(campaign.id)
+            reference = new_receipt()
+            while reference in taken:  # one in a trillion; file keys are lowercase anyway
+                reference = new_receipt()
+            case = as_case(draft, key=reference)
+            case_id = await cases.insert(case, SOURCE, now, submitter_id=citizen.id,
+                                         submitter_type=draft.answer(Step.TYPE),
+                                         consented_at=now)
+            await drafts.delete(citizen.id)
+            await AuditRepository(conn).record(now, by, "case.submitted", campaign.id,
+                                               case_id=case_id, key=reference)
+            stored = await cases.get(case_id)
+        return SubmissionReply(SubmissionOutcome.SUBMITTED, case=stored)
+
+    async def mine(self, campaign: Campaign, citizen: Citizen) -> list[SubmittedCase]:
+        async with self.db.read() as conn:
+            rows = await CaseRepository(conn).by_submitter(campaign.id, citizen.id)
+        return [SubmittedCase(case, reason if case.status in (CaseStatus.REJECTED,
+                                                               CaseStatus.HIDDEN) else None, at)
+                for case, reason, at in rows]
+
+    async def steps_on(self, channel: str) -> dict[str, Step]:
+        """Who on `channel` is halfway through a draft, and at which step: a channel restores
+        its conversations from this after a restart."""
+        async with self.db.read() as conn:
+            return await DraftRepository(conn).steps_on(channel)
+
+    async def _update(self, campaign: Campaign, citizen: Citizen, step: Step | None,
+                      apply) -> SubmissionReply:
+        """Load the draft, check it may change, `apply` the answer, store what came out.
+        `step` is the step a button was made for (None for typed messages and photos)."""
+        async with self.db.write() as conn:
+            now = self.clock.now()
+            drafts = DraftRepository(conn)
+            draft = await drafts.get(citizen.id)
+            checked = await self._check(drafts, draft, campaign, citizen, step, now)
+            if checked is not None:
+                return checked
+            reply = apply(draft)
+            if reply.draft is not None and reply.draft != draft:
+                await drafts.save(reply.draft, now)
+        return reply
+
+    @staticmethod
+    async def _check(drafts: DraftRepository, draft: Draft | None, campaign: Campaign,
+                     citizen: Citizen, step: Step | None, now: datetime
+                     ) -> SubmissionReply | None:
+        if draft is None:
+            return SubmissionReply(SubmissionOutcome.NO_DRAFT)
+        if draft.campaign_id != campaign.id:
+            await drafts.delete(citizen.id)
+            return SubmissionReply(SubmissionOutcome.NO_DRAFT)
+        refused = _refused(campaign, now)
+        if refused is not None:  # the phase closed while they wrote: nothing can be sent now
+            await drafts.delete(citizen.id)
+            return refused
+        if step is not None and step is not draft.step:
+            return SubmissionReply(SubmissionOutcome.STALE, draft)
+        return None

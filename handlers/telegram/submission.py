@@ -1,0 +1,242 @@
+"""Case submission by chat (/submit, the menu button, /mycases, /cancel).
+
+A ConversationHandler whose states are the draft's steps routes each button, typed message
+and photo of a citizen who is writing a case. The draft itself, step included, is stored by
+the SubmissionService at every answer; after a restart the conversation states are read back
+from the drafts (persistence.py), so nobody starts over."""
+
+from __future__ import annotations
+
+import warnings
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+from telegram.warnings import PTBUserWarning
+
+from bot.drafts import Step
+from bot.i18n import plain, t
+from bot.services.staff import actor
+from bot.services.submissions import SubmissionOutcome, SubmissionReply
+from bot.text import shorten
+from handlers.telegram import callbacks as cb
+from handlers.telegram import submission_views as sv
+from handlers.telegram import views
+from handlers.telegram.common import CHANNEL, TELEGRAM_PHOTO, Turn, begin_turn, show
+from handlers.telegram.setup import PRIVATE
+
+CONVERSATION = "submission"
+END = ConversationHandler.END
+CAPTION_LIMIT = 1024
+STATES = [step.value for step in Step]
+DRAFT_PATTERN = rf"^{cb.DRAFT_CODE}:"
+START_PATTERN = r"^sb:"
+
+
+class _Writing(filters.MessageFilter):
+    """Nothing else waits for this citizen's next message: no search word, no staff answer,
+    and they have not gone elsewhere (a command or another button) since the last step."""
+
+    def __init__(self, application: Application) -> None:
+        super().__init__(name="writing_a_case")
+        self.application = application
+
+    def filter(self, message) -> bool:
+        user = message.from_user
+        return user is not None and not self.application.user_data.get(user.id)
+
+
+def _state(reply: SubmissionReply) -> str | int:
+    return reply.draft.step.value if reply.draft is not None else END
+
+
+async def _stored_state(turn: Turn) -> str | int:
+    draft = await turn.services.submissions.draft_of(turn.citizen)
+    return draft.step.value if draft is not None else END
+
+
+async def respond(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Turn,
+                  reply: SubmissionReply, in_draft: bool = True) -> str | int:
+    """Show the step the draft is at now (with what went wrong, if anything), or why there is
+    no draft; return the conversation's next state."""
+    lang, campaign = turn.language, turn.campaign
+    if reply.draft is None:
+        await show(update, sv.ending(lang, campaign, reply, in_draft))
+        return END
+    note = None
+    if reply.outcome is SubmissionOutcome.PROBLEM:
+        note = sv.problem_text(lang, reply.problem)
+    elif reply.outcome is SubmissionOutcome.STALE:
+        note = t(lang, "submission.stale")
+    elif reply.resumed:
+        note = t(lang, "submission.resumed")
+    draft = reply.draft
+    photo = draft.answer(Step.PHOTO)
+    new_message = False
+    if draft.step is Step.PREVIEW and photo and photo.startswith(TELEGRAM_PHOTO):
+        # The photo above the card, as citizens will see it; then the card as a new message.
+        await update.effective_chat.send_photo(
+            photo.removeprefix(TELEGRAM_PHOTO),
+            caption=shorten(draft.answer(Step.TITLE) or "", CAPTION_LIMIT))
+        new_message = True
+    screen = sv.step_screen(lang, campaign, draft, turn.services.clock.now(),
+                            context.bot.username, note)
+    await show(update, screen, new_message)
+    return _state(reply)
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
+    """/submit or the menu button: begin a case, or go back to the one under way."""
+    context.user_data.clear()
+    turn = await begin_turn(update, context)
+    query = update.callback_query
+    if query is not None:
+        action = cb.decode(query.data)
+        if turn.campaign is None or not isinstance(action, cb.StartSubmission) \
+                or action.campaign_id != turn.campaign.id:
+            await query.answer(plain(turn.language, "expired"), show_alert=True)
+            return await _stored_state(turn)
+        await query.answer()
+    if turn.campaign is None:
+        await show(update, views.main_menu(turn.language, None, turn.services.clock.now()))
+        return END
+    reply = await turn.services.submissions.start(turn.campaign, turn.citizen)
+    return await respond(update, context, turn, reply, in_draft=False)
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
+    """Any button of a step. The data is checked for the campaign and the step; the service
+    checks it again against the stored draft."""
+    context.user_data.clear()
+    query = update.callback_query
+    turn = await begin_turn(update, context)
+    action = cb.decode(query.data)
+    step = Step(action.step) if isinstance(action, cb.DraftButton) \
+        and action.step in STATES else None
+    if step is None or turn.campaign is None or action.campaign_id != turn.campaign.id:
+        await query.answer(plain(turn.language, "expired"), show_alert=True)
+        return await _stored_state(turn)
+    await query.answer()
+    submissions, campaign, citizen = turn.services.submissions, turn.campaign, turn.citizen
+    choice = action.choice
+    if choice.isdigit() and len(choice) < 4:
+        reply = await submissions.choose(campaign, citizen, step, int(choice))
+    elif choice == sv.BACK:
+        reply = await submissions.back(campaign, citizen, step)
+    elif choice == sv.KEEP:
+        reply = await submissions.keep(campaign, citizen, step)
+    elif choice == sv.SKIP:
+        reply = await submissions.skip_photo(campaign, citizen)
+    elif choice == sv.SEND:
+        reply = await submissions.submit(campaign, citizen, actor(CHANNEL, citizen.external_id))
+    elif choice == sv.DISCARD:
+        reply = await submissions.cancel(campaign, citizen)
+    elif choice.startswith(sv.EDIT_PREFIX) and choice.removeprefix(sv.EDIT_PREFIX) in STATES:
+        field = Step(choice.removeprefix(sv.EDIT_PREFIX))
+        reply = await submissions.edit(campaign, citizen, field)
+    elif choice in (sv.EDIT, sv.CANCEL, sv.HERE):
+        reply = await submissions.current(campaign, citizen, step)
+        if reply.outcome is SubmissionOutcome.STEP and choice != sv.HERE:
+            screen = (sv.edit_menu(turn.language, campaign, reply.draft) if choice == sv.EDIT
+                      else sv.confirm_cancel(turn.language, reply.draft))
+            await show(update, screen)
+            return _state(reply)
+    else:
+        reply = await submissions.current(campaign, citizen, None)
+        reply = SubmissionReply(SubmissionOutcome.STALE, reply.draft) if reply.draft else reply
+    return await respond(update, context, turn, reply)
+
+
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
+    turn = await begin_turn(update, context)
+    if turn.campaign is None:
+        return await _stored_state(turn)
+    reply = await turn.services.submissions.type_text(turn.campaign, turn.citizen,
+                                                      update.effective_message.text)
+    return await respond(update, context, turn, reply)
+
+
+async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
+    turn = await begin_turn(update, context)
+    if turn.campaign is None:
+        return await _stored_state(turn)
+    largest = update.effective_message.photo[-1]  # Telegram lists the sizes, smallest first
+    reply = await turn.services.submissions.attach_photo(
+        turn.campaign, turn.citizen, TELEGRAM_PHOTO + largest.file_id)
+    return await respond(update, context, turn, reply)
+
+
+async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
+    """A file, sticker, voice message...: say what this step needs instead."""
+    turn = await begin_turn(update, context)
+    if turn.campaign is None:
+        return await _stored_state(turn)
+    reply = await turn.services.submissions.wrong_kind(turn.campaign, turn.citizen)
+    return await respond(update, context, turn, reply)
+
+
+async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    context.user_data.clear()
+    turn = await begin_turn(update, context)
+    reply = await turn.services.submissions.cancel(turn.campaign, turn.citizen)
+    if turn.campaign is None:
+        await show(update, views.main_menu(turn.language, None, turn.services.clock.now()))
+        return END
+    return await respond(update, context, turn, reply)
+
+
+async def my_cases_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await my_cases(update, await begin_turn(update, context))
+
+
+async def my_cases(update: Update, turn: Turn) -> None:
+    if turn.campaign is None:
+        await show(update, views.main_menu(turn.language, None, turn.services.clock.now()))
+        return
+    submissions = turn.services.submissions
+    mine = await submissions.mine(turn.campaign, turn.citizen)
+    draft = await submissions.draft_of(turn.citizen)
+    open_now = submissions.is_open(turn.campaign)
+    await show(update, sv.my_cases(turn.language, turn.campaign, mine, draft, open_now))
+
+
+def conversation(application: Application) -> ConversationHandler:
+    writing = _Writing(application)
+    step_handlers = [
+        CallbackQueryHandler(on_button, pattern=DRAFT_PATTERN),
+        MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND & writing, on_text),
+        MessageHandler(PRIVATE & filters.PHOTO & writing, on_photo),
+        MessageHandler(PRIVATE & ~filters.TEXT & ~filters.PHOTO & ~filters.COMMAND & writing,
+                       on_other),
+    ]
+    with warnings.catch_warnings():
+        # Steps are tracked per user, not per message, on purpose: a button of an older
+        # message is checked against the stored draft instead.
+        warnings.filterwarnings("ignore", category=PTBUserWarning, message=".*per_message.*")
+        return ConversationHandler(
+            entry_points=[
+                CommandHandler("submit", start, filters=PRIVATE),
+                CallbackQueryHandler(start, pattern=START_PATTERN),
+                CallbackQueryHandler(on_button, pattern=DRAFT_PATTERN),
+            ],
+            states={state: step_handlers for state in STATES},
+            fallbacks=[CommandHandler("cancel", cancel_command, filters=PRIVATE)],
+            allow_reentry=True,
+            per_chat=False,
+            per_user=True,
+            name=CONVERSATION,
+            persistent=True,
+        )
+
+
+def register(application: Application) -> None:
+    application.add_handler(conversation(application))
+    application.add_handler(CommandHandler("cancel", cancel_command, filters=PRIVATE))
+    application.add_handler(CommandHandler("mycases", my_cases_command, filters=PRIVATE))

@@ -1,0 +1,211 @@
+"""Screens of the guided case submission: one per step, the preview, and /mycases. Pure
+functions of the draft; `submission.py` decides which to show."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from telegram import InlineKeyboardButton
+
+from bot.domain import Campaign
+from bot.drafts import (
+    ANSWER_STEPS,
+    CHOICE_STEPS,
+    TEXT_LIMITS,
+    AnswerProblem,
+    Draft,
+    Step,
+    applies,
+    as_case,
+    choices,
+    previous_step,
+)
+from bot.i18n import format_when, plain, t
+from bot.services.submissions import SubmissionOutcome, SubmissionReply, SubmittedCase
+from bot.text import shorten, split_text
+from handlers.telegram import callbacks as cb
+from handlers.telegram.common import Screen
+from handlers.telegram.views import BODY_PART_LENGTH, button, case_card, home_button
+
+CURRENT_PREVIEW = 200  # how much of an earlier answer is repeated under the question
+
+# The word on a button, for the steps and actions that are not an option's index.
+BACK, KEEP, SKIP, SEND, EDIT, CANCEL, DISCARD, HERE = (
+    "back", "keep", "skip", "send", "edit", "cancel", "discard", "here")
+EDIT_PREFIX = "e-"
+
+
+def _button(lang: str, label: str, draft: Draft, choice: str, step: Step | None = None):
+    return button(label, cb.DraftButton(draft.campaign_id, (step or draft.step).value, choice))
+
+
+def _steps(campaign: Campaign, draft: Draft) -> list[Step]:
+    return [s for s in ANSWER_STEPS if applies(campaign, draft, s)]
+
+
+def _option_labels(lang: str, campaign: Campaign, draft: Draft, step: Step) -> list[str]:
+    values = choices(campaign, draft, step)
+    if step is Step.TYPE:
+        return [plain(lang, f"submission.type.{v}") for v in values]
+    if step is Step.DISTRICT:
+        return [d.name.get(lang) for d in campaign.districts]
+    if step is Step.NEIGHBOURHOOD:
+        district = campaign.district(draft.answer(Step.DISTRICT))
+        return [h.get(lang) for h in district.neighbourhoods]
+    if step is Step.CATEGORY:
+        return [c.name.get(lang) for c in campaign.categories]
+    return [plain(lang, "submission.button.agree"), plain(lang, "submission.button.disagree")]
+
+
+def _question(lang: str, campaign: Campaign, draft: Draft) -> str:
+    step = draft.step
+    low, high = TEXT_LIMITS.get(step, (0, 0))
+    if step is Step.NAME:
+        kind = draft.answer(Step.TYPE) or "individual"
+        return t(lang, f"submission.ask.name_{kind}", max=high)
+    if step is Step.NEIGHBOURHOOD:
+        district = campaign.district(draft.answer(Step.DISTRICT))
+        return t(lang, "submission.ask.hood", district=district.name.get(lang) if district else "")
+    return t(lang, f"submission.ask.{step.value}", min=low, max=high)
+
+
+def _navigation(lang: str, campaign: Campaign, draft: Draft) -> list[InlineKeyboardButton]:
+    row = []
+    if draft.from_preview:
+        row.append(_button(lang, plain(lang, "submission.button.to_preview"), draft, BACK))
+    elif previous_step(campaign, draft) is not None:
+        row.append(_button(lang, plain(lang, "submission.button.back"), draft, BACK))
+    row.append(_button(lang, plain(lang, "submission.button.cancel"), draft, CANCEL))
+    return row
+
+
+def step_screen(lang: str, campaign: Campaign, draft: Draft, now: datetime, bot_username: str,
+                note: str | None = None) -> Screen:
+    """The question of the draft's current step with its buttons; `note` goes on top (a
+    problem with the last answer, say)."""
+    if draft.step is Step.PREVIEW:
+        return preview_screen(lang, campaign, draft, now, bot_username, note)
+    steps = _steps(campaign, draft)
+    lines = [note] if note else []
+    lines.append(t(lang, "submission.header", step=steps.index(draft.step) + 1,
+                   steps=len(steps)))
+    lines.append(_question(lang, campaign, draft))
+    keyboard: list[list[InlineKeyboardButton]] = []
+    answer = draft.answer(draft.step)
+    if draft.step in CHOICE_STEPS:
+        values = choices(campaign, draft, draft.step)
+        labels = _option_labels(lang, campaign, draft, draft.step)
+        options = [_button(lang, f"✓ {label}" if value == answer else label, draft, str(i))
+                   for i, (value, label) in enumerate(zip(values, labels, strict=True))]
+        per_row = 2 if draft.step in (Step.DISTRICT, Step.NEIGHBOURHOOD) else 1
+        keyboard += [options[i:i + per_row] for i in range(0, len(options), per_row)]
+    elif draft.step is Step.PHOTO:
+        if answer:
+            lines.append(t(lang, "submission.current_photo"))
+            keyboard.append([_button(lang, plain(lang, "submission.button.keep_photo"), draft,
+                                     KEEP)])
+            keyboard.append([_button(lang, plain(lang, "submission.button.remove_photo"), draft,
+                                     SKIP)])
+        else:
+            keyboard.append([_button(lang, plain(lang, "submission.button.skip_photo"), draft,
+                                     SKIP)])
+    elif answer:
+        lines.append(t(lang, "submission.current", value=shorten(answer, CURRENT_PREVIEW)))
+        keyboard.append([_button(lang, plain(lang, "submission.button.keep"), draft, KEEP)])
+    keyboard.append(_navigation(lang, campaign, draft))
+    return Screen("\n\n".join(lines), keyboard)
+
+
+def preview_screen(lang: str, campaign: Campaign, draft: Draft, now: datetime,
+                   bot_username: str, note: str | None = None) -> Screen:
+    """The case card exactly as citizens will read it, with Submit / Edit / Stop."""
+    case = as_case(draft)
+    card = case_card(lang, campaign, case, cb.ListState(), 0, now, bot_username)
+    lines = [note] if note else []
+    lines += [t(lang, "submission.preview"), card.text]
+    parts = len(split_text(case.ko.body, BODY_PART_LENGTH))
+    if parts > 1:
+        lines.append(t(lang, "submission.preview_parts", parts=parts))
+    keyboard = [
+        [_button(lang, plain(lang, "submission.button.send"), draft, SEND)],
+        [_button(lang, plain(lang, "submission.button.edit"), draft, EDIT),
+         _button(lang, plain(lang, "submission.button.cancel"), draft, CANCEL)],
+    ]
+    return Screen("\n\n".join(lines), keyboard)
+
+
+def edit_menu(lang: str, campaign: Campaign, draft: Draft) -> Screen:
+    fields = [s for s in _steps(campaign, draft) if s is not Step.CONSENT]
+    buttons = [_button(lang, plain(lang, f"submission.field.{s.value}"), draft,
+                       EDIT_PREFIX + s.value) for s in fields]
+    keyboard = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
+    keyboard.append([_button(lang, plain(lang, "submission.button.to_preview"), draft, HERE)])
+    return Screen(t(lang, "submission.edit_prompt"), keyboard)
+
+
+def confirm_cancel(lang: str, draft: Draft) -> Screen:
+    return Screen(t(lang, "submission.confirm_cancel"), [
+        [_button(lang, plain(lang, "submission.button.discard"), draft, DISCARD)],
+        [_button(lang, plain(lang, "submission.button.continue"), draft, HERE)],
+    ])
+
+
+def problem_text(lang: str, problem: AnswerProblem) -> str:
+    return "⚠️ " + t(lang, f"submission.problem.{problem.kind.value}", length=problem.length,
+                     min=problem.minimum, max=problem.maximum)
+
+
+def ending(lang: str, campaign: Campaign, reply: SubmissionReply, in_draft: bool) -> Screen:
+    """What to say when there is no draft (any more): why, and where to go from here."""
+    keyboard = [[home_button(lang)]]
+    outcome = reply.outcome
+    if outcome is SubmissionOutcome.SUBMITTED:
+        case = reply.case
+        keyboard.insert(0, [button(plain(lang, "submission.menu_mine"), cb.MyCases())])
+        return Screen(t(lang, "submission.submitted", reference=case.key,
+                        title=case.ko.title), keyboard)
+    if outcome is SubmissionOutcome.NOT_OPEN_YET:
+        text = t(lang, "submission.not_open", time=format_when(reply.boundary, campaign.timezone,
+                                                               lang))
+    elif outcome is SubmissionOutcome.CLOSED:
+        if reply.boundary is None:
+            text = t(lang, "submission.no_phase")
+        else:
+            key = "submission.closed_draft" if in_draft else "submission.closed"
+            text = t(lang, key, time=format_when(reply.boundary, campaign.timezone, lang))
+    elif outcome is SubmissionOutcome.LIMIT_REACHED:
+        text = t(lang, "submission.limit", limit=campaign.submission.cases_per_citizen)
+        keyboard.insert(0, [button(plain(lang, "submission.menu_mine"), cb.MyCases())])
+    elif outcome is SubmissionOutcome.CANCELLED:
+        text = t(lang, "submission.cancelled")
+    else:
+        text = t(lang, "submission.no_draft")
+    return Screen(text, keyboard)
+
+
+def my_cases(lang: str, campaign: Campaign, mine: list[SubmittedCase], draft: Draft | None,
+             can_start: bool) -> Screen:
+    limit = campaign.submission.cases_per_citizen
+    lines = [t(lang, "submission.mine.header", count=len(mine), limit=limit)]
+    if not mine:
+        lines.append(t(lang, "submission.mine.none"))
+    for item in mine:
+        line = t(lang, "submission.mine.item", title=item.case.ko.title, reference=item.case.key,
+                 time=format_when(item.sent_at, campaign.timezone, lang),
+                 status=plain(lang, f"submission.status.{item.case.status.value}"))
+        if item.reason:
+            line += "\n" + t(lang, "submission.mine.reason", reason=item.reason)
+        lines.append(line)
+    keyboard = []
+    if draft is not None and draft.campaign_id == campaign.id:
+        steps = _steps(campaign, draft)
+        step = steps.index(draft.step) + 1 if draft.step in steps else len(steps)
+        lines.append(t(lang, "submission.mine.draft", step=step, steps=len(steps)))
+        keyboard.append([button(plain(lang, "submission.menu_continue"),
+                                cb.StartSubmission(campaign.id))])
+    elif can_start and len(mine) < limit:
+        keyboard.append([button(plain(lang, "submission.menu_start"),
+                                cb.StartSubmission(campaign.id))])
+    keyboard.append([home_button(lang)])
+    return Screen("\n\n".join(lines), keyboard)
+
