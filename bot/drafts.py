@@ -125,12 +125,15 @@ def _steps(campaign: Campaign, draft: Draft) -> list[Step]:
 
 
 def missing(campaign: Campaign, draft: Draft) -> Step | None:
-    """The first step still to answer, or None when the draft is complete."""
+    """The first step still to answer, or None when the draft is complete. A choice that
+    the campaign no longer offers (a district dropped from the file, say) is missing too."""
     for step in _steps(campaign, draft):
         if step is Step.PREVIEW:
             return None
         value = draft.answer(step)
         if value is None or (step is Step.CONSENT and value != CONSENT_YES):
+            return step
+        if step in CHOICE_STEPS and value not in choices(campaign, draft, step):
             return step
     return None
 

@@ -4,7 +4,7 @@ step the citizen is answering, so a stale button or a late answer changes nothin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 
@@ -206,9 +206,8 @@ class SubmissionService:
         def apply(draft: Draft) -> SubmissionReply:
             if field is Step.PREVIEW or not applies(campaign, draft, field):
                 return SubmissionReply(SubmissionOutcome.STALE, draft)
-            editing = Draft(draft.campaign_id, draft.citizen_id, field, draft.answers,
-                            from_preview=True, started_at=draft.started_at)
-            return SubmissionReply(SubmissionOutcome.STEP, editing)
+            return SubmissionReply(SubmissionOutcome.STEP,
+                                   replace(draft, step=field, from_preview=True))
 
         return await self._update(campaign, citizen, Step.PREVIEW, apply)
 
@@ -230,8 +229,9 @@ class SubmissionService:
             checked = await self._check(drafts, draft, campaign, citizen, Step.PREVIEW, now)
             if checked is not None:
                 return checked
-            if missing(campaign, draft) is not None:  # the campaign's lists changed meanwhile
-                draft = move(draft, missing(campaign, draft))
+            gap = missing(campaign, draft)
+            if gap is not None:  # the campaign's lists changed meanwhile: ask that again
+                draft = replace(draft, step=gap, from_preview=True)
                 await drafts.save(draft, now)
                 return SubmissionReply(SubmissionOutcome.STALE, draft)
             cases = CaseRepository(conn)
