@@ -80,9 +80,11 @@ class Draft:
         return self.answers.get(step.value)
 
 
-def submission_refusal(campaign: Campaign, now: datetime) -> tuple[PhaseStatus, datetime] | None:
+def submission_refusal(
+    campaign: Campaign, now: datetime
+) -> tuple[PhaseStatus, datetime | None] | None:
     """Why a case cannot be sent in at `now` (not open yet, or closed) with the boundary to
-    mention; None while the submission phase is open."""
+    mention (None: the campaign takes no cases by chat); None while submission is open."""
     phase = campaign.phase(PhaseName.SUBMISSION)
     if phase is None:
         return PhaseStatus.CLOSED, None
@@ -142,17 +144,26 @@ def next_step(campaign: Campaign, draft: Draft) -> Step:
     """Where to go after answering `draft.step`."""
     if draft.from_preview:
         return missing(campaign, draft) or Step.PREVIEW
-    steps = _steps(campaign, draft)
-    return steps[min(steps.index(draft.step) + 1, len(steps) - 1)]
+    later = [s for s in _steps(campaign, draft) if STEPS.index(s) > STEPS.index(draft.step)]
+    return later[0] if later else Step.PREVIEW
 
 
 def previous_step(campaign: Campaign, draft: Draft) -> Step | None:
-    """Where Back goes: the step before (None at the first), or the preview when editing."""
-    if draft.from_preview:
+    """Where Back goes: the step before (None at the first), or the preview when editing
+    and nothing is missing. (The draft's own step may no longer apply: the campaign file
+    changed under it.)"""
+    if draft.from_preview and missing(campaign, draft) is None:
         return Step.PREVIEW
-    steps = _steps(campaign, draft)
-    index = steps.index(draft.step) if draft.step in steps else 0
-    return steps[index - 1] if index > 0 else None
+    earlier = [s for s in _steps(campaign, draft) if STEPS.index(s) < STEPS.index(draft.step)]
+    return earlier[-1] if earlier else None
+
+
+def realigned(campaign: Campaign, draft: Draft) -> Draft:
+    """A draft waiting at a step the campaign no longer asks (its district lost its
+    neighbourhoods, say) moves to the first step still to answer, or the preview."""
+    if applies(campaign, draft, draft.step):
+        return draft
+    return replace(draft, step=missing(campaign, draft) or Step.PREVIEW, from_preview=False)
 
 
 def move(draft: Draft, step: Step) -> Draft:

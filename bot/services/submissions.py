@@ -26,6 +26,7 @@ from bot.drafts import (
     missing,
     move,
     previous_step,
+    realigned,
     submission_refusal,
 )
 from bot.services.voting import new_receipt
@@ -99,6 +100,7 @@ class SubmissionService:
                     await drafts.delete(citizen.id)
                 return refused
             if draft is not None:
+                draft = await self._realign(drafts, campaign, draft, now)
                 return SubmissionReply(SubmissionOutcome.STEP, draft, resumed=True)
             sent = await CaseRepository(conn).count_by_submitter(campaign.id, citizen.id)
             if sent >= campaign.submission.cases_per_citizen:
@@ -277,10 +279,21 @@ class SubmissionService:
             checked = await self._check(drafts, draft, campaign, citizen, step, now)
             if checked is not None:
                 return checked
+            draft = await self._realign(drafts, campaign, draft, now)
+            if step is not None and step is not draft.step:
+                return SubmissionReply(SubmissionOutcome.STALE, draft)
             reply = apply(draft)
             if reply.draft is not None and reply.draft != draft:
                 await drafts.save(reply.draft, now)
         return reply
+
+    @staticmethod
+    async def _realign(drafts: DraftRepository, campaign: Campaign, draft: Draft,
+                       now: datetime) -> Draft:
+        moved = realigned(campaign, draft)
+        if moved != draft:
+            await drafts.save(moved, now)
+        return moved
 
     @staticmethod
     async def _check(drafts: DraftRepository, draft: Draft | None, campaign: Campaign,

@@ -71,9 +71,10 @@ def _question(lang: str, campaign: Campaign, draft: Draft) -> str:
 
 def _navigation(lang: str, campaign: Campaign, draft: Draft) -> list[InlineKeyboardButton]:
     row = []
-    if draft.from_preview:
+    previous = previous_step(campaign, draft)
+    if previous is Step.PREVIEW:
         row.append(_button(lang, plain(lang, "submission.button.to_preview"), draft, BACK))
-    elif previous_step(campaign, draft) is not None:
+    elif previous is not None:
         row.append(_button(lang, plain(lang, "submission.button.back"), draft, BACK))
     row.append(_button(lang, plain(lang, "submission.button.cancel"), draft, CANCEL))
     return row
