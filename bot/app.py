@@ -115,6 +115,8 @@ def run(settings: Settings) -> None:
     """Migrate the database, then serve Telegram by long polling until interrupted."""
     # Before the bot's own event loop: its connections must be made inside that loop.
     asyncio.run(migrate(settings.chamyeo_database_url))
+    # asyncio.run() leaves no current loop; older PTB 22.x releases expect one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     services = create_services(settings)
     application = build_application(settings, services, run_scheduler=True)
     log.info("Chamyeo is starting (database %s)", settings.chamyeo_database_url.split("://")[0])

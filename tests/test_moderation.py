@@ -58,7 +58,7 @@ async def test_approve_puts_the_case_in_browsing_and_tells_the_submitter(
     told = [c for c in calls if c.method == "sendMessage" and c.chat_id == KIM.id]
     assert [c.text for c in told] == [
         "✅ 보내 주신 사례 「골목 화단」이(가) 승인되었습니다. 이제 시험 공모 2024에서 시민들이 "
-        "볼 수 있습니다."]
+        "볼 수 있습니다.\n접수번호 chat-골목 화단"]
     assert "경로당 점심" in calls[-1].text  # the next case follows
     assert "골목 화단" in await listed_titles(services, campaign)
     [entry] = await audit(services, "case.approved")
@@ -83,7 +83,7 @@ async def test_reject_asks_for_a_reason_and_tells_the_submitter_in_english(
     told = [c for c in calls if c.chat_id == SMITH.id]
     assert [c.text for c in told] == [
         "Your case “경로당 점심 (en)” was not accepted for Test competition 2024.\n"
-        "Reason: 개인정보 &lt;포함&gt;"]
+        "Reason: 개인정보 &lt;포함&gt;\nReference chat-경로당 점심"]
     assert any("반려했습니다" in (c.text or "") for c in calls)
     assert calls[-1].text == "검토를 기다리는 사례가 없습니다. 👍"
     async with services.db.read() as conn:

@@ -323,7 +323,9 @@ async def test_text_after_going_elsewhere_is_not_taken_as_an_answer(telegram, se
     calls = await telegram.send(KIM, "/start")
     assert "✍️ 쓰던 사례 이어 쓰기" in calls[0].labels()
     calls = await telegram.send(KIM, "안녕하세요")
-    assert "아래 버튼을 눌러 주세요" in last_text(calls)
+    assert last_text(calls) == ("✍️ 쓰던 사례가 기다리고 있습니다. ‘쓰던 사례 이어 쓰기’를 "
+                                "누른 뒤 답을 다시 보내 주세요.")
+    assert "✍️ 쓰던 사례 이어 쓰기" in calls[-1].labels()
     # A search word after "search" is a search word, not a title.
     await telegram.press(KIM, "사례 보기")
     await telegram.press(KIM, "낱말 찾기")
@@ -492,3 +494,102 @@ async def test_refusals_in_english(telegram, services, campaign):
     calls = await telegram.send(SMITH, "yes")
     assert "⚠️ Please choose one of the buttons below." in last_text(calls)
     assert (await draft_of(services, SMITH)).step is Step.CONSENT
+
+
+# --- found in review: double taps, long lists, reloads, the preview of a long text ---------
+
+
+async def test_a_second_tap_on_submit_keeps_the_reference_on_screen(telegram, services,
+                                                                   campaign):
+    await write_until(telegram, KIM, None)
+    preview = telegram.last_message_with_buttons(KIM.id)
+    await telegram.press(KIM, "접수하기", message=preview)
+    calls = await telegram.press(KIM, "접수하기", message=preview)
+    assert [c.method for c in calls] == ["answerCallbackQuery"]
+    assert calls[0].params == {"callback_query_id": calls[0].params["callback_query_id"],
+                               "text": "쓰고 있는 사례가 없습니다.", "show_alert": True}
+    assert len(await stored_cases(services)) == 1
+
+
+async def test_the_preview_shows_every_part_of_a_long_description(telegram, services,
+                                                                  campaign):
+    long_body = ("우리 마을 이야기입니다. " * 120).strip()  # about 1,700 characters: two parts
+    await write_until(telegram, KIM, Step.BODY)
+    await telegram.send(KIM, long_body)
+    await telegram.press(KIM, "사진 없이")
+    calls = await telegram.press(KIM, "동의합니다")
+    cards = [c for c in calls if c.method in ("sendMessage", "editMessageText")]
+    assert len(cards) == 2
+    assert cards[0].text.startswith("👀 <b>미리보기</b>") and not cards[0].buttons()
+    assert cards[1].text.startswith(f"<b>{TITLE}</b> (2/2)")
+    assert "2쪽으로 나뉘어 보입니다" in cards[1].text
+    assert cards[1].labels() == ["📨 접수하기", "✏️ 고치기", "✖ 그만두기"]
+    shown = "".join(c.text for c in cards)
+    assert long_body[-200:] in shown.replace("\n", " ")
+
+
+async def test_an_old_button_after_the_campaign_lost_a_step(telegram, services, campaign):
+    await write_until(telegram, KIM, Step.NEIGHBOURHOOD)
+    raw = small_campaign()
+    raw["districts"][0]["neighbourhoods"] = []
+    raw["cases"] = [c for c in raw["cases"] if c["district"] != "dong"]
+    await services.campaigns.load(parse_campaign(raw))
+    calls = await telegram.press(KIM, data=f"d:{campaign.id}:district:0")  # an old 동구 button
+    assert "지난 단계의 버튼입니다" in last_text(calls)
+    assert "어느 분야의 사례인가요?" in last_text(calls)  # moved on to the category
+    calls = await telegram.press(KIM, "돌봄")
+    assert "제목을 써 주세요" in last_text(calls)
+
+
+async def test_my_cases_fits_in_one_message(services, clock, telegram):
+    await services.campaigns.load(parse_campaign(small_campaign(
+        submission={"cases_per_citizen": 50})))
+    campaign = await services.campaigns.current()
+    citizen = await services.citizens.identify("telegram", str(KIM.id), "ko")
+    for n in range(30):
+        await services.submissions.start(campaign, citizen)
+        for step, value in ((Step.TYPE, 0), (Step.DISTRICT, 0), (Step.NEIGHBOURHOOD, 0),
+                            (Step.CATEGORY, 0)):
+            if step is Step.DISTRICT:
+                await services.submissions.type_text(campaign, citizen, f"단체 {n}")
+            await services.submissions.choose(campaign, citizen, step, value)
+        for text in (f"사례 제목 {n:02d} " + "가" * 60, "요약" * 100, "본문" * 1000):
+            await services.submissions.type_text(campaign, citizen, text)
+        await services.submissions.skip_photo(campaign, citizen)
+        await services.submissions.choose(campaign, citizen, Step.CONSENT, 0)
+        reply = await services.submissions.submit(campaign, citizen, "test")
+        await services.moderation.reject(campaign, reply.case.id, "test", "사유 " * 95)
+    calls = await telegram.send(KIM, "/mycases")
+    text = last_text(calls)
+    assert len(text) <= 4096
+    assert text.startswith("📂 <b>내가 낸 사례</b> (30/50건)")
+    assert "사례 제목 29" in text and "사례 제목 00" not in text  # newest first
+    assert "❌ 반려됨\n사유: 사유 사유" in text
+
+
+async def test_after_the_phase_my_cases_offers_no_stale_draft(telegram, services, campaign,
+                                                             clock):
+    await write_until(telegram, KIM, Step.TITLE)
+    clock.set(SUBMISSION_ENDS)
+    calls = await telegram.send(KIM, "/mycases")
+    assert "쓰다 만 사례" not in last_text(calls)
+    assert calls[-1].labels() == ["🏠 처음으로"]
+    calls = await telegram.send(KIM, "/submit")
+    assert "쓰던 사례는 접수되지 않았습니다" in last_text(calls)
+
+
+async def test_the_moderation_card_names_the_reference_and_the_sender(staffbot, services,
+                                                                      campaign):
+    await write_until(staffbot, KIM, None)
+    await staffbot.press(KIM, "접수하기")
+    [case] = await stored_cases(services)
+    calls = await staffbot.send(ADMIN, "/moderate")
+    assert (f"✍️ 채팅으로 접수 · 접수번호 {case['key']} · 🏢 기관·단체\n"
+            f'👤 <a href="tg://user?id={KIM.id}">보낸 분에게 연락하기</a>') in last_text(calls)
+    calls = await staffbot.press(ADMIN, "승인")
+    told = [c for c in calls if c.chat_id == KIM.id]
+    assert told[0].text.endswith(f"접수번호 {case['key']}")
+    # Outside the submission phase the menu still leads to the citizen's cases.
+    staffbot.clock.set(datetime(2024, 11, 28, 10, 0, tzinfo=SEOUL))
+    calls = await staffbot.send(KIM, "/start")
+    assert "📂 내가 낸 사례" in calls[0].labels() and "✍️ 사례 접수하기" not in calls[0].labels()

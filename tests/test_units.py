@@ -175,14 +175,14 @@ def test_catalogs_have_the_same_placeholders_per_key():
 
 
 def test_catalog_texts_are_non_empty_strings_with_balanced_tags():
-    tag = re.compile(r"</?([a-z]+)>")
+    tag = re.compile(r"</?([a-z]+)(?: [^>]*)?>")
     for language in ("ko", "en"):
         for key, template in catalog(language).items():
             assert isinstance(template, str) and template.strip(), (language, key)
             stack = []
             for match in tag.finditer(template):
                 name = match.group(1)
-                assert name in ("b", "i", "code"), (language, key, name)
+                assert name in ("b", "i", "code", "a"), (language, key, name)
                 if match.group(0).startswith("</"):
                     assert stack and stack.pop() == name, (language, key)
                 else:

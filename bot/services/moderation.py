@@ -29,6 +29,12 @@ class ModerationResult:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class Submitter:
+    citizen: Citizen
+    kind: str | None  # individual, organization, council
+
+
 def clean_reason(reason: str | None) -> str | None:
     reason = (reason or "").strip()
     return reason if 1 <= len(reason) <= REASON_MAX else None
@@ -51,6 +57,16 @@ class ModerationService:
         if case is None or case.campaign_id != campaign.id:
             return None
         return case if case.status is CaseStatus.SUBMITTED else None
+
+    async def submitter(self, case: Case) -> Submitter | None:
+        """Who sent a case in by chat, so staff can reach them; None for file cases."""
+        async with self.db.read() as conn:
+            found = await CaseRepository(conn).submission(case.id)
+            if found is None:
+                return None
+            citizen_id, kind = found
+            citizen = await CitizenRepository(conn).get(citizen_id)
+        return Submitter(citizen, kind) if citizen else None
 
     async def approve(self, campaign: Campaign, case_id: int, by: str) -> ModerationResult:
         return await self._decide(campaign, case_id, by, CaseStatus.SUBMITTED,

@@ -56,6 +56,7 @@ class SubmissionReply:
     case: Case | None = None  # SUBMITTED: the case, its key the reference number
     boundary: datetime | None = None  # NOT_OPEN_YET / CLOSED
     resumed: bool = False  # STEP after "submit": a draft was already under way
+    had_draft: bool = False  # CLOSED / NOT_OPEN_YET: a draft was under way and is gone
 
     @property
     def ends(self) -> bool:
@@ -91,17 +92,15 @@ class SubmissionService:
             now = self.clock.now()
             drafts = DraftRepository(conn)
             draft = await drafts.get(citizen.id)
-            if draft is not None and draft.campaign_id != campaign.id:
-                await drafts.delete(citizen.id)  # from a campaign that is over
-                draft = None
+            if draft is not None:
+                draft, refused = await self._open_draft(drafts, campaign, citizen, None, now)
+                if draft is not None:
+                    return SubmissionReply(SubmissionOutcome.STEP, draft, resumed=True)
+                if refused.outcome is not SubmissionOutcome.NO_DRAFT:
+                    return refused
             refused = _refused(campaign, now)
             if refused is not None:
-                if draft is not None:
-                    await drafts.delete(citizen.id)
                 return refused
-            if draft is not None:
-                draft = await self._realign(drafts, campaign, draft, now)
-                return SubmissionReply(SubmissionOutcome.STEP, draft, resumed=True)
             sent = await CaseRepository(conn).count_by_submitter(campaign.id, citizen.id)
             if sent >= campaign.submission.cases_per_citizen:
                 return SubmissionReply(SubmissionOutcome.LIMIT_REACHED)
@@ -227,10 +226,9 @@ class SubmissionService:
         async with self.db.write() as conn:
             now = self.clock.now()
             drafts = DraftRepository(conn)
-            draft = await drafts.get(citizen.id)
-            checked = await self._check(drafts, draft, campaign, citizen, Step.PREVIEW, now)
-            if checked is not None:
-                return checked
+            draft, refused = await self._open_draft(drafts, campaign, citizen, Step.PREVIEW, now)
+            if refused is not None:
+                return refused
             gap = missing(campaign, draft)
             if gap is not None:  # the campaign's lists changed meanwhile: ask that again
                 draft = replace(draft, step=gap, from_preview=True)
@@ -262,6 +260,10 @@ class SubmissionService:
                                                                CaseStatus.HIDDEN) else None, at)
                 for case, reason, at in rows]
 
+    async def count_mine(self, campaign: Campaign, citizen: Citizen) -> int:
+        async with self.db.read() as conn:
+            return await CaseRepository(conn).count_by_submitter(campaign.id, citizen.id)
+
     async def steps_on(self, channel: str) -> dict[str, Step]:
         """Who on `channel` is halfway through a draft, and at which step: a channel restores
         its conversations from this after a restart."""
@@ -275,39 +277,34 @@ class SubmissionService:
         async with self.db.write() as conn:
             now = self.clock.now()
             drafts = DraftRepository(conn)
-            draft = await drafts.get(citizen.id)
-            checked = await self._check(drafts, draft, campaign, citizen, step, now)
-            if checked is not None:
-                return checked
-            draft = await self._realign(drafts, campaign, draft, now)
-            if step is not None and step is not draft.step:
-                return SubmissionReply(SubmissionOutcome.STALE, draft)
+            draft, refused = await self._open_draft(drafts, campaign, citizen, step, now)
+            if refused is not None:
+                return refused
             reply = apply(draft)
             if reply.draft is not None and reply.draft != draft:
                 await drafts.save(reply.draft, now)
         return reply
 
     @staticmethod
-    async def _realign(drafts: DraftRepository, campaign: Campaign, draft: Draft,
-                       now: datetime) -> Draft:
-        moved = realigned(campaign, draft)
-        if moved != draft:
-            await drafts.save(moved, now)
-        return moved
-
-    @staticmethod
-    async def _check(drafts: DraftRepository, draft: Draft | None, campaign: Campaign,
-                     citizen: Citizen, step: Step | None, now: datetime
-                     ) -> SubmissionReply | None:
+    async def _open_draft(drafts: DraftRepository, campaign: Campaign, citizen: Citizen,
+                          step: Step | None, now: datetime
+                          ) -> tuple[Draft | None, SubmissionReply | None]:
+        """The citizen's draft, ready for an answer to `step`; or why there is none to answer.
+        A draft of another campaign, or of a closed phase, is deleted; one waiting at a step
+        the campaign no longer asks is moved on first."""
+        draft = await drafts.get(citizen.id)
         if draft is None:
-            return SubmissionReply(SubmissionOutcome.NO_DRAFT)
+            return None, SubmissionReply(SubmissionOutcome.NO_DRAFT)
         if draft.campaign_id != campaign.id:
             await drafts.delete(citizen.id)
-            return SubmissionReply(SubmissionOutcome.NO_DRAFT)
+            return None, SubmissionReply(SubmissionOutcome.NO_DRAFT)
         refused = _refused(campaign, now)
         if refused is not None:  # the phase closed while they wrote: nothing can be sent now
             await drafts.delete(citizen.id)
-            return refused
-        if step is not None and step is not draft.step:
-            return SubmissionReply(SubmissionOutcome.STALE, draft)
-        return None
+            return None, replace(refused, had_draft=True)
+        moved = realigned(campaign, draft)
+        if moved != draft:
+            await drafts.save(moved, now)
+        if step is not None and step is not moved.step:
+            return moved, SubmissionReply(SubmissionOutcome.STALE, moved)
+        return moved, None

@@ -15,7 +15,14 @@ from bot.services.catalog import ListQuery, clean_keyword
 from bot.text import shorten
 from handlers.telegram import callbacks as cb
 from handlers.telegram import views
-from handlers.telegram.common import TELEGRAM_PHOTO, Screen, Turn, begin_turn, show
+from handlers.telegram.common import (
+    TELEGRAM_PHOTO,
+    Screen,
+    Turn,
+    begin_turn,
+    send_case_photo,
+    show,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +75,7 @@ async def _send_local_photo(
     file_ids = context.bot_data.setdefault(PHOTO_FILE_IDS, {})
     caption = shorten(case.text(language).title, CAPTION_LIMIT)
     if case.image.startswith(TELEGRAM_PHOTO):
-        await update.effective_chat.send_photo(case.image.removeprefix(TELEGRAM_PHOTO),
-                                               caption=caption)
-        return True
+        return await send_case_photo(update, case.image, caption)
     try:
         if case.image in file_ids:
             await update.effective_chat.send_photo(file_ids[case.image], caption=caption)

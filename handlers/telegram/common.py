@@ -85,3 +85,15 @@ async def show(update: Update, screen: Screen, new_message: bool = False) -> Non
         screen.text, parse_mode=ParseMode.HTML, reply_markup=screen.markup,
         link_preview_options=screen.preview,
     )
+
+
+async def send_case_photo(update: Update, image: str, caption: str) -> bool:
+    """A photo sent in by chat, again by its file id. False, after a log line, if Telegram no
+    longer knows it (another bot token, say): the case is shown without it."""
+    try:
+        await update.effective_chat.send_photo(image.removeprefix(TELEGRAM_PHOTO),
+                                               caption=caption)
+    except BadRequest as exc:
+        log.warning("photo %s could not be sent: %s", image, exc)
+        return False
+    return True

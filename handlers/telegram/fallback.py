@@ -20,4 +20,8 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def hint(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = await begin_turn(update, context)
     menu = await menu_screen(turn)
-    await show(update, Screen(t(turn.language, "fallback"), menu.keyboard))
+    waiting = turn.campaign is not None and turn.services.submissions.is_open(turn.campaign) \
+        and await turn.services.submissions.draft_of(turn.citizen) is not None
+    # A case being written waits for "continue": say so, or the answer seems lost.
+    await show(update, Screen(t(turn.language, "submission.waiting" if waiting else "fallback"),
+                              menu.keyboard))

@@ -17,13 +17,16 @@ OFF_WORDS = {"off", "끄기", "꺼", "끔", "no"}
 async def menu_screen(turn: Turn) -> Screen:
     """The main menu, with the notification button showing the citizen's current choice."""
     subscribed = writing = None
+    has_cases = False
     if turn.campaign is not None:
         subscribed = await turn.services.subscriptions.status(turn.campaign, turn.citizen)
         submissions = turn.services.submissions
         if submissions.is_open(turn.campaign):
             writing = await submissions.draft_of(turn.citizen) is not None
+        else:
+            has_cases = await submissions.count_mine(turn.campaign, turn.citizen) > 0
     return views.main_menu(turn.language, turn.campaign, turn.services.clock.now(), subscribed,
-                           writing)
+                           writing, has_cases)
 
 
 async def ask_once(update: Update, turn: Turn) -> None:

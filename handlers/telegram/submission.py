@@ -29,7 +29,14 @@ from bot.text import shorten
 from handlers.telegram import callbacks as cb
 from handlers.telegram import submission_views as sv
 from handlers.telegram import views
-from handlers.telegram.common import CHANNEL, TELEGRAM_PHOTO, Turn, begin_turn, show
+from handlers.telegram.common import (
+    CHANNEL,
+    TELEGRAM_PHOTO,
+    Turn,
+    begin_turn,
+    send_case_photo,
+    show,
+)
 from handlers.telegram.setup import PRIVATE
 
 CONVERSATION = "submission"
@@ -63,12 +70,12 @@ async def _stored_state(turn: Turn) -> str | int:
 
 
 async def respond(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Turn,
-                  reply: SubmissionReply, in_draft: bool = True) -> str | int:
+                  reply: SubmissionReply) -> str | int:
     """Show the step the draft is at now (with what went wrong, if anything), or why there is
     no draft; return the conversation's next state."""
     lang, campaign = turn.language, turn.campaign
     if reply.draft is None:
-        await show(update, sv.ending(lang, campaign, reply, in_draft))
+        await show(update, sv.ending(lang, campaign, reply))
         return END
     note = None
     if reply.outcome is SubmissionOutcome.PROBLEM:
@@ -82,13 +89,12 @@ async def respond(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Turn
     new_message = False
     if draft.step is Step.PREVIEW and photo and photo.startswith(TELEGRAM_PHOTO):
         # The photo above the card, as citizens will see it; then the card as a new message.
-        await update.effective_chat.send_photo(
-            photo.removeprefix(TELEGRAM_PHOTO),
-            caption=shorten(draft.answer(Step.TITLE) or "", CAPTION_LIMIT))
-        new_message = True
-    screen = sv.step_screen(lang, campaign, draft, turn.services.clock.now(),
-                            context.bot.username, note)
-    await show(update, screen, new_message)
+        caption = shorten(draft.answer(Step.TITLE) or "", CAPTION_LIMIT)
+        new_message = await send_case_photo(update, photo, caption)
+    screens = sv.step_screens(lang, campaign, draft, turn.services.clock.now(),
+                              context.bot.username, note)
+    for number, screen in enumerate(screens):
+        await show(update, screen, new_message=new_message or number > 0)
     return _state(reply)
 
 
@@ -108,7 +114,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int
         await show(update, views.main_menu(turn.language, None, turn.services.clock.now()))
         return END
     reply = await turn.services.submissions.start(turn.campaign, turn.citizen)
-    return await respond(update, context, turn, reply, in_draft=False)
+    return await respond(update, context, turn, reply)
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
@@ -123,7 +129,6 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str |
     if step is None or turn.campaign is None or action.campaign_id != turn.campaign.id:
         await query.answer(plain(turn.language, "expired"), show_alert=True)
         return await _stored_state(turn)
-    await query.answer()
     submissions, campaign, citizen = turn.services.submissions, turn.campaign, turn.citizen
     choice = action.choice
     if choice.isdigit() and len(choice) < 4:
@@ -146,11 +151,17 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str |
         if reply.outcome is SubmissionOutcome.STEP and choice != sv.HERE:
             screen = (sv.edit_menu(turn.language, campaign, reply.draft) if choice == sv.EDIT
                       else sv.confirm_cancel(turn.language, reply.draft))
+            await query.answer()
             await show(update, screen)
             return _state(reply)
     else:
         reply = await submissions.current(campaign, citizen, None)
         reply = SubmissionReply(SubmissionOutcome.STALE, reply.draft) if reply.draft else reply
+    if reply.outcome is SubmissionOutcome.NO_DRAFT:
+        # A second tap on Submit or Discard: leave the message (the reference) as it is.
+        await query.answer(plain(turn.language, "submission.no_draft"), show_alert=True)
+        return END
+    await query.answer()
     return await respond(update, context, turn, reply)
 
 

@@ -28,6 +28,8 @@ from handlers.telegram.common import Screen
 from handlers.telegram.views import BODY_PART_LENGTH, button, case_card, home_button
 
 CURRENT_PREVIEW = 200  # how much of an earlier answer is repeated under the question
+REASON_PREVIEW = 150  # staff's reason, in the list of a citizen's cases
+MESSAGE_BUDGET = 3800  # under Telegram's 4096, with room for the HTML tags
 
 # The word on a button, for the steps and actions that are not an option's index.
 BACK, KEEP, SKIP, SEND, EDIT, CANCEL, DISCARD, HERE = (
@@ -41,6 +43,11 @@ def _button(lang: str, label: str, draft: Draft, choice: str, step: Step | None 
 
 def _steps(campaign: Campaign, draft: Draft) -> list[Step]:
     return [s for s in ANSWER_STEPS if applies(campaign, draft, s)]
+
+
+def _position(steps: list[Step], draft: Draft) -> int:
+    """1-based; a step the campaign no longer asks counts as the last."""
+    return steps.index(draft.step) + 1 if draft.step in steps else len(steps)
 
 
 def _option_labels(lang: str, campaign: Campaign, draft: Draft, step: Step) -> list[str]:
@@ -80,16 +87,20 @@ def _navigation(lang: str, campaign: Campaign, draft: Draft) -> list[InlineKeybo
     return row
 
 
-def step_screen(lang: str, campaign: Campaign, draft: Draft, now: datetime, bot_username: str,
-                note: str | None = None) -> Screen:
-    """The question of the draft's current step with its buttons; `note` goes on top (a
-    problem with the last answer, say)."""
+def step_screens(lang: str, campaign: Campaign, draft: Draft, now: datetime,
+                 bot_username: str, note: str | None = None) -> list[Screen]:
+    """What to show for the draft's current step, in order; `note` goes on top (a problem
+    with the last answer, say)."""
     if draft.step is Step.PREVIEW:
-        return preview_screen(lang, campaign, draft, now, bot_username, note)
+        return preview_screens(lang, campaign, draft, now, bot_username, note)
+    return [step_screen(lang, campaign, draft, note)]
+
+
+def step_screen(lang: str, campaign: Campaign, draft: Draft, note: str | None = None) -> Screen:
+    """The question of a step (not the preview) with its buttons."""
     steps = _steps(campaign, draft)
     lines = [note] if note else []
-    lines.append(t(lang, "submission.header", step=steps.index(draft.step) + 1,
-                   steps=len(steps)))
+    lines.append(t(lang, "submission.header", step=_position(steps, draft), steps=len(steps)))
     lines.append(_question(lang, campaign, draft))
     keyboard: list[list[InlineKeyboardButton]] = []
     answer = draft.answer(draft.step)
@@ -117,22 +128,24 @@ def step_screen(lang: str, campaign: Campaign, draft: Draft, now: datetime, bot_
     return Screen("\n\n".join(lines), keyboard)
 
 
-def preview_screen(lang: str, campaign: Campaign, draft: Draft, now: datetime,
-                   bot_username: str, note: str | None = None) -> Screen:
-    """The case card exactly as citizens will read it, with Submit / Edit / Stop."""
+def preview_screens(lang: str, campaign: Campaign, draft: Draft, now: datetime,
+                    bot_username: str, note: str | None = None) -> list[Screen]:
+    """The case card exactly as citizens will read it, every part of a long description
+    included so all of it can be checked, and Submit / Edit / Stop under the last part."""
     case = as_case(draft)
-    card = case_card(lang, campaign, case, cb.ListState(), 0, now, bot_username)
-    lines = [note] if note else []
-    lines += [t(lang, "submission.preview"), card.text]
     parts = len(split_text(case.ko.body, BODY_PART_LENGTH))
+    cards = [case_card(lang, campaign, case, cb.ListState(), part, now, bot_username).text
+             for part in range(parts)]
+    first = [note] if note else []
+    cards[0] = "\n\n".join([*first, t(lang, "submission.preview"), cards[0]])
     if parts > 1:
-        lines.append(t(lang, "submission.preview_parts", parts=parts))
+        cards[-1] += "\n\n" + t(lang, "submission.preview_parts", parts=parts)
     keyboard = [
         [_button(lang, plain(lang, "submission.button.send"), draft, SEND)],
         [_button(lang, plain(lang, "submission.button.edit"), draft, EDIT),
          _button(lang, plain(lang, "submission.button.cancel"), draft, CANCEL)],
     ]
-    return Screen("\n\n".join(lines), keyboard)
+    return [Screen(text) for text in cards[:-1]] + [Screen(cards[-1], keyboard)]
 
 
 def edit_menu(lang: str, campaign: Campaign, draft: Draft) -> Screen:
@@ -156,7 +169,7 @@ def problem_text(lang: str, problem: AnswerProblem) -> str:
                      min=problem.minimum, max=problem.maximum)
 
 
-def ending(lang: str, campaign: Campaign, reply: SubmissionReply, in_draft: bool) -> Screen:
+def ending(lang: str, campaign: Campaign, reply: SubmissionReply) -> Screen:
     """What to say when there is no draft (any more): why, and where to go from here."""
     keyboard = [[home_button(lang)]]
     outcome = reply.outcome
@@ -172,7 +185,7 @@ def ending(lang: str, campaign: Campaign, reply: SubmissionReply, in_draft: bool
         if reply.boundary is None:
             text = t(lang, "submission.no_phase")
         else:
-            key = "submission.closed_draft" if in_draft else "submission.closed"
+            key = "submission.closed_draft" if reply.had_draft else "submission.closed"
             text = t(lang, key, time=format_when(reply.boundary, campaign.timezone, lang))
     elif outcome is SubmissionOutcome.LIMIT_REACHED:
         text = t(lang, "submission.limit", limit=campaign.submission.cases_per_citizen)
@@ -186,27 +199,33 @@ def ending(lang: str, campaign: Campaign, reply: SubmissionReply, in_draft: bool
 
 def my_cases(lang: str, campaign: Campaign, mine: list[SubmittedCase], draft: Draft | None,
              can_start: bool) -> Screen:
+    """The citizen's cases, newest first, as many as fit in one message; a draft in progress
+    (while submission is open) with a button to go back to it."""
     limit = campaign.submission.cases_per_citizen
-    lines = [t(lang, "submission.mine.header", count=len(mine), limit=limit)]
-    if not mine:
-        lines.append(t(lang, "submission.mine.none"))
-    for item in mine:
+    header = t(lang, "submission.mine.header", count=len(mine), limit=limit)
+    items = []
+    for item in reversed(mine):
         line = t(lang, "submission.mine.item", title=item.case.ko.title, reference=item.case.key,
                  time=format_when(item.sent_at, campaign.timezone, lang),
                  status=plain(lang, f"submission.status.{item.case.status.value}"))
         if item.reason:
-            line += "\n" + t(lang, "submission.mine.reason", reason=item.reason)
-        lines.append(line)
+            line += "\n" + t(lang, "submission.mine.reason",
+                              reason=shorten(item.reason, REASON_PREVIEW))
+        items.append(line)
     keyboard = []
-    if draft is not None and draft.campaign_id == campaign.id:
+    footer = []
+    if not mine:
+        footer.append(t(lang, "submission.mine.none"))
+    if can_start and draft is not None and draft.campaign_id == campaign.id:
         steps = _steps(campaign, draft)
-        step = steps.index(draft.step) + 1 if draft.step in steps else len(steps)
-        lines.append(t(lang, "submission.mine.draft", step=step, steps=len(steps)))
+        footer.append(t(lang, "submission.mine.draft", step=_position(steps, draft),
+                        steps=len(steps)))
         keyboard.append([button(plain(lang, "submission.menu_continue"),
                                 cb.StartSubmission(campaign.id))])
     elif can_start and len(mine) < limit:
         keyboard.append([button(plain(lang, "submission.menu_start"),
                                 cb.StartSubmission(campaign.id))])
     keyboard.append([home_button(lang)])
-    return Screen("\n\n".join(lines), keyboard)
-
+    while len("\n\n".join([header, *items, *footer])) > MESSAGE_BUDGET and len(items) > 1:
+        items.pop()  # the oldest go first; the count in the header still says how many
+    return Screen("\n\n".join([header, *items, *footer]), keyboard)

@@ -54,9 +54,10 @@ def phase_status_text(lang: str, campaign: Campaign, now: datetime) -> str:
 
 def main_menu(
     lang: str, campaign: Campaign | None, now: datetime, subscribed: bool | None = None,
-    writing: bool | None = None,
+    writing: bool | None = None, has_cases: bool = False,
 ) -> Screen:
-    """`writing`: None outside the submission phase; else whether a case is being written."""
+    """`writing`: None outside the submission phase, else whether a case is being written;
+    `has_cases`: the citizen sent cases in by chat (their status is one tap away)."""
     if campaign is None:
         return Screen(t(lang, "no_campaign"), [[button(plain(lang, "menu.help"), cb.Help())]])
     text = t(lang, "start.greeting", title=campaign.title.get(lang),
@@ -74,10 +75,11 @@ def main_menu(
     if campaign.results_published_at is not None:
         keyboard.insert(0, [button(plain(lang, "results.menu_button"),
                                    cb.ShowResults(campaign.id))])
+    if writing is not None or has_cases:
+        keyboard.insert(1, [button(plain(lang, "submission.menu_mine"), cb.MyCases())])
     if writing is not None:
         label = "submission.menu_continue" if writing else "submission.menu_start"
-        keyboard.insert(0, [button(plain(lang, label), cb.StartSubmission(campaign.id)),
-                            button(plain(lang, "submission.menu_mine"), cb.MyCases())])
+        keyboard.insert(0, [button(plain(lang, label), cb.StartSubmission(campaign.id))])
     return Screen(text, keyboard)
 
 

@@ -180,6 +180,13 @@ class CaseRepository:
         """Cases waiting for moderation, oldest first."""
         return await self.with_status(campaign_id, CaseStatus.SUBMITTED, limit)
 
+    async def submission(self, case_id: int) -> tuple[int, str | None] | None:
+        """The citizen who sent a case in by chat and as what; None for file cases."""
+        row = (await self.conn.execute(
+            sa.select(cases.c.submitter_id, cases.c.submitter_type).where(cases.c.id == case_id)
+        )).first()
+        return None if row is None or row[0] is None else (row[0], row[1])
+
     async def submitter_of(self, case_id: int) -> int | None:
         return await self.conn.scalar(
             sa.select(cases.c.submitter_id).where(cases.c.id == case_id)

@@ -19,10 +19,18 @@ from telegram.ext import (
 
 from bot.domain import Campaign, Case, Role
 from bot.i18n import plain, t
-from bot.services.moderation import ModerationOutcome, ModerationResult
+from bot.services.moderation import ModerationOutcome, ModerationResult, Submitter
 from bot.services.staff import actor
 from bot.text import shorten
-from handlers.telegram.common import CHANNEL, TELEGRAM_PHOTO, Screen, Turn, begin_turn, show
+from handlers.telegram.common import (
+    CHANNEL,
+    TELEGRAM_PHOTO,
+    Screen,
+    Turn,
+    begin_turn,
+    send_case_photo,
+    show,
+)
 from handlers.telegram.setup import PRIVATE
 from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_only, staff_pattern
 from handlers.telegram.staff.pending import awaiting_text
@@ -39,7 +47,8 @@ def _button(lang: str, label: str, action: str, *args: str) -> InlineKeyboardBut
                                 callback_data=StaffButton(AREA, action, args).encode())
 
 
-def case_screen(lang: str, campaign: Campaign, case: Case, waiting: int) -> Screen:
+def case_screen(lang: str, campaign: Campaign, case: Case, waiting: int,
+                submitter: Submitter | None = None) -> Screen:
     text = case.text(lang)
     district = campaign.district(case.district)
     category = campaign.category(case.category)
@@ -49,6 +58,10 @@ def case_screen(lang: str, campaign: Campaign, case: Case, waiting: int) -> Scre
              category=category.name.get(lang) if category else case.category,
              organization=text.organization, summary=text.summary,
              body=shorten(text.body, BODY_PREVIEW))
+    if submitter is not None and submitter.citizen.channel == CHANNEL:
+        kind = plain(lang, f"submission.type.{submitter.kind or 'individual'}")
+        body += "\n\n" + t(lang, "operations.moderation.sent_by_chat", reference=case.key,
+                             kind=kind, user=submitter.citizen.external_id)
     ids = (str(campaign.id), str(case.id))
     return Screen(body, [[_button(lang, "operations.moderation.button_approve", "ok", *ids),
                           _button(lang, "operations.moderation.button_reject", "no", *ids)]])
@@ -61,10 +74,9 @@ async def show_next(update: Update, turn: Turn, new_message: bool = False) -> No
         return
     case = queue[0]
     if case.image and case.image.startswith(TELEGRAM_PHOTO):  # the photo sent in with it
-        await update.effective_chat.send_photo(case.image.removeprefix(TELEGRAM_PHOTO),
-                                               caption=f"#{case.id}")
-        new_message = True
-    await show(update, case_screen(turn.language, turn.campaign, case, len(queue)),
+        new_message = await send_case_photo(update, case.image, f"#{case.id}") or new_message
+    submitter = await turn.services.moderation.submitter(case)
+    await show(update, case_screen(turn.language, turn.campaign, case, len(queue), submitter),
                new_message)
 
 
@@ -75,7 +87,7 @@ async def notify_submitter(bot: Bot, campaign: Campaign, result: ModerationResul
         return
     lang = citizen.language
     text = t(lang, key, title=result.case.text(lang).title, campaign=campaign.title.get(lang),
-             reason=result.reason or "")
+             reason=result.reason or "", reference=result.case.key)
     try:
         await bot.send_message(int(citizen.external_id), text, parse_mode=ParseMode.HTML)
     except TelegramError:  # blocked the bot, or gone: the decision stands all the same
