@@ -8,7 +8,6 @@ Piped input works the same, one line per action, so a session can be replayed.""
 from __future__ import annotations
 
 import asyncio
-import html
 import re
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from bot.clock import RunningClock
 from bot.domain import PhaseName
 from bot.i18n import format_when
 from bot.settings import Settings
+from bot.text import plain_text
 
 DEFAULT_CAMPAIGN = Path(__file__).resolve().parent.parent / "campaigns" / "daejeon-2024.toml"
 DEMO_ADMIN = 99  # `:user 99` is an admin, to try the staff commands
@@ -35,12 +35,7 @@ DEMO_HELP = """\
   :file       send a picture as a file, not as a photo
   :quit       leave"""
 
-_TAGS = re.compile(r"</?(b|i|code|u|s|a)( [^>]*)?>")
 _DURATION = re.compile(r"^\+(\d+)([mhd])$")
-
-
-def plain_text(telegram_html: str) -> str:
-    return html.unescape(_TAGS.sub("", telegram_html))
 
 
 def parse_instant(text: str, timezone: str) -> datetime:

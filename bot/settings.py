@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,8 +26,37 @@ class Settings(BaseSettings):
     chamyeo_default_language: str = "ko"
     # A public channel or group that receives every announcement too (optional).
     chamyeo_announce_chat_id: int | None = None
+    # Telegram webhook mode (`chamyeo run --webhook`): the public HTTPS URL Telegram posts to,
+    # where to listen, and the secret Telegram sends back in X-Telegram-Bot-Api-Secret-Token.
+    telegram_webhook_url: str | None = None
+    telegram_webhook_listen: str = "0.0.0.0"
+    telegram_webhook_port: int = 8443
+    telegram_webhook_secret: str | None = None
+    # KakaoTalk (Kakao i Open Builder). The skill server runs when the bot id and the secret
+    # header value are set; announcements go out when the REST API key and event name are too.
+    chamyeo_kakao_bot_id: str | None = None
+    chamyeo_kakao_skill_secret: str | None = None
+    chamyeo_kakao_block_id: str | None = None  # the block every button of ours calls
+    chamyeo_kakao_listen: str = "0.0.0.0"
+    chamyeo_kakao_port: int = 8080
+    chamyeo_kakao_rest_api_key: str | None = None
+    chamyeo_kakao_event_name: str | None = None
+    chamyeo_kakao_event_api_url: str = "https://bot-api.kakao.com"
 
-    @field_validator("chamyeo_announce_chat_id", mode="before")
+    @property
+    def kakao_enabled(self) -> bool:
+        return bool(self.chamyeo_kakao_bot_id and self.chamyeo_kakao_skill_secret)
+
+    @property
+    def kakao_events_enabled(self) -> bool:
+        return bool(self.kakao_enabled and self.chamyeo_kakao_rest_api_key
+                    and self.chamyeo_kakao_event_name)
+
+    @field_validator(
+        "chamyeo_announce_chat_id", "telegram_webhook_url", "telegram_webhook_secret",
+        "chamyeo_kakao_bot_id", "chamyeo_kakao_skill_secret", "chamyeo_kakao_block_id",
+        "chamyeo_kakao_rest_api_key", "chamyeo_kakao_event_name", mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -56,6 +86,21 @@ class Settings(BaseSettings):
     def _known_language(cls, value: str) -> str:
         if value not in LANGUAGES:
             raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: str | None) -> str | None:
+        # Telegram's rule for secret_token: 1-256 of A-Z, a-z, 0-9, _ and -.
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ValueError("1-256 characters: letters, digits, _ and - only")
+        return value
+
+    @field_validator("telegram_webhook_url", "chamyeo_kakao_event_api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s):// URL")
         return value
 
     @field_validator("chamyeo_database_url")

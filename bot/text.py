@@ -1,6 +1,10 @@
-"""Cutting long texts into parts that fit a message, at paragraph, sentence or word breaks."""
+"""Cutting long texts into parts that fit a message, at paragraph, sentence or word breaks;
+and Telegram-style HTML made plain, for channels that show no markup."""
 
 from __future__ import annotations
+
+import html
+import re
 
 BREAKS = ("\n\n", "\n", ". ", "다. ", "? ", "! ", " ")
 
@@ -32,3 +36,11 @@ def shorten(text: str, limit: int) -> str:
     """One line of at most `limit` characters, with an ellipsis when cut."""
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+_TAGS = re.compile(r"</?(b|i|code|u|s|a)( [^>]*)?>")
+
+
+def plain_text(telegram_html: str) -> str:
+    """The catalogs' HTML without its tags, entities decoded."""
+    return html.unescape(_TAGS.sub("", telegram_html))

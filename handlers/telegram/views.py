@@ -20,6 +20,7 @@ from bot.domain import (
     VoteResult,
 )
 from bot.i18n import Safe, format_when, plain, t
+from bot.phrases import announcement_text, phase_status_text, vote_refusal_text, when
 from bot.services.voting import HeldVote
 from bot.text import shorten, split_text
 from handlers.telegram import callbacks as cb
@@ -35,21 +36,6 @@ def button(label: str, action: cb.Action) -> InlineKeyboardButton:
 
 def home_button(lang: str) -> InlineKeyboardButton:
     return button(plain(lang, "menu.home"), cb.Menu())
-
-
-def when(campaign: Campaign, instant: datetime, lang: str) -> str:
-    return format_when(instant, campaign.timezone, lang)
-
-
-def phase_status_text(lang: str, campaign: Campaign, now: datetime) -> str:
-    moment = campaign.moment(now)
-    if moment.current is not None and moment.current.end is not None:
-        return t(lang, f"phase.open_{moment.current.name.value}",
-                 end=when(campaign, moment.current.end, lang))
-    if moment.next is not None:
-        return t(lang, "phase.next", phase=plain(lang, f"phase.name.{moment.next.name.value}"),
-                 start=when(campaign, moment.next.start, lang))
-    return t(lang, "phase.finished")
 
 
 def main_menu(
@@ -95,13 +81,7 @@ def announcement(
 ) -> Screen:
     """An announcement as a subscriber (or a public chat) receives it, with a button into the
     bot: a callback in a private chat, a deep link in a channel or group."""
-    voting = campaign.phase(PhaseName.VOTING)
-    text = t(lang, f"announce.{kind.value}", title=campaign.title.get(lang),
-             end=when(campaign, _phase_end(campaign, kind), lang),
-             voting_start=when(campaign, voting.start, lang) if voting else "")
-    awards = campaign.phase(PhaseName.AWARDS)
-    if kind is AnnouncementKind.VOTING_CLOSES and awards is not None:
-        text += "\n" + t(lang, "announce.awards_at", at=when(campaign, awards.start, lang))
+    text = announcement_text(lang, campaign, kind)
     if in_chat:
         link = f"https://t.me/{bot_username}?start=menu"
         return Screen(text, [[InlineKeyboardButton(plain(lang, "announce.button_open"), url=link)]])
@@ -112,14 +92,6 @@ def announcement(
     else:
         label, action = "menu.home", cb.Menu()
     return Screen(text, [[button(plain(lang, label), action)]])
-
-
-def _phase_end(campaign: Campaign, kind: AnnouncementKind) -> datetime:
-    name = PhaseName.SUBMISSION if kind.value.startswith("submission") else PhaseName.VOTING
-    phase = campaign.phase(name)
-    if phase is None:  # results of a campaign without that phase: any date will do, unused
-        return campaign.span()[1]
-    return phase.end or phase.start
 
 
 def _filter_words(lang: str, campaign: Campaign, state: cb.ListState) -> list[str]:
@@ -242,15 +214,7 @@ def back_to_case(lang: str, campaign: Campaign, case_id: int, state: cb.ListStat
 
 def vote_refusal(lang: str, campaign: Campaign, outcome: VoteOutcome,
                  boundary: datetime | None) -> str:
-    if outcome is VoteOutcome.NOT_OPEN_YET:
-        return t(lang, "vote.not_open", time=when(campaign, boundary, lang))
-    if outcome is VoteOutcome.CLOSED:
-        return t(lang, "vote.closed", time=when(campaign, boundary, lang))
-    if outcome is VoteOutcome.ALREADY_VOTED:
-        return t(lang, "vote.already")
-    if outcome is VoteOutcome.NO_VOTES_LEFT:
-        return t(lang, "vote.no_votes_left")
-    return t(lang, "vote.unknown_case")
+    return vote_refusal_text(lang, campaign, outcome, boundary)
 
 
 def vote_confirmation(
