@@ -3,7 +3,8 @@
 Standard library only: an asyncio HTTP/1.1 server (keep-alive, Content-Length or chunked
 bodies, JSON or form-urlencoded parameters as python-telegram-bot's HTTPXRequest sends them).
 
-It answers `getMe`, `setMyCommands`, `deleteMyCommands`, `getUpdates` (empty) and
+It answers `getMe`, `setMyCommands`, `deleteMyCommands`, `deleteWebhook`, `setWebhook`,
+`getUpdates` (empty) and
 `sendMessage` (a realistic Message), and enforces on `sendMessage`:
 
 * at most `limit` (30) messages in any rolling `window` (1 s) overall, and
@@ -253,7 +254,8 @@ class TelegramStub:
     def _answer(self, method: str, params: dict[str, Any]) -> tuple[int, Any]:
         if method == "getme":
             return 200, {"ok": True, "result": BOT_USER}
-        if method in ("setmycommands", "deletemycommands", "close", "logout"):
+        if method in ("setmycommands", "deletemycommands", "deletewebhook", "setwebhook", "close",
+                      "logout"):
             return 200, {"ok": True, "result": True}
         if method == "getupdates":
             return 200, {"ok": True, "result": []}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import urlsplit
 
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.request import BaseRequest
@@ -13,6 +14,7 @@ from bot.clock import Clock, SystemClock
 from bot.scheduler import Scheduler
 from bot.services import AnnounceChat, Services
 from bot.settings import Settings
+from handlers.kakao.server import KakaoServer
 from handlers.telegram.common import CHANNEL, SCHEDULER, SERVICES
 from handlers.telegram.persistence import DraftPersistence
 from handlers.telegram.processor import PerUserUpdateProcessor
@@ -34,10 +36,12 @@ def build_application(
     request: BaseRequest | None = None,
     rate_limited: bool = True,
     run_scheduler: bool = False,
+    kakao: KakaoServer | None = None,
 ) -> Application:
     """The bot, on a database that is already migrated (its persistence reads the drafts as
     the Application initializes). With `run_scheduler`, announcements are fired while it runs
-    (`chamyeo run`); tests and the demo drive the scheduler themselves."""
+    (`chamyeo run`); tests and the demo drive the scheduler themselves. `kakao`, a skill
+    server, is served alongside while the bot runs."""
     scheduler = Scheduler(services)
     builder = (
         ApplicationBuilder()
@@ -45,8 +49,8 @@ def build_application(
         .base_url(settings.telegram_api_base_url)
         .concurrent_updates(PerUserUpdateProcessor(256))
         .persistence(DraftPersistence(services))
-        .post_init(_post_init(services, scheduler if run_scheduler else None))
-        .post_stop(_post_stop(scheduler))
+        .post_init(_post_init(services, scheduler if run_scheduler else None, kakao))
+        .post_stop(_post_stop(scheduler, kakao))
         .post_shutdown(_post_shutdown(services))
     )
     if request is not None:
@@ -67,18 +71,22 @@ def build_application(
     return application
 
 
-def _post_init(services: Services, scheduler: Scheduler | None):
+def _post_init(services: Services, scheduler: Scheduler | None, kakao: KakaoServer | None):
     async def post_init(application: Application) -> None:
         await set_commands(application.bot)
         await refresh_staff_menu(application.bot, services)
+        if kakao is not None:
+            await kakao.start()
         if scheduler is not None:
             await scheduler.start()
 
     return post_init
 
 
-def _post_stop(scheduler: Scheduler):
+def _post_stop(scheduler: Scheduler, kakao: KakaoServer | None):
     async def post_stop(application: Application) -> None:
+        if kakao is not None:
+            await kakao.stop()
         # Before the bot shuts down: messages in flight finish, the rest resumes next start.
         await scheduler.stop()
 
@@ -111,13 +119,46 @@ async def migrate(database_url: str) -> None:
     log.info("database is up to date")
 
 
-def run(settings: Settings) -> None:
-    """Migrate the database, then serve Telegram by long polling until interrupted."""
+def run(settings: Settings, *, webhook: bool = False) -> None:
+    """Migrate the database, then serve Telegram until interrupted: by long polling, or with
+    `webhook` as a webhook server that Telegram posts to (the TELEGRAM_WEBHOOK_* settings;
+    requests without the secret in X-Telegram-Bot-Api-Secret-Token are refused with 403)."""
+    if webhook and not (settings.telegram_webhook_url and settings.telegram_webhook_secret):
+        raise ValueError("webhook mode needs TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET")
     # Before the bot's own event loop: its connections must be made inside that loop.
     asyncio.run(migrate(settings.chamyeo_database_url))
     # asyncio.run() leaves no current loop; older PTB 22.x releases expect one.
     asyncio.set_event_loop(asyncio.new_event_loop())
     services = create_services(settings)
-    application = build_application(settings, services, run_scheduler=True)
+    kakao = None
+    if settings.kakao_enabled:
+        kakao = KakaoServer(services, settings)
+    else:
+        log.info("KakaoTalk is off (set CHAMYEO_KAKAO_BOT_ID, CHAMYEO_KAKAO_SKILL_SECRET and "
+                 "CHAMYEO_KAKAO_BLOCK_ID to serve it)")
+    application = build_application(settings, services, run_scheduler=True, kakao=kakao)
     log.info("Chamyeo is starting (database %s)", settings.chamyeo_database_url.split("://")[0])
-    application.run_polling(allowed_updates=["message", "callback_query"])
+    allowed_updates = ["message", "callback_query"]
+    if not webhook:
+        application.run_polling(allowed_updates=allowed_updates)
+        return
+    url, secret = settings.telegram_webhook_url, settings.telegram_webhook_secret
+    url_path = webhook_url_path(url or "")
+    log.info("serving the webhook on %s:%d/%s", settings.telegram_webhook_listen,
+             settings.telegram_webhook_port, url_path)
+    # PTB sets the webhook (setWebhook with the secret) and answers 403 to any request whose
+    # X-Telegram-Bot-Api-Secret-Token header is missing or wrong.
+    application.run_webhook(
+        listen=settings.telegram_webhook_listen,
+        port=settings.telegram_webhook_port,
+        url_path=url_path,
+        webhook_url=url,
+        secret_token=secret,
+        allowed_updates=allowed_updates,
+    )
+
+
+def webhook_url_path(url: str) -> str:
+    """The path the webhook server listens on, from the public URL Telegram posts to:
+    https://bot.example.org/tg/hook -> "tg/hook" (a reverse proxy keeps the path)."""
+    return urlsplit(url).path.strip("/")

@@ -20,7 +20,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="chamyeo", description="Chamyeo: a citizen-participation competition over chat."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("run", help="serve the bot on Telegram (needs TELEGRAM_BOT_TOKEN)")
+    run = commands.add_parser("run", help="serve the bot on Telegram (needs TELEGRAM_BOT_TOKEN)")
+    run.add_argument("--webhook", action="store_true",
+                     help="serve through a webhook Telegram posts to (needs "
+                          "TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET; default: polling)")
     campaign = commands.add_parser("campaign", help="load or list campaigns").add_subparsers(
         dest="campaign_command", required=True, metavar="ACTION"
     )
@@ -63,10 +66,20 @@ def main(argv: list[str] | None = None) -> int:
             print("chamyeo: TELEGRAM_BOT_TOKEN is not set: put it in .env or the environment "
                   "(see .env.example), or try `chamyeo demo`", file=sys.stderr)
             return EXIT_USAGE
+        if args.webhook:
+            missing = [name for name, value in (
+                ("TELEGRAM_WEBHOOK_URL", settings.telegram_webhook_url),
+                ("TELEGRAM_WEBHOOK_SECRET", settings.telegram_webhook_secret),
+            ) if not value]
+            if missing:
+                print(f"chamyeo: --webhook needs {' and '.join(missing)}: put "
+                      f"{'them' if len(missing) > 1 else 'it'} in .env or the environment "
+                      "(see .env.example), or run without --webhook to poll", file=sys.stderr)
+                return EXIT_USAGE
         configure_logging()
         from bot.app import run
 
-        run(settings)
+        run(settings, webhook=args.webhook)
         return 0
     if args.command == "demo":
         from bot.demo import run_demo
