@@ -233,6 +233,7 @@ class Citizen:
     language: str
     first_seen: datetime
     username: str | None = None
+    alias: str | None = None  # another key the channel gives the account
 
 
 @dataclass(frozen=True)

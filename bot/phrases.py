@@ -6,8 +6,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.domain import AnnouncementKind, Campaign, PhaseName, VoteOutcome
+from bot.domain import (
+    AnnouncementKind,
+    Campaign,
+    PhaseName,
+    PhaseStatus,
+    VoteIntent,
+    VoteOutcome,
+    VoteResult,
+)
 from bot.i18n import format_when, plain, t
+from bot.services.voting import HeldVote
 
 
 def when(campaign: Campaign, instant: datetime, lang: str) -> str:
@@ -55,3 +64,64 @@ def vote_refusal_text(lang: str, campaign: Campaign, outcome: VoteOutcome,
     if outcome is VoteOutcome.NO_VOTES_LEFT:
         return t(lang, "vote.no_votes_left")
     return t(lang, "vote.unknown_case")
+
+
+def vote_question_text(lang: str, campaign: Campaign, intent: VoteIntent,
+                       votes_left: int) -> str:
+    """What the confirmation step asks: vote, change the vote, or why not (SAME_CASE and
+    refusals say it and ask nothing)."""
+    title = intent.case.text(lang).title if intent.case else ""
+    if intent.outcome is VoteOutcome.SAME_CASE:
+        return t(lang, "vote.same", receipt=intent.vote.receipt)
+    if intent.outcome is VoteOutcome.CHANGED:
+        return t(lang, "vote.confirm_change", previous=intent.previous_case.text(lang).title,
+                 title=title)
+    if intent.outcome is VoteOutcome.RECORDED:
+        votes = campaign.rules.votes_per_citizen
+        return (t(lang, "vote.confirm", title=title) if votes == 1
+                else t(lang, "vote.confirm_many", title=title, votes=votes, left=votes_left))
+    return vote_refusal_text(lang, campaign, intent.outcome, intent.boundary)
+
+
+def vote_result_text(lang: str, campaign: Campaign, result: VoteResult) -> str:
+    if result.outcome is VoteOutcome.RECORDED:
+        return t(lang, "vote.recorded", title=result.case.text(lang).title,
+                 time=format_when(result.vote.cast_at, campaign.timezone, lang, seconds=True),
+                 receipt=result.vote.receipt)
+    if result.outcome is VoteOutcome.CHANGED:
+        return t(lang, "vote.changed", previous=result.previous_case.text(lang).title,
+                 title=result.case.text(lang).title,
+                 time=format_when(result.vote.cast_at, campaign.timezone, lang, seconds=True),
+                 receipt=result.vote.receipt)
+    if result.outcome is VoteOutcome.SAME_CASE:
+        return t(lang, "vote.same", receipt=result.vote.receipt)
+    return vote_refusal_text(lang, campaign, result.outcome, result.boundary)
+
+
+def my_votes_text(lang: str, campaign: Campaign, held: list[HeldVote]) -> str:
+    if not held:
+        return t(lang, "myvote.none")
+    items = [
+        t(lang, "myvote.item", title=h.case.text(lang).title,
+          time=format_when(h.vote.cast_at, campaign.timezone, lang, seconds=True),
+          receipt=h.vote.receipt)
+        for h in held
+    ]
+    return "\n\n".join([t(lang, "myvote.header"), *items])
+
+
+def schedule_text(lang: str, campaign: Campaign, now: datetime) -> str:
+    icons = {PhaseStatus.UPCOMING: "⏳", PhaseStatus.OPEN: "🟢", PhaseStatus.CLOSED: "✔️"}
+    lines = [t(lang, "schedule.header", title=campaign.title.get(lang)), ""]
+    for phase in campaign.phases:
+        status = phase.status_at(now)
+        name = plain(lang, f"phase.name.{phase.name.value}")
+        status_word = plain(lang, f"phase.status.{status.value}")
+        if phase.name is PhaseName.AWARDS or phase.end is None:
+            line = t(lang, "schedule.instant", name=name, start=when(campaign, phase.start, lang),
+                     status=status_word)
+        else:
+            line = t(lang, "schedule.period", name=name, start=when(campaign, phase.start, lang),
+                     end=when(campaign, phase.end, lang), status=status_word)
+        lines.append(f"{icons[status]} {line}")
+    return "\n".join(lines)

@@ -32,8 +32,9 @@ class Settings(BaseSettings):
     telegram_webhook_listen: str = "0.0.0.0"
     telegram_webhook_port: int = 8443
     telegram_webhook_secret: str | None = None
-    # KakaoTalk (Kakao i Open Builder). The skill server runs when the bot id and the secret
-    # header value are set; announcements go out when the REST API key and event name are too.
+    # KakaoTalk (Kakao i Open Builder). The skill server runs when the bot id, the secret
+    # header value and the block id are set; announcements go out when the REST API key and
+    # the event name are too.
     chamyeo_kakao_bot_id: str | None = None
     chamyeo_kakao_skill_secret: str | None = None
     chamyeo_kakao_block_id: str | None = None  # the block every button of ours calls
@@ -45,7 +46,8 @@ class Settings(BaseSettings):
 
     @property
     def kakao_enabled(self) -> bool:
-        return bool(self.chamyeo_kakao_bot_id and self.chamyeo_kakao_skill_secret)
+        return bool(self.chamyeo_kakao_bot_id and self.chamyeo_kakao_skill_secret
+                    and self.chamyeo_kakao_block_id)
 
     @property
     def kakao_events_enabled(self) -> bool:

@@ -118,6 +118,7 @@ citizens = sa.Table(
     sa.Column("language", sa.String(8), nullable=False),
     sa.Column("first_seen", UTCDateTime, nullable=False),
     sa.Column("username", sa.String(64)),  # so staff can /grant @username
+    sa.Column("alias", sa.String(128)),  # another key for the account (Kakao plusfriendUserKey)
     sa.UniqueConstraint("channel", "external_id"),
     sa.Index("ix_citizens_username", "username"),
 )

@@ -23,21 +23,25 @@ class CitizenService:
 
     async def identify(
         self, channel: str, external_id: str, language_hint: str | None,
-        username: str | None = None,
+        username: str | None = None, alias: str | None = None,
     ) -> Citizen:
+        """The citizen behind a channel account, created on first contact. `username` (so
+        staff can name people by @username) and `alias` (another key the channel gives the
+        account) are kept up to date, written only when they change."""
         async with self.db.read() as conn:
             citizen = await CitizenRepository(conn).find(channel, external_id)
         if citizen is not None:
-            if username is not None and citizen.username != username:
-                # Kept so staff can name people by @username; written only when it changes.
+            names = replace(citizen, username=username or citizen.username,
+                            alias=alias or citizen.alias)
+            if names != citizen:
                 async with self.db.write() as conn:
-                    await CitizenRepository(conn).set_username(citizen.id, username)
-                citizen = replace(citizen, username=username)
-            return citizen
+                    await CitizenRepository(conn).set_names(citizen.id, names.username,
+                                                            names.alias)
+            return names
         async with self.db.write() as conn:
             return await CitizenRepository(conn).create(
                 channel, external_id, self.language_for(language_hint), self.clock.now(),
-                username,
+                username, alias,
             )
 
     async def set_language(self, citizen: Citizen, language: str) -> Citizen:
@@ -45,5 +49,4 @@ class CitizenService:
             raise ValueError(f"unknown language {language!r}")
         async with self.db.write() as conn:
             await CitizenRepository(conn).set_language(citizen.id, language)
-        return Citizen(citizen.id, citizen.channel, citizen.external_id, language,
-                       citizen.first_seen)
+        return replace(citizen, language=language)

@@ -13,14 +13,21 @@ from bot.domain import (
     Campaign,
     Case,
     CasePage,
-    PhaseName,
     PhaseStatus,
     VoteIntent,
     VoteOutcome,
     VoteResult,
 )
-from bot.i18n import Safe, format_when, plain, t
-from bot.phrases import announcement_text, phase_status_text, vote_refusal_text, when
+from bot.i18n import Safe, plain, t
+from bot.phrases import (
+    announcement_text,
+    my_votes_text,
+    phase_status_text,
+    schedule_text,
+    vote_question_text,
+    vote_refusal_text,
+    vote_result_text,
+)
 from bot.services.voting import HeldVote
 from bot.text import shorten, split_text
 from handlers.telegram import callbacks as cb
@@ -221,22 +228,10 @@ def vote_confirmation(
     lang: str, campaign: Campaign, intent: VoteIntent, state: cb.ListState, votes_left: int
 ) -> Screen:
     case = intent.case
-    title = case.text(lang).title
-    if intent.outcome is VoteOutcome.SAME_CASE:
-        return Screen(t(lang, "vote.same", receipt=intent.vote.receipt),
-                      back_to_case(lang, campaign, case.id, state))
-    if intent.outcome is VoteOutcome.CHANGED:
-        text = t(lang, "vote.confirm_change", previous=intent.previous_case.text(lang).title,
-                 title=title)
-        yes = plain(lang, "vote.yes_change")
-    elif intent.outcome is VoteOutcome.RECORDED:
-        votes = campaign.rules.votes_per_citizen
-        text = (t(lang, "vote.confirm", title=title) if votes == 1
-                else t(lang, "vote.confirm_many", title=title, votes=votes, left=votes_left))
-        yes = plain(lang, "vote.yes")
-    else:
-        return Screen(vote_refusal(lang, campaign, intent.outcome, intent.boundary),
-                      back_to_case(lang, campaign, case.id, state))
+    text = vote_question_text(lang, campaign, intent, votes_left)
+    if intent.outcome not in (VoteOutcome.CHANGED, VoteOutcome.RECORDED):
+        return Screen(text, back_to_case(lang, campaign, case.id, state))
+    yes = plain(lang, "vote.yes_change" if intent.outcome is VoteOutcome.CHANGED else "vote.yes")
     keyboard = [
         [button(yes, cb.ConfirmVote(campaign.id, case.id, state))],
         [button(plain(lang, "vote.cancel"), cb.CancelVote(campaign.id, case.id, state))],
@@ -247,20 +242,7 @@ def vote_confirmation(
 def vote_result(lang: str, campaign: Campaign, result: VoteResult, state: cb.ListState) -> Screen:
     keyboard = [[button(plain(lang, "case.back"), cb.ShowList(campaign.id, state))],
                 [home_button(lang)]]
-    if result.outcome is VoteOutcome.RECORDED:
-        text = t(lang, "vote.recorded", title=result.case.text(lang).title,
-                 time=format_when(result.vote.cast_at, campaign.timezone, lang, seconds=True),
-                 receipt=result.vote.receipt)
-    elif result.outcome is VoteOutcome.CHANGED:
-        text = t(lang, "vote.changed", previous=result.previous_case.text(lang).title,
-                 title=result.case.text(lang).title,
-                 time=format_when(result.vote.cast_at, campaign.timezone, lang, seconds=True),
-                 receipt=result.vote.receipt)
-    elif result.outcome is VoteOutcome.SAME_CASE:
-        text = t(lang, "vote.same", receipt=result.vote.receipt)
-    else:
-        text = vote_refusal(lang, campaign, result.outcome, result.boundary)
-    return Screen(text, keyboard)
+    return Screen(vote_result_text(lang, campaign, result), keyboard)
 
 
 def my_votes(lang: str, campaign: Campaign | None, held: list[HeldVote]) -> Screen:
@@ -270,33 +252,14 @@ def my_votes(lang: str, campaign: Campaign | None, held: list[HeldVote]) -> Scre
     if not held:
         browse = button(plain(lang, "menu.browse"), cb.ShowList(campaign.id, cb.ListState()))
         return Screen(t(lang, "myvote.none"), [[browse], *keyboard])
-    items = [
-        t(lang, "myvote.item", title=h.case.text(lang).title,
-          time=format_when(h.vote.cast_at, campaign.timezone, lang, seconds=True),
-          receipt=h.vote.receipt)
-        for h in held
-    ]
-    return Screen("\n\n".join([t(lang, "myvote.header"), *items]), keyboard)
+    return Screen(my_votes_text(lang, campaign, held), keyboard)
 
 
 def schedule(lang: str, campaign: Campaign | None, now: datetime) -> Screen:
     keyboard = [[home_button(lang)]]
     if campaign is None:
         return Screen(t(lang, "no_campaign"), keyboard)
-    icons = {PhaseStatus.UPCOMING: "⏳", PhaseStatus.OPEN: "🟢", PhaseStatus.CLOSED: "✔️"}
-    lines = [t(lang, "schedule.header", title=campaign.title.get(lang)), ""]
-    for phase in campaign.phases:
-        status = phase.status_at(now)
-        name = plain(lang, f"phase.name.{phase.name.value}")
-        status_word = plain(lang, f"phase.status.{status.value}")
-        if phase.name is PhaseName.AWARDS or phase.end is None:
-            line = t(lang, "schedule.instant", name=name, start=when(campaign, phase.start, lang),
-                     status=status_word)
-        else:
-            line = t(lang, "schedule.period", name=name, start=when(campaign, phase.start, lang),
-                     end=when(campaign, phase.end, lang), status=status_word)
-        lines.append(f"{icons[status]} {line}")
-    return Screen("\n".join(lines), keyboard)
+    return Screen(schedule_text(lang, campaign, now), keyboard)
 
 
 def help_screen(lang: str) -> Screen:

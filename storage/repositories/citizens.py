@@ -18,6 +18,7 @@ def _citizen(row) -> Citizen:
         language=row["language"],
         first_seen=row["first_seen"],
         username=row["username"],
+        alias=row["alias"],
     )
 
 
@@ -43,7 +44,7 @@ class CitizenRepository:
 
     async def create(
         self, channel: str, external_id: str, language: str, now: datetime,
-        username: str | None = None,
+        username: str | None = None, alias: str | None = None,
     ) -> Citizen:
         """Create, or return the row another request created a moment earlier."""
         try:
@@ -51,7 +52,7 @@ class CitizenRepository:
                 await self.conn.execute(
                     citizens.insert().values(
                         channel=channel, external_id=external_id, language=language,
-                        first_seen=now, username=username,
+                        first_seen=now, username=username, alias=alias,
                     )
                 )
         except IntegrityError:
@@ -68,9 +69,10 @@ class CitizenRepository:
     async def count(self) -> int:
         return await self.conn.scalar(sa.select(sa.func.count()).select_from(citizens)) or 0
 
-    async def set_username(self, citizen_id: int, username: str | None) -> None:
+    async def set_names(self, citizen_id: int, username: str | None, alias: str | None) -> None:
         await self.conn.execute(
-            citizens.update().where(citizens.c.id == citizen_id).values(username=username)
+            citizens.update().where(citizens.c.id == citizen_id)
+            .values(username=username, alias=alias)
         )
 
     async def by_username(self, channel: str, username: str) -> Citizen | None:

@@ -11,13 +11,13 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from bot.domain import Campaign, Role
 from bot.i18n import plain, t
+from bot.phrases import when
 from bot.services.results import PublishOutcome, RankedResult
 from bot.services.staff import actor
 from bot.text import shorten
 from handlers.telegram.common import CHANNEL, Screen, begin_turn, show
 from handlers.telegram.setup import PRIVATE
 from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_only, staff_pattern
-from handlers.telegram.views import when
 
 AREA = "r"
 CAPTION_LIMIT = 1024

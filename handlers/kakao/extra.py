@@ -1,0 +1,66 @@
+"""The `extra` our Kakao buttons and quick replies carry, which comes back as
+`action.clientExtra`: built and parsed here only, and never trusted. Campaign-bound actions
+carry the campaign id, so a button from another campaign is recognised as stale."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+_MAX_ID = 10**9
+
+
+class Act(StrEnum):
+    MENU = "m"
+    LIST = "l"
+    PICK_DISTRICT = "fd"
+    PICK_CATEGORY = "fc"
+    CASE = "c"
+    ASK_VOTE = "v"
+    CONFIRM_VOTE = "y"
+    MY_VOTE = "mv"
+    SCHEDULE = "sc"
+    HELP = "h"
+    NOTIFY = "nt"
+    LANGUAGE = "lg"
+
+
+CAMPAIGN_BOUND = {Act.LIST, Act.PICK_DISTRICT, Act.PICK_CATEGORY, Act.CASE, Act.ASK_VOTE,
+                  Act.CONFIRM_VOTE, Act.NOTIFY}
+
+
+class Extra(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    a: Act
+    k: int | None = Field(None, ge=1, lt=_MAX_ID)  # campaign id
+    c: int | None = Field(None, ge=1, lt=_MAX_ID)  # case id
+    p: int = Field(0, ge=0, lt=10_000)  # page of a list or of a picker, or part of a case
+    d: int | None = Field(None, ge=0, lt=1000)  # district, as an index into the campaign's
+    g: int | None = Field(None, ge=0, lt=1000)  # category, likewise
+    q: str | None = Field(None, min_length=1, max_length=30)  # search word
+    on: bool | None = None
+    lang: str | None = Field(None, pattern="^(ko|en)$")
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {
+            "a": self.a.value}
+
+
+def parse_extra(raw: dict[str, Any]) -> Extra | None:
+    """The action a button stands for, or None for anything malformed or incomplete."""
+    try:
+        extra = Extra.model_validate(raw)
+    except ValidationError:
+        return None
+    if extra.a in CAMPAIGN_BOUND and extra.k is None:
+        return None
+    if extra.a in (Act.CASE, Act.ASK_VOTE, Act.CONFIRM_VOTE) and extra.c is None:
+        return None
+    if extra.a is Act.NOTIFY and extra.on is None:
+        return None
+    if extra.a is Act.LANGUAGE and extra.lang is None:
+        return None
+    return extra

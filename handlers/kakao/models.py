@@ -1,0 +1,311 @@
+"""Kakao i Open Builder skill requests and responses (skill format 2.0), as pydantic models.
+
+Requests are parsed leniently: Kakao adds fields without notice, so unknown ones are ignored.
+Responses are checked strictly when they are built: a component over one of Kakao's documented
+limits (https://kakaobusiness.gitbook.io/main/tool/chatbot/skill_guide/answer_json_format) is
+a ValidationError here, in our code and tests, not a message that silently fails to arrive."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Kakao's documented limits.
+MAX_OUTPUTS = 3
+MAX_QUICK_REPLIES = 10
+MAX_CAROUSEL_ITEMS = 10
+MAX_LIST_CAROUSEL_ITEMS = 5
+MAX_LIST_ITEMS = 5
+MAX_BUTTONS = 3
+MAX_SIDE_BY_SIDE_BUTTONS = 2
+SIMPLE_TEXT_LENGTH = 1000
+CARD_TITLE_LENGTH = 50
+BASIC_CARD_DESCRIPTION_LENGTH = 230
+TEXT_CARD_DESCRIPTION_LENGTH = 400
+TEXT_CARD_CAROUSEL_DESCRIPTION_LENGTH = 128
+ALT_TEXT_LENGTH = 50
+BUTTON_LABEL_LENGTH = 14
+SIDE_BY_SIDE_LABEL_LENGTH = 8
+QUICK_REPLY_LABEL_LENGTH = 14  # not documented; kept as short as a button's for big fingers
+
+
+# --- the request ---------------------------------------------------------------------------
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class UserProperties(_Request):
+    plusfriend_user_key: str | None = Field(None, alias="plusfriendUserKey", max_length=128)
+    app_user_id: str | None = Field(None, alias="appUserId", max_length=128)
+    is_friend: bool | None = Field(None, alias="isFriend")  # absent unless the user added us
+
+
+class User(_Request):
+    id: str = Field(min_length=1, max_length=128)  # the botUserKey (Kakao: at most 70)
+    type: str | None = None
+    properties: UserProperties = Field(default_factory=UserProperties)
+
+
+class Block(_Request):
+    id: str | None = None
+    name: str | None = None
+
+
+class UserRequest(_Request):
+    user: User
+    utterance: str = ""
+    timezone: str | None = None
+    lang: str | None = None
+    block: Block | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Bot(_Request):
+    id: str = Field(min_length=1, max_length=128)
+    name: str | None = None
+
+
+class Action(_Request):
+    id: str | None = None
+    name: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    client_extra: dict[str, Any] | None = Field(None, alias="clientExtra")
+
+    @field_validator("client_extra", mode="before")
+    @classmethod
+    def _no_extra(cls, value: Any) -> Any:
+        # Kakao sends null, and older skills the string "null", when no button was pressed.
+        if value is None or value == "null" or value == "":
+            return None
+        return value
+
+
+class SkillRequest(_Request):
+    user_request: UserRequest = Field(alias="userRequest")
+    bot: Bot
+    action: Action = Field(default_factory=Action)
+    intent: dict[str, Any] | None = None
+    contexts: list[Any] = Field(default_factory=list)
+
+    @property
+    def user_key(self) -> str:
+        return self.user_request.user.id
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return self.action.client_extra or {}
+
+
+# --- the response --------------------------------------------------------------------------
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _https(url: str) -> str:
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("must be an http(s) URL")
+    return url
+
+
+class Button(_Response):
+    label: str = Field(min_length=1, max_length=BUTTON_LABEL_LENGTH)
+    action: Literal["message", "block", "webLink", "share", "phone"]
+    message_text: str | None = Field(None, alias="messageText")
+    block_id: str | None = Field(None, alias="blockId")
+    web_link_url: str | None = Field(None, alias="webLinkUrl")
+    phone_number: str | None = Field(None, alias="phoneNumber")
+    extra: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> Button:
+        needs = {"block": "block_id", "webLink": "web_link_url", "phone": "phone_number"}
+        field = needs.get(self.action)
+        if field and not getattr(self, field):
+            raise ValueError(f"a {self.action} button needs {field}")
+        if self.web_link_url:
+            _https(self.web_link_url)
+        return self
+
+
+ButtonLayout = Literal["vertical", "horizontal"]
+
+
+def _check_buttons(buttons: list[Button], layout: ButtonLayout | None,
+                   side_by_side: bool = False) -> None:
+    """At most 3 buttons, stacked; at most 2 side by side, with labels of at most 8."""
+    if len(buttons) > MAX_BUTTONS:
+        raise ValueError(f"at most {MAX_BUTTONS} buttons on a card")
+    if layout == "horizontal" or side_by_side:
+        if len(buttons) > MAX_SIDE_BY_SIDE_BUTTONS:
+            raise ValueError(f"at most {MAX_SIDE_BY_SIDE_BUTTONS} buttons side by side")
+        long = [b.label for b in buttons if len(b.label) > SIDE_BY_SIDE_LABEL_LENGTH]
+        if len(buttons) == MAX_SIDE_BY_SIDE_BUTTONS and long:
+            raise ValueError(f"labels of buttons side by side: at most "
+                             f"{SIDE_BY_SIDE_LABEL_LENGTH} characters ({long[0]!r})")
+
+
+class Thumbnail(_Response):
+    image_url: str = Field(alias="imageUrl")
+    alt_text: str | None = Field(None, alias="altText", max_length=ALT_TEXT_LENGTH)
+    fixed_ratio: bool | None = Field(None, alias="fixedRatio")  # 1:1, buttons side by side
+
+    _url = field_validator("image_url")(classmethod(lambda cls, v: _https(v)))
+
+
+class SimpleText(_Response):
+    text: str = Field(min_length=1, max_length=SIMPLE_TEXT_LENGTH)
+
+
+class TextCard(_Response):
+    title: str | None = Field(None, min_length=1, max_length=CARD_TITLE_LENGTH)
+    description: str | None = Field(None, min_length=1, max_length=TEXT_CARD_DESCRIPTION_LENGTH)
+    buttons: list[Button] = Field(default_factory=list)
+    button_layout: ButtonLayout | None = Field(None, alias="buttonLayout")
+
+    @model_validator(mode="after")
+    def _valid(self) -> TextCard:
+        if not self.title and not self.description:
+            raise ValueError("a textCard needs a title or a description")
+        _check_buttons(self.buttons, self.button_layout)
+        return self
+
+
+class BasicCard(_Response):
+    title: str | None = Field(None, min_length=1, max_length=CARD_TITLE_LENGTH)
+    description: str | None = Field(None, min_length=1,
+                                    max_length=BASIC_CARD_DESCRIPTION_LENGTH)
+    thumbnail: Thumbnail
+    buttons: list[Button] = Field(default_factory=list)
+    button_layout: ButtonLayout | None = Field(None, alias="buttonLayout")
+
+    @model_validator(mode="after")
+    def _valid(self) -> BasicCard:
+        _check_buttons(self.buttons, self.button_layout, bool(self.thumbnail.fixed_ratio))
+        return self
+
+
+class ListItem(_Response):
+    title: str = Field(min_length=1, max_length=CARD_TITLE_LENGTH)
+    description: str | None = None
+    image_url: str | None = Field(None, alias="imageUrl")
+    action: Literal["block", "message"] | None = None
+    block_id: str | None = Field(None, alias="blockId")
+    message_text: str | None = Field(None, alias="messageText")
+    extra: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> ListItem:
+        if self.action == "block" and not self.block_id:
+            raise ValueError("a block list item needs block_id")
+        return self
+
+
+class ListHeader(_Response):
+    title: str = Field(min_length=1, max_length=CARD_TITLE_LENGTH)
+
+
+class ListCard(_Response):
+    header: ListHeader
+    items: list[ListItem] = Field(min_length=1, max_length=MAX_LIST_ITEMS)
+    buttons: list[Button] = Field(default_factory=list)
+    button_layout: ButtonLayout | None = Field(None, alias="buttonLayout")
+
+    @model_validator(mode="after")
+    def _valid(self) -> ListCard:
+        _check_buttons(self.buttons, self.button_layout)
+        return self
+
+
+CarouselItem = BasicCard | TextCard | ListCard
+_CAROUSEL_TYPES = {"basicCard": BasicCard, "textCard": TextCard, "listCard": ListCard}
+
+
+class Carousel(_Response):
+    type: Literal["basicCard", "textCard", "listCard"]
+    items: list[CarouselItem] = Field(min_length=1, max_length=MAX_CAROUSEL_ITEMS)
+
+    @model_validator(mode="after")
+    def _valid(self) -> Carousel:
+        kind = _CAROUSEL_TYPES[self.type]
+        if not all(isinstance(item, kind) for item in self.items):
+            raise ValueError(f"every item of a {self.type} carousel must be a {self.type}")
+        if self.type == "listCard" and len(self.items) > MAX_LIST_CAROUSEL_ITEMS:
+            raise ValueError(f"at most {MAX_LIST_CAROUSEL_ITEMS} listCards in a carousel")
+        if self.type == "textCard" and any(
+            item.description and len(item.description) > TEXT_CARD_CAROUSEL_DESCRIPTION_LENGTH
+            for item in self.items
+        ):
+            raise ValueError(f"a textCard in a carousel: description at most "
+                             f"{TEXT_CARD_CAROUSEL_DESCRIPTION_LENGTH} characters")
+        return self
+
+
+class Output(_Response):
+    """One element of `template.outputs`: exactly one component."""
+
+    simple_text: SimpleText | None = Field(None, alias="simpleText")
+    text_card: TextCard | None = Field(None, alias="textCard")
+    basic_card: BasicCard | None = Field(None, alias="basicCard")
+    list_card: ListCard | None = Field(None, alias="listCard")
+    carousel: Carousel | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Output:
+        set_ = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        if len(set_) != 1:
+            raise ValueError("an output holds exactly one component")
+        return self
+
+
+class QuickReply(_Response):
+    label: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_LENGTH)
+    action: Literal["message", "block"]
+    message_text: str | None = Field(None, alias="messageText")
+    block_id: str | None = Field(None, alias="blockId")
+    extra: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> QuickReply:
+        if self.action == "block" and not self.block_id:
+            raise ValueError("a block quick reply needs block_id")
+        return self
+
+
+class Template(_Response):
+    outputs: list[Output] = Field(min_length=1, max_length=MAX_OUTPUTS)
+    quick_replies: list[QuickReply] = Field(default_factory=list, alias="quickReplies",
+                                            max_length=MAX_QUICK_REPLIES)
+
+
+class SkillResponse(_Response):
+    version: Literal["2.0"] = "2.0"
+    template: Template
+    data: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body = self.model_dump(by_alias=True, exclude_none=True)
+        if not body["template"]["quickReplies"]:
+            del body["template"]["quickReplies"]
+        for output in body["template"]["outputs"]:
+            for component in output.values():
+                _drop_empty_buttons(component)
+        return body
+
+
+def _drop_empty_buttons(component: dict[str, Any]) -> None:
+    if component.get("buttons") == []:
+        del component["buttons"]
+    for item in component.get("items", []):
+        if isinstance(item, dict):
+            _drop_empty_buttons(item)
+
+
+def output(component: SimpleText | TextCard | BasicCard | ListCard | Carousel) -> Output:
+    field = {SimpleText: "simple_text", TextCard: "text_card", BasicCard: "basic_card",
+             ListCard: "list_card", Carousel: "carousel"}[type(component)]
+    return Output(**{field: component})

@@ -1,0 +1,118 @@
+"""The Kakao i Open Builder skill server (aiohttp): one POST route that every block of ours
+calls. It checks the secret header and the bot id, parses the request leniently, and answers
+within a time budget well inside Kakao's 5 seconds, with a friendly "try again" if the answer
+is late. Malformed requests get 400 and a log line, never a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from bot.i18n import t
+from bot.services import Services
+from bot.settings import Settings
+from bot.text import plain_text
+from handlers.kakao.models import SimpleText, SkillRequest, SkillResponse, Template, output
+from handlers.kakao.skill import KakaoSkill, busy_response
+
+log = logging.getLogger(__name__)
+
+SKILL_PATH = "/kakao/skill"
+HEALTH_PATH = "/kakao/health"
+SECRET_HEADER = "X-Chamyeo-Skill-Secret"
+TIME_BUDGET = 3.5  # seconds; Kakao drops an answer after 5
+MAX_BODY = 64 * 1024  # a skill request is a few KB
+
+SKILL = web.AppKey("skill", KakaoSkill)
+SETTINGS = web.AppKey("settings", Settings)
+BUDGET = web.AppKey("budget", float)
+
+
+def build_kakao_app(services: Services, settings: Settings,
+                    time_budget: float = TIME_BUDGET) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY)
+    app[SKILL] = KakaoSkill(services, settings.chamyeo_kakao_block_id or "")
+    app[SETTINGS] = settings
+    app[BUDGET] = time_budget
+    app.router.add_post(SKILL_PATH, skill_route)
+    app.router.add_get(HEALTH_PATH, health_route)
+    return app
+
+
+def _refuse(status: int, reason: str, request: web.Request) -> web.Response:
+    log.warning("kakao skill: %s %s from %s", status, reason, request.remote)
+    return web.json_response({"error": reason}, status=status)
+
+
+def _same_bot(given: str, expected: str | None) -> bool:
+    # The development channel sends the bot id with "!" at the end.
+    return expected is not None and given.removesuffix("!") == expected.removesuffix("!")
+
+
+async def skill_route(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    secret = settings.chamyeo_kakao_skill_secret or ""
+    given = request.headers.get(SECRET_HEADER, "")
+    if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+        return _refuse(401, "missing or wrong skill secret", request)
+    try:
+        body = json.loads(await request.read())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _refuse(400, "body is not JSON", request)
+    except web.HTTPRequestEntityTooLarge:
+        return _refuse(413, "body too large", request)
+    try:
+        skill_request = SkillRequest.model_validate(body)
+    except ValidationError as exc:
+        return _refuse(400, f"not a skill request ({exc.error_count()} problems)", request)
+    if not _same_bot(skill_request.bot.id, settings.chamyeo_kakao_bot_id):
+        return _refuse(400, "request for another bot", request)
+    language = "en" if (skill_request.user_request.lang or "").startswith("en") \
+        else settings.chamyeo_default_language
+    try:
+        answer = await asyncio.wait_for(request.app[SKILL].answer(skill_request),
+                                        request.app[BUDGET])
+    except TimeoutError:
+        log.warning("kakao skill: no answer within %.1f s; said 'try again'", request.app[BUDGET])
+        answer = busy_response(language)
+    except Exception:
+        log.exception("kakao skill: error while answering")
+        answer = _error_response(language)
+    return web.json_response(answer.to_json(), dumps=_dumps)
+
+
+def _dumps(body: object) -> str:
+    return json.dumps(body, ensure_ascii=False)  # Korean as itself: half the bytes
+
+
+async def health_route(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+def _error_response(language: str) -> SkillResponse:
+    text = plain_text(t(language, "error"))
+    return SkillResponse(template=Template(outputs=[output(SimpleText(text=text))]))
+
+
+class KakaoServer:
+    """The skill server, run beside the Telegram bot in the same event loop."""
+
+    def __init__(self, services: Services, settings: Settings) -> None:
+        self.settings = settings
+        self.runner = web.AppRunner(build_kakao_app(services, settings), access_log=None)
+
+    async def start(self) -> None:
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.settings.chamyeo_kakao_listen,
+                           self.settings.chamyeo_kakao_port)
+        await site.start()
+        log.info("Kakao skill server on %s:%s%s", self.settings.chamyeo_kakao_listen,
+                 self.settings.chamyeo_kakao_port, SKILL_PATH)
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()

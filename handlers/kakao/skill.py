@@ -1,0 +1,369 @@
+"""The citizen's flows on KakaoTalk: welcome, browse (a carousel per page, filters), a case,
+vote with a confirmation, my vote, schedule, help, news on/off. The same services and message
+catalogs as Telegram; only the screens differ. Every press re-checks the campaign, the case
+and the phase on the server, as on Telegram."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.domain import Campaign, Case, Citizen, PhaseStatus, VoteOutcome
+from bot.i18n import plain, t
+from bot.phrases import (
+    my_votes_text,
+    phase_status_text,
+    schedule_text,
+    vote_question_text,
+    vote_result_text,
+)
+from bot.services import Services
+from bot.services.catalog import ListQuery, clean_keyword
+from bot.text import plain_text, shorten, split_text
+from handlers.kakao.extra import CAMPAIGN_BOUND, Act, Extra, parse_extra
+from handlers.kakao.models import (
+    BASIC_CARD_DESCRIPTION_LENGTH,
+    CARD_TITLE_LENGTH,
+    MAX_QUICK_REPLIES,
+    SIMPLE_TEXT_LENGTH,
+    TEXT_CARD_CAROUSEL_DESCRIPTION_LENGTH,
+    TEXT_CARD_DESCRIPTION_LENGTH,
+    BasicCard,
+    Button,
+    Carousel,
+    Output,
+    QuickReply,
+    SimpleText,
+    SkillRequest,
+    SkillResponse,
+    Template,
+    TextCard,
+    Thumbnail,
+    output,
+)
+
+CHANNEL = "kakao"
+BODY_PART_LENGTH = 900  # one simpleText, with room for "(1/3)"
+PICKER_PAGE = MAX_QUICK_REPLIES - 2  # options per page, next to "all" and "next"
+CAROUSEL_DESCRIPTION = 76  # two lines of a card in a carousel
+MENU_WORDS = {"", "시작", "처음", "처음으로", "메뉴", "홈", "start", "menu", "home", "hi", "안녕",
+              "안녕하세요"}
+
+
+def _fit(text: str, limit: int = SIMPLE_TEXT_LENGTH) -> str:
+    """Catalog HTML as plain text, cut to a component's limit."""
+    text = plain_text(text).strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class Turn:
+    citizen: Citizen
+    campaign: Campaign | None
+    now: datetime
+
+    @property
+    def lang(self) -> str:
+        return self.citizen.language
+
+
+class KakaoSkill:
+    def __init__(self, services: Services, block_id: str) -> None:
+        self.services = services
+        self.block_id = block_id  # the Open Builder block that calls this skill on a press
+
+    # --- entry ---------------------------------------------------------------------------
+
+    async def answer(self, request: SkillRequest) -> SkillResponse:
+        properties = request.user_request.user.properties
+        citizen = await self.services.citizens.identify(
+            CHANNEL, request.user_key, request.user_request.lang,
+            alias=properties.plusfriend_user_key)
+        turn = Turn(citizen, await self.services.campaigns.current(),
+                    self.services.clock.now())
+        if not request.extra:
+            return await self._utterance(turn, request.user_request.utterance)
+        extra = parse_extra(request.extra)
+        if extra is None or self._stale(extra, turn):
+            return self._say(turn, t(turn.lang, "kakao.expired"), self._menu_replies(turn))
+        return await self._act(turn, extra)
+
+    @staticmethod
+    def _stale(extra: Extra, turn: Turn) -> bool:
+        if extra.a not in CAMPAIGN_BOUND:
+            return False
+        return turn.campaign is None or turn.campaign.id != extra.k
+
+    async def _utterance(self, turn: Turn, utterance: str) -> SkillResponse:
+        """A typed message (or a block without our extra, like the welcome block): a menu
+        word, a quick reply's label typed by hand, or else a search word."""
+        word = " ".join(utterance.split())[:200]
+        if word.lower() in MENU_WORDS or turn.campaign is None:
+            return await self._welcome(turn)
+        for act in (Act.MY_VOTE, Act.SCHEDULE, Act.HELP):
+            if word in self._labels(_REPLY_LABEL[act]):
+                return await self._act(turn, Extra(a=act))
+        if word in self._labels("kakao.reply.browse"):
+            return await self._list(turn, Extra(a=Act.LIST, k=turn.campaign.id))
+        keyword = clean_keyword(word)
+        return await self._list(turn, Extra(a=Act.LIST, k=turn.campaign.id, q=keyword))
+
+    @staticmethod
+    def _labels(key: str) -> set[str]:
+        """A quick reply's label in both languages, with and without its leading emoji."""
+        labels = {plain(lang, key) for lang in ("ko", "en")}
+        return labels | {label.split(" ", 1)[-1] for label in labels}
+
+    async def _act(self, turn: Turn, extra: Extra) -> SkillResponse:
+        if turn.campaign is None and extra.a not in (Act.HELP, Act.LANGUAGE):
+            return await self._welcome(turn)
+        match extra.a:
+            case Act.MENU:
+                return await self._welcome(turn)
+            case Act.LIST:
+                return await self._list(turn, extra)
+            case Act.PICK_DISTRICT | Act.PICK_CATEGORY:
+                return self._picker(turn, extra)
+            case Act.CASE:
+                return await self._case(turn, extra)
+            case Act.ASK_VOTE:
+                return await self._ask_vote(turn, extra)
+            case Act.CONFIRM_VOTE:
+                return await self._confirm_vote(turn, extra)
+            case Act.MY_VOTE:
+                held = await self.services.voting.current_votes(turn.campaign, turn.citizen)
+                return self._say(turn, my_votes_text(turn.lang, turn.campaign, held),
+                                 self._menu_replies(turn))
+            case Act.SCHEDULE:
+                return self._say(turn, schedule_text(turn.lang, turn.campaign, turn.now),
+                                 self._menu_replies(turn))
+            case Act.HELP:
+                return self._say(turn, t(turn.lang, "kakao.help"), self._menu_replies(turn))
+            case Act.NOTIFY:
+                await self.services.subscriptions.set(turn.campaign, turn.citizen, extra.on)
+                text = t(turn.lang, "kakao.notify.on" if extra.on else "kakao.notify.off")
+                return self._say(turn, text, self._menu_replies(turn, subscribed=extra.on))
+            case Act.LANGUAGE:
+                citizen = await self.services.citizens.set_language(turn.citizen, extra.lang)
+                return await self._welcome(Turn(citizen, turn.campaign, turn.now))
+        return self._say(turn, t(turn.lang, "kakao.expired"), self._menu_replies(turn))
+
+    # --- screens -------------------------------------------------------------------------
+
+    async def _welcome(self, turn: Turn) -> SkillResponse:
+        lang, campaign = turn.lang, turn.campaign
+        if campaign is None:
+            return self._say(turn, t(lang, "no_campaign"), [self._reply(turn, "kakao.reply.help",
+                                                                        Extra(a=Act.HELP))])
+        text = t(lang, "start.greeting", title=campaign.title.get(lang),
+                 status=phase_status_text(lang, campaign, turn.now))
+        if campaign.sample_data:
+            text += "\n\n" + t(lang, "sample_note")
+        subscribed = await self.services.subscriptions.status(campaign, turn.citizen)
+        return self._say(turn, text, self._menu_replies(turn, subscribed=bool(subscribed)))
+
+    async def _list(self, turn: Turn, extra: Extra) -> SkillResponse:
+        lang, campaign = turn.lang, turn.campaign
+        district = _option(campaign.districts, extra.d)
+        category = _option(campaign.categories, extra.g)
+        page = await self.services.catalog.list_cases(campaign, ListQuery(
+            extra.p, district.key if district else None, category.key if category else None,
+            extra.q))
+        lines = [t(lang, "list.header", page=page.page + 1, pages=page.pages, total=page.total)]
+        words = [o.name.get(lang) for o in (district, category) if o is not None]
+        if extra.q:
+            words.append(plain(lang, "list.keyword", keyword=extra.q))
+        if words:
+            lines.append(t(lang, "list.filters", filters=" · ".join(words)))
+        lines.append(t(lang, "list.pick") if page.cases else t(lang, "list.empty"))
+        outputs = [output(SimpleText(text=_fit("\n".join(lines))))]
+        if page.cases:
+            outputs.append(output(self._carousel(turn, page.cases)))
+        state = {"k": campaign.id, "d": extra.d, "g": extra.g, "q": extra.q}
+        replies = []
+        if page.page > 0:
+            replies.append(self._reply(turn, "kakao.reply.prev",
+                                       Extra(a=Act.LIST, p=page.page - 1, **state)))
+        if page.page + 1 < page.pages:
+            replies.append(self._reply(turn, "kakao.reply.next",
+                                       Extra(a=Act.LIST, p=page.page + 1, **state)))
+        replies.append(self._reply(turn, "kakao.reply.district",
+                                   Extra(a=Act.PICK_DISTRICT, **state)))
+        replies.append(self._reply(turn, "kakao.reply.category",
+                                   Extra(a=Act.PICK_CATEGORY, **state)))
+        if words:
+            replies.append(self._reply(turn, "kakao.reply.clear",
+                                       Extra(a=Act.LIST, k=campaign.id)))
+        replies.append(self._reply(turn, "kakao.reply.home", Extra(a=Act.MENU)))
+        return _response(outputs, replies)
+
+    def _carousel(self, turn: Turn, cases: tuple[Case, ...]) -> Carousel:
+        """Cards with a picture when every case on the page has one (Kakao wants one kind of
+        card in a carousel, and a basicCard needs a picture); plain text cards otherwise."""
+        lang, campaign = turn.lang, turn.campaign
+        pictures = all(c.image and c.image.startswith("https://") for c in cases)
+        cards = []
+        for case in cases:
+            text = case.text(lang)
+            district = campaign.district(case.district)
+            where = " · ".join(x for x in (district.name.get(lang) if district else "",
+                                            text.organization) if x)
+            buttons = [self._button(turn, "kakao.button.detail",
+                                    Extra(a=Act.CASE, k=campaign.id, c=case.id))]
+            if campaign.voting_window(turn.now) is PhaseStatus.OPEN:
+                buttons.append(self._button(turn, "kakao.button.vote",
+                                            Extra(a=Act.ASK_VOTE, k=campaign.id, c=case.id)))
+            title = shorten(text.title, CARD_TITLE_LENGTH)
+            if pictures:
+                cards.append(BasicCard(title=title,
+                                       description=shorten(where, CAROUSEL_DESCRIPTION),
+                                       thumbnail=Thumbnail(image_url=case.image), buttons=buttons))
+            else:
+                description = shorten(f"{where} — {text.summary}",
+                                      TEXT_CARD_CAROUSEL_DESCRIPTION_LENGTH)
+                cards.append(TextCard(title=title, description=description, buttons=buttons))
+        return Carousel(type="basicCard" if pictures else "textCard", items=cards)
+
+    def _picker(self, turn: Turn, extra: Extra) -> SkillResponse:
+        """Districts or categories as quick replies, a page of them at a time."""
+        lang, campaign = turn.lang, turn.campaign
+        districts = extra.a is Act.PICK_DISTRICT
+        options = campaign.districts if districts else campaign.categories
+        start = min(extra.p, max(len(options) - 1, 0) // PICKER_PAGE) * PICKER_PAGE
+        base = {"k": campaign.id, "d": extra.d, "g": extra.g, "q": extra.q}
+        field = "d" if districts else "g"
+        replies = [self._reply(turn, "kakao.reply.all",
+                               Extra(a=Act.LIST, **(base | {field: None})))]
+        for index in range(start, min(start + PICKER_PAGE, len(options))):
+            label = shorten(options[index].name.get(lang), 14)
+            replies.append(self._reply_label(label, Extra(a=Act.LIST, **(base | {field: index}))))
+        if start + PICKER_PAGE < len(options):
+            replies.append(self._reply(turn, "kakao.reply.next",
+                                       Extra(a=extra.a, p=start // PICKER_PAGE + 1, **base)))
+        prompt = "filter.district_prompt" if districts else "filter.category_prompt"
+        return _response([output(SimpleText(text=_fit(t(lang, prompt))))], replies)
+
+    async def _case(self, turn: Turn, extra: Extra) -> SkillResponse:
+        lang, campaign = turn.lang, turn.campaign
+        case = await self.services.catalog.get_case(campaign, extra.c)
+        if case is None:
+            return self._say(turn, t(lang, "case.unknown"), self._menu_replies(turn))
+        text = case.text(lang)
+        parts = split_text(text.body, BODY_PART_LENGTH)
+        part = min(extra.p, len(parts) - 1)
+        district = campaign.district(case.district)
+        category = campaign.category(case.category)
+        hood = next((h for h in (district.neighbourhoods if district else ())
+                     if h.ko == case.neighbourhood), None)
+        about = (f"🏢 {text.organization}\n📍 {district.name.get(lang) if district else ''} "
+                 f"{hood.get(lang) if hood else case.neighbourhood} · 🏷 "
+                 f"{category.name.get(lang) if category else case.category}\n\n{text.summary}")
+        votes = await self.services.catalog.visible_votes(campaign, case.id)
+        if votes is not None:
+            about = plain_text(t(lang, "case.votes", votes=votes)) + "\n" + about
+        buttons = []
+        if campaign.voting_window(turn.now) is PhaseStatus.OPEN:
+            buttons.append(self._button(turn, "kakao.button.vote",
+                                        Extra(a=Act.ASK_VOTE, k=campaign.id, c=case.id)))
+        title = shorten(text.title, CARD_TITLE_LENGTH)
+        if case.image and case.image.startswith("https://"):
+            card = output(BasicCard(title=title,
+                                    description=shorten(about, BASIC_CARD_DESCRIPTION_LENGTH),
+                                    thumbnail=Thumbnail(image_url=case.image), buttons=buttons))
+        else:
+            card = output(TextCard(title=title, description=_fit(about,
+                                                                 TEXT_CARD_DESCRIPTION_LENGTH),
+                                   buttons=buttons))
+        body = parts[part] if len(parts) == 1 else f"({part + 1}/{len(parts)})\n{parts[part]}"
+        outputs = [card, output(SimpleText(text=_fit(body)))] if part == 0 else \
+            [output(SimpleText(text=_fit(body)))]
+        replies = []
+        if part + 1 < len(parts):
+            replies.append(self._reply(turn, "kakao.reply.more",
+                                       Extra(a=Act.CASE, k=campaign.id, c=case.id, p=part + 1)))
+        if part > 0 and buttons:
+            replies.append(self._reply(turn, "kakao.button.vote",
+                                       Extra(a=Act.ASK_VOTE, k=campaign.id, c=case.id)))
+        replies.append(self._reply(turn, "kakao.reply.list", Extra(a=Act.LIST, k=campaign.id)))
+        replies.append(self._reply(turn, "kakao.reply.home", Extra(a=Act.MENU)))
+        return _response(outputs, replies)
+
+    async def _ask_vote(self, turn: Turn, extra: Extra) -> SkillResponse:
+        lang, campaign = turn.lang, turn.campaign
+        intent = await self.services.voting.intent(campaign, turn.citizen, extra.c)
+        held = await self.services.voting.current_votes(campaign, turn.citizen)
+        left = campaign.rules.votes_per_citizen - len(held)
+        question = vote_question_text(lang, campaign, intent, left)
+        replies = [self._reply(turn, "kakao.reply.list", Extra(a=Act.LIST, k=campaign.id)),
+                   self._reply(turn, "kakao.reply.home", Extra(a=Act.MENU))]
+        if intent.outcome not in (VoteOutcome.RECORDED, VoteOutcome.CHANGED):
+            return self._say(turn, question, replies)
+        yes = "kakao.button.yes_change" if intent.outcome is VoteOutcome.CHANGED \
+            else "kakao.button.yes"
+        card = TextCard(description=_fit(question, TEXT_CARD_DESCRIPTION_LENGTH), buttons=[
+            self._button(turn, yes, Extra(a=Act.CONFIRM_VOTE, k=campaign.id, c=extra.c)),
+            self._button(turn, "kakao.button.no", Extra(a=Act.CASE, k=campaign.id, c=extra.c)),
+        ])
+        return _response([output(card)], replies)
+
+    async def _confirm_vote(self, turn: Turn, extra: Extra) -> SkillResponse:
+        lang, campaign = turn.lang, turn.campaign
+        result = await self.services.voting.cast_vote(campaign, turn.citizen, extra.c)
+        replies = [self._reply(turn, "kakao.reply.myvote", Extra(a=Act.MY_VOTE)),
+                   self._reply(turn, "kakao.reply.list", Extra(a=Act.LIST, k=campaign.id)),
+                   self._reply(turn, "kakao.reply.home", Extra(a=Act.MENU))]
+        return self._say(turn, vote_result_text(lang, campaign, result), replies)
+
+    # --- pieces --------------------------------------------------------------------------
+
+    def _menu_replies(self, turn: Turn, subscribed: bool | None = None) -> list[QuickReply]:
+        campaign = turn.campaign
+        if campaign is None:
+            return [self._reply(turn, "kakao.reply.help", Extra(a=Act.HELP))]
+        replies = [
+            self._reply(turn, "kakao.reply.browse", Extra(a=Act.LIST, k=campaign.id)),
+            self._reply(turn, "kakao.reply.myvote", Extra(a=Act.MY_VOTE)),
+            self._reply(turn, "kakao.reply.schedule", Extra(a=Act.SCHEDULE)),
+        ]
+        if subscribed is not None:
+            replies.append(self._reply(
+                turn, "kakao.reply.notify_off" if subscribed else "kakao.reply.notify_on",
+                Extra(a=Act.NOTIFY, k=campaign.id, on=not subscribed)))
+        replies.append(self._reply(turn, "kakao.reply.help", Extra(a=Act.HELP)))
+        other = "en" if turn.lang == "ko" else "ko"
+        replies.append(self._reply(turn, "kakao.reply.language", Extra(a=Act.LANGUAGE,
+                                                                       lang=other)))
+        return replies
+
+    def _reply(self, turn: Turn, key: str, extra: Extra) -> QuickReply:
+        return self._reply_label(plain(turn.lang, key), extra)
+
+    def _reply_label(self, label: str, extra: Extra) -> QuickReply:
+        return QuickReply(label=label, action="block", block_id=self.block_id,
+                          message_text=label, extra=extra.to_dict())
+
+    def _button(self, turn: Turn, key: str, extra: Extra) -> Button:
+        label = plain(turn.lang, key)
+        return Button(label=label, action="block", block_id=self.block_id, message_text=label,
+                      extra=extra.to_dict())
+
+    def _say(self, turn: Turn, text: str, replies: list[QuickReply]) -> SkillResponse:
+        return _response([output(SimpleText(text=_fit(text)))], replies)
+
+
+_REPLY_LABEL = {Act.MY_VOTE: "kakao.reply.myvote", Act.SCHEDULE: "kakao.reply.schedule",
+                Act.HELP: "kakao.reply.help"}
+
+
+def _option(options, index: int | None):
+    return options[index] if index is not None and index < len(options) else None
+
+
+def _response(outputs: list[Output], replies: list[QuickReply]) -> SkillResponse:
+    return SkillResponse(template=Template(outputs=outputs,
+                                           quick_replies=replies[:MAX_QUICK_REPLIES]))
+
+
+def busy_response(language: str) -> SkillResponse:
+    """When the answer would miss Kakao's 5 seconds: something rather than nothing."""
+    return _response([output(SimpleText(text=_fit(t(language, "kakao.busy"))))], [])

@@ -1,0 +1,350 @@
+"""The KakaoTalk skill server over HTTP (aiohttp's test client against the real app): the
+citizen's journey from welcome to a recorded vote, refusals of forged or stale presses, the
+secret header and bot id, malformed bodies, and the 5-second budget."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+
+import pytest
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.settings import Settings
+from handlers.kakao.server import SECRET_HEADER, SKILL_PATH, build_kakao_app
+from storage.tables import citizens, votes
+
+BOT_ID = "5f1a2b3c4d5e6f7a8b9c0d1e"
+BLOCK_ID = "65a1b2c3d4e5f60718293a4b"
+SECRET = "s3cret-header-value"
+SETTINGS = Settings(_env_file=None, chamyeo_kakao_bot_id=BOT_ID,
+                    chamyeo_kakao_skill_secret=SECRET, chamyeo_kakao_block_id=BLOCK_ID)
+
+# The request format of Kakao's documentation ("응답 타입별 JSON 포맷", the action example),
+# with its placeholders filled in.
+DOCUMENTED_REQUEST = {
+    "userRequest": {
+        "timezone": "Asia/Seoul",
+        "params": {},
+        "block": {"id": BLOCK_ID, "name": "참여 동작"},
+        "utterance": "시작",
+        "lang": "ko",
+        "user": {
+            "id": "a1b2c3d4e5f6",
+            "type": "botUserKey",
+            "properties": {"plusfriendUserKey": "pf-7788", "isFriend": True},
+        },
+    },
+    "contexts": [],
+    "bot": {"id": BOT_ID, "name": "참여봇"},
+    "action": {"name": "chamyeo", "clientExtra": None, "params": {}, "id": "skill-1",
+               "detailParams": {}},
+}
+
+
+def skill_request(utterance: str = "시작", extra: dict | None = None, user: str = "a1b2c3d4e5f6",
+                  **changes) -> dict:
+    body = copy.deepcopy(DOCUMENTED_REQUEST)
+    body["userRequest"]["utterance"] = utterance
+    body["userRequest"]["user"]["id"] = user
+    body["action"]["clientExtra"] = extra
+    body.update(changes)
+    return body
+
+
+@pytest.fixture
+async def kakao(services, campaign):
+    client = TestClient(TestServer(build_kakao_app(services, SETTINGS)))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+async def ask(client: TestClient, body: dict, secret: str | None = SECRET):
+    headers = {SECRET_HEADER: secret} if secret is not None else {}
+    response = await client.post(SKILL_PATH, json=body, headers=headers)
+    return response.status, await response.json()
+
+
+def texts(answer: dict) -> list[str]:
+    found = []
+    for output in answer["template"]["outputs"]:
+        for kind, component in output.items():
+            if kind == "simpleText":
+                found.append(component["text"])
+            elif kind == "carousel":
+                found += [f"{i.get('title', '')}\n{i.get('description', '')}"
+                          for i in component["items"]]
+            else:
+                found.append(f"{component.get('title', '')}\n{component.get('description', '')}")
+    return found
+
+
+def quick_reply(answer: dict, label: str) -> dict:
+    for reply in answer["template"].get("quickReplies", []):
+        if label in reply["label"]:
+            return reply
+    raise LookupError(f"no quick reply {label!r} in "
+                      f"{[r['label'] for r in answer['template'].get('quickReplies', [])]}")
+
+
+def card_button(answer: dict, label: str, index: int = 0) -> dict:
+    for output in answer["template"]["outputs"]:
+        for kind, component in output.items():
+            items = component["items"] if kind == "carousel" else [component]
+            if index >= len(items):
+                continue
+            for button in items[index].get("buttons", []):
+                if label in button["label"]:
+                    return button
+    raise LookupError(f"no button {label!r}")
+
+
+async def press(client, target: dict, user: str = "a1b2c3d4e5f6"):
+    assert target["action"] == "block" and target["blockId"] == BLOCK_ID
+    return await ask(client, skill_request(target["messageText"], target["extra"], user))
+
+
+async def test_from_welcome_to_a_recorded_vote(kakao, services, campaign):
+    status, answer = await ask(kakao, skill_request("시작"))
+    assert status == 200 and answer["version"] == "2.0"
+    assert "시험 공모 2024" in texts(answer)[0] and "시민 투표" in texts(answer)[0]
+    status, answer = await press(kakao, quick_reply(answer, "사례 보기"))
+    assert answer["template"]["outputs"][1]["carousel"]["type"] == "textCard"
+    assert len(answer["template"]["outputs"][1]["carousel"]["items"]) == 8
+    status, answer = await press(kakao, card_button(answer, "자세히", index=0))
+    assert texts(answer)[0].startswith("사례 제목 01번")
+    status, answer = await press(kakao, card_button(answer, "투표하기"))
+    assert "이 사례에 투표할까요?" in texts(answer)[0]
+    status, answer = await press(kakao, card_button(answer, "네, 투표합니다"))
+    assert "투표가 기록되었습니다" in texts(answer)[0]
+    async with services.db.read() as conn:
+        rows = (await conn.execute(
+            sa.select(citizens.c.channel, citizens.c.external_id, citizens.c.alias, votes.c.case_id)
+            .join(votes, votes.c.citizen_id == citizens.c.id))).all()
+    assert [tuple(r) for r in rows] == [("kakao", "a1b2c3d4e5f6", "pf-7788", rows[0][3])]
+
+
+async def test_the_same_person_on_telegram_is_another_channel_account(kakao, telegram,
+                                                                      services, campaign):
+    from tests.conftest import KIM
+
+    extra = {"a": "y", "k": campaign.id, "c": 1}
+    status, answer = await ask(kakao, skill_request("네, 투표합니다", extra))
+    assert "투표가 기록되었습니다" in texts(answer)[0]
+    await telegram.send(KIM, "/start")
+    await telegram.press(KIM, "사례 보기")
+    await telegram.press(KIM, "사례 제목 02번")
+    await telegram.press(KIM, "투표하기")
+    await telegram.press(KIM, "네, 투표합니다")
+    async with services.db.read() as conn:
+        rows = (await conn.execute(
+            sa.select(citizens.c.channel, votes.c.case_id)
+            .join(votes, votes.c.citizen_id == citizens.c.id)
+            .order_by(citizens.c.channel))).all()
+    assert [tuple(r) for r in rows] == [("kakao", 1), ("telegram", 2)]
+    tally = await services.tally.tally(campaign)
+    assert tally.voters == 2
+
+
+# --- refusals --------------------------------------------------------------------------------
+
+
+async def vote_count(services) -> int:
+    async with services.db.read() as conn:
+        return await conn.scalar(sa.select(sa.func.count()).select_from(votes))
+
+
+async def citizen_count(services) -> int:
+    async with services.db.read() as conn:
+        return await conn.scalar(sa.select(sa.func.count()).select_from(citizens))
+
+
+@pytest.mark.parametrize("extra", [
+    {"a": "y", "k": 999, "c": 1},  # another campaign
+    {"a": "y", "c": 1},  # no campaign
+    {"a": "y", "k": 1},  # no case
+    {"a": "zz", "k": 1},  # no such action
+    {"a": "y", "k": 1, "c": 1, "admin": True},  # an unknown field
+    {"a": "y", "k": 1, "c": -4},
+    {"a": "y", "k": 1, "c": "1; DROP TABLE votes"},
+    {"a": ["y"]},
+])
+async def test_forged_or_stale_extra_is_refused_and_changes_nothing(kakao, services, campaign,
+                                                                    extra):
+    status, answer = await ask(kakao, skill_request("네, 투표합니다", extra))
+    assert status == 200
+    assert texts(answer) == ["이 버튼은 만료되었습니다. 처음 화면에서 다시 해 주세요."]
+    assert await vote_count(services) == 0
+
+
+async def test_a_case_that_cannot_be_voted_for(kakao, services, campaign):
+    status, answer = await ask(kakao, skill_request("네", {"a": "y", "k": campaign.id,
+                                                          "c": 999_999}))
+    assert texts(answer) == ["이 사례에는 투표할 수 없습니다."]
+    await services.moderation.hide(campaign, 3, "test", "중복")
+    status, answer = await ask(kakao, skill_request("네", {"a": "y", "k": campaign.id, "c": 3}))
+    assert texts(answer) == ["이 사례에는 투표할 수 없습니다."]
+    status, answer = await ask(kakao, skill_request("자세히", {"a": "c", "k": campaign.id,
+                                                             "c": 3}))
+    assert "찾을 수 없" in texts(answer)[0] or "없습니다" in texts(answer)[0]
+    assert await vote_count(services) == 0
+
+
+async def test_voting_is_checked_at_the_moment_of_the_request(kakao, services, campaign,
+                                                               clock):
+    from tests.conftest import VOTING_CLOSES
+
+    clock.set(VOTING_CLOSES)
+    status, answer = await ask(kakao, skill_request("네", {"a": "y", "k": campaign.id, "c": 1}))
+    assert texts(answer)[0] == "투표는 12월 1일(일) 18:00에 마감되었습니다."
+    assert await vote_count(services) == 0
+    status, answer = await ask(kakao, skill_request("자세히", {"a": "c", "k": campaign.id,
+                                                             "c": 1}))
+    assert "buttons" not in answer["template"]["outputs"][0]["textCard"]  # no vote button
+
+
+@pytest.mark.parametrize(("secret", "bot_id", "status"), [
+    (None, BOT_ID, 401),
+    ("wrong", BOT_ID, 401),
+    ("", BOT_ID, 401),
+    (SECRET + "x", BOT_ID, 401),
+    (SECRET, "another-bot", 400),
+])
+async def test_authentication_refusals_change_nothing(kakao, services, campaign, secret, bot_id,
+                                                      status):
+    body = skill_request("네", {"a": "y", "k": campaign.id, "c": 1}, bot={"id": bot_id})
+    got, _ = await ask(kakao, body, secret=secret)
+    assert got == status
+    assert await vote_count(services) == 0 and await citizen_count(services) == 0
+
+
+async def test_the_development_channel_bot_id_is_accepted(kakao, campaign):
+    status, answer = await ask(kakao, skill_request("시작", bot={"id": BOT_ID + "!"}))
+    assert status == 200 and "시험 공모 2024" in texts(answer)[0]
+
+
+@pytest.mark.parametrize("body", [
+    b"{not json", b"", b"\xff\xfe", b"[1, 2, 3]", b'{"userRequest": {}}',
+    b'{"bot": {"id": "x"}}', b'"just a string"',
+])
+async def test_malformed_bodies_get_400(kakao, services, body):
+    response = await kakao.post(SKILL_PATH, data=body, headers={SECRET_HEADER: SECRET})
+    assert response.status == 400
+    assert await citizen_count(services) == 0
+
+
+async def test_an_enormous_body_is_refused(kakao, services):
+    body = skill_request("가" * 100_000)
+    response = await kakao.post(SKILL_PATH, json=body, headers={SECRET_HEADER: SECRET})
+    assert response.status == 413
+    assert await citizen_count(services) == 0
+
+
+async def test_a_slow_answer_becomes_try_again_within_the_budget(services, campaign,
+                                                                monkeypatch):
+    never = asyncio.Event()
+
+    async def stuck(*args, **kwargs):
+        await never.wait()
+
+    monkeypatch.setattr(services.campaigns, "current", stuck)
+    client = TestClient(TestServer(build_kakao_app(services, SETTINGS, time_budget=0.05)))
+    await client.start_server()
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        status, answer = await ask(client, skill_request("시작"))
+        elapsed = loop.time() - started
+    finally:
+        await client.close()
+    assert status == 200
+    assert texts(answer) == ["지금 요청이 많아 답이 늦었습니다. 잠시 후 다시 눌러 주세요."]
+    assert elapsed < 1.0
+
+
+async def test_an_error_inside_is_a_polite_answer(services, campaign, monkeypatch):
+    async def broken(*args, **kwargs):
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(services.campaigns, "current", broken)
+    client = TestClient(TestServer(build_kakao_app(services, SETTINGS)))
+    await client.start_server()
+    try:
+        status, answer = await ask(client, skill_request("시작"))
+    finally:
+        await client.close()
+    assert status == 200 and len(texts(answer)) == 1 and "database" not in texts(answer)[0]
+
+
+# --- the other flows ----------------------------------------------------------------------
+
+
+async def test_search_filters_and_pages(kakao, campaign):
+    status, answer = await ask(kakao, skill_request("제목 07"))
+    assert texts(answer)[0].startswith("📋 사례 목록 (1/1쪽, 모두 1건)")
+    assert "「제목 07」" in texts(answer)[0]
+    status, answer = await ask(kakao, skill_request("사례 보기"))
+    assert texts(answer)[0].startswith("📋 사례 목록 (1/2쪽, 모두 10건)")
+    status, answer = await press(kakao, quick_reply(answer, "다음"))
+    assert texts(answer)[0].startswith("📋 사례 목록 (2/2쪽, 모두 10건)")
+    status, answer = await press(kakao, quick_reply(answer, "지역"))
+    assert [r["label"] for r in answer["template"]["quickReplies"]] == ["전체 보기", "동구",
+                                                                         "대덕구"]
+    status, answer = await press(kakao, quick_reply(answer, "대덕구"))
+    assert "조건: 대덕구" in texts(answer)[0] and "모두 5건" in texts(answer)[0]
+    status, answer = await press(kakao, quick_reply(answer, "분야"))
+    status, answer = await press(kakao, quick_reply(answer, "어르신"))
+    assert "조건: 대덕구 · 어르신" in texts(answer)[0]
+    status, answer = await press(kakao, quick_reply(answer, "조건 지우기"))
+    assert "모두 10건" in texts(answer)[0]
+
+
+async def test_my_vote_schedule_help_news_and_language(kakao, services, campaign):
+    await ask(kakao, skill_request("네", {"a": "y", "k": campaign.id, "c": 4}))
+    status, answer = await ask(kakao, skill_request("🗳 내 투표"))
+    assert texts(answer)[0].startswith("🗳 내 투표\n\n사례 제목 04번")
+    status, answer = await ask(kakao, skill_request("일정", {"a": "sc"}))
+    assert "시민 투표" in texts(answer)[0] and "🟢" in texts(answer)[0]
+    status, answer = await ask(kakao, skill_request("도움말", {"a": "h"}))
+    assert "/" not in texts(answer)[0]  # no Telegram commands on Kakao
+    status, answer = await ask(kakao, skill_request("시작"))
+    status, answer = await press(kakao, quick_reply(answer, "알림 받기"))
+    assert texts(answer)[0].startswith("🔔 알림을 받습니다")
+    citizen = await services.citizens.identify("kakao", "a1b2c3d4e5f6", "ko")
+    assert await services.subscriptions.status(campaign, citizen) is True
+    assert quick_reply(answer, "알림 끄기")
+    status, answer = await press(kakao, quick_reply(answer, "English"))
+    assert "Test competition 2024" in texts(answer)[0]
+    assert quick_reply(answer, "Browse")
+
+
+async def test_a_long_case_reads_in_parts(kakao, services, campaign):
+    from bot.campaign_file import parse_campaign
+    from tests.conftest import small_campaign
+
+    raw = small_campaign()
+    raw["cases"][0]["ko"]["body"] = "긴 본문입니다. " * 250  # about 2,250 characters
+    await services.campaigns.load(parse_campaign(raw))
+    status, answer = await ask(kakao, skill_request("자세히", {"a": "c", "k": campaign.id,
+                                                             "c": 1}))
+    assert len(answer["template"]["outputs"]) == 2
+    assert texts(answer)[1].startswith("(1/3)")
+    status, answer = await press(kakao, quick_reply(answer, "더 읽기"))
+    assert texts(answer)[0].startswith("(2/3)")
+    assert quick_reply(answer, "투표하기")
+
+
+async def test_cases_with_pictures_are_basic_cards(kakao, services, campaign):
+    from bot.campaign_file import parse_campaign
+    from tests.conftest import small_campaign
+
+    raw = small_campaign()
+    for n, case in enumerate(raw["cases"]):
+        case["image"] = f"https://example.org/{n}.jpg"
+    await services.campaigns.load(parse_campaign(raw))
+    status, answer = await ask(kakao, skill_request("사례 보기"))
+    carousel = answer["template"]["outputs"][1]["carousel"]
+    assert carousel["type"] == "basicCard"
+    assert carousel["items"][0]["thumbnail"] == {"imageUrl": "https://example.org/0.jpg"}
