@@ -8,6 +8,7 @@ a ValidationError here, in our code and tests, not a message that silently fails
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -17,6 +18,7 @@ MAX_QUICK_REPLIES = 10
 MAX_CAROUSEL_ITEMS = 10
 MAX_LIST_CAROUSEL_ITEMS = 5
 MAX_LIST_ITEMS = 5
+MAX_LIST_ITEMS_IN_CAROUSEL = 4
 MAX_BUTTONS = 3
 MAX_SIDE_BY_SIDE_BUTTONS = 2
 SIMPLE_TEXT_LENGTH = 1000
@@ -35,6 +37,14 @@ QUICK_REPLY_LABEL_LENGTH = 14  # not documented; kept as short as a button's for
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_missing(cls, value: Any) -> Any:
+        # A field Kakao sends as null is read as absent, so its default applies.
+        if isinstance(value, dict):
+            return {k: v for k, v in value.items() if v is not None}
+        return value
 
 
 class UserProperties(_Request):
@@ -107,7 +117,8 @@ class _Response(BaseModel):
 
 
 def _https(url: str) -> str:
-    if not url.startswith(("https://", "http://")):
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise ValueError("must be an http(s) URL")
     return url
 
@@ -140,7 +151,8 @@ def _check_buttons(buttons: list[Button], layout: ButtonLayout | None,
     """At most 3 buttons, stacked; at most 2 side by side, with labels of at most 8."""
     if len(buttons) > MAX_BUTTONS:
         raise ValueError(f"at most {MAX_BUTTONS} buttons on a card")
-    if layout == "horizontal" or side_by_side:
+    # An explicit buttonLayout wins over the layout a 1:1 thumbnail would give.
+    if layout == "horizontal" or (layout is None and side_by_side):
         if len(buttons) > MAX_SIDE_BY_SIDE_BUTTONS:
             raise ValueError(f"at most {MAX_SIDE_BY_SIDE_BUTTONS} buttons side by side")
         long = [b.label for b in buttons if len(b.label) > SIDE_BY_SIDE_LABEL_LENGTH]
@@ -189,10 +201,17 @@ class BasicCard(_Response):
         return self
 
 
+class Link(_Response):
+    web: str | None = None  # wins over pc and mobile
+    pc: str | None = None
+    mobile: str | None = None
+
+
 class ListItem(_Response):
     title: str = Field(min_length=1, max_length=CARD_TITLE_LENGTH)
     description: str | None = None
     image_url: str | None = Field(None, alias="imageUrl")
+    link: Link | None = None
     action: Literal["block", "message"] | None = None
     block_id: str | None = Field(None, alias="blockId")
     message_text: str | None = Field(None, alias="messageText")
@@ -236,6 +255,10 @@ class Carousel(_Response):
             raise ValueError(f"every item of a {self.type} carousel must be a {self.type}")
         if self.type == "listCard" and len(self.items) > MAX_LIST_CAROUSEL_ITEMS:
             raise ValueError(f"at most {MAX_LIST_CAROUSEL_ITEMS} listCards in a carousel")
+        if self.type == "listCard" and any(len(item.items) > MAX_LIST_ITEMS_IN_CAROUSEL
+                                           for item in self.items):
+            raise ValueError(f"a listCard in a carousel: at most {MAX_LIST_ITEMS_IN_CAROUSEL} "
+                             "items")
         if self.type == "textCard" and any(
             item.description and len(item.description) > TEXT_CARD_CAROUSEL_DESCRIPTION_LENGTH
             for item in self.items
