@@ -348,3 +348,29 @@ async def test_cases_with_pictures_are_basic_cards(kakao, services, campaign):
     carousel = answer["template"]["outputs"][1]["carousel"]
     assert carousel["type"] == "basicCard"
     assert carousel["items"][0]["thumbnail"] == {"imageUrl": "https://example.org/0.jpg"}
+
+
+async def test_the_bot_serves_the_skill_while_it_runs(services, clock, campaign):
+    """`chamyeo run` wiring: the skill server starts with the bot and stops with it."""
+    from aiohttp import ClientSession
+
+    from bot.app import build_application
+    from handlers.kakao.server import KakaoServer
+    from handlers.telegram.offline import OfflineRequest
+
+    settings = SETTINGS.model_copy(update={"chamyeo_kakao_listen": "127.0.0.1",
+                                           "chamyeo_kakao_port": 0})
+    server = KakaoServer(services, settings)
+    application = build_application(settings, services, request=OfflineRequest(clock=clock),
+                                    rate_limited=False, kakao=server)
+    async with application:
+        await application.post_init(application)
+        host, port = server.runner.addresses[0][:2]
+        async with ClientSession() as http:
+            response = await http.post(f"http://{host}:{port}{SKILL_PATH}",
+                                       json=skill_request("시작"),
+                                       headers={SECRET_HEADER: SECRET})
+            assert response.status == 200
+            assert "시험 공모 2024" in texts(await response.json())[0]
+        await application.post_stop(application)
+    assert server.runner.addresses == []
