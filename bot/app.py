@@ -14,6 +14,8 @@ from bot.clock import Clock, SystemClock
 from bot.scheduler import Scheduler
 from bot.services import AnnounceChat, Services
 from bot.settings import Settings
+from handlers.kakao import CHANNEL as KAKAO_CHANNEL
+from handlers.kakao.events import KakaoEventSender, SkippedKakaoSender, kakao_sender
 from handlers.kakao.server import KakaoServer
 from handlers.telegram.common import CHANNEL, SCHEDULER, SERVICES
 from handlers.telegram.persistence import DraftPersistence
@@ -43,6 +45,7 @@ def build_application(
     (`chamyeo run`); tests and the demo drive the scheduler themselves. `kakao`, a skill
     server, is served alongside while the bot runs."""
     scheduler = Scheduler(services)
+    kakao_events = kakao_sender(settings)
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token or OFFLINE_TOKEN)
@@ -51,7 +54,7 @@ def build_application(
         .persistence(DraftPersistence(services))
         .post_init(_post_init(services, scheduler if run_scheduler else None, kakao))
         .post_stop(_post_stop(scheduler, kakao))
-        .post_shutdown(_post_shutdown(services))
+        .post_shutdown(_post_shutdown(services, kakao_events))
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
@@ -63,6 +66,8 @@ def build_application(
     sender = TelegramSender(application.bot, settings.chamyeo_admin_ids,
                             settings.chamyeo_default_language)
     services.broadcaster.register(CHANNEL, sender)
+    # Kakao subscribers get announcements through the Event API, or a log line without it.
+    services.broadcaster.register(KAKAO_CHANNEL, kakao_events)
     services.staff.add_bootstrap_admins(CHANNEL, {str(i) for i in settings.chamyeo_admin_ids})
     services.broadcaster.on_finished(sender.tell_admins)
     if rate_limited:
@@ -93,8 +98,9 @@ def _post_stop(scheduler: Scheduler, kakao: KakaoServer | None):
     return post_stop
 
 
-def _post_shutdown(services: Services):
+def _post_shutdown(services: Services, kakao_events: KakaoEventSender | SkippedKakaoSender):
     async def post_shutdown(application: Application) -> None:
+        await kakao_events.close()
         await services.db.dispose()
 
     return post_shutdown

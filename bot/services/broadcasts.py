@@ -2,8 +2,9 @@
 
 Recipients are written down before the first message goes out. Each delivery is claimed
 (committed as "sending") before it is sent and recorded after, so a restart resumes where the
-broadcast stopped and never sends anyone the same broadcast twice. Channels plug in a `Sender`;
-this module knows no chat app."""
+broadcast stopped and never sends anyone the same broadcast twice. Channels plug in a `Sender`
+(one message per call) or a `BatchSender` (up to `batch_size` recipients of one language per
+call, claimed together); this module knows no chat app."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.clock import Clock
 from bot.domain import Broadcast, Campaign, Delivery
@@ -57,6 +58,32 @@ class Sender(Protocol):
         """Send the broadcast's message to one recipient, in `delivery.language`."""
 
 
+@runtime_checkable
+class BatchSender(Protocol):
+    """A channel whose API takes many recipients in one request. The broadcaster claims up to
+    `batch_size` pending deliveries of one broadcast, channel and language at a time."""
+
+    batch_size: int
+
+    async def send_batch(
+        self, deliveries: list[Delivery], broadcast: Broadcast, campaign: Campaign
+    ) -> list[SendResult]:
+        """Send to every delivery (all in one language); one result per delivery, in order."""
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What becomes of one delivery after a send: its next state, and for a delivery that goes
+    back to pending, how long to wait first (under the flood pause if `flood`)."""
+
+    delivery: Delivery
+    state: str
+    attempts: int
+    error: str | None
+    wait: float = 0.0
+    flood: bool = False
+
+
 @dataclass(frozen=True)
 class BroadcastSummary:
     broadcast_id: int
@@ -88,7 +115,7 @@ class Broadcaster:
         self.sleep = sleep
         self.workers = workers
         self.max_attempts = max_attempts
-        self.senders: dict[str, Sender] = {}
+        self.senders: dict[str, Sender | BatchSender] = {}
         self.listeners: list[Listener] = []
         self._tasks: dict[int, asyncio.Task] = {}
         self._stopping = False
@@ -106,7 +133,7 @@ class Broadcaster:
         claimed-but-unsent deliveries (lost as "uncertain" in a crash) to those in flight."""
         self._interval = 1.0 / per_second
 
-    def register(self, channel: str, sender: Sender) -> None:
+    def register(self, channel: str, sender: Sender | BatchSender) -> None:
         self.senders[channel] = sender
 
     def on_finished(self, listener: Listener) -> None:
@@ -194,16 +221,26 @@ class Broadcaster:
     async def _work(self, broadcast: Broadcast, campaign: Campaign) -> None:
         while not self._stopping:
             await self._wait_turn()
+            batch: list[Delivery] = []
             async with self.db.write() as conn:
-                delivery = await BroadcastRepository(conn).claim_next(
-                    broadcast.id, self.clock.now())
+                repo = BroadcastRepository(conn)
+                now = self.clock.now()
+                delivery = await repo.claim_next(broadcast.id, now)
+                sender = self.senders.get(delivery.channel) if delivery else None
+                if delivery is not None and isinstance(sender, BatchSender):
+                    # the rest of the batch, claimed in the same transaction as the first
+                    batch = [delivery, *await repo.claim_more(
+                        broadcast.id, delivery.channel, delivery.language,
+                        max(sender.batch_size, 1) - 1, now)]
             if delivery is None:
                 return
-            await self._deliver(delivery, broadcast, campaign)
+            if batch:
+                await self._deliver_batch(batch, sender, broadcast, campaign)
+            else:
+                await self._deliver(delivery, broadcast, campaign)
 
     async def _deliver(self, delivery: Delivery, broadcast: Broadcast, campaign: Campaign) -> None:
         sender = self.senders.get(delivery.channel)
-        attempts = delivery.attempts + 1
         async with self._flood_pause:  # wait while another worker waits out flood control
             pass
         if sender is None:
@@ -214,33 +251,70 @@ class Broadcaster:
             except Exception as exc:  # a sender bug must not stop the broadcast
                 log.exception("sender failed for delivery %s", delivery.id)
                 result = SendResult(SendStatus.FAILED, error=repr(exc))
+        await self._settle([self._outcome(delivery, result)])
+
+    async def _deliver_batch(self, batch: list[Delivery], sender: BatchSender,
+                             broadcast: Broadcast, campaign: Campaign) -> None:
+        """Deliveries claimed together (one broadcast, channel and language), sent in one call
+        and each recorded as `_deliver` records one."""
+        async with self._flood_pause:  # wait while another worker waits out flood control
+            pass
+        try:
+            results = list(await sender.send_batch(batch, broadcast, campaign))
+            if len(results) != len(batch):
+                raise ValueError(f"{len(results)} results for {len(batch)} deliveries")
+        except Exception as exc:  # a sender bug must not stop the broadcast
+            log.exception("sender failed for deliveries %s..%s", batch[0].id, batch[-1].id)
+            results = [SendResult(SendStatus.FAILED, error=repr(exc))] * len(batch)
+        await self._settle([self._outcome(d, r) for d, r in zip(batch, results, strict=True)])
+
+    def _outcome(self, delivery: Delivery, result: SendResult) -> _Outcome:
+        """The rules for one result: flood control waits (bounded) and tries again without
+        counting an attempt; a failure is tried again up to max_attempts; the rest is final."""
+        attempts = delivery.attempts + 1
         if result.status is SendStatus.RETRY_AFTER:
             waits = self._flood_waits[delivery.id] = self._flood_waits.get(delivery.id, 0) + 1
             if waits <= MAX_FLOOD_WAITS:
-                log.info("flood control: waiting %.1f s as asked", result.retry_after)
-                async with self._flood_pause:
-                    await self.sleep(result.retry_after)
-                await self._record(delivery.id, status.PENDING, delivery.attempts, result.error)
-                return
+                return _Outcome(delivery, status.PENDING, delivery.attempts, result.error,
+                                wait=result.retry_after, flood=True)
             result = SendResult(SendStatus.FAILED, error=result.error)
             attempts = self.max_attempts  # told to wait too often: give up on this one
         self._flood_waits.pop(delivery.id, None)
         if result.status is SendStatus.FAILED and attempts < self.max_attempts:
-            await self.sleep(RETRY_PAUSE_SECONDS * attempts)
-            await self._record(delivery.id, status.PENDING, attempts, result.error)
-            return
+            return _Outcome(delivery, status.PENDING, attempts, result.error,
+                            wait=RETRY_PAUSE_SECONDS * attempts)
         final = {
             SendStatus.SENT: status.SENT,
             SendStatus.BLOCKED: status.BLOCKED,
             SendStatus.UNCERTAIN: status.UNCERTAIN,
         }.get(result.status, status.FAILED)
+        return _Outcome(delivery, final, attempts, result.error)
+
+    async def _settle(self, outcomes: list[_Outcome]) -> None:
+        """Record final outcomes at once; put the others back to pending only after their wait
+        (still "sending" meanwhile, so no worker takes them early). A batch waits once: the
+        longest wait it was told, not once per recipient."""
+        final = [o for o in outcomes if o.state != status.PENDING]
+        if final:
+            await self._record(final)
+        flood = [o for o in outcomes if o.state == status.PENDING and o.flood]
+        if flood:
+            wait = max(o.wait for o in flood)
+            log.info("flood control: waiting %.1f s as asked", wait)
+            async with self._flood_pause:
+                await self.sleep(wait)
+            await self._record(flood)
+        retry = [o for o in outcomes if o.state == status.PENDING and not o.flood]
+        if retry:
+            await self.sleep(max(o.wait for o in retry))
+            await self._record(retry)
+
+    async def _record(self, outcomes: list[_Outcome]) -> None:
         async with self.db.write() as conn:
             now = self.clock.now()
-            await BroadcastRepository(conn).record(delivery.id, final, attempts, now, result.error)
-            if final == status.BLOCKED and delivery.citizen_id is not None:
-                await SubscriptionRepository(conn).unsubscribe_everywhere(delivery.citizen_id, now)
-
-    async def _record(self, delivery_id: int, state: str, attempts: int, error: str | None) -> None:
-        async with self.db.write() as conn:
-            await BroadcastRepository(conn).record(delivery_id, state, attempts,
-                                                   self.clock.now(), error)
+            repo = BroadcastRepository(conn)
+            subscriptions = SubscriptionRepository(conn)
+            for o in outcomes:
+                await repo.record(o.delivery.id, o.state, o.attempts, now, o.error)
+                if o.state == status.BLOCKED and o.delivery.citizen_id is not None:
+                    await subscriptions.unsubscribe_everywhere(o.delivery.citizen_id, now)

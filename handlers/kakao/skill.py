@@ -20,6 +20,7 @@ from bot.phrases import (
 from bot.services import Services
 from bot.services.catalog import ListQuery, clean_keyword
 from bot.text import plain_text, shorten, split_text
+from handlers.kakao import CHANNEL
 from handlers.kakao.extra import CAMPAIGN_BOUND, Act, Extra, parse_extra
 from handlers.kakao.models import (
     BASIC_CARD_DESCRIPTION_LENGTH,
@@ -42,7 +43,6 @@ from handlers.kakao.models import (
     output,
 )
 
-CHANNEL = "kakao"
 BODY_PART_LENGTH = 900  # one simpleText, with room for "(1/3)"
 PICKER_PAGE = MAX_QUICK_REPLIES - 2  # options per page, next to "all" and "next"
 CAROUSEL_DESCRIPTION = 76  # two lines of a card in a carousel

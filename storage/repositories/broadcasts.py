@@ -126,6 +126,35 @@ class BroadcastRepository:
         )
         return _delivery(row)
 
+    async def claim_more(
+        self, broadcast_id: int, channel: str, language: str, limit: int, now: datetime
+    ) -> list[Delivery]:
+        """Up to `limit` more pending deliveries of one channel and language, marked as being
+        sent like `claim_next` marks one: the rest of a batch for a channel that sends many
+        recipients in one request. Call it in the transaction of `claim_next`."""
+        if limit <= 0:
+            return []
+        rows = (
+            await self.conn.execute(
+                deliveries.select()
+                .where(deliveries.c.broadcast_id == broadcast_id,
+                       deliveries.c.status == PENDING,
+                       deliveries.c.channel == channel,
+                       deliveries.c.language == language)
+                .order_by(deliveries.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)  # PostgreSQL: leave rows others are claiming
+            )
+        ).mappings().all()
+        if not rows:
+            return []
+        await self.conn.execute(
+            deliveries.update()
+            .where(deliveries.c.id.in_([row["id"] for row in rows]))
+            .values(status=SENDING, updated_at=now)
+        )
+        return [_delivery(row) for row in rows]
+
     async def record(
         self, delivery_id: int, status: str, attempts: int, now: datetime, error: str | None = None
     ) -> None:
