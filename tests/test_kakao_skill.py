@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 
 import pytest
 import sqlalchemy as sa
@@ -68,6 +69,9 @@ async def ask(client: TestClient, body: dict, secret: str | None = SECRET):
 
 
 def texts(answer: dict) -> list[str]:
+    """Every text of an answer, checked to be plain: KakaoTalk shows markup as it is."""
+    assert not any(mark in json.dumps(answer, ensure_ascii=False)
+                   for mark in ("<b>", "</b>", "<i>", "<code>", "&lt;", "&gt;", "&amp;"))
     found = []
     for output in answer["template"]["outputs"]:
         for kind, component in output.items():

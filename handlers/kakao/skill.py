@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain import Campaign, Case, Citizen, PhaseStatus, VoteOutcome
-from bot.i18n import plain, t
+from bot.i18n import Safe, plain, t
 from bot.phrases import (
     my_votes_text,
     phase_status_text,
@@ -156,7 +156,7 @@ class KakaoSkill:
             return self._say(turn, t(lang, "no_campaign"), [self._reply(turn, "kakao.reply.help",
                                                                         Extra(a=Act.HELP))])
         text = t(lang, "start.greeting", title=campaign.title.get(lang),
-                 status=phase_status_text(lang, campaign, turn.now))
+                 status=Safe(phase_status_text(lang, campaign, turn.now)))
         if campaign.sample_data:
             text += "\n\n" + t(lang, "sample_note")
         subscribed = await self.services.subscriptions.status(campaign, turn.citizen)
