@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain import (
@@ -131,7 +132,12 @@ class _Validator:
     def image(self, table: dict, where: str) -> str | None:
         """An https URL as it is, or a local picture resolved to an absolute path."""
         value = self.string(table, "image", where, (1, 500), required=False)
-        if value is None or value.startswith("https://"):
+        if value is None:
+            return value
+        if value.startswith("https://"):
+            if not urlsplit(value).netloc:
+                self.fail(f"{where}image", "an https:// address needs a host name")
+                return None
             return value
         if value.startswith("http://"):
             self.fail(f"{where}image", "use an https:// address")

@@ -36,7 +36,8 @@ BUDGET = web.AppKey("budget", float)
 def build_kakao_app(services: Services, settings: Settings,
                     time_budget: float = TIME_BUDGET) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
-    app[SKILL] = KakaoSkill(services, settings.chamyeo_kakao_block_id or "")
+    app[SKILL] = KakaoSkill(services, settings.chamyeo_kakao_block_id or "",
+                            announcements=settings.kakao_events_enabled)
     app[SETTINGS] = settings
     app[BUDGET] = time_budget
     app.router.add_post(SKILL_PATH, skill_route)
@@ -58,11 +59,13 @@ async def skill_route(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     secret = settings.chamyeo_kakao_skill_secret or ""
     given = request.headers.get(SECRET_HEADER, "")
-    if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+    # surrogateescape: a header of stray bytes is just a wrong secret, not an error.
+    if not secret or not hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
+                                             secret.encode()):
         return _refuse(401, "missing or wrong skill secret", request)
     try:
         body = json.loads(await request.read())
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
         return _refuse(400, "body is not JSON", request)
     except web.HTTPRequestEntityTooLarge:
         return _refuse(413, "body too large", request)

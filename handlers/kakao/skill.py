@@ -5,8 +5,10 @@ and the phase on the server, as on Telegram."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from bot.domain import Campaign, Case, Citizen, PhaseStatus, VoteOutcome
 from bot.i18n import Safe, plain, t
@@ -25,6 +27,7 @@ from handlers.kakao.extra import CAMPAIGN_BOUND, Act, Extra, parse_extra
 from handlers.kakao.models import (
     BASIC_CARD_DESCRIPTION_LENGTH,
     CARD_TITLE_LENGTH,
+    MAX_OUTPUTS,
     MAX_QUICK_REPLIES,
     SIMPLE_TEXT_LENGTH,
     TEXT_CARD_CAROUSEL_DESCRIPTION_LENGTH,
@@ -68,9 +71,11 @@ class Turn:
 
 
 class KakaoSkill:
-    def __init__(self, services: Services, block_id: str) -> None:
+    def __init__(self, services: Services, block_id: str, announcements: bool = True) -> None:
         self.services = services
         self.block_id = block_id  # the Open Builder block that calls this skill on a press
+        # Whether announcements reach Kakao (the Event API is set up): else no news button.
+        self.announcements = announcements
 
     # --- entry ---------------------------------------------------------------------------
 
@@ -100,18 +105,22 @@ class KakaoSkill:
         word = " ".join(utterance.split())[:200]
         if word.lower() in MENU_WORDS or turn.campaign is None:
             return await self._welcome(turn)
+        folded = word.casefold()
         for act in (Act.MY_VOTE, Act.SCHEDULE, Act.HELP):
-            if word in self._labels(_REPLY_LABEL[act]):
+            if folded in self._labels(_REPLY_LABEL[act]):
                 return await self._act(turn, Extra(a=act))
-        if word in self._labels("kakao.reply.browse"):
+        if folded in self._labels("kakao.reply.browse"):
             return await self._list(turn, Extra(a=Act.LIST, k=turn.campaign.id))
+        for key, on in (("kakao.reply.notify_on", True), ("kakao.reply.notify_off", False)):
+            if folded in self._labels(key):
+                return await self._act(turn, Extra(a=Act.NOTIFY, k=turn.campaign.id, on=on))
         keyword = clean_keyword(word)
         return await self._list(turn, Extra(a=Act.LIST, k=turn.campaign.id, q=keyword))
 
     @staticmethod
     def _labels(key: str) -> set[str]:
         """A quick reply's label in both languages, with and without its leading emoji."""
-        labels = {plain(lang, key) for lang in ("ko", "en")}
+        labels = {plain(lang, key).casefold() for lang in ("ko", "en")}
         return labels | {label.split(" ", 1)[-1] for label in labels}
 
     async def _act(self, turn: Turn, extra: Extra) -> SkillResponse:
@@ -132,7 +141,9 @@ class KakaoSkill:
                 return await self._confirm_vote(turn, extra)
             case Act.MY_VOTE:
                 held = await self.services.voting.current_votes(turn.campaign, turn.citizen)
-                return self._say(turn, my_votes_text(turn.lang, turn.campaign, held),
+                text = plain_text(my_votes_text(turn.lang, turn.campaign, held))
+                parts = split_text(text, SIMPLE_TEXT_LENGTH)[:MAX_OUTPUTS]
+                return _response([output(SimpleText(text=_fit(p))) for p in parts],
                                  self._menu_replies(turn))
             case Act.SCHEDULE:
                 return self._say(turn, schedule_text(turn.lang, turn.campaign, turn.now),
@@ -201,7 +212,7 @@ class KakaoSkill:
         """Cards with a picture when every case on the page has one (Kakao wants one kind of
         card in a carousel, and a basicCard needs a picture); plain text cards otherwise."""
         lang, campaign = turn.lang, turn.campaign
-        pictures = all(c.image and c.image.startswith("https://") for c in cases)
+        pictures = all(_picture(c) for c in cases)
         cards = []
         for case in cases:
             text = case.text(lang)
@@ -266,7 +277,7 @@ class KakaoSkill:
             buttons.append(self._button(turn, "kakao.button.vote",
                                         Extra(a=Act.ASK_VOTE, k=campaign.id, c=case.id)))
         title = shorten(text.title, CARD_TITLE_LENGTH)
-        if case.image and case.image.startswith("https://"):
+        if _picture(case):
             card = output(BasicCard(title=title,
                                     description=shorten(about, BASIC_CARD_DESCRIPTION_LENGTH),
                                     thumbnail=Thumbnail(image_url=case.image), buttons=buttons))
@@ -308,7 +319,10 @@ class KakaoSkill:
 
     async def _confirm_vote(self, turn: Turn, extra: Extra) -> SkillResponse:
         lang, campaign = turn.lang, turn.campaign
-        result = await self.services.voting.cast_vote(campaign, turn.citizen, extra.c)
+        # Shielded: if the answer runs out of time, the vote still completes (or not) as a
+        # whole; the citizen is told to check "my vote" (kakao.busy).
+        result = await asyncio.shield(
+            self.services.voting.cast_vote(campaign, turn.citizen, extra.c))
         replies = [self._reply(turn, "kakao.reply.myvote", Extra(a=Act.MY_VOTE)),
                    self._reply(turn, "kakao.reply.list", Extra(a=Act.LIST, k=campaign.id)),
                    self._reply(turn, "kakao.reply.home", Extra(a=Act.MENU))]
@@ -325,7 +339,7 @@ class KakaoSkill:
             self._reply(turn, "kakao.reply.myvote", Extra(a=Act.MY_VOTE)),
             self._reply(turn, "kakao.reply.schedule", Extra(a=Act.SCHEDULE)),
         ]
-        if subscribed is not None:
+        if subscribed is not None and self.announcements:
             replies.append(self._reply(
                 turn, "kakao.reply.notify_off" if subscribed else "kakao.reply.notify_on",
                 Extra(a=Act.NOTIFY, k=campaign.id, on=not subscribed)))
@@ -353,6 +367,12 @@ class KakaoSkill:
 
 _REPLY_LABEL = {Act.MY_VOTE: "kakao.reply.myvote", Act.SCHEDULE: "kakao.reply.schedule",
                 Act.HELP: "kakao.reply.help"}
+
+
+def _picture(case: Case) -> bool:
+    """A picture Kakao can show: an https URL with a host (local files are for Telegram)."""
+    return bool(case.image) and case.image.startswith("https://") \
+        and bool(urlsplit(case.image).netloc)
 
 
 def _option(options, index: int | None):
