@@ -4,6 +4,8 @@ or PostgreSQL. Services open a transaction with `read()` or `write()`."""
 from __future__ import annotations
 
 import asyncio
+import collections
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,11 +19,17 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        self.engine: AsyncEngine = create_async_engine(url)
+        # Every transaction begins and ends explicitly (read()/write()), so a connection goes
+        # back to the pool clean: no extra ROLLBACK round trip on the way.
+        self.engine: AsyncEngine = create_async_engine(url, pool_reset_on_return=None)
         # SQLite has one writer at a time: queue writers here rather than in busy waits.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        # How many committed transactions of this process changed each table: caches of
+        # rarely written tables (the campaigns) compare it to know they are still good.
+        self.changes: collections.Counter[str] = collections.Counter()
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+        _count_changes(self.engine, self.changes)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -64,3 +72,29 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # IMMEDIATE takes the write lock up front, so two writers never deadlock on upgrade.
         immediate = conn.get_execution_options().get("sqlite_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+_WRITE = re.compile(r"^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)",
+                    re.IGNORECASE)
+
+
+def _count_changes(engine: AsyncEngine, changes: collections.Counter[str]) -> None:
+    """Note the tables a transaction writes; count them when it commits (not before: a
+    reader between the write and the commit still sees the old rows, and must not take
+    them for new)."""
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "before_cursor_execute")
+    def _on_execute(conn, cursor, statement, parameters, context, executemany) -> None:
+        match = _WRITE.match(statement)
+        if match:
+            conn.info.setdefault("written_tables", set()).add(match.group(1).lower())
+
+    @event.listens_for(sync_engine, "commit")
+    def _on_commit(conn) -> None:
+        for table in conn.info.pop("written_tables", ()):
+            changes[table] += 1
+
+    @event.listens_for(sync_engine, "rollback")
+    def _on_rollback(conn) -> None:
+        conn.info.pop("written_tables", None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from storage.repositories import (
 from storage.repositories.cases import case_values
 
 log = logging.getLogger(__name__)
+
+CACHE_SECONDS = 1.0  # the longest a change made by another process goes unseen
 
 
 @dataclass
@@ -68,6 +71,7 @@ class CampaignService:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        self._cache: tuple[tuple[int, int], float, tuple[Campaign, ...]] | None = None
 
     async def load_file(self, path: str | Path, actor: str = "cli") -> LoadReport:
         """Validate the file (raises CampaignFileError, changing nothing) and bring the database
@@ -133,8 +137,18 @@ class CampaignService:
                 report.removed.append(key)
 
     async def all(self) -> list[Campaign]:
+        """Every campaign, from a cache that every update reads: refreshed when this process
+        changes a campaign or its phases, and at least every CACHE_SECONDS (another process,
+        `chamyeo campaign load`, may have changed them)."""
+        version = (self.db.changes["campaigns"], self.db.changes["phases"])
+        cached = self._cache
+        if cached is not None and cached[0] == version \
+                and time.monotonic() - cached[1] < CACHE_SECONDS:
+            return list(cached[2])
         async with self.db.read() as conn:
-            return await CampaignRepository(conn).all()
+            campaigns = await CampaignRepository(conn).all()
+        self._cache = (version, time.monotonic(), tuple(campaigns))
+        return campaigns
 
     async def get(self, campaign_id: int) -> Campaign | None:
         async with self.db.read() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import replace
 
 from bot.clock import Clock
@@ -9,12 +10,25 @@ from bot.domain import LANGUAGES, Citizen
 from storage.database import Database
 from storage.repositories import CitizenRepository
 
+CACHE_SIZE = 50_000  # accounts remembered; about 10 MB
+
 
 class CitizenService:
     def __init__(self, db: Database, clock: Clock, default_language: str = "ko") -> None:
         self.db = db
         self.clock = clock
         self.default_language = default_language
+        # Every update starts by asking who is talking; the answer only changes through this
+        # service (a new account, a language, a username), which keeps the cache up to date.
+        self._known: OrderedDict[tuple[str, str], Citizen] = OrderedDict()
+
+    def _remember(self, citizen: Citizen) -> Citizen:
+        key = (citizen.channel, citizen.external_id)
+        self._known[key] = citizen
+        self._known.move_to_end(key)
+        if len(self._known) > CACHE_SIZE:
+            self._known.popitem(last=False)
+        return citizen
 
     def language_for(self, hint: str | None) -> str:
         """The language to start with, from the channel's language code (e.g. "en-GB")."""
@@ -28,8 +42,10 @@ class CitizenService:
         """The citizen behind a channel account, created on first contact. `username` (so
         staff can name people by @username) and `alias` (another key the channel gives the
         account) are kept up to date, written only when they change."""
-        async with self.db.read() as conn:
-            citizen = await CitizenRepository(conn).find(channel, external_id)
+        citizen = self._known.get((channel, external_id))
+        if citizen is None:
+            async with self.db.read() as conn:
+                citizen = await CitizenRepository(conn).find(channel, external_id)
         if citizen is not None:
             names = replace(citizen, username=username or citizen.username,
                             alias=alias or citizen.alias)
@@ -37,16 +53,16 @@ class CitizenService:
                 async with self.db.write() as conn:
                     await CitizenRepository(conn).set_names(citizen.id, names.username,
                                                             names.alias)
-            return names
+            return self._remember(names)
         async with self.db.write() as conn:
-            return await CitizenRepository(conn).create(
+            return self._remember(await CitizenRepository(conn).create(
                 channel, external_id, self.language_for(language_hint), self.clock.now(),
                 username, alias,
-            )
+            ))
 
     async def set_language(self, citizen: Citizen, language: str) -> Citizen:
         if language not in LANGUAGES:
             raise ValueError(f"unknown language {language!r}")
         async with self.db.write() as conn:
             await CitizenRepository(conn).set_language(citizen.id, language)
-        return replace(citizen, language=language)
+        return self._remember(replace(citizen, language=language))

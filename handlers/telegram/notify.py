@@ -14,12 +14,14 @@ ON_WORDS = {"on", "켜기", "켜", "받기", "yes"}
 OFF_WORDS = {"off", "끄기", "꺼", "끔", "no"}
 
 
-async def menu_screen(turn: Turn) -> Screen:
-    """The main menu, with the notification button showing the citizen's current choice."""
-    subscribed = writing = None
+async def menu_screen(turn: Turn, subscribed: bool | None = None) -> Screen:
+    """The main menu, with the notification button showing the citizen's current choice
+    (read here unless the caller has it)."""
+    writing = None
     has_cases = False
     if turn.campaign is not None:
-        subscribed = await turn.services.subscriptions.status(turn.campaign, turn.citizen)
+        if subscribed is None:
+            subscribed = await turn.services.subscriptions.status(turn.campaign, turn.citizen)
         submissions = turn.services.submissions
         if submissions.is_open(turn.campaign):
             writing = await submissions.draft_of(turn.citizen) is not None
@@ -29,12 +31,10 @@ async def menu_screen(turn: Turn) -> Screen:
                            writing, has_cases)
 
 
-async def ask_once(update: Update, turn: Turn) -> None:
-    """After the greeting, ask whether to send news, the first time only. Until the citizen
-    says yes they are not subscribed."""
-    if turn.campaign is None:
-        return
-    if await turn.services.subscriptions.status(turn.campaign, turn.citizen) is not None:
+async def ask_once(update: Update, turn: Turn, subscribed: bool | None) -> None:
+    """After the greeting, ask whether to send news, the first time only (`subscribed` is
+    None: never asked). Until the citizen says yes they are not subscribed."""
+    if turn.campaign is None or subscribed is not None:
         return
     await turn.services.subscriptions.set(turn.campaign, turn.citizen, False)
     await show(update, views.subscription_question(turn.language, turn.campaign),

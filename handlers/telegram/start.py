@@ -21,8 +21,11 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if case_id.isdigit() and len(case_id) < 10:
             await open_case(update, context, turn, int(case_id), cb.ListState())
             return
-    await main_menu(update, turn)
-    await notify.ask_once(update, turn)
+    subscribed = None
+    if turn.campaign is not None:
+        subscribed = await turn.services.subscriptions.status(turn.campaign, turn.citizen)
+    await show(update, await notify.menu_screen(turn, subscribed))
+    await notify.ask_once(update, turn, subscribed)
 
 
 async def main_menu(update: Update, turn) -> None:
