@@ -125,8 +125,9 @@ def write_files(sheets: list[Sheet], out: Path, workbook_name: str) -> list[Path
         paths.append(path)
     from openpyxl import Workbook  # loaded when exporting, not every time the bot starts
 
-    workbook = Workbook()
-    workbook.remove(workbook.active)
+    # Write-only: rows stream to the file instead of piling up as cell objects (a million
+    # votes would take gigabytes otherwise).
+    workbook = Workbook(write_only=True)
     for sheet in sheets:
         ws = workbook.create_sheet(sheet.name)
         ws.append(list(sheet.header))
