@@ -436,7 +436,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _build(settings, services, limiter: str, rate: float):
     """The real Application. `limiter`: "ptb" is what bot/app.py builds,
-    AIORateLimiter(max_retries=3) (a leaky bucket that lets 30 through at once, then 30/s);
+    AIORateLimiter(overall_max_rate=0, max_retries=3) (no overall cap: the broadcaster paces
+    itself; it was AIORateLimiter(max_retries=3), a leaky bucket of 30/s, when measured below);
     "smooth" swaps in AIORateLimiter(overall_max_rate=1, overall_time_period=1/rate,
     max_retries=3): no burst, one message every 1/rate s. The swap replaces the name in bot.app
     for the duration of the call; no file is edited."""

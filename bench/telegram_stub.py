@@ -4,7 +4,8 @@ Standard library only: an asyncio HTTP/1.1 server (keep-alive, Content-Length or
 bodies, JSON or form-urlencoded parameters as python-telegram-bot's HTTPXRequest sends them).
 
 It answers `getMe`, `setMyCommands`, `deleteMyCommands`, `deleteWebhook`, `setWebhook`,
-`getUpdates` (empty) and
+`getUpdates` (the queued updates, see below), `answerCallbackQuery` (True),
+`editMessageText` (the edited Message; a minimal one for a message the stub never sent) and
 `sendMessage` (a realistic Message), and enforces on `sendMessage`:
 
 * at most `limit` (30) messages in any rolling `window` (1 s) overall, and
@@ -19,8 +20,19 @@ not. It counts accepted messages per chat (duplicates), 429s (overall / per chat
 the `time.monotonic()` instant of every accepted message (on Linux the same clock in every
 process, so a parent can line them up with its own measurements).
 
-Two extra endpoints, outside the Bot API: ``GET /_stub/stats`` (the counters as JSON) and
-``POST /_stub/shutdown``.
+Updates. ``POST /_stub/updates`` with a JSON list of Update objects queues them (an update
+without ``update_id`` gets the next one; the answer lists the ids). `getUpdates` behaves like
+Telegram's: it returns the queued updates with ``update_id >= offset`` (at most ``limit``), and
+an update is forgotten only when a later call confirms it with a higher ``offset``; so a bot
+killed before its next `getUpdates` gets the same updates again after a restart. With
+``timeout`` it waits for an update to arrive, at most ``min(timeout, --max-poll-seconds)``.
+
+Extra endpoints, outside the Bot API: ``GET /_stub/stats`` (the counters as JSON, with
+``in_flight``, the Bot API requests being handled, and an ``updates`` section: queued,
+pending, handed out, handed out again), ``GET /_stub/sent`` (every
+accepted `sendMessage` and `editMessageText`, per chat, in order: method, message id, the text
+as the bot sent it, HTML included, and the ``time.monotonic()`` instant), ``POST /_stub/updates``
+and ``POST /_stub/shutdown``.
 
 Use it in-process (`TelegramStub`), or as a subprocess:
 
@@ -36,6 +48,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import html
 import itertools
 import json
@@ -74,6 +87,8 @@ class StubConfig:
     blocked: set[int] = field(default_factory=set)
     latency: float = 0.0  # seconds added before each answer (a network round trip)
     token: str | None = None  # if set, other tokens get 401
+    max_poll: float = 1.0  # seconds a getUpdates with a timeout waits at most for an update
+    latency_in: float = 0.0  # seconds before a Bot API request is handled (its way there)
 
 
 @dataclass
@@ -104,6 +119,16 @@ class TelegramStub:
         self._message_ids = itertools.count(1)
         self._in_flight = 0
         self.stopped = asyncio.Event()
+        # getUpdates: updates not yet confirmed, by update_id; times each was handed out
+        self._updates: dict[int, dict[str, Any]] = {}
+        self._last_update_id = 0
+        self._queued = 0
+        self._handed_out: collections.Counter = collections.Counter()
+        self._new_update = asyncio.Event()
+        self._api_in_flight = 0  # Bot API requests being handled now
+        # what reached the users: chat -> [{"method", "message_id", "text", "time"}]
+        self.sent: dict[int | str, list[dict[str, Any]]] = collections.defaultdict(list)
+        self._messages: dict[tuple[int | str, int], dict[str, Any]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -154,6 +179,14 @@ class TelegramStub:
             "bad_requests": c.bad_requests,
             "connections": c.connections,
             "max_in_flight": c.max_in_flight,
+            "in_flight": self._api_in_flight,
+            "updates": {
+                "queued": self._queued,
+                "pending": len(self._updates),
+                "handed_out": sum(self._handed_out.values()),
+                "handed_out_again": sum(n - 1 for n in self._handed_out.values() if n > 1),
+                "redelivered_ids": sorted(i for i, n in self._handed_out.items() if n > 1),
+            },
             "config": {
                 "limit": self.config.limit, "window": self.config.window,
                 "per_chat_interval": self.config.per_chat_interval,
@@ -196,7 +229,9 @@ class TelegramStub:
                 self._in_flight += 1
                 self.counters.max_in_flight = max(self.counters.max_in_flight, self._in_flight)
                 try:
-                    code, payload = await self._dispatch(verb.upper(), target, headers, body)
+                    code, payload = await self._dispatch(
+                        verb.upper(), target, headers, body,
+                        alive=lambda: not (reader.at_eof() or writer.is_closing()))
                 finally:
                     self._in_flight -= 1
                 await self._respond(writer, code, payload, keep_alive)
@@ -226,12 +261,24 @@ class TelegramStub:
         await writer.drain()
 
     async def _dispatch(self, verb: str, target: str, headers: dict[str, str],
-                        body: bytes) -> tuple[int, Any]:
+                        body: bytes, alive=lambda: True) -> tuple[int, Any]:
         path = urlsplit(target).path
         if path == "/_stub/stats":
             return 200, self.stats()
         if path == "/_stub/shutdown":
             return 200, {"ok": True}
+        if path == "/_stub/sent":
+            return 200, {"chats": {str(chat): items for chat, items in self.sent.items()}}
+        if path == "/_stub/updates":
+            if verb != "POST":
+                return 405, _error(405, "Method Not Allowed: POST a JSON list of updates")
+            try:
+                updates = json.loads(body or b"[]")
+                if not isinstance(updates, list) or not all(isinstance(u, dict) for u in updates):
+                    raise ValueError("not a JSON list of objects")
+            except ValueError as exc:
+                return 400, _error(400, f"Bad Request: {exc}")
+            return 200, {"ok": True, "update_ids": self.enqueue(updates)}
         match = re.fullmatch(r"/bot([^/]+)/([A-Za-z]+)", path)
         if match is None:
             return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
@@ -244,9 +291,18 @@ class TelegramStub:
         except ValueError as exc:
             self.counters.bad_requests += 1
             return 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {exc}"}
-        code, payload = self._answer(method, params)
-        if self.config.latency:
-            await asyncio.sleep(self.config.latency)
+        self._api_in_flight += 1
+        try:
+            if self.config.latency_in:
+                await asyncio.sleep(self.config.latency_in)
+            if method == "getupdates":
+                code, payload = await self._get_updates(params, alive)
+            else:
+                code, payload = self._answer(method, params)
+            if self.config.latency:
+                await asyncio.sleep(self.config.latency)
+        finally:
+            self._api_in_flight -= 1
         return code, payload
 
     # -- the Bot API ----------------------------------------------------------------------
@@ -257,10 +313,17 @@ class TelegramStub:
         if method in ("setmycommands", "deletemycommands", "deletewebhook", "setwebhook", "close",
                       "logout"):
             return 200, {"ok": True, "result": True}
-        if method == "getupdates":
-            return 200, {"ok": True, "result": []}
+        if method == "getupdates":  # without waiting; the server path uses _get_updates
+            return 200, {"ok": True, "result": self._take_updates(params)}
         if method == "sendmessage":
             return self._send_message(params)
+        if method == "answercallbackquery":
+            if not params.get("callback_query_id"):
+                self.counters.bad_requests += 1
+                return 400, _error(400, "Bad Request: query id is empty")
+            return 200, {"ok": True, "result": True}
+        if method == "editmessagetext":
+            return self._edit_message_text(params)
         return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
 
     def _send_message(self, params: dict[str, Any]) -> tuple[int, Any]:
@@ -298,7 +361,98 @@ class TelegramStub:
             return 403, _error(403, "Forbidden: bot was blocked by the user")
         self.counters.accepted_per_chat[chat] += 1
         self.counters.accepted_times.append(now)
-        return 200, {"ok": True, "result": self._message(chat, str(text), params)}
+        message = self._message(chat, str(text), params)
+        self._remember("sendMessage", chat, message, str(text), now)
+        return 200, {"ok": True, "result": message}
+
+    # -- updates, edits and the record of what was sent ----------------------------------------
+
+    def enqueue(self, updates: list[dict[str, Any]]) -> list[int]:
+        """Queue updates for getUpdates; those without an update_id get the next one."""
+        ids = []
+        for update in updates:
+            update = dict(update)
+            update["update_id"] = int(update.get("update_id") or self._last_update_id + 1)
+            self._last_update_id = max(self._last_update_id, update["update_id"])
+            self._updates[update["update_id"]] = update
+            self._queued += 1
+            ids.append(update["update_id"])
+        if ids:
+            self._new_update.set()
+        return ids
+
+    def _take_updates(self, params: dict[str, Any], hand_out: bool = True) -> list[dict[str, Any]]:
+        """Confirm what `offset` confirms (as Telegram does), then the next `limit` updates."""
+        try:
+            offset = int(params.get("offset") or 0)
+            limit = min(max(int(params.get("limit") or 100), 1), 100)
+        except (TypeError, ValueError):
+            offset, limit = 0, 100
+        ids = sorted(self._updates)
+        if offset < 0:  # the last -offset updates; everything before them is forgotten
+            offset = ids[offset] if -offset <= len(ids) else (ids[0] if ids else 0)
+        for update_id in ids:
+            if update_id < offset:
+                del self._updates[update_id]
+        if not hand_out:
+            return []
+        batch = [self._updates[i] for i in sorted(self._updates)[:limit]]
+        for update in batch:
+            self._handed_out[update["update_id"]] += 1
+        return batch
+
+    async def _get_updates(self, params: dict[str, Any], alive=lambda: True) -> tuple[int, Any]:
+        """`_take_updates`, waiting for one if there are none and `timeout` allows. A caller
+        that went away meanwhile (`alive()` false: a bot killed during its long poll) is
+        handed nothing (its `offset` still confirms), so no update is counted as handed out
+        to a connection that is gone."""
+        try:
+            timeout = float(params.get("timeout") or 0)
+        except (TypeError, ValueError):
+            timeout = 0.0
+        deadline = time.monotonic() + min(max(timeout, 0.0), self.config.max_poll)
+        while True:
+            self._new_update.clear()
+            batch = self._take_updates(params, hand_out=alive())
+            left = deadline - time.monotonic()
+            if batch or left <= 0 or not alive():
+                return 200, {"ok": True, "result": batch}
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._new_update.wait(), left)
+
+    def _edit_message_text(self, params: dict[str, Any]) -> tuple[int, Any]:
+        text = params.get("text")
+        if not text:
+            self.counters.bad_requests += 1
+            return 400, _error(400, "Bad Request: message text is empty")
+        if params.get("inline_message_id"):
+            return 200, {"ok": True, "result": True}
+        raw_chat, raw_id = params.get("chat_id"), params.get("message_id")
+        try:
+            chat: int | str = int(raw_chat)
+        except (TypeError, ValueError):
+            chat = str(raw_chat or "")
+        try:
+            message_id = int(raw_id)
+        except (TypeError, ValueError):
+            message_id = 0
+        if chat == "" or message_id <= 0:
+            self.counters.bad_requests += 1
+            return 400, _error(400, "Bad Request: message to edit not found")
+        message = self._message(chat, str(text), params)  # text, markup and chat as sent
+        message["message_id"] = message_id
+        known = self._messages.get((chat, message_id))
+        if known is not None:
+            message["date"] = known["date"]
+        message["edit_date"] = int(time.time())
+        self._remember("editMessageText", chat, message, str(text), time.monotonic())
+        return 200, {"ok": True, "result": message}
+
+    def _remember(self, method: str, chat: int | str, message: dict[str, Any], text: str,
+                  when: float) -> None:
+        self._messages[(chat, message["message_id"])] = message
+        self.sent[chat].append({"method": method, "message_id": message["message_id"],
+                                "text": text, "time": when})
 
     def _too_many(self) -> dict[str, Any]:
         n = self.config.retry_after
@@ -382,6 +536,7 @@ async def _main(args: argparse.Namespace) -> None:
     stub = TelegramStub(StubConfig(
         limit=args.limit, window=args.window, per_chat_interval=args.per_chat_interval,
         retry_after=args.retry_after, blocked=blocked, latency=args.latency_ms / 1000,
+        max_poll=args.max_poll_seconds, latency_in=args.latency_in_ms / 1000,
     ))
     port = await stub.start(args.port)
     print(f"PORT {port}", flush=True)
@@ -418,6 +573,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--blocked", default="", help="comma-separated chat ids")
     parser.add_argument("--blocked-file", help="chat ids that blocked the bot, one a line")
     parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--latency-in-ms", type=float, default=0.0,
+                        help="the stub waits this long before handling a Bot API request "
+                             "(--latency-ms: after handling it, before answering)")
+    parser.add_argument("--max-poll-seconds", type=float, default=1.0,
+                        help="the longest a getUpdates with a timeout waits for an update")
     parser.add_argument("--max-seconds", type=float, default=3600.0,
                         help="stop after this long in any case")
     parser.add_argument("--ignore-stdin", action="store_true",

@@ -59,7 +59,10 @@ def build_application(
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     if rate_limited:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        # No overall cap: replies to citizens' own presses must not queue behind a broadcast
+        # (which paces itself, see Broadcaster.pace) when voting opens and everyone arrives.
+        # Kept: the per-group limit, and waiting out a 429 before trying again.
+        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=0, max_retries=3))
     application = builder.build()
     application.bot_data[SERVICES] = services
     application.bot_data[SCHEDULER] = scheduler
