@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -45,6 +46,7 @@ class VotingService:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        self._shown: dict[int, tuple[int, float, Case]] = {}
 
     async def intent(self, campaign: Campaign, citizen: Citizen, case_id: int) -> VoteIntent:
         """What voting for this case would do now: for the confirmation step. Changes nothing."""
@@ -79,10 +81,15 @@ class VotingService:
             if refusal:
                 return VoteResult(refusal[0], boundary=refusal[1])
             cases = CaseRepository(conn)
+            repo = VoteRepository(conn)
+            # Most votes are a citizen's first: one statement checks the case and writes.
+            first = await repo.insert_first(campaign.id, citizen.id, case_id, now, new_receipt())
+            if first is not None:
+                return VoteResult(VoteOutcome.RECORDED, vote=first,
+                                  case=await self._case_to_show(cases, case_id))
             case = await self._votable_case(cases, campaign, case_id)
             if case is None:
                 return VoteResult(VoteOutcome.UNKNOWN_CASE)
-            repo = VoteRepository(conn)
             held = await repo.of_citizen(campaign.id, citizen.id)
             outcome, replaced = self._decide(campaign, held, case_id)
             if outcome is VoteOutcome.RECORDED:
@@ -118,6 +125,19 @@ class VotingService:
             return VoteOutcome.CHANGED, held[0]
         # With several votes there is no single vote to move: the citizen has used them all.
         return VoteOutcome.NO_VOTES_LEFT, None
+
+    async def _case_to_show(self, cases: CaseRepository, case_id: int) -> Case:
+        """The case a vote was just recorded for, for its title on the receipt: cached until
+        this process changes a case (or a second passes), since every vote needs one."""
+        version = self.db.changes["cases"]
+        cached = self._shown.get(case_id)
+        if cached is not None and cached[0] == version and time.monotonic() - cached[1] < 1.0:
+            return cached[2]
+        case = await cases.get(case_id)
+        if len(self._shown) > 10_000:
+            self._shown.clear()
+        self._shown[case_id] = (version, time.monotonic(), case)
+        return case
 
     @staticmethod
     async def _votable_case(cases: CaseRepository, campaign: Campaign, case_id: int) -> Case | None:

@@ -5,8 +5,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.domain import Vote
-from storage.tables import votes
+from bot.domain import CaseStatus, Vote
+from storage.tables import UTCDateTime, cases, votes
 
 
 def _vote(row) -> Vote:
@@ -46,6 +46,29 @@ class VoteRepository:
         )
         return Vote(result.inserted_primary_key[0], campaign_id, citizen_id, case_id, slot, at,
                     receipt)
+
+    async def insert_first(self, campaign_id: int, citizen_id: int, case_id: int,
+                           at: datetime, receipt: str) -> Vote | None:
+        """The citizen's first vote, in slot 1, if the case is open to votes in this campaign:
+        one statement. None (nothing written) when the case is not votable, or the citizen
+        already holds a vote in slot 1 or for this case."""
+        if self.conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        votable = sa.select(
+            sa.literal(campaign_id), sa.literal(citizen_id), cases.c.id, sa.literal(1),
+            sa.literal(at, UTCDateTime()), sa.literal(receipt),
+        ).where(cases.c.id == case_id, cases.c.campaign_id == campaign_id,
+                cases.c.status == CaseStatus.APPROVED.value)
+        vote_id = await self.conn.scalar(
+            insert(votes).from_select(
+                ["campaign_id", "citizen_id", "case_id", "slot", "cast_at", "receipt"], votable,
+            ).on_conflict_do_nothing().returning(votes.c.id)
+        )
+        if vote_id is None:
+            return None
+        return Vote(vote_id, campaign_id, citizen_id, case_id, 1, at, receipt)
 
     async def move(self, vote: Vote, case_id: int, at: datetime, receipt: str) -> Vote:
         await self.conn.execute(
