@@ -81,8 +81,10 @@ async def show(update: Update, screen: Screen, new_message: bool = False) -> Non
                 return
             # Too old to edit, or not a text message: fall through to a new message.
             log.info("could not edit message, sending a new one: %s", exc)
-    await update.effective_chat.send_message(
-        screen.text, parse_mode=ParseMode.HTML, reply_markup=screen.markup,
+    # A press on a message we cannot see (no chat in the update): answer the person directly.
+    chat_id = update.effective_chat.id if update.effective_chat else update.effective_user.id
+    await update.get_bot().send_message(
+        chat_id, screen.text, parse_mode=ParseMode.HTML, reply_markup=screen.markup,
         link_preview_options=screen.preview,
     )
 

@@ -14,7 +14,7 @@ from handlers.telegram.errors import on_error
 from handlers.telegram.fallback import hint, on_text
 
 # New messages in private chats only: an edited message must not run a command twice.
-PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
+PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & filters.USER
 
 COMMANDS = ("start", "submit", "mycases", "search", "myvote", "schedule", "notify", "help",
             "language", "cancel")

@@ -18,7 +18,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     argument = context.args[0] if context.args else ""
     if argument.startswith(DEEP_LINK_PREFIX) and turn.campaign is not None:
         case_id = argument.removeprefix(DEEP_LINK_PREFIX)
-        if case_id.isdigit() and len(case_id) < 10:
+        if case_id.isascii() and case_id.isdigit() and len(case_id) < 10:
             await open_case(update, context, turn, int(case_id), cb.ListState())
             return
     subscribed = None

@@ -99,7 +99,7 @@ class StaffButton:
         if index >= len(self.args):
             return None
         value = self.args[index]
-        return int(value) if value.isdigit() and len(value) < 10 else None
+        return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
 
 
 def staff_pattern(area: str) -> str:

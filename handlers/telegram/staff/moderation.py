@@ -119,7 +119,7 @@ async def hide_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     lang, campaign = turn.language, turn.campaign
     args = context.args or []
     number = args[0].lstrip("#") if args else ""
-    if len(args) < 2 or not (number.isdigit() and len(number) < 10):
+    if len(args) < 2 or not (number.isascii() and number.isdigit() and len(number) < 10):
         await show(update, Screen(t(lang, "operations.moderation.hide_usage")))
         return
     case_id = int(number)
