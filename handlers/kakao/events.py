@@ -58,11 +58,6 @@ class KakaoEventSender:
     def __repr__(self) -> str:  # never the key
         return f"KakaoEventSender({self.url!r}, event={self.event_name!r})"
 
-    async def send(self, delivery: Delivery, broadcast: Broadcast,
-                   campaign: Campaign) -> SendResult:
-        [result] = await self.send_batch([delivery], broadcast, campaign)
-        return result
-
     async def send_batch(self, deliveries: list[Delivery], broadcast: Broadcast,
                          campaign: Campaign) -> list[SendResult]:
         results: list[SendResult | None] = [None] * len(deliveries)
@@ -159,11 +154,6 @@ class SkippedKakaoSender:
                                                    "CHAMYEO_KAKAO_EVENT_NAME")) -> None:
         self.missing = missing
         self._logged: set[int] = set()
-
-    async def send(self, delivery: Delivery, broadcast: Broadcast,
-                   campaign: Campaign) -> SendResult:
-        [result] = await self.send_batch([delivery], broadcast, campaign)
-        return result
 
     async def send_batch(self, deliveries: list[Delivery], broadcast: Broadcast,
                          campaign: Campaign) -> list[SendResult]:

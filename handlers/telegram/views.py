@@ -25,7 +25,6 @@ from bot.phrases import (
     phase_status_text,
     schedule_text,
     vote_question_text,
-    vote_refusal_text,
     vote_result_text,
 )
 from bot.services.voting import HeldVote
@@ -217,11 +216,6 @@ def case_card(
 def back_to_case(lang: str, campaign: Campaign, case_id: int, state: cb.ListState):
     return [[button(plain(lang, "case.back"), cb.ShowList(campaign.id, state))],
             [home_button(lang)]]
-
-
-def vote_refusal(lang: str, campaign: Campaign, outcome: VoteOutcome,
-                 boundary: datetime | None) -> str:
-    return vote_refusal_text(lang, campaign, outcome, boundary)
 
 
 def vote_confirmation(

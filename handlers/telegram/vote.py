@@ -6,6 +6,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot.phrases import vote_refusal_text
 from handlers.telegram import callbacks as cb
 from handlers.telegram import views
 from handlers.telegram.common import Turn, begin_turn, show
@@ -16,7 +17,7 @@ async def ask_vote(update: Update, turn: Turn, action: cb.AskVote) -> None:
     intent = await voting.intent(turn.campaign, turn.citizen, action.case_id)
     if intent.case is None:
         await show(update, views.Screen(
-            views.vote_refusal(turn.language, turn.campaign, intent.outcome, intent.boundary),
+            vote_refusal_text(turn.language, turn.campaign, intent.outcome, intent.boundary),
             [[views.home_button(turn.language)]]))
         return
     left = turn.campaign.rules.votes_per_citizen
