@@ -152,6 +152,10 @@ audit_log = sa.Table(
     sa.Column("action", sa.String(64), nullable=False),
     sa.Column("campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="SET NULL")),
     sa.Column("detail", sa.JSON, nullable=False),
+    # A refusal repeated within a minute counts here instead of taking a row each time.
+    sa.Column("repeats", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("dedup_key", sa.String(200), unique=True),
+    sa.Index("ix_audit_log_action", "action"),
 )
 
 # Whether a citizen wants this campaign's announcements. A row means "we asked": opt-in only.
@@ -219,6 +223,10 @@ deliveries = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("error", sa.Text),
+    # Who is sending it, and until when that worker counts as alive: a worker that starts
+    # never takes a live worker's message in flight for lost.
+    sa.Column("claimed_by", sa.String(64)),
+    sa.Column("lease_until", UTCDateTime),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("broadcast_id", "channel", "address"),
     sa.Index("ix_deliveries_broadcast_status", "broadcast_id", "status"),
@@ -268,4 +276,37 @@ submission_drafts = sa.Table(
     sa.Column("from_preview", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A chat account's conversation between two updates: what the bot waits for from it (a search
+# word, a rejection reason...), kept here so any worker can take its next update; and whose
+# turn it is (the worker handling its update now, until when), so its updates run in order.
+chat_sessions = sa.Table(
+    "chat_sessions",
+    metadata,
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("external_id", sa.String(128), primary_key=True),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("turn_owner", sa.String(64)),
+    sa.Column("turn_until", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The outbound pace every worker shares: per lane (a channel overall, or one chat), the
+# earliest instant (Unix seconds) the next message may go out.
+outbound_pace = sa.Table(
+    "outbound_pace",
+    metadata,
+    sa.Column("lane", sa.String(160), primary_key=True),
+    sa.Column("next_at", sa.Float, nullable=False),
+)
+
+# Secrets the instance makes for itself once (e.g. the key of the export pseudonyms): random,
+# kept here, never exported.
+instance_secrets = sa.Table(
+    "instance_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
 )

@@ -1,5 +1,6 @@
-"""Shared fixtures: a real SQLite file per test, migrated; a small campaign; a real
-python-telegram-bot Application driven offline."""
+"""Shared fixtures: a real database per test, migrated (a SQLite file, or a PostgreSQL database
+when CHAMYEO_TEST_DATABASE_URL names a server: see tests/databases.py); a small campaign; a
+real python-telegram-bot Application driven offline."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from handlers.telegram.offline import OfflineRequest, OfflineTelegram, TelegramU
 from handlers.telegram.setup import set_commands
 from storage.database import Database
 from storage.migrate import upgrade
+from tests import databases
 
 SEOUL = ZoneInfo("Asia/Seoul")
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,10 +84,32 @@ def clock() -> SettableClock:
     return SettableClock(DURING_VOTING)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_template():
+    yield
+    databases.drop_template()
+
+
 @pytest.fixture
-async def db(tmp_path):
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'chamyeo.db'}")
-    await upgrade(database)
+def database_url(tmp_path):
+    """A migrated database of this test's own, by URL (for a subprocess, say)."""
+    url = databases.new_database_url(tmp_path)
+    yield url
+    databases.drop_database_url(url)
+
+
+@pytest.fixture
+def empty_database_url(tmp_path):
+    """A database of this test's own with no tables yet (for migration tests)."""
+    url = databases.new_database_url(tmp_path, migrated=False)
+    yield url
+    databases.drop_database_url(url)
+
+
+@pytest.fixture
+async def db(database_url):
+    database = Database(database_url)
+    await upgrade(database)  # already at head: checks that, and costs one query
     yield database
     await database.dispose()
 
