@@ -7,22 +7,24 @@ import asyncio
 import logging
 from urllib.parse import urlsplit
 
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
 from bot.clock import Clock, SystemClock
-from bot.scheduler import Scheduler
+from bot.scheduler import ClockWatch, Scheduler
 from bot.services import AnnounceChat, Services
+from bot.services.outbound import OutboundPace
 from bot.settings import Settings
 from handlers.kakao import CHANNEL as KAKAO_CHANNEL
 from handlers.kakao.events import KakaoEventSender, SkippedKakaoSender, kakao_sender
 from handlers.kakao.server import KakaoServer
 from handlers.telegram.common import CHANNEL, SCHEDULER, SERVICES
-from handlers.telegram.persistence import DraftPersistence
 from handlers.telegram.processor import PerUserUpdateProcessor
-from handlers.telegram.sender import BROADCAST_RATE, TelegramSender
+from handlers.telegram.rate_limiter import PacedRateLimiter
+from handlers.telegram.sender import TelegramSender
 from handlers.telegram.setup import register, set_commands
 from handlers.telegram.staff.menu import refresh_staff_menu
+from storage.coordination import Leadership, leadership_for
 from storage.database import Database
 from storage.migrate import upgrade
 
@@ -39,31 +41,36 @@ def build_application(
     rate_limited: bool = True,
     run_scheduler: bool = False,
     kakao: KakaoServer | None = None,
+    leadership: Leadership | None = None,
 ) -> Application:
-    """The bot, on a database that is already migrated (its persistence reads the drafts as
-    the Application initializes). With `run_scheduler`, announcements are fired while it runs
-    (`chamyeo run`); tests and the demo drive the scheduler themselves. `kakao`, a skill
-    server, is served alongside while the bot runs."""
-    scheduler = Scheduler(services)
+    """The bot, on a database that is already migrated. With `run_scheduler`, announcements
+    are fired while it runs (`chamyeo run`; with `leadership`, only while this worker leads);
+    tests and the demo drive the scheduler themselves. `kakao`, a skill server, is served
+    alongside while the bot runs. With `rate_limited`, every call to Telegram keeps the
+    outbound pace all workers share (handlers/telegram/rate_limiter.py)."""
+    pace = OutboundPace(services.db, CHANNEL) if rate_limited else None
+    scheduler = Scheduler(services, leadership=leadership,
+                          clock_watch=ClockWatch() if run_scheduler else None,
+                          paces=(pace,) if pace else ())
     kakao_events = kakao_sender(settings)
+    processor = PerUserUpdateProcessor(256, CHANNEL)
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token or OFFLINE_TOKEN)
         .base_url(settings.telegram_api_base_url)
-        .concurrent_updates(PerUserUpdateProcessor(256))
-        .persistence(DraftPersistence(services))
+        .concurrent_updates(processor)
         .post_init(_post_init(services, scheduler if run_scheduler else None, kakao))
         .post_stop(_post_stop(scheduler, kakao))
         .post_shutdown(_post_shutdown(services, kakao_events))
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
-    if rate_limited:
-        # No overall cap: replies to citizens' own presses must not queue behind a broadcast
-        # (which paces itself, see Broadcaster.pace) when voting opens and everyone arrives.
-        # Kept: the per-group limit, and waiting out a 429 before trying again.
-        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=0, max_retries=3))
+    if pace is not None:
+        builder = builder.rate_limiter(PacedRateLimiter(pace))
+        # A broadcast claims its next message only when replies leave room for it.
+        services.broadcaster.wait_for_room = pace.wait_for_room
     application = builder.build()
+    processor.keep_sessions(application, services.sessions)
     application.bot_data[SERVICES] = services
     application.bot_data[SCHEDULER] = scheduler
     sender = TelegramSender(application.bot, settings.chamyeo_admin_ids,
@@ -73,8 +80,6 @@ def build_application(
     services.broadcaster.register(KAKAO_CHANNEL, kakao_events)
     services.staff.add_bootstrap_admins(CHANNEL, {str(i) for i in settings.chamyeo_admin_ids})
     services.broadcaster.on_finished(sender.tell_admins)
-    if rate_limited:
-        services.broadcaster.pace(BROADCAST_RATE)
     register(application)
     return application
 
@@ -139,14 +144,18 @@ def run(settings: Settings, *, webhook: bool = False) -> None:
     # asyncio.run() leaves no current loop; older PTB 22.x releases expect one.
     asyncio.set_event_loop(asyncio.new_event_loop())
     services = create_services(settings)
+    # SQLite: raises AlreadyServed if another `chamyeo run` holds the database's lock file.
+    leadership = leadership_for(services.db)
     kakao = None
     if settings.kakao_enabled:
         kakao = KakaoServer(services, settings)
     else:
         log.info("KakaoTalk is off (set CHAMYEO_KAKAO_BOT_ID, CHAMYEO_KAKAO_SKILL_SECRET and "
                  "CHAMYEO_KAKAO_BLOCK_ID to serve it)")
-    application = build_application(settings, services, run_scheduler=True, kakao=kakao)
-    log.info("Chamyeo is starting (database %s)", settings.chamyeo_database_url.split("://")[0])
+    application = build_application(settings, services, run_scheduler=True, kakao=kakao,
+                                    leadership=leadership)
+    log.info("Chamyeo is starting (database %s, worker %s)",
+             settings.chamyeo_database_url.split("://")[0], services.worker_id)
     allowed_updates = ["message", "callback_query"]
     if not webhook:
         application.run_polling(allowed_updates=allowed_updates)

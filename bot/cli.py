@@ -78,8 +78,15 @@ def main(argv: list[str] | None = None) -> int:
                 return EXIT_USAGE
         configure_logging()
         from bot.app import run
+        from storage.coordination import AlreadyServed
 
-        run(settings, webhook=args.webhook)
+        try:
+            run(settings, webhook=args.webhook)
+        except AlreadyServed as exc:
+            print(f"chamyeo: another `chamyeo run` already serves this SQLite database (it "
+                  f"holds {exc}); one process serves SQLite, several workers need PostgreSQL "
+                  "(README: Running on PostgreSQL with several workers)", file=sys.stderr)
+            return EXIT_USAGE
         return 0
     if args.command == "demo":
         from bot.demo import run_demo

@@ -19,6 +19,10 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        # Several processes may serve a PostgreSQL database at once; SQLite serves one (the
+        # `chamyeo run` holding its lock file, storage/coordination.py), so state that only
+        # that process knows cannot go stale behind its back.
+        self.shared = not self.is_sqlite
         # Every transaction begins and ends explicitly (read()/write()), so a connection goes
         # back to the pool clean: no extra ROLLBACK round trip on the way.
         self.engine: AsyncEngine = create_async_engine(url, pool_reset_on_return=None)

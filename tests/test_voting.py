@@ -13,9 +13,11 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.campaign_file import parse_campaign
 from bot.domain import CaseStatus, VoteOutcome
+from bot.i18n import plain
 from bot.services.voting import RECEIPT_ALPHABET, VotingService
 from handlers.telegram import callbacks as cb
 from handlers.telegram.offline import TelegramUser
+from handlers.telegram.processor import MAX_WAITING
 from storage.database import Database
 from storage.repositories import CaseRepository
 from storage.tables import audit_log, citizens, votes
@@ -461,7 +463,7 @@ async def test_two_processes_on_one_file_still_leave_one_row(services, campaign,
     assert len(await vote_changes(services)) == len(changed)
 
 
-async def test_hundred_concurrent_confirm_presses_leave_one_row(telegram, services, campaign):
+async def test_hundred_concurrent_confirm_presses_leave_one_row_and_all_are_answered(telegram, services, campaign):
     ids = await case_ids(services, campaign)
     presses = [
         cb.encode(cb.ConfirmVote(campaign.id, ids["case-1" if i % 2 else "case-2"],
@@ -479,10 +481,15 @@ async def test_hundred_concurrent_confirm_presses_leave_one_row(telegram, servic
         assert await conn.scalar(sa.select(sa.func.count()).select_from(citizens)) == 1
     calls = telegram.request.calls[start:]
     answers = [c for c in calls if c.method == "answerCallbackQuery"]
-    assert len(answers) == 100
+    assert len(answers) == 100  # every press is answered
     assert all("show_alert" not in c.params for c in answers)  # no error, no "expired"
+    # One press runs, MAX_WAITING wait behind it; the rest are dropped (a bounded queue per
+    # user) with a "wait a moment" answer instead of a screen.
+    handled = 1 + MAX_WAITING
+    too_fast = [c for c in answers if c.params.get("text") == plain("ko", "too_fast")]
+    assert len(too_fast) == 100 - handled
     edits = [c for c in calls if c.method == "editMessageText"]
-    assert len(edits) == 100
+    assert len(edits) == handled
     assert sum("투표가 기록되었습니다" in c.text for c in edits) == 1
     assert all(c.chat_id == KIM.id for c in edits)
     assert not any("문제가 생겼습니다" in (c.text or "") for c in calls)

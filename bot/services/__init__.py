@@ -17,12 +17,14 @@ from bot.services.judging import JudgingService
 from bot.services.moderation import ModerationService
 from bot.services.phases import PhaseService
 from bot.services.results import ResultsService
+from bot.services.sessions import SessionService
 from bot.services.staff import StaffService
 from bot.services.staff_broadcasts import StaffBroadcastService
 from bot.services.submissions import SubmissionService
 from bot.services.subscriptions import SubscriptionService
 from bot.services.tally import TallyService
 from bot.services.voting import VotingService
+from storage.coordination import new_worker_id
 from storage.database import Database
 
 
@@ -47,6 +49,8 @@ class Services:
     submissions: SubmissionService
     staff_broadcasts: StaffBroadcastService
     audit: AuditLogService
+    sessions: SessionService
+    worker_id: str
 
     @classmethod
     def create(
@@ -57,9 +61,12 @@ class Services:
         announce_chat: AnnounceChat | None = None,
         broadcaster: Broadcaster | None = None,
         bootstrap_admins: dict[str, frozenset[str]] | None = None,
+        worker_id: str | None = None,
     ) -> Services:
-        """Channels register their senders on `broadcaster` when they are wired."""
-        broadcaster = broadcaster or Broadcaster(db, clock)
+        """Channels register their senders on `broadcaster` when they are wired. `worker_id`
+        names this process in the claims and turns it takes (default: a new one)."""
+        worker_id = worker_id or (broadcaster.worker_id if broadcaster else new_worker_id())
+        broadcaster = broadcaster or Broadcaster(db, clock, worker_id=worker_id)
         announcements = AnnouncementService(db, clock, broadcaster, announce_chat)
         results = ResultsService(db, clock, announcements)
         return cls(
@@ -82,4 +89,6 @@ class Services:
             submissions=SubmissionService(db, clock),
             staff_broadcasts=StaffBroadcastService(db, clock, broadcaster),
             audit=AuditLogService(db),
+            sessions=SessionService(db, clock, worker_id),
+            worker_id=worker_id,
         )

@@ -8,11 +8,18 @@ import logging
 from dataclasses import dataclass
 
 from bot.clock import Clock
-from bot.domain import Announcement, AnnouncementKind, Campaign, announcement_still_true
+from bot.domain import (
+    Announcement,
+    AnnouncementKind,
+    Campaign,
+    announcement_still_true,
+    plan_announcements,
+)
 from bot.services.broadcasts import Broadcaster
 from storage.database import Database
 from storage.repositories import (
     AnnouncementRepository,
+    AuditRepository,
     BroadcastRepository,
     CampaignRepository,
 )
@@ -113,6 +120,21 @@ class AnnouncementService:
             chat = self.announce_chat
             await broadcasts.add_chat(broadcast_id, chat.channel, chat.address, chat.language, now)
         return broadcast_id
+
+    async def after_clock_step(self, seconds: float) -> int:
+        """The clock stepped by `seconds`: every campaign's plan is rebuilt from its phase
+        times, and after a step back, what was skipped as stale but lies ahead again is
+        planned again. Recorded in the audit log for staff. Returns how many were revived."""
+        async with self.db.write() as conn:
+            now = self.clock.now()
+            campaigns = CampaignRepository(conn)
+            announcements = AnnouncementRepository(conn)
+            for campaign in await campaigns.all():
+                await announcements.replan(campaign.id, plan_announcements(campaign), now)
+            revived = await announcements.revive_skipped(now, now) if seconds < 0 else 0
+            await AuditRepository(conn).record(now, "system", "clock.stepped",
+                                               seconds=round(seconds), revived=revived)
+        return revived
 
     async def plan(self, campaign: Campaign) -> list[Announcement]:
         async with self.db.read() as conn:

@@ -1,23 +1,28 @@
 """The broadcaster: one message to many recipients, each in their language, losing nothing.
 
 Recipients are written down before the first message goes out. Each delivery is claimed
-(committed as "sending") before it is sent and recorded after, so a restart resumes where the
-broadcast stopped and never sends anyone the same broadcast twice. Channels plug in a `Sender`
-(one message per call) or a `BatchSender` (up to `batch_size` recipients of one language per
-call, claimed together); this module knows no chat app."""
+(committed as "sending", with this worker's id and a lease) before it is sent and recorded
+after, so a restart resumes where the broadcast stopped and never sends anyone the same
+broadcast twice, and a worker that takes over never mistakes a live worker's messages in
+flight for lost ones. Only the leading worker broadcasts (bot/scheduler.py). Channels plug in
+a `Sender` (one message per call) or a `BatchSender` (up to `batch_size` recipients of one
+language per call, claimed together); this module knows no chat app."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import Enum
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
+
+from sqlalchemy.exc import DBAPIError
 
 from bot.clock import Clock
 from bot.domain import Broadcast, Campaign, Delivery
+from storage.coordination import new_worker_id
 from storage.database import Database
 from storage.repositories import (
     BroadcastRepository,
@@ -27,12 +32,20 @@ from storage.repositories import (
 from storage.repositories import broadcasts as status
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Sends in flight at most. The pace (see pace()) sets the rate; workers cover the round trip.
 WORKERS = 16
 MAX_ATTEMPTS = 3
 MAX_FLOOD_WAITS = 10  # flood-control waits for one recipient before giving up on them
 RETRY_PAUSE_SECONDS = 1.0  # times the attempt number, before a failed send is tried again
+# How long a claim stays this worker's: longer than any send takes (PTB's timeouts add up to
+# under 20 s). After it, a message still "sending" counts as abandoned by a dead worker.
+CLAIM_LEASE = timedelta(seconds=30)
+# When the database fails (locked for long, full, unreachable): tries before the broadcast's
+# task gives up for now (the scheduler tick starts it again), and the first pause.
+DATABASE_TRIES = 6
+DATABASE_PAUSE_SECONDS = 0.5
 
 
 class SendStatus(Enum):
@@ -99,6 +112,7 @@ class BroadcastSummary:
 
 Sleep = Callable[[float], Awaitable[None]]
 Listener = Callable[[BroadcastSummary], Awaitable[None]]
+Room = Callable[[], Awaitable[None]]
 
 
 class Broadcaster:
@@ -109,29 +123,24 @@ class Broadcaster:
         sleep: Sleep = asyncio.sleep,
         workers: int = WORKERS,
         max_attempts: int = MAX_ATTEMPTS,
+        worker_id: str | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.sleep = sleep
         self.workers = workers
         self.max_attempts = max_attempts
+        self.worker_id = worker_id or new_worker_id()
         self.senders: dict[str, Sender | BatchSender] = {}
         self.listeners: list[Listener] = []
+        # Waits until the outbound pace has room for one more broadcast message; set by the
+        # wiring from the channel's shared pace (bot/services/outbound.py). None: no pacing.
+        self.wait_for_room: Room | None = None
         self._tasks: dict[int, asyncio.Task] = {}
         self._stopping = False
         # Held while waiting out flood control: every worker pauses, not only the one told.
         self._flood_pause = asyncio.Lock()
         self._flood_waits: dict[int, int] = {}
-        # Even pacing (messages per second), set by the channel's wiring; None in tests.
-        self._interval: float | None = None
-        self._next_turn = 0.0
-        self._pace = asyncio.Lock()
-
-    def pace(self, per_second: float) -> None:
-        """Send at most this many messages per second, evenly spaced. Pacing here, before a
-        delivery is claimed, keeps bursts from tripping flood control and keeps the number of
-        claimed-but-unsent deliveries (lost as "uncertain" in a crash) to those in flight."""
-        self._interval = 1.0 / per_second
 
     def register(self, channel: str, sender: Sender | BatchSender) -> None:
         self.senders[channel] = sender
@@ -145,23 +154,36 @@ class Broadcaster:
         if task is None or task.done():
             task = asyncio.create_task(self.run(broadcast_id), name=f"broadcast-{broadcast_id}")
             self._tasks[broadcast_id] = task
-            task.add_done_callback(lambda _t: self._tasks.pop(broadcast_id, None))
+            task.add_done_callback(lambda t: self._ended(broadcast_id, t))
         return task
 
-    async def resume(self) -> list[int]:
-        """At start-up: continue every broadcast that a stop interrupted."""
+    def _ended(self, broadcast_id: int, task: asyncio.Task) -> None:
+        self._tasks.pop(broadcast_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("broadcast %s stopped on an error; the scheduler tick starts it again",
+                      broadcast_id, exc_info=task.exception())
+
+    async def resume(self, exclusive: bool = False) -> list[int]:
+        """Run every unfinished broadcast this process is not running: at start, when this
+        worker takes the lead, and at every scheduler tick (so a broadcast whose task stopped,
+        say on a database error, starts again). What another worker had in flight stays its
+        own until its lease runs out; with `exclusive` (no other process can be alive, as on
+        SQLite) it is abandoned at once."""
         async with self.db.read() as conn:
             unfinished = await BroadcastRepository(conn).running()
+        resumed = []
         for broadcast in unfinished:
-            if broadcast.id not in self._tasks:
-                async with self.db.write() as conn:
-                    lost = await BroadcastRepository(conn).mark_in_flight_uncertain(
-                        broadcast.id, self.clock.now())
-                if lost:
-                    log.warning("broadcast %s: %s message(s) were in flight when the bot "
-                                "stopped; not sent again", broadcast.id, lost)
-                self.start(broadcast.id)
-        return [b.id for b in unfinished]
+            if broadcast.id in self._tasks:
+                continue
+            async with self.db.write() as conn:
+                lost = await BroadcastRepository(conn).recover_abandoned(
+                    broadcast.id, self.clock.now(), any_owner=exclusive)
+            if lost:
+                log.warning("broadcast %s: %s message(s) were in flight when their worker "
+                            "stopped; not sent again", broadcast.id, lost)
+            self.start(broadcast.id)
+            resumed.append(broadcast.id)
+        return resumed
 
     async def idle(self) -> None:
         """Wait until every running broadcast has finished (tests, shutdown)."""
@@ -169,9 +191,14 @@ class Broadcaster:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
 
     async def stop(self) -> None:
-        """Finish the messages in flight, claim no more; the rest resumes at the next start."""
+        """Finish the messages in flight and claim no more: the rest resumes at the next start,
+        or in the worker that leads next."""
         self._stopping = True
         await self.idle()
+
+    def restart(self) -> None:
+        """Claim again after stop(): this worker leads again."""
+        self._stopping = False
 
     async def run(self, broadcast_id: int) -> BroadcastSummary | None:
         started = self.clock.now()
@@ -184,11 +211,17 @@ class Broadcaster:
         await asyncio.gather(*(self._work(broadcast, campaign) for _ in range(self.workers)))
         if self._stopping:
             return None
-        async with self.db.write() as conn:
-            repo = BroadcastRepository(conn)
-            counts = await repo.counts(broadcast_id)
-            finished_here = await repo.finish(broadcast_id, self.clock.now())
-        if not finished_here:  # another runner (another process) finished it and reported
+
+        async def finish() -> tuple[dict[str, int], bool]:
+            async with self.db.write() as conn:
+                repo = BroadcastRepository(conn)
+                return await repo.counts(broadcast_id), await repo.finish(broadcast_id,
+                                                                           self.clock.now())
+
+        counts, finished_here = await self._retrying("finishing the broadcast", finish)
+        if not finished_here:
+            # Another runner finished it and reported; or a delivery is still open (a retry
+            # not yet due, another worker's claim): the scheduler tick comes back to it.
             return None
         summary = BroadcastSummary(
             broadcast_id, broadcast.campaign_id, broadcast.kind,
@@ -209,41 +242,69 @@ class Broadcaster:
                 log.exception("broadcast summary listener failed")
         return summary
 
-    async def _wait_turn(self) -> None:
-        if self._interval is None:
-            return
-        async with self._pace:
-            now = time.monotonic()
-            if self._next_turn > now:
-                await asyncio.sleep(self._next_turn - now)  # real time: this is Telegram's pace
-            self._next_turn = max(now, self._next_turn) + self._interval
-
     async def _work(self, broadcast: Broadcast, campaign: Campaign) -> None:
         while not self._stopping:
-            await self._wait_turn()
-            batch: list[Delivery] = []
-            async with self.db.write() as conn:
-                repo = BroadcastRepository(conn)
-                now = self.clock.now()
-                delivery = await repo.claim_next(broadcast.id, now)
-                sender = self.senders.get(delivery.channel) if delivery else None
-                if delivery is not None and isinstance(sender, BatchSender):
-                    # the rest of the batch, claimed in the same transaction as the first
-                    batch = [delivery, *await repo.claim_more(
-                        broadcast.id, delivery.channel, delivery.language,
-                        max(sender.batch_size, 1) - 1, now)]
-            if delivery is None:
+            # Before claiming: a claimed message waits for nothing but its own sending, so a
+            # crash leaves as few as possible "uncertain".
+            if self.wait_for_room is not None:
+                await self.wait_for_room()
+            async with self._flood_pause:  # while another worker waits out flood control
+                pass
+            if self._stopping:
                 return
-            if batch:
+            claimed = await self._retrying("claiming deliveries",
+                                           lambda: self._claim(broadcast))
+            if claimed is None:
+                return
+            batch, sender = claimed
+            if not batch:  # another worker took them first: look again
+                continue
+            if isinstance(sender, BatchSender):
                 await self._deliver_batch(batch, sender, broadcast, campaign)
             else:
-                await self._deliver(delivery, broadcast, campaign)
+                await self._deliver(batch[0], sender, broadcast, campaign)
 
-    async def _deliver(self, delivery: Delivery, broadcast: Broadcast, campaign: Campaign) -> None:
-        sender = self.senders.get(delivery.channel)
-        async with self._flood_pause:  # wait while another worker waits out flood control
-            pass
-        if sender is None:
+    async def _claim(
+        self, broadcast: Broadcast
+    ) -> tuple[list[Delivery], Sender | BatchSender | None] | None:
+        """The next due delivery, or for a channel that sends in batches, up to a batch of
+        the same channel and language, claimed in one statement (so concurrent workers each
+        take whole batches). None when nothing is due."""
+        async with self.db.write() as conn:
+            repo = BroadcastRepository(conn)
+            now = self.clock.now()
+            due = await repo.next_due(broadcast.id, now)
+            if due is None:
+                return None
+            channel, language = due
+            sender = self.senders.get(channel)
+            size = max(sender.batch_size, 1) if isinstance(sender, BatchSender) else 1
+            batch = await repo.claim(broadcast.id, self.worker_id, now, now + CLAIM_LEASE,
+                                     limit=size, channel=channel, language=language)
+            return batch, sender
+
+    async def _retrying(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
+        """A database step, tried again with growing pauses while the database fails (locked
+        for long, full, unreachable). After DATABASE_TRIES the error ends this broadcast's task
+        for now; the scheduler tick starts it again."""
+        pause = DATABASE_PAUSE_SECONDS
+        for attempt in range(1, DATABASE_TRIES + 1):
+            try:
+                return await operation()
+            except (DBAPIError, OSError) as exc:
+                if attempt == DATABASE_TRIES:
+                    log.error("broadcast: %s failed %s times; stopped until the next tick: %s",
+                              what, attempt, exc)
+                    raise
+                log.warning("broadcast: %s failed (%s: %s); again in %.1f s", what,
+                            type(exc).__name__, exc, pause)
+                await self.sleep(pause)
+                pause = min(pause * 2, 30.0)
+        raise AssertionError("unreachable")
+
+    async def _deliver(self, delivery: Delivery, sender: Sender | BatchSender | None,
+                       broadcast: Broadcast, campaign: Campaign) -> None:
+        if sender is None or isinstance(sender, BatchSender):
             result = SendResult(SendStatus.REJECTED, error=f"no sender for {delivery.channel}")
         else:
             try:
@@ -257,8 +318,6 @@ class Broadcaster:
                              broadcast: Broadcast, campaign: Campaign) -> None:
         """Deliveries claimed together (one broadcast, channel and language), sent in one call
         and each recorded as `_deliver` records one."""
-        async with self._flood_pause:  # wait while another worker waits out flood control
-            pass
         try:
             results = list(await sender.send_batch(batch, broadcast, campaign))
             if len(results) != len(batch):
@@ -291,23 +350,20 @@ class Broadcaster:
         return _Outcome(delivery, final, attempts, result.error)
 
     async def _settle(self, outcomes: list[_Outcome]) -> None:
-        """Record final outcomes at once; put the others back to pending only after their wait
-        (still "sending" meanwhile, so no worker takes them early). A batch waits once: the
-        longest wait it was told, not once per recipient."""
-        final = [o for o in outcomes if o.state != status.PENDING]
-        if final:
-            await self._record(final)
+        """Record every outcome at once. One to be tried again goes back to pending BEFORE the
+        wait, marked not to be sent before its time: a crash during the wait loses nothing (it
+        is not left "sending"), and no worker takes it early. A batch waits once, the longest
+        wait it was told."""
+        await self._retrying("recording results", lambda: self._record(outcomes))
         flood = [o for o in outcomes if o.state == status.PENDING and o.flood]
         if flood:
             wait = max(o.wait for o in flood)
             log.info("flood control: waiting %.1f s as asked", wait)
             async with self._flood_pause:
                 await self.sleep(wait)
-            await self._record(flood)
         retry = [o for o in outcomes if o.state == status.PENDING and not o.flood]
         if retry:
             await self.sleep(max(o.wait for o in retry))
-            await self._record(retry)
 
     async def _record(self, outcomes: list[_Outcome]) -> None:
         async with self.db.write() as conn:
@@ -315,6 +371,8 @@ class Broadcaster:
             repo = BroadcastRepository(conn)
             subscriptions = SubscriptionRepository(conn)
             for o in outcomes:
-                await repo.record(o.delivery.id, o.state, o.attempts, now, o.error)
+                again_at = now + timedelta(seconds=o.wait) if o.state == status.PENDING \
+                    else None
+                await repo.record(o.delivery.id, o.state, o.attempts, now, o.error, again_at)
                 if o.state == status.BLOCKED and o.delivery.citizen_id is not None:
                     await subscriptions.unsubscribe_everywhere(o.delivery.citizen_id, now)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
-from telegram.ext import ContextTypes
+from telegram.ext import ContextTypes, filters
 
 from bot.domain import Campaign, Citizen
 from bot.services import Services
@@ -21,6 +21,8 @@ SCHEDULER = "scheduler"
 CHANNEL = "telegram"
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 TELEGRAM_PHOTO = "telegram:"  # a case image that is the file id of a photo sent by chat
+# New messages in private chats only: an edited message must not run a command twice.
+PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & filters.USER
 
 
 def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:

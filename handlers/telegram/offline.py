@@ -256,7 +256,11 @@ class OfflineTelegram:
     async def feed(self, data: dict[str, Any]) -> list[ApiCall]:
         """Process one Update (as JSON); return the Bot API calls it caused."""
         start = len(self.request.calls)
-        await self.application.process_update(Update.de_json(data, self.application.bot))
+        update = Update.de_json(data, self.application.bot)
+        # Through the update processor, as PTB's own update loop does: per-user order and the
+        # chat session (loaded before, saved after) are part of what is tested.
+        await self.application.update_processor.process_update(
+            update, self.application.process_update(update))
         return self.request.calls[start:]
 
     async def send(self, user: TelegramUser, text: str) -> list[ApiCall]:

@@ -1,17 +1,15 @@
 """The broadcaster's Telegram side: renders a broadcast for one recipient and maps Telegram's
-answers to the broadcaster's outcomes. Pace is kept by PTB's rate limiter on the Bot."""
+answers to the broadcaster's outcomes. The pace is kept by the rate limiter on the Bot
+(handlers/telegram/rate_limiter.py), where broadcast messages give way to replies."""
 
 from __future__ import annotations
 
 import html
 import logging
-import warnings
-from datetime import timedelta
 
 from telegram import Bot, InlineKeyboardButton
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.domain import AnnouncementKind, Broadcast, Campaign, Delivery
 from bot.i18n import plain, t
@@ -19,13 +17,9 @@ from bot.services.broadcasts import BroadcastSummary, SendResult, SendStatus
 from bot.services.staff_broadcasts import STAFF_KIND
 from handlers.telegram import views
 from handlers.telegram.common import CHANNEL, NO_PREVIEW, Screen
+from handlers.telegram.rate_limiter import BROADCAST, retry_after_seconds
 
 log = logging.getLogger(__name__)
-
-# Telegram allows about 30 messages per second to different chats. PTB's rate limiter lets
-# bursts of 30 through, which a rolling one-second window answers with 429; pacing evenly just
-# under the limit keeps clear of it (measured: bench/README.md).
-BROADCAST_RATE = 28.0
 
 
 class TelegramSender:
@@ -45,17 +39,17 @@ class TelegramSender:
                 delivery.language, campaign, AnnouncementKind(broadcast.kind),
                 self.bot.username, in_chat=delivery.citizen_id is None,
             )
+        # With the rate limiter on, this message takes only the pace that replies leave.
+        limited = {"rate_limit_args": {BROADCAST: True}} \
+            if getattr(self.bot, "rate_limiter", None) else {}
         try:
             await self.bot.send_message(
                 chat_id=int(delivery.address), text=screen.text, parse_mode=ParseMode.HTML,
-                reply_markup=screen.markup, link_preview_options=NO_PREVIEW,
+                reply_markup=screen.markup, link_preview_options=NO_PREVIEW, **limited,
             )
         except RetryAfter as exc:
-            with warnings.catch_warnings():  # PTB 22 warns that this becomes a timedelta
-                warnings.simplefilter("ignore", PTBDeprecationWarning)
-                wait = exc.retry_after
-            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-            return SendResult(SendStatus.RETRY_AFTER, retry_after=seconds, error=str(exc))
+            return SendResult(SendStatus.RETRY_AFTER, retry_after=retry_after_seconds(exc),
+                              error=str(exc))
         except Forbidden as exc:
             return SendResult(SendStatus.BLOCKED, error=str(exc))
         except TimedOut as exc:

@@ -10,11 +10,9 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 from bot.i18n import plain
 from handlers.telegram import browse, info, notify, start, vote
 from handlers.telegram.buttons import on_button
+from handlers.telegram.common import PRIVATE
 from handlers.telegram.errors import on_error
 from handlers.telegram.fallback import hint, on_text
-
-# New messages in private chats only: an edited message must not run a command twice.
-PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & filters.USER
 
 COMMANDS = ("start", "submit", "mycases", "search", "myvote", "schedule", "notify", "help",
             "language", "cancel")

@@ -1,13 +1,12 @@
 """Case submission by chat (/submit, the menu button, /mycases, /cancel).
 
-A ConversationHandler whose states are the draft's steps routes each button, typed message
-and photo of a citizen who is writing a case. The draft itself, step included, is stored by
-the SubmissionService at every answer; after a restart the conversation states are read back
-from the drafts (persistence.py), so nobody starts over."""
+The draft itself, step included, is stored by the SubmissionService at every answer. While a
+citizen is writing one, their chat session (kept in the database, see processor.py) is marked
+WRITING, and their typed messages and photos come here; the service checks each against the
+stored draft. A command or another button leaves the draft waiting: typed text is not taken
+for an answer until the citizen presses a button of the draft or sends /submit again."""
 
 from __future__ import annotations
-
-import warnings
 
 from telegram import Update
 from telegram.ext import (
@@ -15,11 +14,9 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
-    ConversationHandler,
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from bot.drafts import Step
 from bot.i18n import plain, t
@@ -31,16 +28,15 @@ from handlers.telegram import submission_views as sv
 from handlers.telegram import views
 from handlers.telegram.common import (
     CHANNEL,
+    PRIVATE,
     TELEGRAM_PHOTO,
     Turn,
     begin_turn,
     send_case_photo,
     show,
 )
-from handlers.telegram.setup import PRIVATE
 
-CONVERSATION = "submission"
-END = ConversationHandler.END
+WRITING = "writing_case"  # session mark: typed messages answer the draft's step
 CAPTION_LIMIT = 1024
 STATES = [step.value for step in Step]
 DRAFT_PATTERN = rf"^{cb.DRAFT_CODE}:"
@@ -48,8 +44,9 @@ START_PATTERN = r"^sb:"
 
 
 class _Writing(filters.MessageFilter):
-    """Nothing else waits for this citizen's next message: no search word, no staff answer,
-    and they have not gone elsewhere (a command or another button) since the last step."""
+    """The citizen is writing a case and nothing else waits for their next message: no search
+    word, no staff answer, and they have not gone elsewhere (a command or another button)
+    since the last step."""
 
     def __init__(self, application: Application) -> None:
         super().__init__(name="writing_a_case")
@@ -57,26 +54,33 @@ class _Writing(filters.MessageFilter):
 
     def filter(self, message) -> bool:
         user = message.from_user
-        return user is not None and not self.application.user_data.get(user.id)
+        if user is None:
+            return False
+        waiting = {key for key in self.application.user_data.get(user.id, {})
+                   if not key.startswith("_")}  # "_" keys are bookkeeping, not answers awaited
+        return waiting == {WRITING}
 
 
-def _state(reply: SubmissionReply) -> str | int:
-    return reply.draft.step.value if reply.draft is not None else END
+def _mark(context: ContextTypes.DEFAULT_TYPE, draft) -> None:
+    """Route the citizen's next typed message to the draft (if there is one), nothing else."""
+    context.user_data.clear()
+    if draft is not None:
+        context.user_data[WRITING] = True
 
 
-async def _stored_state(turn: Turn) -> str | int:
-    draft = await turn.services.submissions.draft_of(turn.citizen)
-    return draft.step.value if draft is not None else END
+async def _mark_stored(context: ContextTypes.DEFAULT_TYPE, turn: Turn) -> None:
+    _mark(context, await turn.services.submissions.draft_of(turn.citizen))
 
 
 async def respond(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Turn,
-                  reply: SubmissionReply) -> str | int:
+                  reply: SubmissionReply) -> None:
     """Show the step the draft is at now (with what went wrong, if anything), or why there is
-    no draft; return the conversation's next state."""
+    no draft."""
     lang, campaign = turn.language, turn.campaign
+    _mark(context, reply.draft)
     if reply.draft is None:
         await show(update, sv.ending(lang, campaign, reply))
-        return END
+        return
     note = None
     if reply.outcome is SubmissionOutcome.PROBLEM:
         note = sv.problem_text(lang, reply.problem)
@@ -95,10 +99,9 @@ async def respond(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Turn
                               context.bot.username, note)
     for number, screen in enumerate(screens):
         await show(update, screen, new_message=new_message or number > 0)
-    return _state(reply)
 
 
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/submit or the menu button: begin a case, or go back to the one under way."""
     context.user_data.clear()
     turn = await begin_turn(update, context)
@@ -108,16 +111,17 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int
         if turn.campaign is None or not isinstance(action, cb.StartSubmission) \
                 or action.campaign_id != turn.campaign.id:
             await query.answer(plain(turn.language, "expired"), show_alert=True)
-            return await _stored_state(turn)
+            await _mark_stored(context, turn)
+            return
         await query.answer()
     if turn.campaign is None:
         await show(update, views.main_menu(turn.language, None, turn.services.clock.now()))
-        return END
+        return
     reply = await turn.services.submissions.start(turn.campaign, turn.citizen)
-    return await respond(update, context, turn, reply)
+    await respond(update, context, turn, reply)
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any button of a step. The data is checked for the campaign and the step; the service
     checks it again against the stored draft."""
     context.user_data.clear()
@@ -128,7 +132,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str |
         and action.step in STATES else None
     if step is None or turn.campaign is None or action.campaign_id != turn.campaign.id:
         await query.answer(plain(turn.language, "expired"), show_alert=True)
-        return await _stored_state(turn)
+        await _mark_stored(context, turn)
+        return
     submissions, campaign, citizen = turn.services.submissions, turn.campaign, turn.citizen
     choice = action.choice
     if choice.isdigit() and len(choice) < 4:
@@ -153,54 +158,58 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str |
                       else sv.confirm_cancel(turn.language, reply.draft))
             await query.answer()
             await show(update, screen)
-            return _state(reply)
+            _mark(context, reply.draft)
+            return
     else:
         reply = await submissions.current(campaign, citizen, None)
         reply = SubmissionReply(SubmissionOutcome.STALE, reply.draft) if reply.draft else reply
     if reply.outcome is SubmissionOutcome.NO_DRAFT:
         # A second tap on Submit or Discard: leave the message (the reference) as it is.
         await query.answer(plain(turn.language, "submission.no_draft"), show_alert=True)
-        return END
+        return
     await query.answer()
-    return await respond(update, context, turn, reply)
+    await respond(update, context, turn, reply)
 
 
-async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = await begin_turn(update, context)
     if turn.campaign is None:
-        return await _stored_state(turn)
+        await _mark_stored(context, turn)
+        return
     reply = await turn.services.submissions.type_text(turn.campaign, turn.citizen,
                                                       update.effective_message.text)
-    return await respond(update, context, turn, reply)
+    await respond(update, context, turn, reply)
 
 
-async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
+async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = await begin_turn(update, context)
     if turn.campaign is None:
-        return await _stored_state(turn)
+        await _mark_stored(context, turn)
+        return
     largest = update.effective_message.photo[-1]  # Telegram lists the sizes, smallest first
     reply = await turn.services.submissions.attach_photo(
         turn.campaign, turn.citizen, TELEGRAM_PHOTO + largest.file_id)
-    return await respond(update, context, turn, reply)
+    await respond(update, context, turn, reply)
 
 
-async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
+async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A file, sticker, voice message...: say what this step needs instead."""
     turn = await begin_turn(update, context)
     if turn.campaign is None:
-        return await _stored_state(turn)
+        await _mark_stored(context, turn)
+        return
     reply = await turn.services.submissions.wrong_kind(turn.campaign, turn.citizen)
-    return await respond(update, context, turn, reply)
+    await respond(update, context, turn, reply)
 
 
-async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     context.user_data.clear()
     turn = await begin_turn(update, context)
     reply = await turn.services.submissions.cancel(turn.campaign, turn.citizen)
     if turn.campaign is None:
         await show(update, views.main_menu(turn.language, None, turn.services.clock.now()))
-        return END
-    return await respond(update, context, turn, reply)
+        return
+    await respond(update, context, turn, reply)
 
 
 async def my_cases_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -218,36 +227,17 @@ async def my_cases(update: Update, turn: Turn) -> None:
     await show(update, sv.my_cases(turn.language, turn.campaign, mine, draft, open_now))
 
 
-def conversation(application: Application) -> ConversationHandler:
+def register(application: Application) -> None:
     writing = _Writing(application)
-    step_handlers = [
+    for handler in (
+        CommandHandler("submit", start, filters=PRIVATE),
+        CallbackQueryHandler(start, pattern=START_PATTERN),
         CallbackQueryHandler(on_button, pattern=DRAFT_PATTERN),
         MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND & writing, on_text),
         MessageHandler(PRIVATE & filters.PHOTO & writing, on_photo),
         MessageHandler(PRIVATE & ~filters.TEXT & ~filters.PHOTO & ~filters.COMMAND & writing,
                        on_other),
-    ]
-    with warnings.catch_warnings():
-        # Steps are tracked per user, not per message, on purpose: a button of an older
-        # message is checked against the stored draft instead.
-        warnings.filterwarnings("ignore", category=PTBUserWarning, message=".*per_message.*")
-        return ConversationHandler(
-            entry_points=[
-                CommandHandler("submit", start, filters=PRIVATE),
-                CallbackQueryHandler(start, pattern=START_PATTERN),
-                CallbackQueryHandler(on_button, pattern=DRAFT_PATTERN),
-            ],
-            states={state: step_handlers for state in STATES},
-            fallbacks=[CommandHandler("cancel", cancel_command, filters=PRIVATE)],
-            allow_reentry=True,
-            per_chat=False,
-            per_user=True,
-            name=CONVERSATION,
-            persistent=True,
-        )
-
-
-def register(application: Application) -> None:
-    application.add_handler(conversation(application))
-    application.add_handler(CommandHandler("cancel", cancel_command, filters=PRIVATE))
-    application.add_handler(CommandHandler("mycases", my_cases_command, filters=PRIVATE))
+        CommandHandler("cancel", cancel_command, filters=PRIVATE),
+        CommandHandler("mycases", my_cases_command, filters=PRIVATE),
+    ):
+        application.add_handler(handler)

@@ -59,6 +59,16 @@ class AnnouncementRepository:
             .values(status=status, updated_at=now)
         )
 
+    async def revive_skipped(self, after: datetime, now: datetime) -> int:
+        """Skipped announcements whose time is still to come (the clock stepped back after
+        they were judged stale): planned again. What was sent stays sent: never twice."""
+        result = await self.conn.execute(
+            announcements.update()
+            .where(announcements.c.status == SKIPPED, announcements.c.due_at > after)
+            .values(status=PLANNED, updated_at=now)
+        )
+        return result.rowcount
+
     async def add_sent(
         self, campaign_id: int, kind: AnnouncementKind, at: datetime, broadcast_id: int
     ) -> None:

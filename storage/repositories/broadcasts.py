@@ -97,72 +97,82 @@ class BroadcastRepository:
         )
         return [_broadcast(r) for r in rows.mappings()]
 
-    async def mark_in_flight_uncertain(self, broadcast_id: int, now: datetime) -> int:
-        """After a crash: what was being sent may have arrived. It is not sent again."""
+    async def recover_abandoned(self, broadcast_id: int, now: datetime,
+                                any_owner: bool = False) -> int:
+        """Deliveries a worker was sending when it stopped (it died, or lost its database) and
+        whose lease has run out: they may have arrived, so they are recorded as uncertain and
+        never sent again. A live worker's claims (lease still running) are left alone; with
+        `any_owner` (no other process can be alive, e.g. SQLite) the lease does not matter.
+        Call it only for a broadcast this process is not running."""
+        abandoned = [deliveries.c.broadcast_id == broadcast_id, deliveries.c.status == SENDING]
+        if not any_owner:
+            abandoned.append(sa.or_(deliveries.c.lease_until.is_(None),
+                                    deliveries.c.lease_until < now))
         result = await self.conn.execute(
-            deliveries.update()
-            .where(deliveries.c.broadcast_id == broadcast_id, deliveries.c.status == SENDING)
-            .values(status=UNCERTAIN, updated_at=now)
+            deliveries.update().where(*abandoned).values(status=UNCERTAIN, updated_at=now)
         )
         return result.rowcount
 
-    async def claim_next(self, broadcast_id: int, now: datetime) -> Delivery | None:
-        """Take the next pending delivery and mark it as being sent (committed before the
-        message goes out, so a restart never sends it twice)."""
-        row = (
-            await self.conn.execute(
-                deliveries.select()
-                .where(deliveries.c.broadcast_id == broadcast_id, deliveries.c.status == PENDING)
-                .order_by(deliveries.c.id)
-                .limit(1)
-            )
-        ).mappings().first()
-        if row is None:
-            return None
-        await self.conn.execute(
-            deliveries.update()
-            .where(deliveries.c.id == row["id"])
-            .values(status=SENDING, updated_at=now)
-        )
-        return _delivery(row)
+    async def next_due(self, broadcast_id: int, now: datetime) -> tuple[str, str] | None:
+        """The channel and language of the next delivery due to be sent, or None when none is
+        due (everything sent, being sent, or waiting for a retry's time)."""
+        row = (await self.conn.execute(
+            sa.select(deliveries.c.channel, deliveries.c.language)
+            .where(*self._due(broadcast_id, now)).order_by(deliveries.c.id).limit(1)
+        )).first()
+        return (row[0], row[1]) if row else None
 
-    async def claim_more(
-        self, broadcast_id: int, channel: str, language: str, limit: int, now: datetime
+    @staticmethod
+    def _due(broadcast_id: int, now: datetime) -> list:
+        return [deliveries.c.broadcast_id == broadcast_id, deliveries.c.status == PENDING,
+                sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until <= now)]
+
+    async def claim(
+        self, broadcast_id: int, me: str, now: datetime, lease_until: datetime, limit: int = 1,
+        channel: str | None = None, language: str | None = None,
     ) -> list[Delivery]:
-        """Up to `limit` more pending deliveries of one channel and language, marked as being
-        sent like `claim_next` marks one: the rest of a batch for a channel that sends many
-        recipients in one request. Call it in the transaction of `claim_next`."""
-        if limit <= 0:
-            return []
-        rows = (
-            await self.conn.execute(
-                deliveries.select()
-                .where(deliveries.c.broadcast_id == broadcast_id,
-                       deliveries.c.status == PENDING,
-                       deliveries.c.channel == channel,
-                       deliveries.c.language == language)
-                .order_by(deliveries.c.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)  # PostgreSQL: leave rows others are claiming
-            )
-        ).mappings().all()
-        if not rows:
-            return []
-        await self.conn.execute(
-            deliveries.update()
-            .where(deliveries.c.id.in_([row["id"] for row in rows]))
-            .values(status=SENDING, updated_at=now)
+        """Take up to `limit` pending deliveries that are due (a retry waits until its time)
+        and mark them as being sent by worker `me` until `lease_until`, in ONE statement: rows
+        another worker is claiming at the same moment are skipped, never taken twice. Committed
+        before the messages go out, so a restart never sends them again."""
+        due = self._due(broadcast_id, now)
+        if channel is not None:
+            due.append(deliveries.c.channel == channel)
+        if language is not None:
+            due.append(deliveries.c.language == language)
+        # A CTE, MATERIALIZED: chosen once. As a plain subquery in the WHERE, PostgreSQL may
+        # run it again for each row it scans and, skipping locked rows, take more than `limit`.
+        picked = (
+            sa.select(deliveries.c.id).where(*due).order_by(deliveries.c.id).limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer anyway
+            .cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
         )
-        return [_delivery(row) for row in rows]
+        rows = await self.conn.execute(
+            deliveries.update()
+            .where(deliveries.c.id == picked.c.id, deliveries.c.status == PENDING)
+            .values(status=SENDING, claimed_by=me, lease_until=lease_until, updated_at=now)
+            .returning(*deliveries.c)
+        )
+        return sorted((_delivery(r) for r in rows.mappings()), key=lambda d: d.id)
 
     async def record(
-        self, delivery_id: int, status: str, attempts: int, now: datetime, error: str | None = None
+        self, delivery_id: int, status: str, attempts: int, now: datetime, error: str | None = None,
+        not_before: datetime | None = None,
     ) -> None:
+        """The outcome of a send. Back to pending with `not_before`: tried again from then."""
         await self.conn.execute(
             deliveries.update()
             .where(deliveries.c.id == delivery_id)
-            .values(status=status, attempts=attempts, error=error, updated_at=now)
+            .values(status=status, attempts=attempts, error=error, updated_at=now,
+                    claimed_by=None, lease_until=not_before)
         )
+
+    async def unsettled(self, broadcast_id: int) -> bool:
+        """Whether any delivery is still to be sent, or being sent."""
+        return await self.conn.scalar(sa.select(sa.exists().where(
+            deliveries.c.broadcast_id == broadcast_id,
+            deliveries.c.status.in_([PENDING, SENDING]),
+        ))) or False
 
     async def counts(self, broadcast_id: int) -> dict[str, int]:
         rows = await self.conn.execute(
@@ -173,10 +183,14 @@ class BroadcastRepository:
         return {status: n for status, n in rows}
 
     async def finish(self, broadcast_id: int, now: datetime) -> bool:
-        """Mark the broadcast done; False if another runner already did."""
+        """Mark the broadcast done once nothing is left to send or being sent; False if another
+        runner already did, or some delivery is still waiting (a retry, another worker's)."""
+        open_delivery = sa.exists().where(deliveries.c.broadcast_id == broadcast_id,
+                                          deliveries.c.status.in_([PENDING, SENDING]))
         result = await self.conn.execute(
             broadcasts.update()
-            .where(broadcasts.c.id == broadcast_id, broadcasts.c.status == RUNNING)
+            .where(broadcasts.c.id == broadcast_id, broadcasts.c.status == RUNNING,
+                   ~open_delivery)
             .values(status=DONE, finished_at=now)
         )
         return result.rowcount == 1

@@ -11,8 +11,7 @@ from bot.domain import Role
 from bot.i18n import format_when, t
 from bot.services.audit_log import AuditEntry
 from bot.text import shorten
-from handlers.telegram.common import Screen, begin_turn, show
-from handlers.telegram.setup import PRIVATE
+from handlers.telegram.common import PRIVATE, Screen, begin_turn, show
 from handlers.telegram.staff.access import staff_only
 
 LATEST = 20

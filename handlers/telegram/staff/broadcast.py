@@ -17,8 +17,7 @@ from bot.domain import Role
 from bot.i18n import plain, t
 from bot.services.staff import actor
 from bot.services.staff_broadcasts import StaffBroadcastOutcome, clean_text
-from handlers.telegram.common import CHANNEL, Screen, begin_turn, show
-from handlers.telegram.setup import PRIVATE
+from handlers.telegram.common import CHANNEL, PRIVATE, Screen, begin_turn, show
 from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_only, staff_pattern
 from handlers.telegram.staff.pending import awaiting_text
 

@@ -11,8 +11,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from bot.domain import CaseStatus, Role
 from bot.i18n import Safe, format_when, plain, t
 from bot.services.tally import Dashboard, Tally
-from handlers.telegram.common import Screen, begin_turn, show
-from handlers.telegram.setup import PRIVATE
+from handlers.telegram.common import PRIVATE, Screen, begin_turn, show
 from handlers.telegram.staff import audit, broadcast, moderation, results
 from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_only, staff_pattern
 from handlers.telegram.staff.exports import send_export

@@ -12,7 +12,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes
 
 from bot.domain import Role
 from bot.i18n import t
-from handlers.telegram.setup import PRIVATE
+from handlers.telegram.common import PRIVATE
 from handlers.telegram.staff.access import campaign_turn, staff_only
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,8 @@ from telegram.ext import (
 from bot.domain import Campaign, Citizen, Role
 from bot.i18n import Safe, plain, t
 from bot.services.judging import ScoreOutcome, ScoringStep
-from handlers.telegram.common import CHANNEL, Screen, Turn, begin_turn, services_of, show
+from handlers.telegram.common import CHANNEL, PRIVATE, Screen, Turn, begin_turn, services_of, show
 from handlers.telegram.fallback import on_text
-from handlers.telegram.setup import PRIVATE
 from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_only, staff_pattern
 from handlers.telegram.staff.pending import awaiting_text
 

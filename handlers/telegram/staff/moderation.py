@@ -24,6 +24,7 @@ from bot.services.staff import actor
 from bot.text import shorten
 from handlers.telegram.common import (
     CHANNEL,
+    PRIVATE,
     TELEGRAM_PHOTO,
     Screen,
     Turn,
@@ -31,7 +32,6 @@ from handlers.telegram.common import (
     send_case_photo,
     show,
 )
-from handlers.telegram.setup import PRIVATE
 from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_only, staff_pattern
 from handlers.telegram.staff.pending import awaiting_text
 

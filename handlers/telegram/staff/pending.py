@@ -7,7 +7,7 @@ from __future__ import annotations
 from telegram import Message
 from telegram.ext import Application, filters
 
-from handlers.telegram.setup import PRIVATE
+from handlers.telegram.common import PRIVATE
 
 
 class _Awaiting(filters.MessageFilter):

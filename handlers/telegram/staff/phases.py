@@ -14,8 +14,7 @@ from bot.domain import Campaign, Phase, Role
 from bot.i18n import format_when, plain, t
 from bot.services.phases import PhaseField, PhaseProblem, PhaseProposal
 from bot.services.staff import actor
-from handlers.telegram.common import CHANNEL, Screen, begin_turn, show
-from handlers.telegram.setup import PRIVATE
+from handlers.telegram.common import CHANNEL, PRIVATE, Screen, begin_turn, show
 from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_only, staff_pattern
 
 AREA = "p"

@@ -15,8 +15,7 @@ from bot.phrases import when
 from bot.services.results import PublishOutcome, RankedResult
 from bot.services.staff import actor
 from bot.text import shorten
-from handlers.telegram.common import CHANNEL, Screen, begin_turn, show
-from handlers.telegram.setup import PRIVATE
+from handlers.telegram.common import CHANNEL, PRIVATE, Screen, begin_turn, show
 from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_only, staff_pattern
 
 AREA = "r"

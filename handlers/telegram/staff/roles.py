@@ -8,8 +8,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes
 from bot.domain import Role
 from bot.i18n import t
 from bot.services.staff import GrantOutcome, actor
-from handlers.telegram.common import CHANNEL, Screen, begin_turn, show
-from handlers.telegram.setup import PRIVATE
+from handlers.telegram.common import CHANNEL, PRIVATE, Screen, begin_turn, show
 from handlers.telegram.staff.access import staff_only
 from handlers.telegram.staff.menu import refresh_staff_menu
 

@@ -1,0 +1,104 @@
+"""One outbound pace for a channel, shared by every worker through the database.
+
+Telegram takes about 30 messages a second from a bot, and one a second in each chat (20 a
+minute in a group); past that it answers 429 and makes the bot wait. Every message any worker
+sends books an instant first: the next free one on the channel's lane, and not before its
+chat's lane allows. Instants are evenly spaced, `1 / per_second` apart, so no rolling second
+ever holds more than `per_second` + 1 of them. Replies to citizens book as they come; a
+broadcast books only while the lane is free (not booked further than `broadcast_slack`
+ahead), so it takes the capacity replies leave and never makes a reply wait behind it.
+
+Time here is the wall clock (Unix seconds) of the machines that share the database: keep them
+synchronised (NTP). A lane booked far ahead of the clock (the clock stepped back) is reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from storage.database import Database
+from storage.repositories.pace import PaceRepository
+
+log = logging.getLogger(__name__)
+
+PER_SECOND = 28.0  # under Telegram's ~30/s, so its rolling window never sees 30
+CHAT_INTERVAL = 1.0  # seconds between two messages to one private chat
+GROUP_INTERVAL = 3.0  # ... to one group or channel (20 a minute)
+BROADCAST_SLACK = 0.25  # a broadcast books only if the lane is free within this many seconds
+FORGET_AFTER = 300.0  # a lane booked this far ahead is stale (the clock stepped back)
+IDLE_LANES_KEPT = 3600.0  # a chat's lane is forgotten after an hour without messages
+
+
+class OutboundPace:
+    def __init__(
+        self,
+        db: Database,
+        channel: str,
+        per_second: float = PER_SECOND,
+        now: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.db = db
+        self.lane = channel
+        self.interval = 1.0 / per_second
+        self.now = now
+        self.sleep = sleep
+
+    def _chat_lane(self, chat: str) -> str:
+        return f"{self.lane}:{chat}"
+
+    @staticmethod
+    def _chat_interval(chat: str) -> float:
+        # Telegram: users have positive ids, groups and channels negative ones (or @names).
+        return CHAT_INTERVAL if chat.isdigit() else GROUP_INTERVAL
+
+    async def book(self, chat: str | None, broadcast: bool = False) -> float | None:
+        """Book the instant a message to `chat` may go out; None for a broadcast when replies
+        fill the lane (nothing booked: ask again later)."""
+        now = self.now()
+        async with self.db.write() as conn:
+            pace = PaceRepository(conn)
+            not_before = now
+            if chat is not None:
+                chat_free = await pace.next_at(self._chat_lane(chat), lock=True)
+                if chat_free is not None and now < chat_free < now + FORGET_AFTER:
+                    not_before = chat_free
+            slot = await pace.book(self.lane, not_before, self.interval, FORGET_AFTER,
+                                   only_within=BROADCAST_SLACK if broadcast else None)
+            if slot is not None and chat is not None:
+                await pace.set(self._chat_lane(chat), slot + self._chat_interval(chat))
+        return slot
+
+    async def acquire(self, chat: str | None, broadcast: bool = False) -> None:
+        """Wait until a message to `chat` may go out (a broadcast, until replies leave room)."""
+        while True:
+            slot = await self.book(chat, broadcast)
+            if slot is not None:
+                break
+            await self.wait_for_room()
+        delay = slot - self.now()
+        if delay > 0:
+            await self.sleep(delay)
+
+    async def wait_for_room(self) -> None:
+        """Wait until the lane is free within BROADCAST_SLACK: a broadcast's turn."""
+        while True:
+            now = self.now()
+            async with self.db.read() as conn:
+                booked = await PaceRepository(conn).next_at(self.lane)
+            if booked is None or booked <= now + BROADCAST_SLACK or booked > now + FORGET_AFTER:
+                return
+            await self.sleep(max(booked - now - BROADCAST_SLACK, self.interval))
+
+    async def hold_off(self, seconds: float) -> None:
+        """Flood control: nothing goes out on this channel, from any worker, for `seconds`."""
+        async with self.db.write() as conn:
+            await PaceRepository(conn).hold(self.lane, self.now() + seconds)
+
+    async def prune(self) -> int:
+        """Forget the lanes of chats that got nothing for an hour (the leader, now and then)."""
+        async with self.db.write() as conn:
+            return await PaceRepository(conn).prune(self.now() - IDLE_LANES_KEPT, {self.lane})

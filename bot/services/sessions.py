@@ -1,0 +1,85 @@
+"""Chat sessions: what the bot waits for from a chat account between two of its updates (a
+search word, a rejection reason, a case being written...), kept in the database so that any
+worker can take the account's next update, and a restart forgets nothing.
+
+Updates of one account are handled one at a time and in order. Within a process the update
+processor sees to that; when several processes share the database (PostgreSQL), each update
+also takes the account's turn in the database first: a worker that finds another worker's
+turn running waits for it to end (or for its lease to run out, if that worker died)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from bot.clock import Clock
+from storage.database import Database
+from storage.repositories.sessions import SessionRepository
+
+log = logging.getLogger(__name__)
+
+TURN_LEASE = timedelta(seconds=60)  # longer than an update takes; a dead worker's turn ends
+TURN_POLL_SECONDS = 0.05
+TURN_WAIT_LOGGED = 5.0  # seconds of waiting for a turn worth a log line
+
+
+@dataclass
+class Session:
+    channel: str
+    external_id: str
+    state: dict[str, Any]
+    loaded: dict[str, Any] = field(repr=False, default_factory=dict)
+    turn: bool = False
+
+
+class SessionService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        worker_id: str,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.worker_id = worker_id
+        self.sleep = sleep
+
+    async def begin(self, channel: str, external_id: str) -> Session:
+        """The account's session, its turn taken when processes share the database."""
+        if not self.db.shared:
+            async with self.db.read() as conn:
+                state = await SessionRepository(conn).load(channel, external_id)
+            return Session(channel, external_id, state, copy.deepcopy(state))
+        waited = 0.0
+        while True:
+            async with self.db.write() as conn:
+                now = self.clock.now()
+                state = await SessionRepository(conn).take_turn(
+                    channel, external_id, self.worker_id, now, now + TURN_LEASE)
+            if state is not None:
+                if waited >= TURN_WAIT_LOGGED:
+                    log.info("waited %.1f s for another worker's turn with %s account",
+                             waited, channel)
+                return Session(channel, external_id, state, copy.deepcopy(state), turn=True)
+            await self.sleep(TURN_POLL_SECONDS)
+            waited += TURN_POLL_SECONDS
+
+    async def end(self, session: Session, state: dict[str, Any]) -> None:
+        """Keep the state if it changed, and end the turn."""
+        changed = state != session.loaded
+        if not changed and not session.turn:
+            return
+        async with self.db.write() as conn:
+            repo = SessionRepository(conn)
+            now = self.clock.now()
+            if session.turn:
+                await repo.end_turn(session.channel, session.external_id, self.worker_id,
+                                    state if changed else None, now)
+            elif changed:
+                await repo.save(session.channel, session.external_id, state, now)

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.tables import chat_sessions
+
+
+def _insert(conn: AsyncConnection):
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+class SessionRepository:
+    """Chat sessions: a chat account's conversation state between updates, and its turn."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    def _key(self, channel: str, external_id: str) -> list:
+        return [chat_sessions.c.channel == channel, chat_sessions.c.external_id == external_id]
+
+    async def load(self, channel: str, external_id: str) -> dict[str, Any]:
+        state = await self.conn.scalar(
+            sa.select(chat_sessions.c.state).where(*self._key(channel, external_id)))
+        return dict(state or {})
+
+    async def save(self, channel: str, external_id: str, state: dict[str, Any],
+                   now: datetime) -> None:
+        insert = _insert(self.conn)
+        await self.conn.execute(
+            insert(chat_sessions)
+            .values(channel=channel, external_id=external_id, state=state, updated_at=now)
+            .on_conflict_do_update(
+                index_elements=[chat_sessions.c.channel, chat_sessions.c.external_id],
+                set_={"state": state, "updated_at": now},
+            )
+        )
+
+    async def take_turn(self, channel: str, external_id: str, owner: str, now: datetime,
+                        until: datetime) -> dict[str, Any] | None:
+        """Make it `owner`'s turn with this account until `until`, unless another worker's
+        turn is running: one statement, so two workers never both get it. Returns the state,
+        or None when it is someone else's turn."""
+        insert = _insert(self.conn)
+        free = sa.or_(chat_sessions.c.turn_owner.is_(None), chat_sessions.c.turn_owner == owner,
+                      chat_sessions.c.turn_until < now)
+        state = await self.conn.scalar(
+            insert(chat_sessions)
+            .values(channel=channel, external_id=external_id, state={}, turn_owner=owner,
+                    turn_until=until, updated_at=now)
+            .on_conflict_do_update(
+                index_elements=[chat_sessions.c.channel, chat_sessions.c.external_id],
+                set_={"turn_owner": owner, "turn_until": until},
+                where=free,
+            )
+            .returning(chat_sessions.c.state)
+        )
+        return None if state is None else dict(state)
+
+    async def end_turn(self, channel: str, external_id: str, owner: str,
+                       state: dict[str, Any] | None, now: datetime) -> None:
+        """End `owner`'s turn, saving `state` if given (None: unchanged)."""
+        values: dict[str, Any] = {"turn_owner": None, "turn_until": None}
+        if state is not None:
+            values.update(state=state, updated_at=now)
+        await self.conn.execute(
+            chat_sessions.update()
+            .where(*self._key(channel, external_id), chat_sessions.c.turn_owner == owner)
+            .values(**values)
+        )
