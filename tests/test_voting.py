@@ -463,7 +463,9 @@ async def test_two_processes_on_one_file_still_leave_one_row(services, campaign,
     assert len(await vote_changes(services)) == len(changed)
 
 
-async def test_hundred_concurrent_confirm_presses_leave_one_row_and_all_are_answered(telegram, services, campaign):
+async def test_hundred_concurrent_confirm_presses_leave_one_row_and_all_are_answered(
+    telegram, services, campaign
+):
     ids = await case_ids(services, campaign)
     presses = [
         cb.encode(cb.ConfirmVote(campaign.id, ids["case-1" if i % 2 else "case-2"],
