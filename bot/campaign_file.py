@@ -105,6 +105,11 @@ def parse_campaign_file(path: str | Path) -> CampaignSpec:
         ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CampaignFileError(str(path), [Problem("file", f"not valid TOML: {exc}")]) from None
+    except RecursionError:
+        # tomllib parses arrays and inline tables by recursion: thousands of them inside each
+        # other exhaust Python's stack. No campaign file nests more than a few levels.
+        raise CampaignFileError(str(path), [Problem(
+            "file", "too deeply nested (arrays or inline tables inside each other)")]) from None
     return parse_campaign(raw, source=str(path), base_dir=path.parent)
 
 

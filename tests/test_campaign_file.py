@@ -629,6 +629,26 @@ def test_a_directory_is_a_problem_not_a_crash(tmp_path):
     assert [p.field for p in caught.value.problems] == ["file"]
 
 
+DEEP = 5000
+DEEPLY_NESTED = {
+    "arrays": "a = " + "[" * DEEP + "]" * DEEP + "\n",
+    "inline tables": "a = " + "{ b = " * DEEP + "1" + " }" * DEEP + "\n",
+    "arrays of inline tables": "a = " + "[{ b = " * DEEP + "1" + " }]" * DEEP + "\n",
+}
+
+
+@pytest.mark.parametrize("text", DEEPLY_NESTED.values(), ids=DEEPLY_NESTED.keys())
+def test_a_deeply_nested_file_is_a_problem_not_a_crash(tmp_path, text):
+    # tomllib parses nesting by recursion: without care this is a RecursionError traceback.
+    path = tmp_path / "deep.toml"
+    path.write_text('slug = "deep-2024"\n' + text, encoding="utf-8")
+    with pytest.raises(CampaignFileError) as caught:
+        parse_campaign_file(path)
+    assert caught.value.path == str(path)
+    assert caught.value.problems == [
+        Problem("file", "too deeply nested (arrays or inline tables inside each other)")]
+
+
 # --- judging, ranking, awards -------------------------------------------------------------
 
 

@@ -210,6 +210,19 @@ def test_loading_a_missing_file(cli, tmp_path):
     assert "file: not found" in result.stderr
 
 
+def test_loading_a_deeply_nested_file_is_one_problem_not_a_traceback(cli, tmp_path):
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    result = cli("campaign", "load", str(deep))
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{deep}: not loaded, 1 problem(s):",
+        "  - file: too deeply nested (arrays or inline tables inside each other)",
+    ]
+
+
 def test_relative_paths_are_resolved_from_the_working_directory(cli):
     (cli.cwd / "campaigns").mkdir()
     (cli.cwd / "campaigns" / "mine.toml").write_text(

@@ -3,15 +3,22 @@ with stable pseudonyms and no Telegram id anywhere, /export in the chat, and the
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import logging
 import re
 import tempfile
 from pathlib import Path
 
+import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from bot.campaign_file import parse_campaign
-from storage.repositories import ScoreRepository
+from bot.services import Services
+from bot.services.exports import PSEUDONYM_SECRET, campaign_key, pseudonym
+from storage.database import Database
+from storage.repositories import ScoreRepository, SecretRepository
+from storage.tables import campaigns, instance_secrets
 from tests.conftest import DAEJEON_FILE, small_campaign
 from tests.test_cli_settings import Cli
 from tests.test_tally_dashboard import ADMIN, NON_VOTER, VOTERS, cast_votes
@@ -148,3 +155,107 @@ def test_cli_export(tmp_path):
     [line] = result.stderr.splitlines()
     assert "nope" in line and "daejeon-2024" in line
     assert not (tmp_path / "none").exists()
+
+
+# --- pseudonyms: keyed with the instance's secret --------------------------------------------
+
+
+async def citizen_id(services, external_id: str) -> int:
+    return (await services.citizens.identify("telegram", external_id, "ko")).id
+
+
+async def stored_secrets(db) -> list[tuple[str, str]]:
+    async with db.read() as conn:
+        return [tuple(r) for r in await conn.execute(
+            sa.select(instance_secrets.c.name, instance_secrets.c.value))]
+
+
+async def prepare_a_judge_who_voted(services, clock, campaign) -> tuple:
+    """The exports after VOTERS[2], who voted for case 1, also scored case 0 as a judge."""
+    cases = await prepare(services, clock, campaign)
+    both = await citizen_id(services, VOTERS[2])
+    async with services.db.write() as conn:
+        await ScoreRepository(conn).set(campaign.id, cases[0].id, both, 0, 70, clock.now())
+    return cases, both
+
+
+async def test_pseudonyms_cannot_be_computed_from_the_campaign(services, clock, campaign,
+                                                               tmp_path):
+    cases, both = await prepare_a_judge_who_voted(services, clock, campaign)
+    by_name = {p.name: p for p in await services.exports.export(campaign, tmp_path / "a")}
+    votes, scores = read_csv(by_name["votes.csv"]), read_csv(by_name["scores.csv"])
+
+    # The key used to be the slug and the creation time, both known to anyone who has seen
+    # the campaign: then anyone could compute every pseudonym and link a judge to their vote.
+    async with services.db.read() as conn:
+        created = await conn.scalar(
+            sa.select(campaigns.c.created_at).where(campaigns.c.id == campaign.id))
+    guessable = f"{campaign.slug}|{created.isoformat()}".encode()
+    ids = [await citizen_id(services, v) for v in [*VOTERS, NON_VOTER, JUDGE_EXTERNAL_ID]]
+    guessed = {pseudonym(guessable, role, i) for role in ("citizen", "judge") for i in ids}
+    exported = {r["voter"] for r in votes} | {r["judge"].removeprefix("J-") for r in scores}
+    assert len(exported) == 4 + 2 and not exported & guessed
+
+    # VOTERS[2]'s vote (case 1) and their score (case 0) cannot be told to be one person's.
+    [their_vote] = [r for r in votes if r["key"] == cases[1].key]
+    [their_score] = [r for r in scores if r["key"] == cases[0].key]
+    assert their_vote["voter"] != their_score["judge"].removeprefix("J-")
+
+    # The key comes from a random secret made on the first export, in the database only.
+    [(name, secret)] = await stored_secrets(services.db)
+    assert name == PSEUDONYM_SECRET and re.fullmatch(r"[0-9a-f]{64}", secret)
+    key = campaign_key(secret, campaign.id)
+    assert their_vote["voter"] == pseudonym(key, "citizen", both)
+    assert their_score["judge"] == "J-" + pseudonym(key, "judge", both)
+
+
+async def test_the_secret_is_in_no_exported_file(services, clock, campaign, tmp_path, caplog):
+    await prepare_a_judge_who_voted(services, clock, campaign)
+    caplog.set_level(logging.INFO)  # what `chamyeo run` logs (a driver's DEBUG echoes SQL)
+    paths = await services.exports.export(campaign, tmp_path / "a")
+    [(_, secret)] = await stored_secrets(services.db)
+    key = campaign_key(secret, campaign.id)
+    for path in paths:
+        for text in (all_text(path), path.read_bytes().decode("latin-1")):
+            assert secret not in text and key.hex() not in text, path.name
+    assert secret not in caplog.text
+
+
+async def test_two_workers_export_the_same_pseudonyms(services, clock, campaign, database_url,
+                                                      tmp_path):
+    """Two Database objects stand for two processes; both export before the secret exists,
+    at once: one secret is stored, and both files agree."""
+    await prepare_a_judge_who_voted(services, clock, campaign)
+    other_db = Database(database_url)
+    try:
+        other = Services.create(other_db, clock)
+        first, second = await asyncio.gather(
+            services.exports.export(campaign, tmp_path / "a"),
+            other.exports.export(campaign, tmp_path / "b"))
+        assert len(await stored_secrets(services.db)) == 1
+        for a, b in zip(first[:-1], second[:-1], strict=True):
+            assert a.name == b.name and read_csv(a) == read_csv(b), a.name
+        # And later exports by either one, after the secret exists: the same again.
+        again = await other.exports.export(campaign, tmp_path / "c")
+        assert read_csv(again[4]) == read_csv(first[4])
+        assert read_csv(again[2]) == read_csv(first[2])
+    finally:
+        await other_db.dispose()
+
+
+async def test_workers_making_the_secret_at_once_all_get_the_first(db, database_url, clock):
+    other_db = Database(database_url)
+
+    async def make(database: Database, value: str) -> str:
+        async with database.write() as conn:
+            return await SecretRepository(conn).get_or_create("race", lambda: value, clock.now())
+
+    try:
+        got = await asyncio.gather(*[make(db if n % 2 else other_db, f"{n:064x}")
+                                     for n in range(12)])
+        assert len(set(got)) == 1
+        assert await make(other_db, "later") == got[0]  # made once, never replaced
+    finally:
+        await other_db.dispose()
+    async with db.read() as conn:
+        assert await SecretRepository(conn).get("race") == got[0]

@@ -4,7 +4,7 @@ results view, through the real Application driven offline."""
 from __future__ import annotations
 
 import warnings
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -133,7 +133,8 @@ async def test_criteria_are_scored_one_at_a_time(staffbot, judge, services):
 
 
 @pytest.mark.parametrize("who", ["citizen", "moderator"])
-async def test_score_is_refused_to_citizens_and_moderators(staffbot, services, campaign, who):
+async def test_score_is_refused_to_citizens_and_moderators(staffbot, services, campaign, who,
+                                                           clock):
     user = KIM if who == "citizen" else PARK
     await staffbot.send(user, "/start")
     if who == "moderator":
@@ -142,6 +143,7 @@ async def test_score_is_refused_to_citizens_and_moderators(staffbot, services, c
     assert [c.method for c in calls] == ["sendMessage"]
     assert calls[0].text.startswith(HINT)
     one = (await first_cases(services, campaign, 1))[0]
+    clock.advance(timedelta(minutes=1))  # refusals within one minute are one counted entry
     calls = await staffbot.press(user, data=f"Sj:s:{campaign.id}:{one}:0:100")
     assert calls[-1].method == "answerCallbackQuery" and calls[-1].params["show_alert"]
     calls = await staffbot.send(user, "100")

@@ -9,6 +9,22 @@ from datetime import datetime
 from storage.database import Database
 from storage.repositories import AuditRepository
 
+# What staff can ask `/audit <kind>` for, by the action names the services record.
+STAFF_ACTIONS = (
+    "campaign.loaded", "phase.changed", "case.approved", "case.rejected", "case.hidden",
+    "score.set", "results.published", "broadcast.sent", "staff.granted", "staff.revoked",
+)
+AUDIT_KINDS: dict[str, tuple[str, ...]] = {
+    "staff": STAFF_ACTIONS,  # what staff did (no refusals, nothing by citizens)
+    "refused": ("staff.refused",),  # staff commands refused to someone without the role
+    "votes": ("vote.changed",),
+    "cases": ("case.submitted", "case.approved", "case.rejected", "case.hidden"),
+    "phases": ("campaign.loaded", "phase.changed"),
+    "scores": ("score.set", "results.published"),
+    "roles": ("staff.granted", "staff.revoked"),
+    "broadcasts": ("broadcast.sent",),
+}
+
 
 @dataclass(frozen=True)
 class AuditEntry:
@@ -17,15 +33,19 @@ class AuditEntry:
     action: str
     campaign_id: int | None
     detail: dict
+    repeats: int = 1  # the same action by the same actor within the minute of `at`
 
 
 class AuditLogService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def latest(self, limit: int = 20) -> list[AuditEntry]:
-        """The newest entries first, from every campaign (refusals have none)."""
+    async def latest(self, limit: int = 20, kind: str | None = None) -> list[AuditEntry]:
+        """The newest entries first, from every campaign (refusals have none); only those of
+        `kind` (a key of AUDIT_KINDS) when given."""
+        actions = AUDIT_KINDS[kind] if kind is not None else None
         async with self.db.read() as conn:
-            rows = await AuditRepository(conn).entries(limit=limit)
-        return [AuditEntry(r["at"], r["actor"], r["action"], r["campaign_id"], r["detail"] or {})
+            rows = await AuditRepository(conn).entries(limit=limit, actions=actions)
+        return [AuditEntry(r["at"], r["actor"], r["action"], r["campaign_id"], r["detail"] or {},
+                           r["repeats"] or 1)
                 for r in rows]

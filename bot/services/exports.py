@@ -2,10 +2,14 @@
 and one workbook with a sheet per CSV. No Telegram id or chat address goes into any file:
 citizens and judges appear as per-campaign pseudonyms.
 
-A pseudonym is the first 12 hex digits of HMAC-SHA256, keyed with the campaign's slug and the
-instant it was created, over the internal citizen number. It is stable across exports of one
-campaign (so a vote log can be compared over time), differs between campaigns, and cannot be
-turned back into a Telegram id without the database."""
+A pseudonym is the first 12 hex digits of HMAC-SHA256 over the role and the internal citizen
+number, keyed per campaign with a key derived from the campaign's id and a random secret the
+instance makes once and keeps in the database (`instance_secrets`; in no export, no log). It is
+stable across exports of one campaign, by any worker (so a vote log can be compared over time),
+differs between campaigns and between a citizen's vote and their scores as a judge, and cannot
+be computed, nor linked across files, by someone who has the exports but not the secret. (An
+earlier key, the campaign's slug and creation time, could be guessed: that linked a judge's
+scores to the same person's vote.)"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import asyncio
 import csv
 import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,10 +27,21 @@ from bot.clock import Clock
 from bot.domain import Campaign, CaseStatus
 from bot.services.results import ResultsService
 from storage.database import Database
-from storage.repositories import ScoreRepository
+from storage.repositories import ScoreRepository, SecretRepository
 from storage.repositories.reports import ReportRepository
 
 CSV_ENCODING = "utf-8-sig"
+PSEUDONYM_SECRET = "export_pseudonyms"  # its name in instance_secrets
+
+
+def new_secret() -> str:
+    return secrets.token_hex(32)
+
+
+def campaign_key(secret: str, campaign_id: int) -> bytes:
+    """One campaign's pseudonym key: another campaign's exports tell nothing about this one's."""
+    return hmac.new(secret.encode(), f"export-pseudonyms|campaign:{campaign_id}".encode(),
+                    hashlib.sha256).digest()
 
 
 def pseudonym(key: bytes, prefix: str, internal_id: int) -> str:
@@ -53,15 +69,24 @@ class ExportService:
         return await asyncio.to_thread(write_files, sheets, Path(out_dir),
                                        f"chamyeo-{campaign.slug}.xlsx")
 
+    async def pseudonym_secret(self) -> str:
+        """The instance's secret behind every pseudonym, made on the first export."""
+        async with self.db.read() as conn:
+            secret = await SecretRepository(conn).get(PSEUDONYM_SECRET)
+        if secret is None:
+            async with self.db.write() as conn:
+                secret = await SecretRepository(conn).get_or_create(
+                    PSEUDONYM_SECRET, new_secret, self.clock.now())
+        return secret
+
     async def sheets(self, campaign: Campaign) -> list[Sheet]:
+        key = campaign_key(await self.pseudonym_secret(), campaign.id)
         async with self.db.read() as conn:
             reports = ReportRepository(conn)
             counted = await reports.cases_with_votes(campaign.id)
             log = await reports.vote_log(campaign.id)
-            created = await reports.created_at(campaign.id)
             scores = await ScoreRepository(conn).of_campaign(campaign.id)
         ranked = await self.results.ranking(campaign)
-        key = f"{campaign.slug}|{created.isoformat() if created else ''}".encode()
         zone = ZoneInfo(campaign.timezone)
 
         def local(instant: datetime) -> str:

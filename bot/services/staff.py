@@ -57,8 +57,11 @@ class StaffService:
         return any(role in can for role in needed)
 
     async def refuse(self, channel: str, external_id: str, attempt: str) -> None:
+        """Record a refused staff command or button. One person's refusals within a minute
+        share one entry that counts them, so a flood of presses cannot push staff's own
+        entries out of /audit; the entry keeps that minute's first attempt."""
         async with self.db.write() as conn:
-            await AuditRepository(conn).record(
+            await AuditRepository(conn).record_repeated(
                 self.clock.now(), actor(channel, external_id), "staff.refused",
                 attempt=attempt[:200],
             )

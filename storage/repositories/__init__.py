@@ -9,6 +9,7 @@ from storage.repositories.cases import CaseRepository
 from storage.repositories.citizens import CitizenRepository
 from storage.repositories.drafts import DraftRepository
 from storage.repositories.scores import ScoreRepository
+from storage.repositories.secrets import SecretRepository
 from storage.repositories.staff import StaffRepository
 from storage.repositories.subscriptions import SubscriptionRepository
 from storage.repositories.votes import VoteRepository
@@ -22,6 +23,7 @@ __all__ = [
     "CitizenRepository",
     "DraftRepository",
     "ScoreRepository",
+    "SecretRepository",
     "StaffRepository",
     "SubscriptionRepository",
     "VoteRepository",

@@ -1,4 +1,5 @@
-"""/audit: admins read the latest entries of the audit log, in the campaign's time."""
+"""/audit: admins read the latest entries of the audit log, in the campaign's time;
+`/audit <kind>` only one kind of entry (bot.services.audit_log.AUDIT_KINDS)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes
 
 from bot.domain import Role
 from bot.i18n import format_when, t
-from bot.services.audit_log import AuditEntry
+from bot.services.audit_log import AUDIT_KINDS, AuditEntry
 from bot.text import shorten
 from handlers.telegram.common import PRIVATE, Screen, begin_turn, show
 from handlers.telegram.staff.access import staff_only
@@ -25,27 +26,47 @@ def entry_line(entry: AuditEntry, timezone: str, lang: str) -> str:
                        if value not in (None, "", [], {}))
     when = format_when(entry.at, timezone, lang)
     line = f"{when} · {html.escape(entry.actor)} · <b>{html.escape(entry.action)}</b>"
+    if entry.repeats > 1:
+        line += " " + t(lang, "staff.audit.repeats", count=f"{entry.repeats:,}")
     if detail:
         line += f"\n   {html.escape(shorten(detail, DETAIL_LENGTH), quote=False)}"
     return line
+
+
+def usage(lang: str) -> str:
+    lines = [t(lang, "staff.audit.usage")]
+    lines += [t(lang, "staff.audit.kind_line", kind=kind,
+                about=t(lang, f"staff.audit.about.{kind}")) for kind in AUDIT_KINDS]
+    return "\n".join(lines)
 
 
 @staff_only(Role.ADMIN)
 async def audit_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = await begin_turn(update, context)
     lang = turn.language
-    zone = turn.campaign.timezone if turn.campaign else DEFAULT_ZONE
-    entries = await turn.services.audit.latest(LATEST)
-    if not entries:
-        await show(update, Screen(t(lang, "operations.audit.empty")))
+    args = context.args or []
+    kind = args[0].lower() if len(args) == 1 else None
+    if args and kind not in AUDIT_KINDS:
+        await show(update, Screen(usage(lang)))
         return
-    text = t(lang, "operations.audit.header", count=len(entries), zone=zone)
+    zone = turn.campaign.timezone if turn.campaign else DEFAULT_ZONE
+    entries = await turn.services.audit.latest(LATEST, kind=kind)
+    label = t(lang, f"staff.audit.kind.{kind}") if kind else ""
+    if not entries:
+        empty = (t(lang, "staff.audit.empty_kind", label=label) if kind
+                 else t(lang, "operations.audit.empty"))
+        await show(update, Screen(empty))
+        return
+    text = (t(lang, "staff.audit.header_kind", label=label, count=len(entries), zone=zone)
+            if kind else t(lang, "operations.audit.header", count=len(entries), zone=zone))
+    # Without a kind, a last line says how to narrow the list; room is kept for it.
+    footer = "" if kind else "\n\n" + t(lang, "staff.audit.hint", kinds=" · ".join(AUDIT_KINDS))
     for entry in entries:
         line = entry_line(entry, zone, lang)
-        if len(text) + 1 + len(line) > MESSAGE_LIMIT:
+        if len(text) + 1 + len(line) + len(footer) > MESSAGE_LIMIT:
             break
         text += "\n" + line
-    await show(update, Screen(text))
+    await show(update, Screen(text + footer))
 
 
 def register(application: Application) -> None:
