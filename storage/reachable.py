@@ -19,9 +19,9 @@ CHECK_TIMEOUT_SECONDS = 15.0
 
 # SQLSTATE classes and codes that mean "this connection cannot be made": 08 connection
 # exception, 28 invalid authorization (wrong password, unknown role), 3D000 unknown database,
-# 57P03 the server is starting or shutting down, 53300 too many connections.
+# 57P01-57P03 the server is shutting down, crashed or starting, 53300 too many connections.
 _UNREACHABLE_CLASSES = ("08", "28")
-_UNREACHABLE_CODES = ("3D000", "57P03", "53300")
+_UNREACHABLE_CODES = ("3D000", "57P01", "57P02", "57P03", "53300")
 # What SQLite says when the file cannot be opened, or is not a database at all.
 _SQLITE_UNREACHABLE = ("unable to open database file", "file is not a database")
 
