@@ -92,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging()
         from bot.app import run
 
-        return _unless_unreachable(url, lambda: run(settings, webhook=args.webhook) or 0)
+        def serve() -> int:
+            run(settings, webhook=args.webhook)
+            return 0
+
+        return _unless_unreachable(url, serve)
     if args.command == "demo":
         from bot.demo import run_demo
 

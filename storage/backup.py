@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,19 +62,41 @@ def backup_sqlite(source: Path, out: Path) -> BackupReport:
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     try:
         report = _copy_and_check(source, partial)
-        try:
-            os.link(partial, out)  # fails if `out` appeared meanwhile: still no overwrite
-        except FileExistsError:
-            raise BackupError(f"{out} already exists: a backup never overwrites a file, "
-                              "choose a new name") from None
-        except OSError as exc:
-            raise BackupError(f"cannot write {out}: {exc.strerror or exc}") from None
+        _publish(partial, out)
         return BackupReport(source, out, report.pages, report.page_size, report.revision)
     finally:
         for leftover in (partial, Path(f"{partial}-journal"), Path(f"{partial}-wal"),
                          Path(f"{partial}-shm")):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
+
+
+def _publish(partial: Path, out: Path) -> None:
+    """Give the checked copy its name, never replacing a file that appeared meanwhile: a hard
+    link where the file system has them, else an exclusive create and a byte copy."""
+    exists = BackupError(f"{out} already exists: a backup never overwrites a file, "
+                         "choose a new name")
+    try:
+        os.link(partial, out)
+        return
+    except FileExistsError:
+        raise exists from None
+    except OSError:
+        pass  # no hard links here
+    created = False
+    try:
+        with open(partial, "rb") as source, open(out, "xb") as target:
+            created = True
+            shutil.copyfileobj(source, target)
+            target.flush()
+            os.fsync(target.fileno())
+    except FileExistsError:
+        raise exists from None
+    except OSError as exc:
+        if created:  # ours, half written
+            with contextlib.suppress(FileNotFoundError):
+                out.unlink()
+        raise BackupError(f"cannot write {out}: {exc.strerror or exc}") from None
 
 
 def _copy_and_check(source: Path, target: Path) -> BackupReport:

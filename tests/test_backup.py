@@ -238,3 +238,24 @@ def test_the_readme_pg_dump_and_pg_restore_commands(tmp_path, database_url):
                     "--single-transaction", f"--dbname={libpq(database_url)}", str(dump)],
                    check=True, capture_output=True)
     assert cli("campaign", "list").stdout == listed
+
+
+def test_without_hard_links_the_copy_is_still_written_and_never_over_a_file(live, tmp_path,
+                                                                            monkeypatch):
+    import storage.backup
+
+    def no_links(*args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(storage.backup.os, "link", no_links)
+    copy = tmp_path / "copy.db"
+    report = storage.backup.backup_sqlite(live_file(live), copy)
+    assert report.revision == head_revision()
+    conn = sqlite3.connect(copy)
+    try:
+        assert conn.execute("SELECT slug FROM campaigns").fetchall() == [("daejeon-2024",)]
+    finally:
+        conn.close()
+    with pytest.raises(storage.backup.BackupError, match="already exists"):
+        storage.backup.backup_sqlite(live_file(live), copy)
+    assert not list(tmp_path.glob(".*partial*"))
