@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import shlex
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from bot.campaign_file import CampaignFileError
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, SettingsError, check_database_url, load_settings
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
@@ -39,10 +41,18 @@ def _parser() -> argparse.ArgumentParser:
                                    "voting has just opened)")
     demo.add_argument("--campaign", default=None,
                       help="campaign file (default: campaigns/daejeon-2024.toml)")
+    demo.add_argument("--database", default=None, metavar="URL",
+                      help="use this database (sqlite+aiosqlite:///FILE or "
+                           "postgresql+asyncpg://...), migrated and kept afterwards "
+                           "(default: a temporary SQLite file)")
     export = commands.add_parser(
         "export", help="write a campaign's data (CSV and a workbook; no Telegram ids) to DIR")
     export.add_argument("--campaign", required=True, metavar="SLUG")
     export.add_argument("--out", required=True, metavar="DIR")
+    backup = commands.add_parser(
+        "backup", help="copy the live SQLite database to FILE, checked (PostgreSQL: pg_dump)")
+    backup.add_argument("--out", required=True, metavar="FILE",
+                        help="the copy to write (never overwritten)")
     return parser
 
 
@@ -61,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"chamyeo: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    url = settings.chamyeo_database_url
     if args.command == "run":
         if not settings.telegram_bot_token:
             print("chamyeo: TELEGRAM_BOT_TOKEN is not set: put it in .env or the environment "
@@ -76,23 +87,43 @@ def main(argv: list[str] | None = None) -> int:
                       f"{'them' if len(missing) > 1 else 'it'} in .env or the environment "
                       "(see .env.example), or run without --webhook to poll", file=sys.stderr)
                 return EXIT_USAGE
+        if not _reachable(url):
+            return EXIT_USAGE
         configure_logging()
         from bot.app import run
         from storage.coordination import AlreadyServed
 
-        try:
-            run(settings, webhook=args.webhook)
-        except AlreadyServed as exc:
-            print(f"chamyeo: another `chamyeo run` already serves this SQLite database (it "
-                  f"holds {exc}); one process serves SQLite, several workers need PostgreSQL "
-                  "(README: Running on PostgreSQL with several workers)", file=sys.stderr)
-            return EXIT_USAGE
-        return 0
+        def serve() -> int:
+            try:
+                run(settings, webhook=args.webhook)
+            except AlreadyServed as exc:
+                print(f"chamyeo: another `chamyeo run` already serves this SQLite database "
+                      f"(it holds {exc}); one process serves SQLite, several workers need "
+                      "PostgreSQL (README: Running on PostgreSQL with several workers)",
+                      file=sys.stderr)
+                return EXIT_USAGE
+            return 0
+
+        return _unless_unreachable(url, serve)
     if args.command == "demo":
         from bot.demo import run_demo
 
+        if args.database is not None:
+            try:
+                check_database_url(args.database)
+            except ValueError as exc:
+                print(f"chamyeo: --database: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            if not _reachable(args.database):
+                return EXIT_USAGE
+            return _unless_unreachable(args.database, lambda: run_demo(
+                settings, at=args.at, campaign_file=args.campaign, database=args.database))
         return run_demo(settings, at=args.at, campaign_file=args.campaign)
+    if args.command == "backup":
+        return _backup(url, args.out)
     configure_logging(logging.WARNING)
+    if not _reachable(url):
+        return EXIT_USAGE
     if args.command == "db":
         return _with_services(settings, _db_upgrade)
     if args.command == "export":
@@ -100,6 +131,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.campaign_command == "load":
         return _with_services(settings, lambda s: _campaign_load(s, args.file))
     return _with_services(settings, _campaign_list)
+
+
+def _reachable(url: str) -> bool:
+    """Open one connection first, so an unreachable database is one line, not a traceback
+    from deep inside a command."""
+    from storage.reachable import DatabaseUnreachable, check_reachable
+
+    try:
+        asyncio.run(check_reachable(url))
+    except DatabaseUnreachable as exc:
+        print(f"chamyeo: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def _unless_unreachable(url: str, action: Callable[[], int]) -> int:
+    """Run `action`; if the database stops answering meanwhile (a server restarting), say so
+    in one line too. Any other error is a bug and keeps its traceback."""
+    from storage.reachable import unreachable_line, unreachable_reason
+
+    try:
+        return action()
+    except Exception as exc:
+        reason = unreachable_reason(exc)
+        if reason is None:
+            raise
+        print(f"chamyeo: {unreachable_line(url, reason)}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _with_services(settings: Settings, action: Callable[..., Awaitable[int]]) -> int:
@@ -114,7 +173,52 @@ def _with_services(settings: Settings, action: Callable[..., Awaitable[int]]) ->
         finally:
             await services.db.dispose()
 
-    return asyncio.run(go())
+    return _unless_unreachable(settings.chamyeo_database_url, lambda: asyncio.run(go()))
+
+
+def _backup(url: str, out: str) -> int:
+    from storage.backup import (
+        BackupError,
+        DamagedCopy,
+        backup_sqlite,
+        restore_instructions,
+        sqlite_file,
+    )
+    from storage.reachable import missing_sqlite_folder, unreachable_line
+
+    if not url.startswith("sqlite"):
+        print("chamyeo: backup copies SQLite databases; back up PostgreSQL with its own tools: "
+              f"pg_dump --format=custom --file={shlex.quote(out)} "
+              f"{shlex.quote(_libpq_url(url))} (README, Backups)", file=sys.stderr)
+        return EXIT_USAGE
+    folder = missing_sqlite_folder(url)
+    if folder is not None:
+        print(f"chamyeo: {unreachable_line(url, f'the folder {folder} does not exist')}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        report = backup_sqlite(sqlite_file(url), Path(out))
+    except DamagedCopy as exc:
+        print(f"chamyeo: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except BackupError as exc:
+        print(f"chamyeo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"backup written: {report.copy} ({report.size_bytes / 1_000_000:.1f} MB, "
+          f"{report.pages} pages; integrity check ok; database revision "
+          f"{report.revision or 'none'})")
+    for line in restore_instructions(report):
+        print(line)
+    return 0
+
+
+def _libpq_url(url: str) -> str:
+    """The same PostgreSQL database as pg_dump takes it (no driver, no password)."""
+    from sqlalchemy.engine import URL, make_url
+
+    parts = make_url(url)
+    return URL.create("postgresql", parts.username, None, parts.host, parts.port,
+                      parts.database).render_as_string(hide_password=False)
 
 
 async def _db_upgrade(services) -> int:

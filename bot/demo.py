@@ -8,6 +8,7 @@ Piped input works the same, one line per action, so a session can be replayed.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sys
 import tempfile
@@ -82,14 +83,18 @@ class ConsoleChat:
             print(f"   [{number}] {button['text']}{target}", file=self.out)
 
 
-def run_demo(settings: Settings, at: str | None = None, campaign_file: str | None = None) -> int:
+def run_demo(settings: Settings, at: str | None = None, campaign_file: str | None = None,
+             database: str | None = None) -> int:
+    """The demo on a temporary SQLite file, or on `database` (a URL), which is migrated, loaded
+    with the campaign and left there afterwards."""
     try:
-        return asyncio.run(_demo(settings, at, Path(campaign_file or DEFAULT_CAMPAIGN)))
+        return asyncio.run(_demo(settings, at, Path(campaign_file or DEFAULT_CAMPAIGN),
+                                 database))
     except KeyboardInterrupt:
         return 0
 
 
-async def _demo(settings: Settings, at: str | None, path: Path) -> int:
+async def _demo(settings: Settings, at: str | None, path: Path, database: str | None) -> int:
     # Imported here so `chamyeo --help` stays fast.
     from bot.app import build_application
     from bot.services import Services
@@ -98,6 +103,7 @@ async def _demo(settings: Settings, at: str | None, path: Path) -> int:
     from handlers.telegram.setup import set_commands
     from storage.database import Database
     from storage.migrate import upgrade
+    from storage.reachable import safe_url
 
     try:
         spec = parse_campaign_file(path)
@@ -114,8 +120,15 @@ async def _demo(settings: Settings, at: str | None, path: Path) -> int:
         return 2
     clock = RunningClock(start)
     interactive = sys.stdin.isatty()
-    with tempfile.TemporaryDirectory(prefix="chamyeo-demo-") as folder:
-        db = Database(f"sqlite+aiosqlite:///{Path(folder) / 'demo.db'}")
+    async with contextlib.AsyncExitStack() as cleanup:
+        if database is None:
+            folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="chamyeo-demo-"))
+            database = f"sqlite+aiosqlite:///{Path(folder) / 'demo.db'}"
+            where = "temporary database"
+        else:
+            where = f"database {safe_url(database)}"
+        db = Database(database)
+        cleanup.push_async_callback(db.dispose)  # before the temporary folder goes
         await upgrade(db)
         services = Services.create(db, clock, settings.chamyeo_default_language)
         await services.campaigns.load(spec, actor="demo", source=str(path))
@@ -134,8 +147,8 @@ async def _demo(settings: Settings, at: str | None, path: Path) -> int:
             chat.user_id = user.id
             # Announcements arrive while the user reads: print them as they come.
             printer = asyncio.create_task(_keep_printing(chat))
-            print(f"Chamyeo demo: {spec.title.get('en')} ({path.name}), offline, temporary "
-                  f"database.\nClock: {format_when(clock.now(), spec.timezone, 'en')} "
+            print(f"Chamyeo demo: {spec.title.get('en')} ({path.name}), offline, {where}."
+                  f"\nClock: {format_when(clock.now(), spec.timezone, 'en')} "
                   f"({spec.timezone}). Type :help for commands.")
             await driver.send(user, "/start")
             chat.flush()
@@ -189,7 +202,6 @@ async def _demo(settings: Settings, at: str | None, path: Path) -> int:
                 chat.flush()
             printer.cancel()
             await scheduler.stop()
-        await db.dispose()
     return 0
 
 

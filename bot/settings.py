@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from bot.domain import LANGUAGES
 
@@ -108,9 +109,20 @@ class Settings(BaseSettings):
     @field_validator("chamyeo_database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
-        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError("use sqlite+aiosqlite:///FILE or postgresql+asyncpg://...")
-        return value
+        return check_database_url(value)
+
+
+def check_database_url(value: str) -> str:
+    """A database URL with one of our async drivers that SQLAlchemy can read; ValueError with a
+    message that never repeats the URL (it may hold a password)."""
+    if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ValueError("use sqlite+aiosqlite:///FILE or postgresql+asyncpg://...")
+    try:
+        make_url(value)
+    except Exception:  # e.g. a port that is not a number
+        raise ValueError("not a database URL SQLAlchemy can read (check the host and port; "
+                         "a password with @, : or / in it must be %-encoded)") from None
+    return value
 
 
 class SettingsError(Exception):

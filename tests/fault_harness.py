@@ -1,6 +1,7 @@
 """The machinery of the fault tests (tests/test_faults.py): the Bot API stub
 (bench/telegram_stub.py) and the real bot (`python -m bot run`) as subprocesses, the database
-prepared before the bot starts, and read with plain sqlite3 while and after it runs.
+(the test run's backend: a SQLite file, or a PostgreSQL database) prepared before the bot
+starts, and read with the backend's own driver (tests.databases.query) while and after it runs.
 
 Nothing here waits on a fixed sleep: `poll` checks a condition every `interval` (<= 0.2 s)
 until it holds or a deadline passes. Every subprocess started here is ended by its own
@@ -16,7 +17,6 @@ import os
 import re
 import select
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -140,14 +140,14 @@ class Stub:
 # -- the bot ------------------------------------------------------------------------------
 
 
-def bot_environment(stub: Stub, database: Path) -> dict[str, str]:
+def bot_environment(stub: Stub, database_url: str) -> dict[str, str]:
     """The process environment without any CHAMYEO_* or TELEGRAM_* variable, plus ours."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("CHAMYEO_", "TELEGRAM_"))}
     env.update({
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_API_BASE_URL": stub.base_url,
-        "CHAMYEO_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "CHAMYEO_DATABASE_URL": database_url,
         "PYTHONUNBUFFERED": "1",
     })
     return env
@@ -239,12 +239,13 @@ class Prepared:
     subscriber_chats: list[int]
 
 
-def prepare_database(path: Path, raw_campaign: dict, subscriber_chats: list[int] = ()) -> Prepared:
-    """Migrate the file, load the campaign, and give each chat a citizen with an active
+def prepare_database(database_url: str, raw_campaign: dict,
+                     subscriber_chats: list[int] = ()) -> Prepared:
+    """Migrate the database, load the campaign, and give each chat a citizen with an active
     subscription (bulk INSERTs, as bench/broadcast.py seeds them). Done before the bot runs."""
 
     async def go() -> Prepared:
-        db = Database(f"sqlite+aiosqlite:///{path}")
+        db = Database(database_url)
         try:
             await upgrade(db)
             services = Services.create(db, SystemClock())
@@ -269,15 +270,6 @@ def prepare_database(path: Path, raw_campaign: dict, subscriber_chats: list[int]
             await db.dispose()
 
     return asyncio.run(go())
-
-
-def query(path: Path, sql: str, *params: Any) -> list[tuple]:
-    """Read the bot's database with plain sqlite3 (WAL: readers do not block the bot)."""
-    conn = sqlite3.connect(path, timeout=10)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 # -- Telegram updates ---------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """The `chamyeo` command as a user runs it (a real process, its own working directory and
-environment), and the settings it reads: a bad setting is one clear line and exit status 2."""
+environment), on the test run's backend (SQLite, or PostgreSQL with CHAMYEO_TEST_DATABASE_URL),
+and the settings it reads: a bad setting is one clear line and exit status 2, and touches no
+database."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
 
 from bot.settings import DEFAULT_API_BASE_URL, SettingsError, load_settings
 from storage.migrate import alembic_config
 from tests.conftest import DAEJEON_FILE, ROOT
+from tests.databases import drop_database_url, new_database_url, query
 
 SETTING_PREFIXES = ("CHAMYEO_", "TELEGRAM_")
 
@@ -23,17 +27,19 @@ def head_revision() -> str:
 
 
 class Cli:
-    """Runs `python -m bot ...` in tmp_path with a clean, explicit environment."""
+    """Runs `python -m bot ...` in `cwd` with a clean, explicit environment, on `database_url`
+    (default: the SQLite file x.db in `cwd`)."""
 
-    def __init__(self, cwd: Path) -> None:
+    def __init__(self, cwd: Path, database_url: str | None = None) -> None:
         self.cwd = cwd
-        self.db_file = cwd / "x.db"
+        self.database_url = database_url or f"sqlite+aiosqlite:///{cwd / 'x.db'}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(SETTING_PREFIXES)}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        env["CHAMYEO_DATABASE_URL"] = f"sqlite+aiosqlite:///{self.db_file}"
+        env["CHAMYEO_DATABASE_URL"] = self.database_url
         self.env = env
 
-    def __call__(self, *args: str, **env: str | None) -> subprocess.CompletedProcess:
+    def __call__(self, *args: str, input: str | None = None,
+                 **env: str | None) -> subprocess.CompletedProcess:
         run_env = dict(self.env)
         for name, value in env.items():
             if value is None:
@@ -42,13 +48,30 @@ class Cli:
                 run_env[name] = value
         return subprocess.run(
             [sys.executable, "-m", "bot", *args], cwd=self.cwd, env=run_env,
-            capture_output=True, text=True, timeout=120,
+            capture_output=True, text=True, timeout=120, input=input,
         )
+
+    def tables(self) -> set[str]:
+        """The tables in the database: none if it was never created (SQLite: no file)."""
+        return tables_in(self.database_url)
+
+
+def tables_in(url: str) -> set[str]:
+    if url.startswith("sqlite"):
+        if not Path(make_url(url).database).exists():
+            return set()
+        rows = query(url, "SELECT name FROM sqlite_master WHERE type = 'table'")
+    else:
+        rows = query(url, "SELECT table_name FROM information_schema.tables "
+                          "WHERE table_schema = 'public'")
+    return {name for (name,) in rows}
 
 
 @pytest.fixture
-def cli(tmp_path) -> Cli:
-    return Cli(tmp_path)
+def cli(tmp_path, empty_database_url) -> Cli:
+    """The command on a database of the test run's backend that has no tables yet (SQLite: a
+    file that does not exist yet)."""
+    return Cli(tmp_path, empty_database_url)
 
 
 def assert_one_clear_line(result: subprocess.CompletedProcess, *parts: str) -> str:
@@ -72,7 +95,7 @@ def test_run_without_a_token(cli):
     line = assert_one_clear_line(result, "TELEGRAM_BOT_TOKEN")
     assert line.startswith("chamyeo: ")
     assert result.stdout == ""
-    assert not cli.db_file.exists()
+    assert cli.tables() == set()
 
 
 def test_run_with_an_empty_token(cli):
@@ -95,13 +118,20 @@ def test_malformed_setting(cli, name, value, hint):
     result = cli("run", **{name: value}, TELEGRAM_BOT_TOKEN="123:abc")
     assert_one_clear_line(result, name, hint)
     assert result.stdout == ""
-    assert not cli.db_file.exists()
+    assert cli.tables() == set()
+
+
+def test_a_database_url_that_cannot_be_read_never_shows_its_password(cli):
+    url = "postgresql+asyncpg://chamyeo:S3cret-pw@db.example.org:fivefour/chamyeo"
+    result = cli("campaign", "list", CHAMYEO_DATABASE_URL=url)
+    line = assert_one_clear_line(result, "CHAMYEO_DATABASE_URL", "port")
+    assert "S3cret-pw" not in line + result.stdout
 
 
 def test_malformed_setting_stops_every_command(cli):
     result = cli("db", "upgrade", CHAMYEO_DEFAULT_LANGUAGE="fr")
     assert_one_clear_line(result, "CHAMYEO_DEFAULT_LANGUAGE")
-    assert not cli.db_file.exists()
+    assert cli.tables() == set()
 
 
 def test_a_dotenv_file_in_the_working_directory_is_read(cli):
@@ -109,15 +139,16 @@ def test_a_dotenv_file_in_the_working_directory_is_read(cli):
     assert_one_clear_line(cli("campaign", "list"), "CHAMYEO_TIMEZONE", "Nowhere/City")
 
 
-def test_a_dotenv_file_supplies_good_settings_too(cli):
-    elsewhere = cli.cwd / "from-dotenv.db"
-    (cli.cwd / ".env").write_text(
-        f"CHAMYEO_DATABASE_URL=sqlite+aiosqlite:///{elsewhere}\n", encoding="utf-8"
-    )
-    result = cli("db", "upgrade", CHAMYEO_DATABASE_URL=None)
-    assert result.returncode == 0, result.stderr
-    assert elsewhere.exists()
-    assert not cli.db_file.exists()
+def test_a_dotenv_file_supplies_good_settings_too(cli, tmp_path):
+    elsewhere = new_database_url(tmp_path, migrated=False)
+    try:
+        (cli.cwd / ".env").write_text(f"CHAMYEO_DATABASE_URL={elsewhere}\n", encoding="utf-8")
+        result = cli("db", "upgrade", CHAMYEO_DATABASE_URL=None)
+        assert result.returncode == 0, result.stderr
+        assert "alembic_version" in tables_in(elsewhere)
+        assert cli.tables() == set()
+    finally:
+        drop_database_url(elsewhere)
 
 
 def test_the_environment_wins_over_dotenv(cli):
@@ -132,10 +163,10 @@ def test_the_environment_wins_over_dotenv(cli):
 
 
 def test_db_upgrade_creates_the_database(cli):
-    assert not cli.db_file.exists()
+    assert cli.tables() == set()
     result = cli("db", "upgrade")
     assert result.returncode == 0, result.stderr
-    assert cli.db_file.exists()
+    assert {"alembic_version", "campaigns", "votes"} <= cli.tables()
     assert head_revision() in result.stdout
     assert result.stdout.strip() == f"database is at revision {head_revision()}"
     # Again: nothing to do, same answer.

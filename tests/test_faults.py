@@ -1,7 +1,8 @@
 """Fault tests (issue 7): the real bot (`python -m bot run`) as a subprocess against the local
 Bot API stub (bench/telegram_stub.py), killed with SIGKILL in the middle of a vote burst and of
-a broadcast, then restarted on the same SQLite file. Each test takes seconds, not minutes; the
-machinery is in tests/fault_harness.py. Run with `-s` to see the numbers of each run."""
+a broadcast, then restarted on the same database (the test run's backend: SQLite, or
+PostgreSQL with CHAMYEO_TEST_DATABASE_URL). Each test takes seconds, not minutes; the machinery
+is in tests/fault_harness.py. Run with `-s` to see the numbers of each run."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from bench.telegram_stub import TelegramStub
 from bot.services.broadcasts import WORKERS
 from handlers.telegram import callbacks as cb
+from tests.databases import query
 from tests.fault_harness import (
     BotProcess,
     Stub,
@@ -23,7 +25,6 @@ from tests.fault_harness import (
     campaign_around,
     poll,
     prepare_database,
-    query,
     receipts_by_chat,
 )
 
@@ -38,7 +39,7 @@ SUBSCRIBER_BASE = 820_000_000
 @pytest.fixture
 def processes(tmp_path):
     """Starts the Bot API stub (`stub(latency_ms)`: each answer that late, a round trip to
-    Telegram) and makes the bot process on a database (`bot(stub, database)`). Whatever was
+    Telegram) and makes the bot process on a database (`bot(stub, database_url)`). Whatever was
     started is ended at teardown: the bots killed, then the stubs stopped."""
     stubs: list[Stub] = []
     bots: list[BotProcess] = []
@@ -50,8 +51,8 @@ def processes(tmp_path):
             return stubs[-1].start()
 
         @staticmethod
-        def bot(stub: Stub, database) -> BotProcess:
-            bots.append(BotProcess(tmp_path, bot_environment(stub, database), stub))
+        def bot(stub: Stub, database_url: str) -> BotProcess:
+            bots.append(BotProcess(tmp_path, bot_environment(stub, database_url), stub))
             return bots[-1]
 
     try:
@@ -104,7 +105,7 @@ async def test_stub_keeps_updates_until_confirmed():
         assert (updates["queued"], updates["pending"], updates["handed_out_again"]) == (3, 1, 3)
 
 
-def test_crash_during_vote_burst(tmp_path, processes):
+def test_crash_during_vote_burst(database_url, processes):
     """A burst of vote confirmations, the bot killed with SIGKILL midway and restarted.
 
     VOTERS citizens each press "confirm" (the `y:` callback of ConfirmVote), fed to the bot
@@ -120,8 +121,7 @@ def test_crash_during_vote_burst(tmp_path, processes):
     """
     # A 100 ms round trip to Telegram: a vote can be on disk and its receipt on the way.
     stub = processes.stub(latency_ms=100)
-    database = tmp_path / "bot.db"
-    prepared = prepare_database(database, campaign_around(datetime.now(UTC),
+    prepared = prepare_database(database_url, campaign_around(datetime.now(UTC),
                                                           timedelta(hours=-1)))
     voters = [VOTER_BASE + i for i in range(VOTERS)]
     chats = set(voters)
@@ -131,7 +131,7 @@ def test_crash_during_vote_burst(tmp_path, processes):
                                        cb.ListState()))
         for i, user in enumerate(voters)
     }
-    bot = processes.bot(stub, database)
+    bot = processes.bot(stub, database_url)
     t0 = time.monotonic()
     startup = [bot.start()]
 
@@ -155,8 +155,8 @@ def test_crash_during_vote_burst(tmp_path, processes):
     poll(lambda: stub.stats()["in_flight"] == 0, 10, "the dead bot's requests to be handled")
     at_kill = stub.stats()
     receipts_at_kill = receipts_by_chat(stub.sent(), chats)
-    votes_at_kill = dict(query(database, "SELECT c.external_id, v.receipt FROM votes v "
-                                         "JOIN citizens c ON c.id = v.citizen_id"))
+    votes_at_kill = dict(query(database_url, "SELECT c.external_id, v.receipt FROM votes v "
+                                             "JOIN citizens c ON c.id = v.citizen_id"))
     assert 0 < len(receipts_at_kill) < VOTERS, "the kill must land in the middle of the burst"
     # Nothing a citizen was shown is missing, even before the restart.
     for chat, codes in receipts_at_kill.items():
@@ -188,9 +188,9 @@ def test_crash_during_vote_burst(tmp_path, processes):
     total = time.monotonic() - t0
 
     shown = receipts_by_chat(stub.sent(), chats)
-    rows = query(database, "SELECT c.external_id, v.receipt, v.case_id FROM votes v "
-                           "JOIN citizens c ON c.id = v.citizen_id "
-                           "WHERE v.campaign_id = ?", prepared.campaign_id)
+    rows = query(database_url, "SELECT c.external_id, v.receipt, v.case_id FROM votes v "
+                               "JOIN citizens c ON c.id = v.citizen_id "
+                               "WHERE v.campaign_id = ?", prepared.campaign_id)
     per_citizen = Counter(external for external, _, _ in rows)
     receipt_of = {int(external): receipt for external, receipt, _ in rows}
     final = stub.stats()
@@ -215,7 +215,7 @@ def test_crash_during_vote_burst(tmp_path, processes):
                for ext, _, case in rows), "a vote went to another case than the one pressed"
 
 
-def test_crash_during_broadcast(tmp_path, processes):
+def test_crash_during_broadcast(database_url, processes):
     """The "voting is open" broadcast to SUBSCRIBERS, the bot killed with SIGKILL midway and
     restarted: the broadcaster resumes it at start-up (Broadcaster.resume).
 
@@ -230,12 +230,11 @@ def test_crash_during_broadcast(tmp_path, processes):
     The stub enforces Telegram's 30 messages/s overall and 1/s per chat.
     """
     stub = processes.stub()
-    database = tmp_path / "bot.db"
     subscribers = [SUBSCRIBER_BASE + i for i in range(SUBSCRIBERS)]
     # Voting (and its announcement) opens about 2 s after the bot is up.
-    prepare_database(database, campaign_around(datetime.now(UTC), timedelta(seconds=3)),
+    prepare_database(database_url, campaign_around(datetime.now(UTC), timedelta(seconds=3)),
                      subscribers)
-    bot = processes.bot(stub, database)
+    bot = processes.bot(stub, database_url)
     t0 = time.monotonic()
     startup = [bot.start()]
 
@@ -250,13 +249,14 @@ def test_crash_during_broadcast(tmp_path, processes):
     bot.kill()
     killed_at = time.monotonic() - t0
     sent_at_kill = accepted()
-    [(broadcast_id,)] = query(database, "SELECT id FROM broadcasts WHERE kind = 'voting_opens'")
-    in_flight = query(database, "SELECT address FROM deliveries WHERE broadcast_id = ? "
-                                "AND status = 'sending'", broadcast_id)
+    [(broadcast_id,)] = query(database_url,
+                              "SELECT id FROM broadcasts WHERE kind = 'voting_opens'")
+    in_flight = query(database_url, "SELECT address FROM deliveries WHERE broadcast_id = ? "
+                                    "AND status = 'sending'", broadcast_id)
     assert 0 < sent_at_kill < SUBSCRIBERS, "the kill must land in the middle of the broadcast"
 
     startup.append(bot.start())
-    poll(lambda: query(database, "SELECT status FROM broadcasts WHERE id = ?",
+    poll(lambda: query(database_url, "SELECT status FROM broadcasts WHERE id = ?",
                        broadcast_id) == [("done",)],
          60, "the resumed broadcast to finish", on_timeout=bot.log)
     exit_code = bot.stop()
@@ -264,8 +264,8 @@ def test_crash_during_broadcast(tmp_path, processes):
 
     stats = stub.stats()
     received = Counter({int(chat): n for chat, n in stats["accepted_per_chat"].items()})
-    status_of = dict(query(database, "SELECT address, status FROM deliveries "
-                                     "WHERE broadcast_id = ?", broadcast_id))
+    status_of = dict(query(database_url, "SELECT address, status FROM deliveries "
+                                         "WHERE broadcast_id = ?", broadcast_id))
     uncertain = sorted(int(a) for a, s in status_of.items() if s == "uncertain")
     print(f"\nbroadcast: {SUBSCRIBERS} subscribers; startup {startup[0]:.1f} s / "
           f"{startup[1]:.1f} s; first message at {broadcast_started:.1f} s; killed at "

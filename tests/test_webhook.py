@@ -133,15 +133,16 @@ def test_webhook_url_path_is_the_public_urls_path(url, path):
 
 
 @pytest.fixture
-def environment(monkeypatch, tmp_path):
-    """A clean environment in an empty directory (so no `.env` is read), with a token; `run`
-    is replaced by a recorder so nothing is served."""
+def environment(monkeypatch, tmp_path, database_url):
+    """A clean environment in an empty directory (so no `.env` is read), with a token and a
+    database of the test run's backend (`run` checks first that it can be reached); `run` is
+    replaced by a recorder so nothing is served."""
     monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
         if name.startswith(("CHAMYEO_", "TELEGRAM_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:fake")
-    monkeypatch.setenv("CHAMYEO_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.setenv("CHAMYEO_DATABASE_URL", database_url)
     runs: list[tuple[Settings, bool]] = []
     monkeypatch.setattr(bot.app, "run", lambda settings, *, webhook=False:
                         runs.append((settings, webhook)))
@@ -199,3 +200,19 @@ def test_app_run_refuses_webhook_mode_without_its_settings():
     with pytest.raises(ValueError, match="TELEGRAM_WEBHOOK_SECRET"):
         bot.app.run(Settings(_env_file=None, telegram_webhook_url=PUBLIC_URL,
                              telegram_webhook_secret=None), webhook=True)
+
+
+def test_run_webhook_with_an_unreachable_database_is_one_line_and_exit_2(
+    environment, monkeypatch, capsys
+):
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", PUBLIC_URL)
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("CHAMYEO_DATABASE_URL",
+                       f"postgresql+asyncpg://chamyeo:pw-{SECRET}@127.0.0.1:{free_port()}/x")
+    assert bot.cli.main(["run", "--webhook"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    [line] = err.splitlines()
+    assert line.startswith("chamyeo: cannot reach the database postgresql+asyncpg://chamyeo:***@")
+    assert "connection refused" in line and SECRET not in line
+    assert environment == []
