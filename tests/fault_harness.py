@@ -282,7 +282,15 @@ class WorkerProcess(BotProcess):
 
     def serving(self) -> bool:
         """Its webhook server accepts connections (updates posted now are queued until the
-        Application has started, then handled). Fails if the process has exited."""
+        Application has started, then handled). Fails if the process has exited, unless
+        another process took its port meanwhile: then it starts again on another."""
+        # (Today's bot does not exit when its port is taken: it logs the OSError and hangs.)
+        if "address already in use" in self.log_text().lower() and self.runs < 3:
+            self.kill()
+            self.port = free_port()
+            self.env = dict(self.env, TELEGRAM_WEBHOOK_PORT=str(self.port))
+            self.launch()
+            return False
         if self.proc.poll() is not None:
             raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n"
                                  f"{self.log()}")

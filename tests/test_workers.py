@@ -304,9 +304,13 @@ def test_killing_the_leader_mid_broadcast(tmp_path, processes, database_url):
     """600 subscribers, three workers. The leader (its log says "leading") is killed with
     SIGKILL after 200 messages of the "voting is open" broadcast. Another worker says
     "leading" within TAKEOVER_SECONDS and finishes the broadcast. Nobody gets two messages;
-    those who got none are exactly the deliveries marked `uncertain` (in flight when the
-    leader died: never sent again, as Telegram cannot say whether they arrived), and there are
-    at most MAX_UNCERTAIN of them."""
+    everyone who got none has a delivery marked `uncertain` (in flight when the leader died:
+    never sent again, as Telegram cannot say whether they arrived), everyone else's is `sent`,
+    and there are at most MAX_UNCERTAIN uncertain ones.
+
+    Not asserted: that every uncertain delivery did not arrive. A sendMessage the leader had
+    written to the socket before it died is handled by the stub (as by Telegram) though
+    nobody reads the answer, so some uncertain ones arrive, each at most once."""
     stub = processes.stub(limit=LIMIT, per_chat_interval=1.0)
     subscribers = [SUBSCRIBER_BASE_B + i for i in range(SUBSCRIBERS_B)]
     workers = processes.workers(stub, database_url, WORKERS)
@@ -384,12 +388,11 @@ def test_killing_the_leader_mid_broadcast(tmp_path, processes, database_url):
     if sorted(status_of) != subscribers:
         problems.append(f"deliveries for {len(status_of)} addresses; expected one for each of "
                         f"the {SUBSCRIBERS_B} subscribers")
-    if none != uncertain:
-        problems.append(f"subscribers who got nothing ({len(none)}) are not exactly the "
-                        f"uncertain deliveries ({len(uncertain)}): got nothing but not "
-                        f"uncertain {sorted(none - uncertain)[:5]} "
-                        f"({len(none - uncertain)}), uncertain but arrived "
-                        f"{sorted(uncertain - none)[:5]} ({len(uncertain - none)})")
+    if none - uncertain:
+        problems.append(f"{len(none - uncertain)} subscribers got nothing though their "
+                        f"delivery is not uncertain, e.g. {sorted(none - uncertain)[:5]} "
+                        f"(their deliveries: "
+                        f"{dict(Counter(status_of.get(c) for c in none - uncertain))})")
     if len(uncertain) > MAX_UNCERTAIN:
         problems.append(f"{len(uncertain)} deliveries uncertain; at most {MAX_UNCERTAIN}")
     neither = {s: n for s, n in statuses.items() if s not in ("sent", "uncertain")}
