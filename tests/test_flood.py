@@ -251,8 +251,11 @@ def test_no_reply_is_lost_under_the_flood_limits(tmp_path, processes, database_u
                         f"flood-control traceback(s); the first:\n{problems_in_log[0]}")
     if len(broadcasts) != 1 or broadcasts[0][1] != "done":
         problems.append(f"'voting_opens' broadcasts {broadcasts}; expected one, done")
-    if set(delivery_status) - {"sent"}:
-        problems.append(f"deliveries by status {dict(delivery_status)}; expected all sent")
+    # A send that timed out in the stall is `uncertain` (never sent again); the stub handles it
+    # all the same, so its recipient still gets the announcement once (checked below).
+    if set(delivery_status) - {"sent", "uncertain"}:
+        problems.append(f"deliveries by status {dict(delivery_status)}; expected all sent "
+                        "(or uncertain, for a send that timed out in the stall)")
     if not set(subscribers) <= set(addresses):
         problems.append(f"{len(set(subscribers) - set(addresses))} subscribers have no "
                         "delivery")
