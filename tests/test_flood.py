@@ -125,7 +125,7 @@ def processes(tmp_path):
             stub.stop()
 
 
-def test_no_reply_is_lost_under_the_flood_limits(tmp_path, processes, database_url):
+def test_no_reply_is_lost_under_the_flood_limits(tmp_path, database_url, processes):
     stub = processes.stub(limit=30, per_chat_interval=1.0, limit_edits=EDITS_LIMITED)
     bot = processes.bot(stub, database_url)
     t_start = time.monotonic()

@@ -59,7 +59,8 @@ QUESTION = t("ko", "subscribe.ask")
 def processes(tmp_path):
     """The stub and the workers of one test. Whatever was started is ended at teardown, by its
     own handle: the workers killed, then the stub stopped. (The database is dropped by the
-    `database_url` fixture, whoever is still connected.)"""
+    `database_url` fixture afterwards, whoever is still connected: tests ask for it before
+    this fixture, so it is torn down after.)"""
     started: dict[str, list] = {"stubs": [], "workers": []}
 
     class Processes:
@@ -180,7 +181,7 @@ def check_logs(workers: list[WorkerProcess], problems: list[str]) -> None:
                             f"flood-control traceback(s); the first:\n{found[0]}")
 
 
-def test_a_webhook_worker_starts_against_the_stub(tmp_path, processes, database_url):
+def test_a_webhook_worker_starts_against_the_stub(tmp_path, database_url, processes):
     """The harness itself, on either backend: one `chamyeo run --webhook` starts against the
     stub (every call it makes at start is answered: no 404), registers the public URL and the
     secret, answers a /start posted with the secret, and refuses one without it."""
@@ -208,7 +209,7 @@ CITIZEN_BASE_A = 839_000_000  # one new citizen per worker, sending /start to it
 
 
 @needs_postgres
-def test_three_workers_one_broadcast_under_the_flood_limit(tmp_path, processes, database_url):
+def test_three_workers_one_broadcast_under_the_flood_limit(tmp_path, database_url, processes):
     """2,000 subscribers and three workers on one database. "Voting is open" falls due a few
     seconds after they all serve. Every subscriber gets exactly one message; the stub never sees
     more than 30 sendMessage in a rolling second (so no 429 from the overall limit), though a
@@ -300,7 +301,7 @@ FINISH_SECONDS_B = 35  # from the kill to the broadcast's `done`
 
 
 @needs_postgres
-def test_killing_the_leader_mid_broadcast(tmp_path, processes, database_url):
+def test_killing_the_leader_mid_broadcast(tmp_path, database_url, processes):
     """600 subscribers, three workers. The leader (its log says "leading") is killed with
     SIGKILL after 200 messages of the "voting is open" broadcast. Another worker says
     "leading" within TAKEOVER_SECONDS and finishes the broadcast. Nobody gets two messages;
