@@ -44,8 +44,8 @@ pending, handed out, handed out again; ``max_accepted_in_window`` and
 `setWebhook` last set), ``GET /_stub/sent`` (every accepted `sendMessage` and
 `editMessageText`, per chat, in order: a sequence number, method, message id, the text as the
 bot sent it, HTML included, and the ``time.monotonic()`` instant; ``?after=N``: only those
-with a sequence number above N), ``POST /_stub/updates``, ``POST /_stub/stall`` and
-``POST /_stub/shutdown``.
+with a sequence number above N; ``?chat=A,B``: only those chats), ``POST /_stub/updates``,
+``POST /_stub/stall`` and ``POST /_stub/shutdown``.
 
 Use it in-process (`TelegramStub`), or as a subprocess:
 
@@ -326,9 +326,11 @@ class TelegramStub:
         if path == "/_stub/sent":
             try:
                 after = int(query.get("after") or 0)
+                chats = [int(c) for c in query["chat"].split(",")] if "chat" in query else None
             except ValueError:
-                return 400, _error(400, "Bad Request: after must be a sequence number")
-            return 200, {"chats": self.sent_after(after)}
+                return 400, _error(400, "Bad Request: after must be a sequence number, chat "
+                                        "a list of chat ids")
+            return 200, {"chats": self.sent_after(after, chats)}
         if path == "/_stub/stall":
             if verb != "POST":
                 return 405, _error(405, 'Method Not Allowed: POST {"seconds": S}')
@@ -488,15 +490,19 @@ class TelegramStub:
 
     # -- updates, edits and the record of what was sent ----------------------------------------
 
-    def sent_after(self, after: int = 0) -> dict[str, list[dict[str, Any]]]:
-        """What `/_stub/sent` answers: per chat, the records with a sequence number above
-        `after`, in order (chats with none left out when `after` is given)."""
-        chats = {}
-        for chat, items in self.sent.items():
+    def sent_after(self, after: int = 0,
+                   chats: list[int] | None = None) -> dict[str, list[dict[str, Any]]]:
+        """What `/_stub/sent` answers: per chat (of `chats`, or all), the records with a
+        sequence number above `after`, in order (chats with none left out when `after` or
+        `chats` is given)."""
+        selected = self.sent.items() if chats is None else [
+            (chat, self.sent[chat]) for chat in chats if chat in self.sent]
+        found = {}
+        for chat, items in selected:
             newer = items if not after else [i for i in items if i["seq"] > after]
             if newer or not after:
-                chats[str(chat)] = newer
-        return chats
+                found[str(chat)] = newer
+        return found
 
     def enqueue(self, updates: list[dict[str, Any]]) -> list[int]:
         """Queue updates for getUpdates; those without an update_id get the next one."""

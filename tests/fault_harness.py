@@ -119,11 +119,15 @@ class Stub:
     def stats(self) -> dict[str, Any]:
         return self._call("GET", "/_stub/stats")
 
-    def sent(self, after: int = 0) -> dict[int, list[dict[str, Any]]]:
+    def sent(self, after: int = 0,
+             chats: list[int] | None = None) -> dict[int, list[dict[str, Any]]]:
         """chat id -> what the bot sent or edited there, in order (`after`: only the records
-        with a higher sequence number, `seq`)."""
-        chats = self._call("GET", f"/_stub/sent?after={after}")["chats"]
-        return {int(chat): items for chat, items in chats.items()}
+        with a higher sequence number, `seq`; `chats`: only these chats)."""
+        path = f"/_stub/sent?after={after}"
+        if chats is not None:
+            path += "&chat=" + ",".join(str(c) for c in chats)
+        found = self._call("GET", path)["chats"]
+        return {int(chat): items for chat, items in found.items()}
 
     def stall(self, seconds: float) -> None:
         """A network hiccup: Bot API requests arriving in the next `seconds` are held."""

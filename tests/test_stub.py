@@ -214,3 +214,6 @@ async def test_sent_after_a_sequence_number_gives_only_the_newer_records(stub_cl
     assert newer == {"1": [everything["1"][1]]}
     assert (await client.get(control(stub, "sent"), params={"after": 3})).json() == {
         "chats": {}}
+    only = (await client.get(control(stub, "sent"), params={"chat": "2,9"})).json()["chats"]
+    assert only == {"2": everything["2"]}
+    assert (await client.get(control(stub, "sent"), params={"chat": "x"})).status_code == 400

@@ -134,7 +134,7 @@ def sent_count(stub: Stub, base: int, n: int) -> int:
 
 def answered_start(stub: Stub, chat: int) -> bool:
     """The chat got the /start answer: the menu, then the news question."""
-    texts = [item["text"] for item in stub.sent().get(chat, ())]
+    texts = [item["text"] for item in stub.sent(chats=[chat]).get(chat, ())]
     return any(text.startswith(MENU) for text in texts) and QUESTION in texts
 
 
@@ -227,11 +227,12 @@ def test_three_workers_one_broadcast_under_the_flood_limit(tmp_path, database_ur
     def progress() -> int:
         return sent_count(stub, SUBSCRIBER_BASE_A, SUBSCRIBERS_A)
 
-    poll(progress, 30, "the broadcast to start", on_timeout=lambda: tails(workers, stub))
+    poll(progress, 30, "the broadcast to start", on_timeout=lambda: tails(workers, stub),
+         interval=0.2)
     first = time.monotonic()
     first_at = first - t0
     poll(lambda: progress() >= 300, 30, "300 messages of the broadcast",
-         on_timeout=lambda: tails(workers, stub))
+         on_timeout=lambda: tails(workers, stub), interval=0.2)
     # Mid-broadcast, a new citizen writes /start to each worker.
     citizens = [CITIZEN_BASE_A + i for i in range(WORKERS)]
     for i, (worker, chat) in enumerate(zip(workers, citizens, strict=True)):
@@ -285,7 +286,7 @@ def test_three_workers_one_broadcast_under_the_flood_limit(tmp_path, database_ur
                         f"{{'sent': {SUBSCRIBERS_A}}}")
     for worker, chat in zip(workers, citizens, strict=True):
         if not answered_start(stub, chat):
-            texts = [i["text"][:40] for i in stub.sent().get(chat, ())]
+            texts = [i["text"][:40] for i in stub.sent(chats=[chat]).get(chat, ())]
             problems.append(f"{worker.name} did not answer /start from {chat} with the menu "
                             f"and the news question; the chat got {texts}")
     if stats["unknown_methods"]:
@@ -322,7 +323,8 @@ def test_killing_the_leader_mid_broadcast(tmp_path, database_url, processes):
     def progress() -> int:
         return sent_count(stub, SUBSCRIBER_BASE_B, SUBSCRIBERS_B)
 
-    poll(progress, 30, "the broadcast to start", on_timeout=lambda: tails(workers, stub))
+    poll(progress, 30, "the broadcast to start", on_timeout=lambda: tails(workers, stub),
+         interval=0.2)
     leaders = [w for w in workers if leading_lines(w)]
     if len(leaders) != 1:
         problems.append(f"workers whose log says 'leading' once the broadcast runs: "
