@@ -425,7 +425,12 @@ def log_records(text: str) -> list[tuple[str, str]]:
 def log_problems(text: str) -> list[str]:
     """What a bot's log must not hold: ERROR or CRITICAL records, and tracebacks (at any
     level, or outside logging) that mention flood control (RetryAfter, 429, "Rate limit")."""
-    return [record for level, record in log_records(text)
+    records = log_records(text)
+    if text.strip() and not any(level for level, _ in records):
+        # Fail closed: a changed log format must not hide the errors from this check.
+        return ["no line of the log is in bot.cli's format ('<asctime> <LEVEL> <logger>: "
+                "<message>'): update tests/fault_harness.py's _RECORD_START"]
+    return [record for level, record in records
             if level in ("ERROR", "CRITICAL")
             or ("Traceback" in record and FLOOD_WORDS.search(record))]
 
