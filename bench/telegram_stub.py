@@ -3,10 +3,12 @@
 Standard library only: an asyncio HTTP/1.1 server (keep-alive, Content-Length or chunked
 bodies, JSON or form-urlencoded parameters as python-telegram-bot's HTTPXRequest sends them).
 
-It answers `getMe`, `setMyCommands`, `deleteMyCommands`, `deleteWebhook`, `setWebhook`,
-`getUpdates` (the queued updates, see below), `answerCallbackQuery` (True),
-`editMessageText` (the edited Message; a minimal one for a message the stub never sent) and
-`sendMessage` (a realistic Message), and enforces on `sendMessage`:
+It answers `getMe`, `setMyCommands`, `deleteMyCommands`, `getMyCommands`, `deleteWebhook`,
+`setWebhook`, `getWebhookInfo` (the URL last set), `setChatMenuButton`, `getChatMenuButton`,
+`setMyDescription`, `setMyShortDescription`, `setMyName`, `getUpdates` (the queued updates,
+see below), `answerCallbackQuery` (True), `editMessageText` (the edited Message; a minimal one
+for a message the stub never sent) and `sendMessage` (a realistic Message), and enforces on
+`sendMessage` (and on `editMessageText` too with `--limit-edits`):
 
 * at most `limit` (30) messages in any rolling `window` (1 s) overall, and
 * at most one message per chat per `per_chat_interval` (1 s),
@@ -18,7 +20,14 @@ HTTP 403 "Forbidden: bot was blocked by the user" for the configured blocked cha
 Requests that get a 403 count toward the overall limit (Telegram processed them); 429s do
 not. It counts accepted messages per chat (duplicates), 429s (overall / per chat), 403s and
 the `time.monotonic()` instant of every accepted message (on Linux the same clock in every
-process, so a parent can line them up with its own measurements).
+process, so a parent can line them up with its own measurements) and of every `sendMessage`
+it saw, accepted or not; its stats give the most of each in any rolling window.
+
+Stalls. ``POST /_stub/stall`` with ``{"seconds": S}`` is a network hiccup: every Bot API
+request that arrives in the next S seconds is held, unhandled, until the stall ends, then
+handled in the order it arrived (limits counted at that moment, as if it had just reached
+Telegram) and answered. A request whose client gave up meanwhile (a timeout) is still handled,
+as Telegram would handle a request whose answer was lost: `abandoned` counts those answers.
 
 Updates. ``POST /_stub/updates`` with a JSON list of Update objects queues them (an update
 without ``update_id`` gets the next one; the answer lists the ids). `getUpdates` behaves like
@@ -28,11 +37,15 @@ killed before its next `getUpdates` gets the same updates again after a restart.
 ``timeout`` it waits for an update to arrive, at most ``min(timeout, --max-poll-seconds)``.
 
 Extra endpoints, outside the Bot API: ``GET /_stub/stats`` (the counters as JSON, with
-``in_flight``, the Bot API requests being handled, and an ``updates`` section: queued,
-pending, handed out, handed out again), ``GET /_stub/sent`` (every
-accepted `sendMessage` and `editMessageText`, per chat, in order: method, message id, the text
-as the bot sent it, HTML included, and the ``time.monotonic()`` instant), ``POST /_stub/updates``
-and ``POST /_stub/shutdown``.
+``in_flight``, the Bot API requests being handled or held, an ``updates`` section: queued,
+pending, handed out, handed out again; ``max_accepted_in_window`` and
+``max_attempted_in_window``, the most accepted / seen `sendMessage` calls in any rolling
+``window`` seconds, ``?window=W`` to count another width; ``stall``; ``webhook``, what
+`setWebhook` last set), ``GET /_stub/sent`` (every accepted `sendMessage` and
+`editMessageText`, per chat, in order: a sequence number, method, message id, the text as the
+bot sent it, HTML included, and the ``time.monotonic()`` instant; ``?after=N``: only those
+with a sequence number above N; ``?chat=A,B``: only those chats), ``POST /_stub/updates``,
+``POST /_stub/stall`` and ``POST /_stub/shutdown``.
 
 Use it in-process (`TelegramStub`), or as a subprocess:
 
@@ -89,6 +102,7 @@ class StubConfig:
     token: str | None = None  # if set, other tokens get 401
     max_poll: float = 1.0  # seconds a getUpdates with a timeout waits at most for an update
     latency_in: float = 0.0  # seconds before a Bot API request is handled (its way there)
+    limit_edits: bool = False  # editMessageText counts toward both limits as sendMessage does
 
 
 @dataclass
@@ -100,6 +114,13 @@ class StubCounters:
     rejected_429_global: int = 0
     rejected_429_chat: int = 0
     rejected_429_times: list[float] = field(default_factory=list)
+    rejected_429_edits: int = 0  # with limit_edits: editMessageText calls refused
+    attempt_times: list[float] = field(default_factory=list)  # every sendMessage seen
+    stalls: int = 0
+    stalled_requests: int = 0  # Bot API requests held by a stall
+    abandoned: int = 0  # answers to a client that had gone away (it timed out)
+    unknown_methods: collections.Counter = field(default_factory=collections.Counter)
+    webhook: dict[str, Any] = field(default_factory=dict)
     rejected_403: int = 0
     rejected_403_chats: collections.Counter = field(default_factory=collections.Counter)
     bad_requests: int = 0
@@ -129,6 +150,12 @@ class TelegramStub:
         # what reached the users: chat -> [{"method", "message_id", "text", "time"}]
         self.sent: dict[int | str, list[dict[str, Any]]] = collections.defaultdict(list)
         self._messages: dict[tuple[int | str, int], dict[str, Any]] = {}
+        self._sent_seq = itertools.count(1)
+        # A stall: Bot API requests wait on this event until `_stall_until` has passed.
+        self._stall_until = 0.0
+        self._stall_over = asyncio.Event()
+        self._stall_over.set()
+        self._stall_timer: asyncio.TimerHandle | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -138,6 +165,10 @@ class TelegramStub:
         return self.port
 
     async def stop(self) -> None:
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+        self._stall_over.set()  # let held requests go (their connections are closing)
         if self._server is not None:
             self._server.close()
             for writer in list(self._writers):
@@ -159,9 +190,13 @@ class TelegramStub:
 
     # -- counters -------------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, window: float | None = None) -> dict[str, Any]:
+        """The counters. `window`: the width of the rolling window the `max_*_in_window`
+        figures count in (default: the limit's own window)."""
         c = self.counters
         duplicates = {chat: n for chat, n in c.accepted_per_chat.items() if n > 1}
+        width = self.config.window if window is None else window
+        now = time.monotonic()
         return {
             "started": c.started,
             "requests": dict(c.requests),
@@ -174,12 +209,26 @@ class TelegramStub:
             "rejected_429_global": c.rejected_429_global,
             "rejected_429_chat": c.rejected_429_chat,
             "rejected_429_times": c.rejected_429_times,
+            "rejected_429_edits": c.rejected_429_edits,
+            "attempt_times": c.attempt_times,
+            "window_seconds": width,
+            "max_accepted_in_window": max_in_window(c.accepted_times, width),
+            "max_attempted_in_window": max_in_window(c.attempt_times, width),
             "rejected_403": c.rejected_403,
             "rejected_403_chats": {str(k): v for k, v in c.rejected_403_chats.items()},
             "bad_requests": c.bad_requests,
             "connections": c.connections,
             "max_in_flight": c.max_in_flight,
             "in_flight": self._api_in_flight,
+            "abandoned": c.abandoned,
+            "unknown_methods": dict(c.unknown_methods),
+            "stall": {
+                "stalls": c.stalls,
+                "held": c.stalled_requests,
+                "active": not self._stall_over.is_set(),
+                "seconds_left": max(0.0, self._stall_until - now),
+            },
+            "webhook": dict(c.webhook),
             "updates": {
                 "queued": self._queued,
                 "pending": len(self._updates),
@@ -191,7 +240,7 @@ class TelegramStub:
                 "limit": self.config.limit, "window": self.config.window,
                 "per_chat_interval": self.config.per_chat_interval,
                 "retry_after": self.config.retry_after, "blocked": len(self.config.blocked),
-                "latency": self.config.latency,
+                "latency": self.config.latency, "limit_edits": self.config.limit_edits,
             },
         }
 
@@ -234,6 +283,8 @@ class TelegramStub:
                         alive=lambda: not (reader.at_eof() or writer.is_closing()))
                 finally:
                     self._in_flight -= 1
+                if reader.at_eof() or writer.is_closing():
+                    self.counters.abandoned += 1  # the client gave up waiting (a timeout)
                 await self._respond(writer, code, payload, keep_alive)
                 if not keep_alive:
                     break
@@ -263,12 +314,33 @@ class TelegramStub:
     async def _dispatch(self, verb: str, target: str, headers: dict[str, str],
                         body: bytes, alive=lambda: True) -> tuple[int, Any]:
         path = urlsplit(target).path
+        query = dict(parse_qsl(urlsplit(target).query))
         if path == "/_stub/stats":
-            return 200, self.stats()
+            try:
+                window = float(query["window"]) if "window" in query else None
+            except ValueError:
+                return 400, _error(400, "Bad Request: window must be a number of seconds")
+            return 200, self.stats(window)
         if path == "/_stub/shutdown":
             return 200, {"ok": True}
         if path == "/_stub/sent":
-            return 200, {"chats": {str(chat): items for chat, items in self.sent.items()}}
+            try:
+                after = int(query.get("after") or 0)
+                chats = [int(c) for c in query["chat"].split(",")] if "chat" in query else None
+            except ValueError:
+                return 400, _error(400, "Bad Request: after must be a sequence number, chat "
+                                        "a list of chat ids")
+            return 200, {"chats": self.sent_after(after, chats)}
+        if path == "/_stub/stall":
+            if verb != "POST":
+                return 405, _error(405, 'Method Not Allowed: POST {"seconds": S}')
+            try:
+                seconds = float(json.loads(body or b"{}").get("seconds"))
+                if not 0 <= seconds <= 600:
+                    raise ValueError("seconds must be within 0..600")
+            except (ValueError, TypeError, AttributeError) as exc:
+                return 400, _error(400, f"Bad Request: {exc}")
+            return 200, {"ok": True, "seconds_left": self.stall(seconds)}
         if path == "/_stub/updates":
             if verb != "POST":
                 return 405, _error(405, "Method Not Allowed: POST a JSON list of updates")
@@ -293,6 +365,9 @@ class TelegramStub:
             return 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {exc}"}
         self._api_in_flight += 1
         try:
+            if not self._stall_over.is_set():  # a network hiccup: held on the way there
+                self.counters.stalled_requests += 1
+                await self._stall_over.wait()
             if self.config.latency_in:
                 await asyncio.sleep(self.config.latency_in)
             if method == "getupdates":
@@ -310,9 +385,29 @@ class TelegramStub:
     def _answer(self, method: str, params: dict[str, Any]) -> tuple[int, Any]:
         if method == "getme":
             return 200, {"ok": True, "result": BOT_USER}
-        if method in ("setmycommands", "deletemycommands", "deletewebhook", "setwebhook", "close",
-                      "logout"):
+        if method in ("setmycommands", "deletemycommands", "close", "logout", "setchatmenubutton",
+                      "setmydescription", "setmyshortdescription", "setmyname"):
             return 200, {"ok": True, "result": True}
+        if method == "setwebhook":
+            hook = self.counters.webhook
+            hook.update(url=str(params.get("url") or ""),
+                        has_secret_token=bool(params.get("secret_token")),
+                        allowed_updates=params.get("allowed_updates"),
+                        set_calls=hook.get("set_calls", 0) + 1)
+            return 200, {"ok": True, "result": True}
+        if method == "deletewebhook":
+            hook = self.counters.webhook
+            hook.update(url="", has_secret_token=False,
+                        delete_calls=hook.get("delete_calls", 0) + 1)
+            return 200, {"ok": True, "result": True}
+        if method == "getwebhookinfo":
+            return 200, {"ok": True, "result": {
+                "url": self.counters.webhook.get("url", ""), "has_custom_certificate": False,
+                "pending_update_count": len(self._updates)}}
+        if method == "getmycommands":
+            return 200, {"ok": True, "result": []}
+        if method == "getchatmenubutton":
+            return 200, {"ok": True, "result": {"type": "commands"}}
         if method == "getupdates":  # without waiting; the server path uses _get_updates
             return 200, {"ok": True, "result": self._take_updates(params)}
         if method == "sendmessage":
@@ -324,11 +419,14 @@ class TelegramStub:
             return 200, {"ok": True, "result": True}
         if method == "editmessagetext":
             return self._edit_message_text(params)
+        self.counters.unknown_methods[method] += 1
         return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
 
     def _send_message(self, params: dict[str, Any]) -> tuple[int, Any]:
         raw_chat = params.get("chat_id")
         text = params.get("text")
+        now = time.monotonic()
+        self.counters.attempt_times.append(now)
         if raw_chat in (None, ""):
             self.counters.bad_requests += 1
             return 400, _error(400, "Bad Request: chat_id is empty")
@@ -340,21 +438,8 @@ class TelegramStub:
             chat = int(raw_chat)
         except (TypeError, ValueError):
             chat = str(raw_chat)
-        now = time.monotonic()
-        window = self._window
-        while window and window[0] <= now - self.config.window:
-            window.popleft()
-        if len(window) >= self.config.limit:
-            self.counters.rejected_429_global += 1
-            self.counters.rejected_429_times.append(now)
+        if not self._admit(chat, now):
             return 429, self._too_many()
-        last = self._last_per_chat.get(chat)
-        if last is not None and now - last < self.config.per_chat_interval:
-            self.counters.rejected_429_chat += 1
-            self.counters.rejected_429_times.append(now)
-            return 429, self._too_many()
-        window.append(now)  # Telegram did the work, whether or not the user blocked the bot
-        self._last_per_chat[chat] = now
         if chat in self.config.blocked:
             self.counters.rejected_403 += 1
             self.counters.rejected_403_chats[chat] += 1
@@ -365,7 +450,59 @@ class TelegramStub:
         self._remember("sendMessage", chat, message, str(text), now)
         return 200, {"ok": True, "result": message}
 
+    def _admit(self, chat: int | str, now: float) -> bool:
+        """Telegram's flood limits: False (counted as a 429) if this message would exceed
+        `limit` in the rolling window or come within `per_chat_interval` of the chat's last.
+        An admitted message counts toward both, whether or not the user blocked the bot
+        (Telegram did the work)."""
+        window = self._window
+        while window and window[0] <= now - self.config.window:
+            window.popleft()
+        if len(window) >= self.config.limit:
+            self.counters.rejected_429_global += 1
+            self.counters.rejected_429_times.append(now)
+            return False
+        last = self._last_per_chat.get(chat)
+        if last is not None and now - last < self.config.per_chat_interval:
+            self.counters.rejected_429_chat += 1
+            self.counters.rejected_429_times.append(now)
+            return False
+        window.append(now)
+        self._last_per_chat[chat] = now
+        return True
+
+    # -- stalls -----------------------------------------------------------------------------
+
+    def stall(self, seconds: float) -> float:
+        """Hold every Bot API request that arrives in the next `seconds` until then (a stall
+        already under way is extended, never shortened). Returns the seconds left."""
+        now = time.monotonic()
+        if seconds > 0 and now + seconds > self._stall_until:
+            self.counters.stalls += 1
+            self._stall_until = now + seconds
+            self._stall_over.clear()
+            if self._stall_timer is not None:
+                self._stall_timer.cancel()
+            # The held requests go on when it ends, in the order they arrived.
+            self._stall_timer = asyncio.get_running_loop().call_later(
+                seconds, self._stall_over.set)
+        return max(0.0, self._stall_until - now)
+
     # -- updates, edits and the record of what was sent ----------------------------------------
+
+    def sent_after(self, after: int = 0,
+                   chats: list[int] | None = None) -> dict[str, list[dict[str, Any]]]:
+        """What `/_stub/sent` answers: per chat (of `chats`, or all), the records with a
+        sequence number above `after`, in order (chats with none left out when `after` or
+        `chats` is given)."""
+        selected = self.sent.items() if chats is None else [
+            (chat, self.sent[chat]) for chat in chats if chat in self.sent]
+        found = {}
+        for chat, items in selected:
+            newer = items if not after else [i for i in items if i["seq"] > after]
+            if newer or not after:
+                found[str(chat)] = newer
+        return found
 
     def enqueue(self, updates: list[dict[str, Any]]) -> list[int]:
         """Queue updates for getUpdates; those without an update_id get the next one."""
@@ -439,6 +576,9 @@ class TelegramStub:
         if chat == "" or message_id <= 0:
             self.counters.bad_requests += 1
             return 400, _error(400, "Bad Request: message to edit not found")
+        if self.config.limit_edits and not self._admit(chat, time.monotonic()):
+            self.counters.rejected_429_edits += 1
+            return 429, self._too_many()
         message = self._message(chat, str(text), params)  # text, markup and chat as sent
         message["message_id"] = message_id
         known = self._messages.get((chat, message_id))
@@ -451,8 +591,9 @@ class TelegramStub:
     def _remember(self, method: str, chat: int | str, message: dict[str, Any], text: str,
                   when: float) -> None:
         self._messages[(chat, message["message_id"])] = message
-        self.sent[chat].append({"method": method, "message_id": message["message_id"],
-                                "text": text, "time": when})
+        self.sent[chat].append({"seq": next(self._sent_seq), "method": method,
+                                "message_id": message["message_id"], "text": text,
+                                "time": when})
 
     def _too_many(self) -> dict[str, Any]:
         n = self.config.retry_after
@@ -486,6 +627,19 @@ class TelegramStub:
             if value:
                 message[key] = value
         return message
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    """The most instants in any rolling window: the largest number of `times` t with
+    start <= t < start + window, over every start (the stub's own rule: an instant leaves the
+    window `window` seconds after it). `times` need not be sorted."""
+    ordered = sorted(times)
+    best = first = 0
+    for last, t in enumerate(ordered):
+        while t - ordered[first] >= window:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
 
 
 def _error(code: int, description: str) -> dict[str, Any]:
@@ -537,6 +691,7 @@ async def _main(args: argparse.Namespace) -> None:
         limit=args.limit, window=args.window, per_chat_interval=args.per_chat_interval,
         retry_after=args.retry_after, blocked=blocked, latency=args.latency_ms / 1000,
         max_poll=args.max_poll_seconds, latency_in=args.latency_in_ms / 1000,
+        limit_edits=args.limit_edits,
     ))
     port = await stub.start(args.port)
     print(f"PORT {port}", flush=True)
@@ -578,6 +733,8 @@ def main(argv: list[str] | None = None) -> None:
                              "(--latency-ms: after handling it, before answering)")
     parser.add_argument("--max-poll-seconds", type=float, default=1.0,
                         help="the longest a getUpdates with a timeout waits for an update")
+    parser.add_argument("--limit-edits", action="store_true",
+                        help="editMessageText counts toward both flood limits, as sendMessage")
     parser.add_argument("--max-seconds", type=float, default=3600.0,
                         help="stop after this long in any case")
     parser.add_argument("--ignore-stdin", action="store_true",

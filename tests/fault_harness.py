@@ -1,7 +1,8 @@
-"""The machinery of the fault tests (tests/test_faults.py): the Bot API stub
-(bench/telegram_stub.py) and the real bot (`python -m bot run`) as subprocesses, the database
-(the test run's backend: a SQLite file, or a PostgreSQL database) prepared before the bot
-starts, and read with the backend's own driver (tests.databases.query) while and after it runs.
+"""The machinery of the fault tests (tests/test_faults.py, test_workers.py, test_flood.py): the
+Bot API stub (bench/telegram_stub.py) and the real bot (`python -m bot run`, polling, or
+`python -m bot run --webhook`, a worker) as subprocesses, the database (a SQLite file or a
+PostgreSQL database, by URL) prepared before the bot starts and read from outside while and
+after it runs, and the bot's log read for errors.
 
 Nothing here waits on a fixed sleep: `poll` checks a condition every `interval` (<= 0.2 s)
 until it holds or a deadline passes. Every subprocess started here is ended by its own
@@ -12,14 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import re
 import select
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +42,7 @@ from storage.database import Database
 from storage.migrate import upgrade
 from storage.tables import cases, citizens, subscriptions
 from tests.conftest import small_campaign
+from tests.databases import query as query_url
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123:abc"
@@ -68,12 +74,19 @@ def poll(check: Callable[[], T], timeout: float, what: str, interval: float = 0.
 class Stub:
     """bench/telegram_stub.py in a subprocess, and its HTTP endpoints."""
 
-    def __init__(self, workdir: Path, max_seconds: float = 300, latency_ms: float = 0) -> None:
+    def __init__(self, workdir: Path, max_seconds: float = 300, latency_ms: float = 0,
+                 limit: int = 30, per_chat_interval: float = 1.0,
+                 limit_edits: bool = False) -> None:
         """`latency_ms`: a round trip to Telegram, half on the way there (before the stub
-        handles a request), half on the way back."""
+        handles a request), half on the way back. `limit` messages per rolling second overall,
+        one per chat every `per_chat_interval` s (Telegram's); `limit_edits`: editMessageText
+        counts toward both too."""
         self.log_path = workdir / "stub.log"
         self.args = ["--max-seconds", str(max_seconds), "--max-poll-seconds", "0.5",
-                     "--latency-in-ms", str(latency_ms / 2), "--latency-ms", str(latency_ms / 2)]
+                     "--latency-in-ms", str(latency_ms / 2), "--latency-ms", str(latency_ms / 2),
+                     "--limit", str(limit), "--per-chat-interval", str(per_chat_interval)]
+        if limit_edits:
+            self.args.append("--limit-edits")
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
 
@@ -106,10 +119,19 @@ class Stub:
     def stats(self) -> dict[str, Any]:
         return self._call("GET", "/_stub/stats")
 
-    def sent(self) -> dict[int, list[dict[str, Any]]]:
-        """chat id -> what the bot sent or edited there, in order."""
-        chats = self._call("GET", "/_stub/sent")["chats"]
-        return {int(chat): items for chat, items in chats.items()}
+    def sent(self, after: int = 0,
+             chats: list[int] | None = None) -> dict[int, list[dict[str, Any]]]:
+        """chat id -> what the bot sent or edited there, in order (`after`: only the records
+        with a higher sequence number, `seq`; `chats`: only these chats)."""
+        path = f"/_stub/sent?after={after}"
+        if chats is not None:
+            path += "&chat=" + ",".join(str(c) for c in chats)
+        found = self._call("GET", path)["chats"]
+        return {int(chat): items for chat, items in found.items()}
+
+    def stall(self, seconds: float) -> None:
+        """A network hiccup: Bot API requests arriving in the next `seconds` are held."""
+        self._call("POST", "/_stub/stall", {"seconds": seconds})
 
     def enqueue(self, updates: list[dict[str, Any]]) -> list[int]:
         return self._call("POST", "/_stub/updates", updates)["update_ids"]
@@ -140,14 +162,20 @@ class Stub:
 # -- the bot ------------------------------------------------------------------------------
 
 
-def bot_environment(stub: Stub, database_url: str) -> dict[str, str]:
-    """The process environment without any CHAMYEO_* or TELEGRAM_* variable, plus ours."""
+def database_url(database: Path | str) -> str:
+    """A SQLite file's path, or a database URL as it is."""
+    return f"sqlite+aiosqlite:///{database}" if isinstance(database, Path) else database
+
+
+def bot_environment(stub: Stub, database: Path | str) -> dict[str, str]:
+    """The process environment without any CHAMYEO_* or TELEGRAM_* variable, plus ours.
+    `database`: a SQLite file, or a URL (PostgreSQL)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("CHAMYEO_", "TELEGRAM_"))}
     env.update({
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_API_BASE_URL": stub.base_url,
-        "CHAMYEO_DATABASE_URL": database_url,
+        "CHAMYEO_DATABASE_URL": database_url(database),
         "PYTHONUNBUFFERED": "1",
     })
     return env
@@ -206,6 +234,93 @@ class BotProcess:
     def log(self) -> str:
         return _tail(self.log_path) if self.log_path else ""
 
+    def log_text(self) -> str:
+        """The whole log of the current (or last) run."""
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+
+# -- webhook workers ----------------------------------------------------------------------
+
+WEBHOOK_URL = "https://bot.example.org/tg/hook"
+WEBHOOK_PATH = "/tg/hook"  # the URL's path: what the worker's server answers on
+WEBHOOK_SECRET = "worker-Secret_for-tests"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class WorkerProcess(BotProcess):
+    """`python -m bot run --webhook` (`chamyeo run --webhook`): one worker, serving Telegram's
+    webhook on 127.0.0.1:`port` (plain HTTP, as behind a TLS-terminating proxy), named
+    `name` in its log file (`<name>.log` in the test's tmp directory)."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], stub: Stub, name: str) -> None:
+        workdir = workdir / name
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        env = dict(env, TELEGRAM_WEBHOOK_URL=WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
+                   TELEGRAM_WEBHOOK_LISTEN="127.0.0.1", TELEGRAM_WEBHOOK_PORT=str(self.port))
+        super().__init__(workdir, env, stub)
+        self.name = name
+
+    def launch(self) -> None:
+        """Start the process, without waiting for it (several start together)."""
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.runs += 1
+        self.log_path = self.workdir / f"{self.name}-{self.runs}.log"
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot", "run", "--webhook"], cwd=self.workdir,
+                env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            )
+
+    def serving(self) -> bool:
+        """Its webhook server accepts connections (updates posted now are queued until the
+        Application has started, then handled). Fails if the process has exited, unless
+        another process took its port meanwhile: then it starts again on another."""
+        # (Today's bot does not exit when its port is taken: it logs the OSError and hangs.)
+        if "address already in use" in self.log_text().lower() and self.runs < 3:
+            self.kill()
+            self.port = free_port()
+            self.env = dict(self.env, TELEGRAM_WEBHOOK_PORT=str(self.port))
+            self.launch()
+            return False
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n"
+                                 f"{self.log()}")
+        return _accepts(self.port)
+
+    def start(self, timeout: float = 40) -> float:
+        started = time.monotonic()
+        self.launch()
+        poll(self.serving, timeout, f"{self.name} to serve its webhook", on_timeout=self.log)
+        return time.monotonic() - started
+
+    def post_update(self, update: dict[str, Any], secret: str | None = WEBHOOK_SECRET) -> int:
+        """POST an Update to the worker as Telegram would: the HTTP status it answers."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{WEBHOOK_PATH}", data=json.dumps(update).encode(),
+            method="POST", headers={"Content-Type": "application/json",
+                                    **({SECRET_HEADER: secret} if secret else {})})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    def lines_matching(self, pattern: re.Pattern[str]) -> list[str]:
+        return [line for line in self.log_text().splitlines() if pattern.search(line)]
+
 
 def _tail(path: Path, lines: int = 40) -> str:
     try:
@@ -239,13 +354,14 @@ class Prepared:
     subscriber_chats: list[int]
 
 
-def prepare_database(database_url: str, raw_campaign: dict,
+def prepare_database(database: Path | str, raw_campaign: dict,
                      subscriber_chats: list[int] = ()) -> Prepared:
-    """Migrate the database, load the campaign, and give each chat a citizen with an active
-    subscription (bulk INSERTs, as bench/broadcast.py seeds them). Done before the bot runs."""
+    """Migrate the database (a SQLite file, or a URL), load the campaign, and give each chat a
+    citizen with an active subscription (bulk INSERTs, as bench/broadcast.py seeds them). Done
+    before the bot runs."""
 
     async def go() -> Prepared:
-        db = Database(database_url)
+        db = Database(database_url(database))
         try:
             await upgrade(db)
             services = Services.create(db, SystemClock())
@@ -272,23 +388,99 @@ def prepare_database(database_url: str, raw_campaign: dict,
     return asyncio.run(go())
 
 
+def query(database: Path | str, sql: str, *params: Any) -> list[tuple]:
+    """Read the bot's database from outside: a SQLite file with plain sqlite3 (WAL: readers do
+    not block the bot), a URL with its backend's driver (tests.databases.query). `sql` uses
+    `?` placeholders."""
+    if not isinstance(database, Path):
+        return query_url(database, sql, *params)
+    conn = sqlite3.connect(database, timeout=10)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+# -- the bot's log ------------------------------------------------------------------------
+
+_RECORD_START = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (\w+) ")
+FLOOD_WORDS = re.compile(r"RetryAfter|\b429\b|Rate limit|Too Many Requests|Flood control",
+                         re.IGNORECASE)
+
+
+def log_records(text: str) -> list[tuple[str, str]]:
+    """The log (bot.cli's format: "<asctime> <LEVEL> <logger>: <message>") as (level, record)
+    pairs; a traceback or other continuation line belongs to the record before it. Lines
+    before the first record (or printed outside logging) are a record of level ""."""
+    records: list[tuple[str, list[str]]] = []
+    for line in text.splitlines():
+        match = _RECORD_START.match(line)
+        if match or not records:
+            records.append((match.group(1) if match else "", [line]))
+        else:
+            records[-1][1].append(line)
+    return [(level, "\n".join(lines)) for level, lines in records]
+
+
+def log_problems(text: str) -> list[str]:
+    """What a bot's log must not hold: ERROR or CRITICAL records, and tracebacks (at any
+    level, or outside logging) that mention flood control (RetryAfter, 429, "Rate limit")."""
+    records = log_records(text)
+    if text.strip() and not any(level for level, _ in records):
+        # Fail closed: a changed log format must not hide the errors from this check.
+        return ["no line of the log is in bot.cli's format ('<asctime> <LEVEL> <logger>: "
+                "<message>'): update tests/fault_harness.py's _RECORD_START"]
+    return [record for level, record in records
+            if level in ("ERROR", "CRITICAL")
+            or ("Traceback" in record and FLOOD_WORDS.search(record))]
+
+
 # -- Telegram updates ---------------------------------------------------------------------
 
 
-def callback_update(user_id: int, data: str, press: int = 0) -> dict[str, Any]:
-    """A button press in a private chat, on a bot message (no update_id: the stub numbers
-    it). `press` tells repeated presses of one user apart (their query ids differ)."""
-    user = {"id": user_id, "is_bot": False, "first_name": f"시민 {user_id}",
-            "language_code": "ko"}
+def _user(user_id: int, language: str = "ko") -> dict[str, Any]:
+    return {"id": user_id, "is_bot": False, "first_name": f"시민 {user_id}",
+            "language_code": language}
+
+
+def callback_update(user_id: int, data: str, press: int = 0, message_id: int = 1,
+                    text: str = "…") -> dict[str, Any]:
+    """A button press in a private chat, on a bot message (`message_id`, `text`; no
+    update_id: the stub numbers it). `press` tells repeated presses of one user apart (their
+    query ids differ)."""
+    user = _user(user_id)
     return {"callback_query": {
         "id": f"{user_id}-{press}",
         "from": user,
         "chat_instance": str(user_id),
-        "message": {"message_id": 1, "date": int(time.time()) - 60,
+        "message": {"message_id": message_id, "date": int(time.time()) - 1,
                     "chat": {"id": user_id, "type": "private", "first_name": user["first_name"]},
-                    "from": STUB_BOT, "text": "…"},
+                    "from": STUB_BOT, "text": text},
         "data": data,
     }}
+
+
+_incoming_ids = itertools.count(1)
+
+
+def message_update(user_id: int, text: str, update_id: int | None = None,
+                   language: str = "ko") -> dict[str, Any]:
+    """A citizen's text message in their private chat with the bot, as Telegram sends it (a
+    command gets its bot_command entity). Without `update_id` the stub numbers it (polling);
+    a webhook needs one."""
+    user = _user(user_id, language)
+    message: dict[str, Any] = {
+        "message_id": next(_incoming_ids), "date": int(time.time()),
+        "chat": {"id": user_id, "type": "private", "first_name": user["first_name"]},
+        "from": user, "text": text,
+    }
+    if text.startswith("/"):
+        message["entities"] = [{"type": "bot_command", "offset": 0,
+                                "length": len(text.split()[0])}]
+    update: dict[str, Any] = {"message": message}
+    if update_id is not None:
+        update["update_id"] = update_id
+    return update
 
 
 def receipts_by_chat(sent: dict[int, list[dict[str, Any]]],
