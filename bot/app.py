@@ -19,11 +19,11 @@ from handlers.kakao import CHANNEL as KAKAO_CHANNEL
 from handlers.kakao.events import KakaoEventSender, SkippedKakaoSender, kakao_sender
 from handlers.kakao.server import KakaoServer
 from handlers.telegram.common import CHANNEL, SCHEDULER, SERVICES
+from handlers.telegram.menus import refresh_staff_menu, set_commands
 from handlers.telegram.processor import PerUserUpdateProcessor
 from handlers.telegram.rate_limiter import PacedRateLimiter
 from handlers.telegram.sender import TelegramSender
-from handlers.telegram.setup import register, set_commands
-from handlers.telegram.staff.menu import refresh_staff_menu
+from handlers.telegram.setup import register
 from storage.coordination import Leadership, leadership_for
 from storage.database import Database
 from storage.migrate import upgrade

@@ -99,8 +99,8 @@ async def _demo(settings: Settings, at: str | None, path: Path, database: str | 
     from bot.app import build_application
     from bot.services import Services
     from handlers.telegram.common import SCHEDULER
+    from handlers.telegram.menus import set_commands
     from handlers.telegram.offline import OfflineRequest, OfflineTelegram, TelegramUser
-    from handlers.telegram.setup import set_commands
     from storage.database import Database
     from storage.migrate import upgrade
     from storage.reachable import safe_url

@@ -391,3 +391,4 @@ class StaffMember:
     roles: frozenset[Role]
     username: str | None = None
     bootstrap: bool = False  # an admin from CHAMYEO_ADMIN_IDS: cannot be revoked in the chat
+    has_written: bool = True  # has used the bot (a chat to set a menu in exists)

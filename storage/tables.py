@@ -26,6 +26,25 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+class _NoNul:
+    """PostgreSQL cannot hold the NUL character in text (SQLite can): it is dropped on the way
+    in, on both, so a citizen's stray NUL never fails a write or a search, and both backends
+    keep the same."""
+
+    def process_bind_param(self, value, dialect):
+        return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+class String(_NoNul, TypeDecorator):
+    impl = sa.String
+    cache_ok = True
+
+
+class Text(_NoNul, TypeDecorator):
+    impl = sa.Text
+    cache_ok = True
+
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -40,12 +59,12 @@ campaigns = sa.Table(
     "campaigns",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("slug", sa.String(64), nullable=False, unique=True),
-    sa.Column("title_ko", sa.Text, nullable=False),
-    sa.Column("title_en", sa.Text),
-    sa.Column("description_ko", sa.Text, nullable=False),
-    sa.Column("description_en", sa.Text),
-    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("slug", String(64), nullable=False, unique=True),
+    sa.Column("title_ko", Text, nullable=False),
+    sa.Column("title_en", Text),
+    sa.Column("description_ko", Text, nullable=False),
+    sa.Column("description_en", Text),
+    sa.Column("timezone", String(64), nullable=False),
     sa.Column("votes_per_citizen", sa.Integer, nullable=False, server_default="1"),
     sa.Column("allow_change", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("show_running_tally", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -70,7 +89,7 @@ phases = sa.Table(
     sa.Column(
         "campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
     ),
-    sa.Column("name", sa.String(16), nullable=False),
+    sa.Column("name", String(16), nullable=False),
     sa.Column("starts_at", UTCDateTime, nullable=False),
     sa.Column("ends_at", UTCDateTime),
     sa.UniqueConstraint("campaign_id", "name"),
@@ -83,24 +102,24 @@ cases = sa.Table(
     sa.Column(
         "campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
     ),
-    sa.Column("key", sa.String(64), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("source", sa.String(16), nullable=False),  # "file" or "chat"
-    sa.Column("district", sa.String(64), nullable=False),
-    sa.Column("neighbourhood", sa.String(64), nullable=False),
-    sa.Column("category", sa.String(64), nullable=False),
-    sa.Column("image", sa.Text),
-    sa.Column("title_ko", sa.Text, nullable=False),
-    sa.Column("summary_ko", sa.Text, nullable=False),
-    sa.Column("body_ko", sa.Text, nullable=False),
-    sa.Column("organization_ko", sa.Text, nullable=False),
-    sa.Column("title_en", sa.Text),
-    sa.Column("summary_en", sa.Text),
-    sa.Column("body_en", sa.Text),
-    sa.Column("organization_en", sa.Text),
-    sa.Column("status_reason", sa.Text),  # why staff rejected or hid it
+    sa.Column("key", String(64), nullable=False),
+    sa.Column("status", String(16), nullable=False),
+    sa.Column("source", String(16), nullable=False),  # "file" or "chat"
+    sa.Column("district", String(64), nullable=False),
+    sa.Column("neighbourhood", String(64), nullable=False),
+    sa.Column("category", String(64), nullable=False),
+    sa.Column("image", Text),
+    sa.Column("title_ko", Text, nullable=False),
+    sa.Column("summary_ko", Text, nullable=False),
+    sa.Column("body_ko", Text, nullable=False),
+    sa.Column("organization_ko", Text, nullable=False),
+    sa.Column("title_en", Text),
+    sa.Column("summary_en", Text),
+    sa.Column("body_en", Text),
+    sa.Column("organization_en", Text),
+    sa.Column("status_reason", Text),  # why staff rejected or hid it
     sa.Column("submitter_id", sa.Integer, sa.ForeignKey("citizens.id")),  # submitted by chat
-    sa.Column("submitter_type", sa.String(16)),  # individual, organization, council
+    sa.Column("submitter_type", String(16)),  # individual, organization, council
     sa.Column("consented_at", UTCDateTime),  # to be contacted by staff and to be published
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -113,12 +132,12 @@ citizens = sa.Table(
     "citizens",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("channel", sa.String(16), nullable=False),
-    sa.Column("external_id", sa.String(128), nullable=False),
-    sa.Column("language", sa.String(8), nullable=False),
+    sa.Column("channel", String(16), nullable=False),
+    sa.Column("external_id", String(128), nullable=False),
+    sa.Column("language", String(8), nullable=False),
     sa.Column("first_seen", UTCDateTime, nullable=False),
-    sa.Column("username", sa.String(64)),  # so staff can /grant @username
-    sa.Column("alias", sa.String(128)),  # another key for the account (Kakao plusfriendUserKey)
+    sa.Column("username", String(64)),  # so staff can /grant @username
+    sa.Column("alias", String(128)),  # another key for the account (Kakao plusfriendUserKey)
     sa.UniqueConstraint("channel", "external_id"),
     sa.Index("ix_citizens_username", "username"),
 )
@@ -136,7 +155,7 @@ votes = sa.Table(
     sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False),
     sa.Column("slot", sa.Integer, nullable=False),
     sa.Column("cast_at", UTCDateTime, nullable=False),
-    sa.Column("receipt", sa.String(16), nullable=False),
+    sa.Column("receipt", String(16), nullable=False),
     sa.UniqueConstraint("campaign_id", "citizen_id", "slot"),
     sa.UniqueConstraint("campaign_id", "citizen_id", "case_id"),
     sa.CheckConstraint("slot >= 1", name="slot_positive"),
@@ -148,13 +167,13 @@ audit_log = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("at", UTCDateTime, nullable=False),
-    sa.Column("actor", sa.String(64), nullable=False),
-    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("actor", String(64), nullable=False),
+    sa.Column("action", String(64), nullable=False),
     sa.Column("campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="SET NULL")),
     sa.Column("detail", sa.JSON, nullable=False),
     # A refusal repeated within a minute counts here instead of taking a row each time.
     sa.Column("repeats", sa.Integer, nullable=False, server_default="1"),
-    sa.Column("dedup_key", sa.String(200), unique=True),
+    sa.Column("dedup_key", String(200), unique=True),
     sa.Index("ix_audit_log_action", "action"),
 )
 
@@ -181,9 +200,9 @@ announcements = sa.Table(
         "campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
         nullable=False,
     ),
-    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("kind", String(32), nullable=False),
     sa.Column("due_at", UTCDateTime, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # planned, sent, skipped, cancelled
+    sa.Column("status", String(16), nullable=False),  # planned, sent, skipped, cancelled
     sa.Column("broadcast_id", sa.Integer, sa.ForeignKey("broadcasts.id")),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("campaign_id", "kind", "due_at"),
@@ -198,9 +217,9 @@ broadcasts = sa.Table(
         "campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
         nullable=False,
     ),
-    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("kind", String(32), nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # running, done
+    sa.Column("status", String(16), nullable=False),  # running, done
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
 )
@@ -216,16 +235,16 @@ deliveries = sa.Table(
         nullable=False,
     ),
     sa.Column("citizen_id", sa.Integer, sa.ForeignKey("citizens.id")),  # NULL: announce chat
-    sa.Column("channel", sa.String(16), nullable=False),
-    sa.Column("address", sa.String(128), nullable=False),
-    sa.Column("language", sa.String(8), nullable=False),
+    sa.Column("channel", String(16), nullable=False),
+    sa.Column("address", String(128), nullable=False),
+    sa.Column("language", String(8), nullable=False),
     # pending, sending, sent, blocked, failed, uncertain (in flight when the bot stopped)
-    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status", String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("error", sa.Text),
+    sa.Column("error", Text),
     # Who is sending it, and until when that worker counts as alive: a worker that starts
     # never takes a live worker's message in flight for lost.
-    sa.Column("claimed_by", sa.String(64)),
+    sa.Column("claimed_by", String(64)),
     sa.Column("lease_until", UTCDateTime),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("broadcast_id", "channel", "address"),
@@ -236,10 +255,10 @@ deliveries = sa.Table(
 staff_roles = sa.Table(
     "staff_roles",
     metadata,
-    sa.Column("channel", sa.String(16), primary_key=True),
-    sa.Column("external_id", sa.String(128), primary_key=True),
-    sa.Column("role", sa.String(16), primary_key=True),
-    sa.Column("granted_by", sa.String(64), nullable=False),
+    sa.Column("channel", String(16), primary_key=True),
+    sa.Column("external_id", String(128), primary_key=True),
+    sa.Column("role", String(16), primary_key=True),
+    sa.Column("granted_by", String(64), nullable=False),
     sa.Column("granted_at", UTCDateTime, nullable=False),
 )
 
@@ -270,7 +289,7 @@ submission_drafts = sa.Table(
         "campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
         nullable=False,
     ),
-    sa.Column("step", sa.String(16), nullable=False),
+    sa.Column("step", String(16), nullable=False),
     sa.Column("answers", sa.JSON, nullable=False),
     # Editing one field from the preview: after it, back to the preview.
     sa.Column("from_preview", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -284,10 +303,10 @@ submission_drafts = sa.Table(
 chat_sessions = sa.Table(
     "chat_sessions",
     metadata,
-    sa.Column("channel", sa.String(16), primary_key=True),
-    sa.Column("external_id", sa.String(128), primary_key=True),
+    sa.Column("channel", String(16), primary_key=True),
+    sa.Column("external_id", String(128), primary_key=True),
     sa.Column("state", sa.JSON, nullable=False),
-    sa.Column("turn_owner", sa.String(64)),
+    sa.Column("turn_owner", String(64)),
     sa.Column("turn_until", UTCDateTime),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
@@ -297,7 +316,7 @@ chat_sessions = sa.Table(
 outbound_pace = sa.Table(
     "outbound_pace",
     metadata,
-    sa.Column("lane", sa.String(160), primary_key=True),
+    sa.Column("lane", String(160), primary_key=True),
     sa.Column("next_at", sa.Float, nullable=False),
 )
 
@@ -306,7 +325,7 @@ outbound_pace = sa.Table(
 instance_secrets = sa.Table(
     "instance_secrets",
     metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("value", sa.String(128), nullable=False),
+    sa.Column("name", String(64), primary_key=True),
+    sa.Column("value", String(128), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )

@@ -16,8 +16,8 @@ from bot.campaign_file import parse_campaign
 from bot.clock import SettableClock
 from bot.services import Services
 from bot.settings import Settings
+from handlers.telegram.menus import set_commands
 from handlers.telegram.offline import OfflineRequest, OfflineTelegram, TelegramUser
-from handlers.telegram.setup import set_commands
 from storage.database import Database
 from storage.migrate import upgrade
 from tests import databases

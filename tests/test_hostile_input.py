@@ -59,14 +59,13 @@ from hypothesis import strategies as st
 from bot.campaign_file import parse_campaign
 from bot.drafts import Draft, Step
 from handlers.telegram import callbacks as cb
+from handlers.telegram.menus import COMMANDS, STAFF_COMMANDS
 from handlers.telegram.offline import (
     EDITING_METHODS,
     SENDING_METHODS,
     OfflineTelegram,
     TelegramUser,
 )
-from handlers.telegram.setup import COMMANDS
-from handlers.telegram.staff.menu import STAFF_COMMANDS
 from storage.repositories import DraftRepository
 from storage.tables import (
     campaigns,

@@ -28,7 +28,7 @@ from bot.domain import (
 from bot.i18n import Safe, catalog, format_when, plain, t
 from bot.text import shorten, split_text
 from handlers.telegram import callbacks as cb
-from handlers.telegram.setup import COMMANDS
+from handlers.telegram.menus import COMMANDS
 from storage.migrate import alembic_config, current_revision
 from storage.tables import metadata
 

@@ -19,10 +19,14 @@ class CitizenService:
         self.clock = clock
         self.default_language = default_language
         # Every update starts by asking who is talking; the answer only changes through this
-        # service (a new account, a language, a username), which keeps the cache up to date.
+        # service (a new account, a language, a username), which keeps the cache up to date,
+        # as long as this process is the only one serving the database (SQLite). With several
+        # workers (PostgreSQL) another one may change it: then every update reads it afresh.
         self._known: OrderedDict[tuple[str, str], Citizen] = OrderedDict()
 
     def _remember(self, citizen: Citizen) -> Citizen:
+        if self.db.shared:
+            return citizen
         key = (citizen.channel, citizen.external_id)
         self._known[key] = citizen
         self._known.move_to_end(key)

@@ -119,7 +119,8 @@ class StaffService:
         members = [
             StaffMember(channel, external_id, frozenset(roles),
                         username=usernames.get((channel, external_id)),
-                        bootstrap=self.is_bootstrap_admin(channel, external_id))
+                        bootstrap=self.is_bootstrap_admin(channel, external_id),
+                        has_written=(channel, external_id) in usernames)
             for (channel, external_id), roles in sorted(by_account.items())
         ]
         return members

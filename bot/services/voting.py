@@ -23,7 +23,12 @@ from bot.domain import (
     window_refusal,
 )
 from storage.database import Database
-from storage.repositories import AuditRepository, CaseRepository, VoteRepository
+from storage.repositories import (
+    AuditRepository,
+    CampaignRepository,
+    CaseRepository,
+    VoteRepository,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +82,20 @@ class VotingService:
     async def _cast(self, campaign: Campaign, citizen: Citizen, case_id: int) -> VoteResult:
         async with self.db.write() as conn:
             now = self.clock.now()
-            refusal = window_refusal(campaign, now)
-            if refusal:
-                return VoteResult(refusal[0], boundary=refusal[1])
             cases = CaseRepository(conn)
             repo = VoteRepository(conn)
-            # Most votes are a citizen's first: one statement checks the case and writes.
+            # Most votes are a citizen's first: one statement checks the voting window (the
+            # phase times as stored now, not as a cache remembers them), the case, and writes.
             first = await repo.insert_first(campaign.id, citizen.id, case_id, now, new_receipt())
             if first is not None:
                 return VoteResult(VoteOutcome.RECORDED, vote=first,
                                   case=await self._case_to_show(cases, case_id))
+            # The phase times and rules as stored, read inside this transaction: a /close or
+            # /extend a moment ago (in any process) counts.
+            campaign = await CampaignRepository(conn).get(campaign.id) or campaign
+            refusal = window_refusal(campaign, now)
+            if refusal:
+                return VoteResult(refusal[0], boundary=refusal[1])
             case = await self._votable_case(cases, campaign, case_id)
             if case is None:
                 return VoteResult(VoteOutcome.UNKNOWN_CASE)

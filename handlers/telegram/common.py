@@ -3,10 +3,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    MaybeInaccessibleMessage,
+    Message,
+    Update,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes, filters
@@ -68,27 +79,55 @@ class Screen:
         return NO_PREVIEW
 
 
+# The chat session of the update being handled (processor.py sets it around each update).
+# show() keeps in it the last screen it put in a message, so an edit that would change
+# nothing (a double tap on "next") is not sent: Telegram refuses those anyway.
+SESSION_DATA: ContextVar[dict[str, Any] | None] = ContextVar("session_data", default=None)
+SHOWN = "_shown"  # "_": bookkeeping in the session, not an answer the bot waits for
+
+
+def _fingerprint(screen: Screen) -> str:
+    markup = screen.markup.to_dict() if screen.markup else None
+    raw = json.dumps([screen.text, markup, screen.image_url], sort_keys=True, ensure_ascii=False)
+    return hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
+
+
+def _remember_shown(message: Message | MaybeInaccessibleMessage, fingerprint: str) -> None:
+    data = SESSION_DATA.get()
+    if data is not None:
+        data[SHOWN] = [f"{message.chat.id}:{message.message_id}", fingerprint]
+
+
 async def show(update: Update, screen: Screen, new_message: bool = False) -> None:
     """Edit the pressed message in place; send a new message for anything typed."""
     query = update.callback_query
+    fingerprint = _fingerprint(screen)
     if query is not None and query.message is not None and not new_message:
+        data = SESSION_DATA.get() or {}
+        here = f"{query.message.chat.id}:{query.message.message_id}"
+        if data.get(SHOWN) == [here, fingerprint]:
+            return  # the message already shows exactly this
         try:
             await query.edit_message_text(
                 screen.text, parse_mode=ParseMode.HTML, reply_markup=screen.markup,
                 link_preview_options=screen.preview,
             )
+            _remember_shown(query.message, fingerprint)
             return
         except BadRequest as exc:
             if "not modified" in str(exc).lower():
+                _remember_shown(query.message, fingerprint)
                 return
             # Too old to edit, or not a text message: fall through to a new message.
             log.info("could not edit message, sending a new one: %s", exc)
     # A press on a message we cannot see (no chat in the update): answer the person directly.
     chat_id = update.effective_chat.id if update.effective_chat else update.effective_user.id
-    await update.get_bot().send_message(
+    sent = await update.get_bot().send_message(
         chat_id, screen.text, parse_mode=ParseMode.HTML, reply_markup=screen.markup,
         link_preview_options=screen.preview,
     )
+    if isinstance(sent, Message):
+        _remember_shown(sent, fingerprint)
 
 
 async def send_case_photo(update: Update, image: str, caption: str) -> bool:

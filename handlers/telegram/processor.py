@@ -22,6 +22,7 @@ from telegram.ext import Application, BaseUpdateProcessor
 from bot.domain import LANGUAGES
 from bot.i18n import plain
 from bot.services.sessions import SessionService
+from handlers.telegram.common import SESSION_DATA
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +104,11 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         data = self._application.user_data[user_id]
         data.clear()
         data.update(session.state)
+        shown = SESSION_DATA.set(data)
         try:
             await _run(coroutine)
         finally:
+            SESSION_DATA.reset(shown)
             state = dict(data)
             self._application.drop_user_data(user_id)  # the database keeps it, not memory
             try:

@@ -24,12 +24,15 @@ from bot.services.outbound import OutboundPace
 
 log = logging.getLogger(__name__)
 
-# Methods that put a message in a chat: Telegram's limits count these. Edits and callback
-# answers are not paced, but a 429 on them is waited out all the same.
+# Methods that put a message in a chat, or change one: Telegram's limits count these (about
+# 30 a second overall, one a second per chat), so each waits for its turn in the pace.
+# Callback answers are not messages and must come within seconds of the press: they are not
+# paced, but a 429 on them is waited out all the same.
 MESSAGE_METHODS = frozenset({
     "sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "sendAnimation",
     "sendVideo", "sendAudio", "sendVoice", "sendVideoNote", "sendSticker", "sendLocation",
     "sendVenue", "sendContact", "sendPoll", "sendDice", "copyMessage", "forwardMessage",
+    "editMessageText", "editMessageCaption", "editMessageMedia", "editMessageReplyMarkup",
 })
 REPLY_DEADLINE = 120.0  # seconds a reply may wait for flood control before it is dropped
 BROADCAST = "broadcast"  # rate_limit_args key: the broadcaster's own messages

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import re
 
-from telegram import Bot, BotCommand
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.i18n import plain
 from handlers.telegram import browse, info, notify, start, vote
 from handlers.telegram.buttons import on_button
 from handlers.telegram.common import PRIVATE
 from handlers.telegram.errors import on_error
 from handlers.telegram.fallback import hint, on_text
 
-COMMANDS = ("start", "submit", "mycases", "search", "myvote", "schedule", "notify", "help",
-            "language", "cancel")
 # user_data: the citizen went elsewhere; a case they are writing waits for a button or /submit
 # before it takes typed text again.
 ELSEWHERE = "elsewhere"
@@ -65,10 +61,3 @@ def register(application: Application) -> None:
     # Unknown commands, photos, stickers, voice...: a hint, never silence.
     application.add_handler(MessageHandler(PRIVATE, hint))
     application.add_error_handler(on_error)
-
-
-async def set_commands(bot: Bot) -> None:
-    """The command menu, in Korean by default and in English for English-language users."""
-    for language, code in (("ko", None), ("en", "en")):
-        commands = [BotCommand(name, plain(language, f"command.{name}")) for name in COMMANDS]
-        await bot.set_my_commands(commands, language_code=code)

@@ -8,7 +8,8 @@ from telegram.ext import ContextTypes
 from handlers.telegram import callbacks as cb
 from handlers.telegram import notify
 from handlers.telegram.browse import open_case
-from handlers.telegram.common import begin_turn, show
+from handlers.telegram.common import CHANNEL, begin_turn, show
+from handlers.telegram.menus import refresh_staff_menu
 
 DEEP_LINK_PREFIX = "case_"
 
@@ -21,6 +22,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if case_id.isascii() and case_id.isdigit() and len(case_id) < 10:
             await open_case(update, context, turn, int(case_id), cb.ListState())
             return
+    if await turn.services.staff.roles(CHANNEL, turn.citizen.external_id):
+        # A staff member's chat may be new (a bootstrap admin's first /start): its menu now.
+        await refresh_staff_menu(context.bot, turn.services, turn.citizen.external_id)
     subscribed = None
     if turn.campaign is not None:
         subscribed = await turn.services.subscriptions.status(turn.campaign, turn.citizen)

@@ -5,8 +5,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.domain import CaseStatus, Vote
-from storage.tables import UTCDateTime, cases, votes
+from bot.domain import CaseStatus, PhaseName, Vote
+from storage.tables import UTCDateTime, cases, phases, votes
 
 
 def _vote(row) -> Vote:
@@ -18,6 +18,16 @@ def _vote(row) -> Vote:
         slot=row["slot"],
         cast_at=row["cast_at"],
         receipt=row["receipt"],
+    )
+
+
+def _voting_open(campaign_id: int, at: datetime) -> sa.ColumnElement[bool]:
+    """The campaign's voting phase, as stored, holds `at`: start <= at < end, as
+    bot.domain.Phase.status_at has it."""
+    when = sa.literal(at, UTCDateTime())
+    return sa.exists().where(
+        phases.c.campaign_id == campaign_id, phases.c.name == PhaseName.VOTING.value,
+        phases.c.starts_at <= when, phases.c.ends_at > when,
     )
 
 
@@ -49,8 +59,9 @@ class VoteRepository:
 
     async def insert_first(self, campaign_id: int, citizen_id: int, case_id: int,
                            at: datetime, receipt: str) -> Vote | None:
-        """The citizen's first vote, in slot 1, if the case is open to votes in this campaign:
-        one statement. None (nothing written) when the case is not votable, or the citizen
+        """The citizen's first vote, in slot 1, if voting is open at `at` (by the phase times
+        stored now) and the case is open to votes in this campaign: one statement. None
+        (nothing written) when voting is not open, the case is not votable, or the citizen
         already holds a vote in slot 1 or for this case."""
         if self.conn.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
@@ -60,7 +71,7 @@ class VoteRepository:
             sa.literal(campaign_id), sa.literal(citizen_id), cases.c.id, sa.literal(1),
             sa.literal(at, UTCDateTime()), sa.literal(receipt),
         ).where(cases.c.id == case_id, cases.c.campaign_id == campaign_id,
-                cases.c.status == CaseStatus.APPROVED.value)
+                cases.c.status == CaseStatus.APPROVED.value, _voting_open(campaign_id, at))
         vote_id = await self.conn.scalar(
             insert(votes).from_select(
                 ["campaign_id", "citizen_id", "case_id", "slot", "cast_at", "receipt"], votable,

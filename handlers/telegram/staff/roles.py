@@ -9,8 +9,8 @@ from bot.domain import Role
 from bot.i18n import t
 from bot.services.staff import GrantOutcome, actor
 from handlers.telegram.common import CHANNEL, PRIVATE, Screen, begin_turn, show
+from handlers.telegram.menus import refresh_staff_menu
 from handlers.telegram.staff.access import staff_only
-from handlers.telegram.staff.menu import refresh_staff_menu
 
 ROLE_WORDS = {"admin": Role.ADMIN, "moderator": Role.MODERATOR, "judge": Role.JUDGE,
               "관리자": Role.ADMIN, "운영자": Role.MODERATOR, "심사위원": Role.JUDGE}

@@ -1,5 +1,6 @@
-"""Staff see their commands in the menu of their own chat (a per-chat command scope);
-citizens never do."""
+"""The command menus: every citizen's (in Korean by default, in English for English-language
+users), and each staff member's own, in their chat only (a per-chat command scope); citizens
+never see staff commands."""
 
 from __future__ import annotations
 
@@ -12,9 +13,18 @@ from bot.domain import Role
 from bot.i18n import plain
 from bot.services import Services
 from handlers.telegram.common import CHANNEL
-from handlers.telegram.setup import COMMANDS
 
 log = logging.getLogger(__name__)
+
+COMMANDS = ("start", "submit", "mycases", "search", "myvote", "schedule", "notify", "help",
+            "language", "cancel")
+
+
+async def set_commands(bot: Bot) -> None:
+    """The citizens' command menu."""
+    for language, code in (("ko", None), ("en", "en")):
+        commands = [BotCommand(name, plain(language, f"command.{name}")) for name in COMMANDS]
+        await bot.set_my_commands(commands, language_code=code)
 
 # Each staff command and the roles that may use it (an admin may use every moderator one).
 STAFF_COMMANDS: dict[str, tuple[Role, ...]] = {
@@ -45,10 +55,12 @@ def commands_for(roles: frozenset[Role], language: str) -> list[BotCommand]:
 
 
 async def refresh_staff_menu(bot: Bot, services: Services, external_id: str | None = None) -> None:
-    """Set the menu of every staff member's chat (or of one account after a grant/revoke)."""
+    """Set the menu of every staff member's chat (or of one account after a grant/revoke, or
+    when a staff member starts the bot). A chat exists only once its person has written to
+    the bot: a bootstrap admin who has not gets their menu at their first /start."""
     members = await services.staff.members()
-    targets = [m for m in members if m.channel == CHANNEL
-               and (external_id is None or m.external_id == external_id)]
+    targets = [m for m in members if m.channel == CHANNEL and (
+        m.external_id == external_id if external_id is not None else m.has_written)]
     try:
         if external_id is not None and not targets:  # no role left: back to the citizen menu
             await bot.delete_my_commands(scope=BotCommandScopeChat(int(external_id)))
