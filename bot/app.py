@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from urllib.parse import urlsplit
 
 from telegram.ext import Application, ApplicationBuilder
@@ -139,6 +140,13 @@ def run(settings: Settings, *, webhook: bool = False) -> None:
     requests without the secret in X-Telegram-Bot-Api-Secret-Token are refused with 403)."""
     if webhook and not (settings.telegram_webhook_url and settings.telegram_webhook_secret):
         raise ValueError("webhook mode needs TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET")
+    # A port already taken would otherwise fail inside PTB's server and leave the bot hanging.
+    if webhook:
+        ensure_port_free("TELEGRAM_WEBHOOK_PORT", settings.telegram_webhook_listen,
+                         settings.telegram_webhook_port)
+    if settings.kakao_enabled:
+        ensure_port_free("CHAMYEO_KAKAO_PORT", settings.chamyeo_kakao_listen,
+                         settings.chamyeo_kakao_port)
     # Before the bot's own event loop: its connections must be made inside that loop.
     asyncio.run(migrate(settings.chamyeo_database_url))
     # asyncio.run() leaves no current loop; older PTB 22.x releases expect one.
@@ -174,6 +182,20 @@ def run(settings: Settings, *, webhook: bool = False) -> None:
         secret_token=secret,
         allowed_updates=allowed_updates,
     )
+
+
+class PortInUse(Exception):
+    """A port the bot must listen on is taken (another worker on this host, say)."""
+
+
+def ensure_port_free(setting: str, host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(f"{setting}: cannot listen on {host}:{port} "
+                            f"({exc.strerror or exc}); is another worker using it?") from None
 
 
 def webhook_url_path(url: str) -> str:

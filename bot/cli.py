@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         if not _reachable(url):
             return EXIT_USAGE
         configure_logging()
-        from bot.app import run
+        from bot.app import PortInUse, run
         from storage.coordination import AlreadyServed
 
         def serve() -> int:
@@ -101,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"(it holds {exc}); one process serves SQLite, several workers need "
                       "PostgreSQL (README: Running on PostgreSQL with several workers)",
                       file=sys.stderr)
+                return EXIT_USAGE
+            except PortInUse as exc:
+                print(f"chamyeo: {exc}", file=sys.stderr)
                 return EXIT_USAGE
             return 0
 

@@ -132,6 +132,8 @@ def test_webhook_url_path_is_the_public_urls_path(url, path):
 # ------------------------------------------------------------------------------------------
 
 
+REAL_RUN = bot.app.run
+
 @pytest.fixture
 def environment(monkeypatch, tmp_path, database_url):
     """A clean environment in an empty directory (so no `.env` is read), with a token and a
@@ -216,3 +218,25 @@ def test_run_webhook_with_an_unreachable_database_is_one_line_and_exit_2(
     assert line.startswith("chamyeo: cannot reach the database postgresql+asyncpg://chamyeo:***@")
     assert "connection refused" in line and SECRET not in line
     assert environment == []
+
+
+def test_run_webhook_on_a_port_in_use_is_one_line_and_exit_2(environment, monkeypatch,
+                                                              capsys):
+    """Another worker on this host already listens there: before, PTB's server failed to bind
+    inside its own loop and the bot hung without serving."""
+    import socket
+
+    monkeypatch.setattr(bot.app, "run", REAL_RUN)  # the port is checked before migrating
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", PUBLIC_URL)
+        monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", SECRET)
+        monkeypatch.setenv("TELEGRAM_WEBHOOK_LISTEN", "127.0.0.1")
+        monkeypatch.setenv("TELEGRAM_WEBHOOK_PORT", str(port))
+        assert bot.cli.main(["run", "--webhook"]) == 2
+    out, err = capsys.readouterr()
+    [line] = err.splitlines()
+    assert line.startswith("chamyeo: TELEGRAM_WEBHOOK_PORT: cannot listen on 127.0.0.1:")
+    assert str(port) in line and "another worker" in line
