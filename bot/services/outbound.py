@@ -73,7 +73,7 @@ class OutboundPace:
             slot = await pace.book(self.lane, not_before, self.interval, FORGET_AFTER,
                                    only_within=BROADCAST_SLACK if broadcast else None)
             if slot is not None and chat is not None:
-                await pace.set(self._chat_lane(chat), slot + self._chat_interval(chat))
+                await pace.move_to(self._chat_lane(chat), slot + self._chat_interval(chat))
         return slot
 
     async def acquire(self, chat: str | None, broadcast: bool = False) -> None:

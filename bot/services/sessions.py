@@ -54,8 +54,8 @@ class SessionService:
         """The account's session, its turn taken when processes share the database."""
         if not self.db.shared:
             async with self.db.read() as conn:
-                state = await SessionRepository(conn).load(channel, external_id)
-            return Session(channel, external_id, state, copy.deepcopy(state))
+                loaded = await SessionRepository(conn).load(channel, external_id)
+            return Session(channel, external_id, loaded, copy.deepcopy(loaded))
         waited = 0.0
         while True:
             async with self.db.write() as conn:

@@ -48,10 +48,10 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         self._sessions = sessions
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        user = update.effective_user if isinstance(update, Update) else None
-        if user is None:
+        if not isinstance(update, Update) or update.effective_user is None:
             await _run(coroutine)
             return
+        user = update.effective_user
         waiting = self._waiting.get(user.id)
         if waiting is not None:
             # The user's earlier update is running and will run this one after it. Returning

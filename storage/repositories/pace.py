@@ -65,7 +65,7 @@ class PaceRepository:
             )
         )
 
-    async def set(self, lane: str, next_at: float) -> None:
+    async def move_to(self, lane: str, next_at: float) -> None:
         insert = _upsert(self.conn)
         await self.conn.execute(
             insert(outbound_pace).values(lane=lane, next_at=next_at).on_conflict_do_update(
