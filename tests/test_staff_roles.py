@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.domain import Role
+from bot.services.staff import GrantOutcome, StaffService
 from handlers.telegram.offline import TelegramUser
 from storage.repositories import CitizenRepository
 from storage.tables import audit_log, citizens, staff_roles
@@ -146,3 +147,33 @@ async def test_a_username_held_by_two_accounts_asks_for_the_number(staffbot, ser
     assert len(await audit(services, "staff.granted")) == 1
     assert await audit(services, "staff.revoked") == []
 
+
+async def test_a_role_for_an_id_that_never_wrote_to_the_bot_is_refused(staffbot, services):
+    calls = await staffbot.send(ADMIN, "/grant 424242 judge")
+    assert [c.method for c in calls] == ["sendMessage"]
+    assert calls[0].text == ("424242: 찾을 수 없는 사용자입니다. "
+                             "그 사람이 먼저 봇에 /start 를 보내야 합니다.")
+    assert await staff_rows(services) == []
+    assert await audit(services, "staff.granted") == []
+
+    calls = await staffbot.send(TelegramUser(424242, "새 심사위원", "en"), "/start")
+    calls = await staffbot.send(ADMIN, "/grant 424242 judge")
+    assert calls[0].text == "✅ 424242에게 심사위원 역할을 주었습니다."
+    assert await staff_rows(services) == [("424242", "judge")]
+
+
+async def test_a_role_for_an_account_never_seen_is_refused_but_bootstrap_admins_count(
+        services, campaign, clock):
+    """The same rule below the chat: the service refuses, whoever calls it."""
+    staff = StaffService(services.db, clock, {"telegram": frozenset({"9002"})})
+
+    assert await staff.grant("telegram:9001", "telegram", "4242", Role.JUDGE) \
+        is GrantOutcome.UNKNOWN_USER
+    # An admin from the settings is known without having written to the bot.
+    assert await staff.grant("telegram:9001", "telegram", "9002", Role.JUDGE) \
+        is GrantOutcome.GRANTED
+    async with services.db.read() as conn:
+        rows = (await conn.execute(sa.select(staff_roles.c.external_id))).scalars().all()
+    assert rows == ["9002"]
+    assert [e["detail"]["target"] for e in await audit(services, "staff.granted")] == [
+        "telegram:9002"]

@@ -23,7 +23,7 @@ class GrantOutcome(Enum):
     REVOKED = "revoked"
     NOT_HELD = "not_held"
     BOOTSTRAP = "bootstrap"  # admins from the settings are changed in the settings
-    UNKNOWN_USER = "unknown_user"
+    UNKNOWN_USER = "unknown_user"  # never wrote to the bot: perhaps a mistyped number
 
 
 class ResolveOutcome(Enum):
@@ -94,8 +94,13 @@ class StaffService:
         return Resolved(ResolveOutcome.FOUND, found[0].external_id)
 
     async def grant(self, by: str, channel: str, external_id: str, role: Role) -> GrantOutcome:
+        """Only to an account that has used the bot (or an admin from the settings): a role
+        for a mistyped number would wait for a stranger."""
         async with self.db.write() as conn:
             now = self.clock.now()
+            if (not self.is_bootstrap_admin(channel, external_id)
+                    and await CitizenRepository(conn).find(channel, external_id) is None):
+                return GrantOutcome.UNKNOWN_USER
             added = await StaffRepository(conn).grant(channel, external_id, role, by, now)
             if added:
                 await AuditRepository(conn).record(
