@@ -106,6 +106,7 @@ async def test_a_username_taken_over_names_its_new_holder(staffbot, services):
     # LEE drops @lee_judge without writing to the bot again; CHOI takes it (another case).
     await staffbot.send(CHOI, "/start")
     assert await username_of(services, LEE) is None
+    assert await username_of(services, CHOI) == "lee_judge"  # any case names the same account
 
     calls = await staffbot.send(ADMIN, "/grant @lee_judge judge")
     assert calls[0].text == "✅ @lee_judge에게 심사위원 역할을 주었습니다."
@@ -134,8 +135,9 @@ async def test_a_username_held_by_two_accounts_asks_for_the_number(staffbot, ser
     await staffbot.send(LEE, "/start")
     await staffbot.send(CHOI, "/start")
     async with services.db.write() as conn:
-        await conn.execute(citizens.update().where(
-            citizens.c.external_id.in_([str(LEE.id), str(CHOI.id)])).values(username="twin"))
+        for user, name in ((LEE, "Twin"), (CHOI, "twin")):
+            await conn.execute(citizens.update().where(
+                citizens.c.external_id == str(user.id)).values(username=name))
     await staffbot.send(ADMIN, f"/grant {LEE.id} judge")
 
     calls = await staffbot.send(ADMIN, command)

@@ -47,7 +47,9 @@ class CitizenService:
         staff can name people by @username) and `alias` (another key the channel gives the
         account) are kept up to date, written only when they change. A username seen here is
         taken, in the same transaction, from any other account of the channel still holding
-        it: someone dropped it and this account took it."""
+        it: someone dropped it and this account took it. Usernames are case-insensitive and
+        kept in lower case, so that is one indexed comparison."""
+        username = username.lower() if username else None
         citizen = self._known.get((channel, external_id))
         if citizen is None:
             async with self.db.read() as conn:

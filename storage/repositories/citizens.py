@@ -88,13 +88,18 @@ class CitizenRepository:
         return [_citizen(r) for r in rows.mappings()]
 
     async def release_username(self, channel: str, username: str, holder_id: int) -> list[str]:
-        """Take @username (any case) from every account of the channel but its holder's: a
-        username someone dropped and another took must name the new holder only. Returns the
-        external ids of the accounts it was taken from."""
+        """Take @username from every account of the channel but its holder's: a username
+        someone dropped and another took must name the new holder only. Returns the external
+        ids of the accounts it was taken from.
+
+        Usernames are kept in lower case (CitizenService), so this is one indexed comparison,
+        cheap enough for every new account. A name written in another case before that is not
+        found here, but `with_username` (which compares case-insensitively) still finds it, and
+        /grant then asks for the number rather than guess."""
         rows = await self.conn.execute(
             citizens.update().where(
                 citizens.c.channel == channel, citizens.c.id != holder_id,
-                sa.func.lower(citizens.c.username) == username.lower(),
+                citizens.c.username == username.lower(),
             ).values(username=None).returning(citizens.c.external_id)
         )
         return list(rows.scalars())
