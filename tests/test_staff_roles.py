@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.domain import Role
-from bot.services.staff import GrantOutcome, StaffService
+from bot.services.staff import GrantOutcome, Resolved, ResolveOutcome, StaffService
 from handlers.telegram.offline import TelegramUser
 from storage.repositories import CitizenRepository
 from storage.tables import audit_log, citizens, staff_roles
@@ -179,3 +179,14 @@ async def test_a_role_for_an_account_never_seen_is_refused_but_bootstrap_admins_
     assert rows == ["9002"]
     assert [e["detail"]["target"] for e in await audit(services, "staff.granted")] == [
         "telegram:9002"]
+
+
+@pytest.mark.parametrize("odd", ["a" * 80, "İ" * 40])  # too long; too long once lower-cased
+async def test_a_username_that_does_not_fit_is_not_kept(services, campaign, odd):
+    await services.citizens.identify("telegram", str(LEE.id), "ko", "lee_judge")
+    services.citizens._known.clear()  # as another process would: from the database
+    citizen = await services.citizens.identify("telegram", str(LEE.id), "ko", odd)
+    assert citizen.username == "lee_judge" and await username_of(services, LEE) == "lee_judge"
+    await services.citizens.identify("telegram", "77", "ko", odd)  # a new account too
+    assert await services.staff.resolve("telegram", "@lee_judge") == Resolved(
+        ResolveOutcome.FOUND, str(LEE.id))

@@ -9,8 +9,19 @@ from bot.clock import Clock
 from bot.domain import LANGUAGES, Citizen
 from storage.database import Database
 from storage.repositories import CitizenRepository
+from storage.repositories.citizens import USERNAME_LENGTH
 
 CACHE_SIZE = 50_000  # accounts remembered; about 10 MB
+
+
+def username_key(username: str | None) -> str | None:
+    """A username as kept: usernames are case-insensitive, so in lower case. One that does not
+    fit (no real one: Telegram's have 5-32 characters; lower() can lengthen odd ones) is not
+    kept, and the one on record stays."""
+    if not username:
+        return None
+    key = username.lower()
+    return key if len(key) <= USERNAME_LENGTH else None
 
 
 class CitizenService:
@@ -49,7 +60,7 @@ class CitizenService:
         taken, in the same transaction, from any other account of the channel still holding
         it: someone dropped it and this account took it. Usernames are case-insensitive and
         kept in lower case, so that is one indexed comparison."""
-        username = username.lower() if username else None
+        username = username_key(username)
         citizen = self._known.get((channel, external_id))
         if citizen is None:
             async with self.db.read() as conn:

@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.domain import Citizen
 from storage.tables import citizens
 
+USERNAME_LENGTH: int = citizens.c.username.type.length  # type: ignore[attr-defined]
+
 
 def _citizen(row) -> Citizen:
     return Citizen(
