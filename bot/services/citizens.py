@@ -9,8 +9,19 @@ from bot.clock import Clock
 from bot.domain import LANGUAGES, Citizen
 from storage.database import Database
 from storage.repositories import CitizenRepository
+from storage.repositories.citizens import USERNAME_LENGTH
 
 CACHE_SIZE = 50_000  # accounts remembered; about 10 MB
+
+
+def username_key(username: str | None) -> str | None:
+    """A username as kept: usernames are case-insensitive, so in lower case. One that does not
+    fit (no real one: Telegram's have 5-32 characters; lower() can lengthen odd ones) is not
+    kept, and the one on record stays."""
+    if not username:
+        return None
+    key = username.lower()
+    return key if len(key) <= USERNAME_LENGTH else None
 
 
 class CitizenService:
@@ -39,30 +50,48 @@ class CitizenService:
         code = (hint or "").split("-")[0].lower()
         return code if code in LANGUAGES else self.default_language
 
+    def _forget(self, channel: str, external_ids: list[str]) -> None:
+        for external_id in external_ids:
+            self._known.pop((channel, external_id), None)
+
     async def identify(
         self, channel: str, external_id: str, language_hint: str | None,
         username: str | None = None, alias: str | None = None,
     ) -> Citizen:
         """The citizen behind a channel account, created on first contact. `username` (so
         staff can name people by @username) and `alias` (another key the channel gives the
-        account) are kept up to date, written only when they change."""
+        account) are kept up to date, written only when they change. A username seen here is
+        taken, in the same transaction, from any other account of the channel still holding
+        it: someone dropped it and this account took it. Usernames are case-insensitive and
+        kept in lower case, so that is one indexed comparison."""
+        username = username_key(username)
         citizen = self._known.get((channel, external_id))
         if citizen is None:
             async with self.db.read() as conn:
                 citizen = await CitizenRepository(conn).find(channel, external_id)
+        released: list[str] = []
         if citizen is not None:
             names = replace(citizen, username=username or citizen.username,
                             alias=alias or citizen.alias)
             if names != citizen:
                 async with self.db.write() as conn:
-                    await CitizenRepository(conn).set_names(citizen.id, names.username,
-                                                            names.alias)
-            return self._remember(names)
-        async with self.db.write() as conn:
-            return self._remember(await CitizenRepository(conn).create(
-                channel, external_id, self.language_for(language_hint), self.clock.now(),
-                username, alias,
-            ))
+                    citizens = CitizenRepository(conn)
+                    await citizens.set_names(citizen.id, names.username, names.alias)
+                    if username and username != citizen.username:
+                        released = await citizens.release_username(channel, username,
+                                                                   citizen.id)
+            citizen = names
+        else:
+            async with self.db.write() as conn:
+                citizens = CitizenRepository(conn)
+                citizen = await citizens.create(
+                    channel, external_id, self.language_for(language_hint), self.clock.now(),
+                    username, alias,
+                )
+                if username:
+                    released = await citizens.release_username(channel, username, citizen.id)
+        self._forget(channel, released)  # as remembered here, they still hold the name
+        return self._remember(citizen)
 
     async def set_language(self, citizen: Citizen, language: str) -> Citizen:
         if language not in LANGUAGES:

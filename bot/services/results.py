@@ -60,9 +60,12 @@ class ResultsService:
             fresh = await campaigns.get(campaign.id)
             if fresh is None or fresh.voting_window(now) is not PhaseStatus.CLOSED:
                 return PublishResult(PublishOutcome.TOO_EARLY)
-            if fresh.results_published_at is not None:
-                return PublishResult(PublishOutcome.ALREADY, fresh.results_published_at)
-            await campaigns.set_results_published(campaign.id, now)
+            # The conditional UPDATE decides: of two admins (or processes) publishing at
+            # once, one changes the row and announces; the other waits for its commit, changes
+            # nothing and is told when it was published.
+            if not await campaigns.mark_results_published(campaign.id, now):
+                return PublishResult(PublishOutcome.ALREADY,
+                                     await campaigns.results_published_at(campaign.id))
             await AuditRepository(conn).record(now, by, "results.published", campaign.id,
                                                before=None, after=now.isoformat())
         # After the commit: the announcement's "open the results" must find them published.

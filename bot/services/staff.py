@@ -4,6 +4,7 @@ request, and every grant, revoke and refused attempt goes to the audit log."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
 from bot.clock import Clock
@@ -22,7 +23,19 @@ class GrantOutcome(Enum):
     REVOKED = "revoked"
     NOT_HELD = "not_held"
     BOOTSTRAP = "bootstrap"  # admins from the settings are changed in the settings
+    UNKNOWN_USER = "unknown_user"  # never wrote to the bot: perhaps a mistyped number
+
+
+class ResolveOutcome(Enum):
+    FOUND = "found"
     UNKNOWN_USER = "unknown_user"
+    AMBIGUOUS_USER = "ambiguous_user"  # a @username on two accounts: ask for the number
+
+
+@dataclass(frozen=True)
+class Resolved:
+    outcome: ResolveOutcome
+    external_id: str | None = None
 
 
 def actor(channel: str, external_id: str) -> str:
@@ -66,20 +79,31 @@ class StaffService:
                 attempt=attempt[:200],
             )
 
-    async def resolve(self, channel: str, who: str) -> str | None:
-        """A chat account from "12345" or "@username" (the person must have used the bot)."""
+    async def resolve(self, channel: str, who: str) -> Resolved:
+        """A chat account from "12345" or "@username". A number is taken as it is (revoking
+        works for any account; `grant` checks it has used the bot); a username must name
+        exactly one account that has used the bot."""
         who = who.strip()
         if who.isascii() and who.isdigit() and len(who) < 20:
-            return who
-        if who.startswith("@") and len(who) > 1:
-            async with self.db.read() as conn:
-                citizen = await CitizenRepository(conn).by_username(channel, who[1:])
-            return citizen.external_id if citizen else None
-        return None
+            return Resolved(ResolveOutcome.FOUND, who)
+        if not (who.startswith("@") and len(who) > 1):
+            return Resolved(ResolveOutcome.UNKNOWN_USER)
+        async with self.db.read() as conn:
+            found = await CitizenRepository(conn).with_username(channel, who[1:])
+        if not found:
+            return Resolved(ResolveOutcome.UNKNOWN_USER)
+        if len(found) > 1:
+            return Resolved(ResolveOutcome.AMBIGUOUS_USER)
+        return Resolved(ResolveOutcome.FOUND, found[0].external_id)
 
     async def grant(self, by: str, channel: str, external_id: str, role: Role) -> GrantOutcome:
+        """Only to an account that has used the bot (or an admin from the settings): a role
+        for a mistyped number would wait for a stranger."""
         async with self.db.write() as conn:
             now = self.clock.now()
+            if (not self.is_bootstrap_admin(channel, external_id)
+                    and await CitizenRepository(conn).find(channel, external_id) is None):
+                return GrantOutcome.UNKNOWN_USER
             added = await StaffRepository(conn).grant(channel, external_id, role, by, now)
             if added:
                 await AuditRepository(conn).record(

@@ -162,10 +162,19 @@ class CampaignRepository:
             )
         return campaign_id
 
-    async def set_results_published(self, campaign_id: int, at: datetime | None) -> None:
-        await self.conn.execute(
-            campaigns.update().where(campaigns.c.id == campaign_id)
+    async def mark_results_published(self, campaign_id: int, at: datetime) -> bool:
+        """True for the one call that publishes; False if the results were published already
+        (by anyone, in any process: the row count decides, not an earlier read)."""
+        result = await self.conn.execute(
+            campaigns.update()
+            .where(campaigns.c.id == campaign_id, campaigns.c.results_published_at.is_(None))
             .values(results_published_at=at)
+        )
+        return result.rowcount == 1
+
+    async def results_published_at(self, campaign_id: int) -> datetime | None:
+        return await self.conn.scalar(
+            sa.select(campaigns.c.results_published_at).where(campaigns.c.id == campaign_id)
         )
 
     async def set_phase(self, campaign_id: int, phase: Phase, now: datetime) -> None:

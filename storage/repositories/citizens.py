@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.domain import Citizen
 from storage.tables import citizens
 
+USERNAME_LENGTH: int = citizens.c.username.type.length  # type: ignore[attr-defined]
+
 
 def _citizen(row) -> Citizen:
     return Citizen(
@@ -75,16 +77,34 @@ class CitizenRepository:
             .values(username=username, alias=alias)
         )
 
-    async def by_username(self, channel: str, username: str) -> Citizen | None:
-        row = (
-            await self.conn.execute(
-                citizens.select().where(
-                    citizens.c.channel == channel,
-                    sa.func.lower(citizens.c.username) == username.lower(),
-                )
-            )
-        ).mappings().first()
-        return _citizen(row) if row else None
+    async def with_username(self, channel: str, username: str) -> list[Citizen]:
+        """The accounts holding @username (any case): one, none, or (names kept from before
+        a username was taken from its former holder) more, oldest first; at most two, which
+        is enough to know the name is ambiguous."""
+        rows = await self.conn.execute(
+            citizens.select().where(
+                citizens.c.channel == channel,
+                sa.func.lower(citizens.c.username) == username.lower(),
+            ).order_by(citizens.c.id).limit(2)
+        )
+        return [_citizen(r) for r in rows.mappings()]
+
+    async def release_username(self, channel: str, username: str, holder_id: int) -> list[str]:
+        """Take @username from every account of the channel but its holder's: a username
+        someone dropped and another took must name the new holder only. Returns the external
+        ids of the accounts it was taken from.
+
+        Usernames are kept in lower case (CitizenService), so this is one indexed comparison,
+        cheap enough for every new account. A name written in another case before that is not
+        found here, but `with_username` (which compares case-insensitively) still finds it, and
+        /grant then asks for the number rather than guess."""
+        rows = await self.conn.execute(
+            citizens.update().where(
+                citizens.c.channel == channel, citizens.c.id != holder_id,
+                citizens.c.username == username.lower(),
+            ).values(username=None).returning(citizens.c.external_id)
+        )
+        return list(rows.scalars())
 
     async def usernames(self, channel: str, external_ids: list[str]) -> dict[str, str | None]:
         """external id -> @username (without the @), for many accounts in one query."""

@@ -16,25 +16,32 @@ class ScoreRepository:
         self, campaign_id: int, case_id: int, judge_id: int, criterion: int, score: float,
         now: datetime,
     ) -> float | None:
-        """Record a score; returns the previous one (None if new), for the audit log."""
-        previous = await self.conn.scalar(
-            sa.select(scores.c.score).where(
-                scores.c.case_id == case_id, scores.c.judge_id == judge_id,
-                scores.c.criterion == criterion,
-            )
-        )
-        if previous is None:
-            await self.conn.execute(scores.insert().values(
+        """Record a score; returns the previous one (None if new), for the audit log.
+
+        Safe when the same score is sent twice at once: the INSERT either creates the row
+        (nothing came before) or, on PostgreSQL, waits for a concurrent insert to commit and
+        does nothing; then the row is read under a lock (FOR UPDATE) and changed while held, so
+        the previous score is the one this write replaces."""
+        if self.conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        created = await self.conn.scalar(
+            insert(scores).values(
                 campaign_id=campaign_id, case_id=case_id, judge_id=judge_id,
                 criterion=criterion, score=score, updated_at=now,
-            ))
-        else:
-            await self.conn.execute(
-                scores.update()
-                .where(scores.c.case_id == case_id, scores.c.judge_id == judge_id,
-                       scores.c.criterion == criterion)
-                .values(score=score, updated_at=now)
-            )
+            ).on_conflict_do_nothing(
+                index_elements=[scores.c.case_id, scores.c.judge_id, scores.c.criterion],
+            ).returning(scores.c.id)
+        )
+        if created is not None:
+            return None
+        this = (scores.c.case_id == case_id, scores.c.judge_id == judge_id,
+                scores.c.criterion == criterion)
+        previous = await self.conn.scalar(
+            sa.select(scores.c.score).where(*this).with_for_update()
+        )
+        await self.conn.execute(scores.update().where(*this).values(score=score, updated_at=now))
         return previous
 
     async def of_campaign(self, campaign_id: int) -> list[dict]:

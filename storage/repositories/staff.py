@@ -24,16 +24,19 @@ class StaffRepository:
     async def grant(
         self, channel: str, external_id: str, role: Role, granted_by: str, now: datetime
     ) -> bool:
-        """False if the role was already held."""
-        if role in await self.roles_of(channel, external_id):
-            return False
-        await self.conn.execute(
-            staff_roles.insert().values(
+        """False if the role was already held. One statement: of two grants at once, one
+        inserts and the other finds the row (the primary key decides)."""
+        if self.conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        added = await self.conn.scalar(
+            insert(staff_roles).values(
                 channel=channel, external_id=external_id, role=role.value,
                 granted_by=granted_by, granted_at=now,
-            )
+            ).on_conflict_do_nothing().returning(staff_roles.c.role)
         )
-        return True
+        return added is not None
 
     async def revoke(self, channel: str, external_id: str, role: Role) -> bool:
         result = await self.conn.execute(

@@ -7,7 +7,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes
 
 from bot.domain import Role
 from bot.i18n import t
-from bot.services.staff import GrantOutcome, actor
+from bot.services.staff import GrantOutcome, ResolveOutcome, actor
 from handlers.telegram.common import CHANNEL, PRIVATE, Screen, begin_turn, show
 from handlers.telegram.menus import refresh_staff_menu
 from handlers.telegram.staff.access import staff_only
@@ -25,10 +25,11 @@ async def _change(update: Update, context: ContextTypes.DEFAULT_TYPE, grant: boo
         await show(update, Screen(t(lang, "staff.grant_usage" if grant else "staff.revoke_usage")))
         return
     staff = turn.services.staff
-    target = await staff.resolve(CHANNEL, args[0])
-    if target is None:
-        await show(update, Screen(t(lang, "staff.unknown_user", who=args[0])))
+    found = await staff.resolve(CHANNEL, args[0])
+    if found.outcome is not ResolveOutcome.FOUND or found.external_id is None:
+        await show(update, Screen(t(lang, f"staff.{found.outcome.value}", who=args[0])))
         return
+    target = found.external_id
     by = actor(CHANNEL, str(update.effective_user.id))
     outcome = await (staff.grant if grant else staff.revoke)(by, CHANNEL, target, role)
     role_name = t(lang, f"staff.role.{role.value}")
