@@ -1,16 +1,21 @@
-"""Migrations keep every row: a database holding data at any past revision upgrades to head
-with every row intact. On SQLite and on PostgreSQL (CHAMYEO_TEST_DATABASE_URL)."""
+"""Migrations keep every row and run alone: a database holding data at any past revision
+upgrades to head with every row intact, and several workers starting together on an empty
+database all come up. On SQLite and on PostgreSQL (CHAMYEO_TEST_DATABASE_URL)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from storage.database import Database
+from storage.database import BUSY_TIMEOUT_MS, Database
 from storage.migrate import (
     MigrationError,
     alembic_config,
@@ -19,6 +24,8 @@ from storage.migrate import (
     upgrade,
 )
 from storage.tables import UTCDateTime, metadata
+from tests import databases
+from tests.test_cli_settings import Cli
 
 T0 = datetime(2024, 11, 28, 0, 0, 1, 123456, tzinfo=UTC)
 T1 = datetime(2024, 12, 1, 9, 0, tzinfo=UTC)
@@ -317,15 +324,19 @@ async def test_upgrading_from_every_revision_keeps_every_row(empty_database_url,
         await db.dispose()
 
 
-async def assert_foreign_keys_enforced(db: Database) -> None:
-    """A vote for a case that does not exist is refused: foreign keys are on again on the
-    connection the migration used (a new Database's pool holds only that one)."""
+async def assert_connection_restored(db: Database) -> None:
+    """The connection the migration used (a new Database's pool holds only that one) is as
+    every other again: foreign keys enforced, SQLite's usual busy timeout."""
     with pytest.raises(sa.exc.IntegrityError):
         async with db.write() as conn:
             await conn.execute(sa.text(
                 "INSERT INTO votes (id, campaign_id, citizen_id, case_id, slot, cast_at, receipt)"
                 " VALUES (99, 1, 2, 999, 2, :at, 'X')"
             ).bindparams(_bind("at", T0)))
+    if db.is_sqlite:
+        async with db.read() as conn:
+            timeout = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one()
+        assert timeout == BUSY_TIMEOUT_MS
 
 
 async def test_rebuilding_campaigns_keeps_the_rows_that_refer_to_it(empty_database_url):
@@ -336,9 +347,6 @@ async def test_rebuilding_campaigns_keeps_the_rows_that_refer_to_it(empty_databa
     db = Database(empty_database_url)
 
     def rebuild_campaigns(connection):
-        from alembic.operations import Operations
-        from alembic.runtime.migration import MigrationContext
-
         operations = Operations(MigrationContext.configure(connection))
         recreate = "always" if connection.dialect.name == "sqlite" else "auto"
         with operations.batch_alter_table("campaigns", recreate=recreate) as batch:
@@ -347,7 +355,7 @@ async def test_rebuilding_campaigns_keeps_the_rows_that_refer_to_it(empty_databa
     try:
         await run_migration(db, rebuild_campaigns)
         await assert_every_row_kept(db, HEAD)
-        await assert_foreign_keys_enforced(db)
+        await assert_connection_restored(db)
     finally:
         await db.dispose()
 
@@ -371,6 +379,49 @@ async def test_a_migration_leaving_dangling_rows_changes_nothing(empty_database_
             for table in ("votes", "subscriptions", "deliveries"):
                 assert f"in {table} (to citizens)" in message, message
         await assert_every_row_kept(db, HEAD)
-        await assert_foreign_keys_enforced(db)
+        await assert_connection_restored(db)
     finally:
         await db.dispose()
+
+
+# ------------------------------------------------------------------------------------------
+# Several workers starting together on one empty database
+# ------------------------------------------------------------------------------------------
+
+WORKERS = 4
+
+# Each worker loads the bot, says it is ready and waits for the word to go: all of them reach
+# the migration together instead of one finishing before the next has loaded.
+_GATED_CLI = (
+    "import runpy, sys; import bot.app, bot.cli, storage.migrate; print('ready', flush=True); "
+    "sys.stdin.readline(); sys.argv = ['bot', 'db', 'upgrade']; "
+    "runpy.run_module('bot', run_name='__main__')"
+)
+
+
+def test_workers_starting_together_on_an_empty_database_all_come_up(
+    tmp_path, empty_database_url
+):
+    env = dict(Cli(tmp_path).env, CHAMYEO_DATABASE_URL=empty_database_url)
+    workers = [
+        subprocess.Popen([sys.executable, "-c", _GATED_CLI], cwd=tmp_path, env=env,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(WORKERS)
+    ]
+    for worker in workers:
+        assert worker.stdout is not None
+        ready = worker.stdout.readline()
+        assert ready == "ready\n", ready + worker.communicate(timeout=120)[1]
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    outputs = [worker.communicate(timeout=120) for worker in workers]
+    for worker, (stdout, stderr) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, stderr
+        assert stdout.strip() == f"database is at revision {HEAD}"
+    assert databases.query(empty_database_url, "SELECT version_num FROM alembic_version") == [
+        (HEAD,)
+    ]
+    assert databases.query(empty_database_url, "SELECT count(*) FROM votes") == [(0,)]
