@@ -4,6 +4,7 @@ database all come up. On SQLite and on PostgreSQL (CHAMYEO_TEST_DATABASE_URL).""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -382,6 +384,31 @@ async def test_a_migration_leaving_dangling_rows_changes_nothing(empty_database_
         await assert_connection_restored(db)
     finally:
         await db.dispose()
+
+
+def test_the_alembic_command_line_migrates_the_same_way(empty_database_url):
+    # No connection handed over: env.py opens its own, through run_migration.
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "0002")
+
+    async def seed() -> None:
+        db = Database(empty_database_url)
+        try:
+            await insert_rows(db, "0002")
+        finally:
+            await db.dispose()
+
+    async def check() -> None:
+        db = Database(empty_database_url)
+        try:
+            assert await current_revision(db) == HEAD
+            await assert_every_row_kept(db, "0002")
+        finally:
+            await db.dispose()
+
+    asyncio.run(seed())
+    command.upgrade(config, "head")
+    asyncio.run(check())
 
 
 # ------------------------------------------------------------------------------------------
