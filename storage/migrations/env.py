@@ -1,13 +1,15 @@
 """Alembic environment. Chamyeo runs migrations through `storage.migrate.upgrade`, which
-hands over an open connection; the `alembic` command line works too (`-x url=...`)."""
+hands over a connection already in its transaction (locked; on SQLite with foreign keys off);
+the `alembic` command line works too (`-x url=...`) and goes through the same."""
 
 from __future__ import annotations
 
 import asyncio
 
 from alembic import context
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from storage.database import Database
+from storage.migrate import run_migration
 from storage.tables import metadata
 
 config = context.config
@@ -24,10 +26,11 @@ def _run(connection) -> None:
 
 
 async def _run_with_own_engine(url: str) -> None:
-    engine = create_async_engine(url)
-    async with engine.begin() as conn:
-        await conn.run_sync(_run)
-    await engine.dispose()
+    db = Database(url)
+    try:
+        await run_migration(db, _run)
+    finally:
+        await db.dispose()
 
 
 connection = config.attributes.get("connection")
