@@ -150,12 +150,17 @@ def _reachable(url: str) -> bool:
 
 
 def _unless_unreachable(url: str, action: Callable[[], int]) -> int:
-    """Run `action`; if the database stops answering meanwhile (a server restarting), say so
-    in one line too. Any other error is a bug and keeps its traceback."""
+    """Run `action`; if the database stops answering meanwhile (a server restarting), or a
+    migration refuses to leave dangling rows, say so in one line too. Any other error is a
+    bug and keeps its traceback."""
+    from storage.migrate import MigrationError
     from storage.reachable import unreachable_line, unreachable_reason
 
     try:
         return action()
+    except MigrationError as exc:  # nothing was changed: say why, in one line
+        print(f"chamyeo: the database was not upgraded: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     except Exception as exc:
         reason = unreachable_reason(exc)
         if reason is None:

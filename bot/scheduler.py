@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -21,12 +21,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.services import Services
 from bot.services.outbound import OutboundPace
 from storage.coordination import Leadership
+from storage.repositories.workers import WorkerRepository
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
 CLOCK_STEP_SECONDS = 60.0  # a clock that jumps more than this between two ticks has stepped
-PRUNE_EVERY_TICKS = 600  # forget idle outbound lanes every ten minutes
+PRUNE_EVERY_TICKS = 600  # forget idle outbound lanes and long-gone workers every ten minutes
+FORGET_WORKERS_AFTER = timedelta(days=1)
 
 
 class ClockWatch:
@@ -79,6 +81,7 @@ class Scheduler:
 
     async def tick(self) -> None:
         try:
+            await self._say_alive()
             if not await self._lead():
                 return
             self._ticks += 1
@@ -89,10 +92,23 @@ class Scheduler:
                 log.info("running broadcasts %s", resumed)
             await self.services.announcements.tick()
             if self._ticks % PRUNE_EVERY_TICKS == 0:
-                for pace in self.paces:
-                    await pace.prune()
+                await self._prune()
         except Exception:
             log.exception("scheduler tick failed; trying again at the next tick")
+
+    async def _say_alive(self) -> None:
+        """Every worker, leading or not: its turns and claims count as live while it does
+        (storage/coordination.py). Only where several processes share the database."""
+        if self.services.db.shared:
+            async with self.services.db.write() as conn:
+                await WorkerRepository(conn).beat(self.services.worker_id,
+                                                  self.services.clock.now())
+
+    async def _prune(self) -> None:
+        for pace in self.paces:
+            await pace.prune()
+        async with self.services.db.write() as conn:
+            await WorkerRepository(conn).prune(self.services.clock.now() - FORGET_WORKERS_AFTER)
 
     async def _lead(self) -> bool:
         leading = True if self.leadership is None else await self.leadership.lead()
@@ -128,3 +144,9 @@ class Scheduler:
         await self.services.broadcaster.stop()
         if self.leadership is not None:
             await self.leadership.release()
+        if self.services.db.shared:
+            try:
+                async with self.services.db.write() as conn:
+                    await WorkerRepository(conn).leave(self.services.worker_id)
+            except Exception:
+                log.warning("could not say this worker is leaving; it goes silent instead")

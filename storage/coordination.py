@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import socket
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -29,8 +30,13 @@ from storage.database import Database
 
 log = logging.getLogger(__name__)
 
-# pg_advisory_lock keys: any fixed numbers, the same in every worker ("chamyeo" in hex-ish).
+# The leader's pg_advisory_lock key: any fixed number, the same in every worker, other than
+# storage.migrate.MIGRATION_LOCK_KEY ("Chamyeo" and 1 in ASCII).
 LEADER_LOCK_KEY = 0x43_68_61_6D_79_65_6F_01
+# Every worker says it is alive at each scheduler tick (a second); one silent this long (a
+# busy machine can delay a tick by seconds) is dead: the turns and claims it held are taken
+# over then, not only when their leases run out.
+WORKER_SILENT_AFTER = timedelta(seconds=10)
 
 
 def new_worker_id() -> str:

@@ -297,6 +297,16 @@ submission_drafts = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# Every serving process (worker) while it runs: its id (as in the claims and turns it takes)
+# and when it last said it was alive (each scheduler tick). A claim or turn of a worker not
+# seen for a few seconds is a dead worker's: another may take it over at once.
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("id", String(64), primary_key=True),
+    sa.Column("seen_at", UTCDateTime, nullable=False),
+)
+
 # A chat account's conversation between two updates: what the bot waits for from it (a search
 # word, a rejection reason...), kept here so any worker can take its next update; and whose
 # turn it is (the worker handling its update now, until when), so its updates run in order.

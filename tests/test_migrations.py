@@ -200,6 +200,7 @@ REVISIONS: dict[str, dict[str, dict[str, Any]]] = {
                  "turn_until": T1, "updated_at": T0},
             ],
             "outbound_pace": [{"lane": "telegram", "next_at": 1733043600.25}],
+            "workers": [{"id": "worker-a", "seen_at": T1}],
             "instance_secrets": [
                 {"name": "export_pseudonym_key", "value": "0f" * 32, "created_at": T0},
             ],
@@ -384,6 +385,35 @@ async def test_a_migration_leaving_dangling_rows_changes_nothing(empty_database_
         await assert_connection_restored(db)
     finally:
         await db.dispose()
+
+
+@pytest.mark.skipif(databases.ON_POSTGRES, reason="PostgreSQL enforces foreign keys on "
+                    "every write: a database there cannot hold a dangling row to refuse")
+def test_db_upgrade_refusing_dangling_rows_is_one_line(empty_database_url, tmp_path):
+    """A database that already holds a row pointing nowhere (written with foreign keys off by
+    some other tool) is not upgraded; the command says why in one line, no traceback."""
+
+    async def seed() -> None:
+        db = Database(empty_database_url)
+        try:
+            await upgrade(db, "0005")
+            await insert_rows(db, "0005")
+        finally:
+            await db.dispose()
+
+    asyncio.run(seed())
+    import sqlite3
+
+    raw = sqlite3.connect(sa.engine.make_url(empty_database_url).database)
+    raw.execute("PRAGMA foreign_keys=OFF")  # as a careless tool would
+    raw.execute("DELETE FROM citizens WHERE id = 1")
+    raw.commit()
+    raw.close()
+    result = Cli(tmp_path, empty_database_url)("db", "upgrade")
+    assert result.returncode == 1, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("chamyeo: the database was not upgraded:") and "votes" in line
+    assert "Traceback" not in result.stderr
 
 
 def test_the_alembic_command_line_migrates_the_same_way(empty_database_url):

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.clock import Clock
 from bot.domain import Broadcast, Campaign, Delivery
-from storage.coordination import new_worker_id
+from storage.coordination import WORKER_SILENT_AFTER, new_worker_id
 from storage.database import Database
 from storage.repositories import (
     BroadcastRepository,
@@ -176,8 +176,9 @@ class Broadcaster:
             if broadcast.id in self._tasks:
                 continue
             async with self.db.write() as conn:
+                now = self.clock.now()
                 lost = await BroadcastRepository(conn).recover_abandoned(
-                    broadcast.id, self.clock.now(), any_owner=exclusive)
+                    broadcast.id, now, now - WORKER_SILENT_AFTER, any_owner=exclusive)
             if lost:
                 log.warning("broadcast %s: %s message(s) were in flight when their worker "
                             "stopped; not sent again", broadcast.id, lost)

@@ -18,12 +18,15 @@ from datetime import timedelta
 from typing import Any
 
 from bot.clock import Clock
+from storage.coordination import WORKER_SILENT_AFTER
 from storage.database import Database
 from storage.repositories.sessions import SessionRepository
 
 log = logging.getLogger(__name__)
 
-TURN_LEASE = timedelta(seconds=60)  # longer than an update takes; a dead worker's turn ends
+# Longer than an update takes. A worker that died holding a turn is silent in a few seconds
+# (storage/coordination.py), and its turn is taken over then; the lease is the last resort.
+TURN_LEASE = timedelta(seconds=60)
 TURN_POLL_SECONDS = 0.05
 TURN_WAIT_LOGGED = 5.0  # seconds of waiting for a turn worth a log line
 
@@ -61,7 +64,8 @@ class SessionService:
             async with self.db.write() as conn:
                 now = self.clock.now()
                 state = await SessionRepository(conn).take_turn(
-                    channel, external_id, self.worker_id, now, now + TURN_LEASE)
+                    channel, external_id, self.worker_id, now, now + TURN_LEASE,
+                    silent_since=now - WORKER_SILENT_AFTER)
             if state is not None:
                 if waited >= TURN_WAIT_LOGGED:
                     log.info("waited %.1f s for another worker's turn with %s account",

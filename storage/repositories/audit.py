@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.tables import audit_log
+from storage.upsert import insert as upsert
 
 
 def repeat_key(at: datetime, actor: str, action: str) -> str:
@@ -45,11 +46,7 @@ class AuditRepository:
         command): the first time in a minute writes the row, with its time and detail; every
         repeat in that minute adds one to its `repeats`. One statement, so workers sharing the
         database count every repeat exactly once between them."""
-        if self.conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        statement = insert(audit_log).values(
+        statement = upsert(self.conn, audit_log).values(
             at=at, actor=actor, action=action, campaign_id=campaign_id, detail=detail,
             repeats=1, dedup_key=repeat_key(at, actor, action),
         )

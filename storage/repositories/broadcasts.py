@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import Broadcast, Delivery
+from storage.repositories.workers import worker_gone
 from storage.tables import broadcasts, citizens, deliveries, subscriptions, votes
 
 RUNNING = "running"
@@ -98,16 +99,17 @@ class BroadcastRepository:
         return [_broadcast(r) for r in rows.mappings()]
 
     async def recover_abandoned(self, broadcast_id: int, now: datetime,
-                                any_owner: bool = False) -> int:
-        """Deliveries a worker was sending when it stopped (it died, or lost its database) and
-        whose lease has run out: they may have arrived, so they are recorded as uncertain and
-        never sent again. A live worker's claims (lease still running) are left alone; with
-        `any_owner` (no other process can be alive, e.g. SQLite) the lease does not matter.
-        Call it only for a broadcast this process is not running."""
+                                silent_since: datetime, any_owner: bool = False) -> int:
+        """Deliveries a worker was sending when it stopped (it died, or lost its database):
+        its lease has run out, or the worker has been silent since `silent_since`. They may
+        have arrived, so they are recorded as uncertain and never sent again. A live worker's
+        claims are left alone; with `any_owner` (no other process can be alive, e.g. SQLite)
+        neither matters. Call it only for a broadcast this process is not running."""
         abandoned = [deliveries.c.broadcast_id == broadcast_id, deliveries.c.status == SENDING]
         if not any_owner:
             abandoned.append(sa.or_(deliveries.c.lease_until.is_(None),
-                                    deliveries.c.lease_until < now))
+                                    deliveries.c.lease_until < now,
+                                    worker_gone(deliveries.c.claimed_by, silent_since)))
         result = await self.conn.execute(
             deliveries.update().where(*abandoned).values(status=UNCERTAIN, updated_at=now)
         )

@@ -4,14 +4,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.tables import outbound_pace
-
-
-def _upsert(conn: AsyncConnection):
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+from storage.upsert import insert
 
 
 class PaceRepository:
@@ -35,14 +28,14 @@ class PaceRepository:
         as stale (the clock stepped back) and starts again from `not_before`. With
         `only_within`, book only if the instant falls within that many seconds of
         `not_before` (else None, nothing booked): what may wait gives way to what may not."""
-        insert = _upsert(self.conn)
         current = outbound_pace.c.next_at
         start = sa.case(
             (current > not_before + forget_after, not_before),
             (current > not_before, current),
             else_=not_before,
         )
-        statement = insert(outbound_pace).values(lane=lane, next_at=not_before + interval)
+        statement = insert(self.conn, outbound_pace).values(lane=lane,
+                                                            next_at=not_before + interval)
         update_where = None
         if only_within is not None:
             update_where = start <= not_before + only_within
@@ -56,9 +49,8 @@ class PaceRepository:
 
     async def hold(self, lane: str, until: float) -> None:
         """Nothing goes out on this lane before `until` (flood control said so)."""
-        insert = _upsert(self.conn)
         await self.conn.execute(
-            insert(outbound_pace).values(lane=lane, next_at=until).on_conflict_do_update(
+            insert(self.conn, outbound_pace).values(lane=lane, next_at=until).on_conflict_do_update(
                 index_elements=[outbound_pace.c.lane],
                 set_={"next_at": sa.case((outbound_pace.c.next_at < until, until),
                                          else_=outbound_pace.c.next_at)},
@@ -66,11 +58,10 @@ class PaceRepository:
         )
 
     async def move_to(self, lane: str, next_at: float) -> None:
-        insert = _upsert(self.conn)
         await self.conn.execute(
-            insert(outbound_pace).values(lane=lane, next_at=next_at).on_conflict_do_update(
-                index_elements=[outbound_pace.c.lane], set_={"next_at": next_at},
-            )
+            insert(self.conn, outbound_pace).values(lane=lane, next_at=next_at)
+            .on_conflict_do_update(index_elements=[outbound_pace.c.lane],
+                                   set_={"next_at": next_at})
         )
 
     async def prune(self, before: float, keep: set[str]) -> int:

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.tables import scores
+from storage.upsert import insert as upsert
 
 
 class ScoreRepository:
@@ -22,12 +23,8 @@ class ScoreRepository:
         (nothing came before) or, on PostgreSQL, waits for a concurrent insert to commit and
         does nothing; then the row is read under a lock (FOR UPDATE) and changed while held, so
         the previous score is the one this write replaces."""
-        if self.conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
         created = await self.conn.scalar(
-            insert(scores).values(
+            upsert(self.conn, scores).values(
                 campaign_id=campaign_id, case_id=case_id, judge_id=judge_id,
                 criterion=criterion, score=score, updated_at=now,
             ).on_conflict_do_nothing(

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.tables import instance_secrets
+from storage.upsert import insert as upsert
 
 
 class SecretRepository:
@@ -23,12 +24,8 @@ class SecretRepository:
     async def get_or_create(self, name: str, make: Callable[[], str], at: datetime) -> str:
         """The secret `name`, stored as `make()` if there is none yet. Insert-if-absent and
         then read, so two workers making it at once both get the one that was stored first."""
-        if self.conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
         await self.conn.execute(
-            insert(instance_secrets)
+            upsert(self.conn, instance_secrets)
             .values(name=name, value=make(), created_at=at)
             .on_conflict_do_nothing(index_elements=[instance_secrets.c.name])
         )

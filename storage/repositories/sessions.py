@@ -6,15 +6,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.repositories.workers import worker_gone
 from storage.tables import chat_sessions
-
-
-def _insert(conn: AsyncConnection):
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+from storage.upsert import insert
 
 
 class SessionRepository:
@@ -33,9 +27,8 @@ class SessionRepository:
 
     async def save(self, channel: str, external_id: str, state: dict[str, Any],
                    now: datetime) -> None:
-        insert = _insert(self.conn)
         await self.conn.execute(
-            insert(chat_sessions)
+            insert(self.conn, chat_sessions)
             .values(channel=channel, external_id=external_id, state=state, updated_at=now)
             .on_conflict_do_update(
                 index_elements=[chat_sessions.c.channel, chat_sessions.c.external_id],
@@ -44,15 +37,16 @@ class SessionRepository:
         )
 
     async def take_turn(self, channel: str, external_id: str, owner: str, now: datetime,
-                        until: datetime) -> dict[str, Any] | None:
+                        until: datetime, silent_since: datetime) -> dict[str, Any] | None:
         """Make it `owner`'s turn with this account until `until`, unless another worker's
-        turn is running: one statement, so two workers never both get it. Returns the state,
-        or None when it is someone else's turn."""
-        insert = _insert(self.conn)
-        free = sa.or_(chat_sessions.c.turn_owner.is_(None), chat_sessions.c.turn_owner == owner,
-                      chat_sessions.c.turn_until < now)
+        turn is running (its lease not run out, the worker not silent since `silent_since`):
+        one statement, so two workers never both get it. Returns the state, or None when it
+        is someone else's turn."""
+        holder = chat_sessions.c.turn_owner
+        free = sa.or_(holder.is_(None), holder == owner, chat_sessions.c.turn_until < now,
+                      worker_gone(holder, silent_since))
         state = await self.conn.scalar(
-            insert(chat_sessions)
+            insert(self.conn, chat_sessions)
             .values(channel=channel, external_id=external_id, state={}, turn_owner=owner,
                     turn_until=until, updated_at=now)
             .on_conflict_do_update(

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import Role
 from storage.tables import staff_roles
+from storage.upsert import insert as upsert
 
 
 class StaffRepository:
@@ -26,12 +27,8 @@ class StaffRepository:
     ) -> bool:
         """False if the role was already held. One statement: of two grants at once, one
         inserts and the other finds the row (the primary key decides)."""
-        if self.conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
         added = await self.conn.scalar(
-            insert(staff_roles).values(
+            upsert(self.conn, staff_roles).values(
                 channel=channel, external_id=external_id, role=role.value,
                 granted_by=granted_by, granted_at=now,
             ).on_conflict_do_nothing().returning(staff_roles.c.role)

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import CaseStatus, PhaseName, Vote
 from storage.tables import UTCDateTime, cases, phases, votes
+from storage.upsert import insert as upsert
 
 
 def _vote(row) -> Vote:
@@ -63,17 +64,13 @@ class VoteRepository:
         stored now) and the case is open to votes in this campaign: one statement. None
         (nothing written) when voting is not open, the case is not votable, or the citizen
         already holds a vote in slot 1 or for this case."""
-        if self.conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
         votable = sa.select(
             sa.literal(campaign_id), sa.literal(citizen_id), cases.c.id, sa.literal(1),
             sa.literal(at, UTCDateTime()), sa.literal(receipt),
         ).where(cases.c.id == case_id, cases.c.campaign_id == campaign_id,
                 cases.c.status == CaseStatus.APPROVED.value, _voting_open(campaign_id, at))
         vote_id = await self.conn.scalar(
-            insert(votes).from_select(
+            upsert(self.conn, votes).from_select(
                 ["campaign_id", "citizen_id", "case_id", "slot", "cast_at", "receipt"], votable,
             ).on_conflict_do_nothing().returning(votes.c.id)
         )

@@ -1,6 +1,7 @@
-"""Several workers on one database: leases on claimed deliveries, per-account chat sessions
-(what a conversation waits for, and whose turn it is), one outbound pace shared by every
-worker, repeated audit entries counted in one row, and the instance's own secrets.
+"""Several workers on one database: the workers' heartbeats, leases on claimed deliveries,
+per-account chat sessions (what a conversation waits for, and whose turn it is), one outbound
+pace shared by every worker, repeated audit entries counted in one row, and the instance's
+own secrets.
 
 Revision ID: 0006
 Revises: 0005
@@ -27,6 +28,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column("dedup_key", sa.String(200)))
         batch.create_unique_constraint("uq_audit_log_dedup_key", ["dedup_key"])
         batch.create_index("ix_audit_log_action", ["action"])
+    op.create_table(
+        "workers",
+        sa.Column("id", sa.String(64), nullable=False),
+        sa.Column("seen_at", UTCDateTime, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_workers"),
+    )
     op.create_table(
         "chat_sessions",
         sa.Column("channel", sa.String(16), nullable=False),
@@ -56,6 +63,7 @@ def downgrade() -> None:
     op.drop_table("instance_secrets")
     op.drop_table("outbound_pace")
     op.drop_table("chat_sessions")
+    op.drop_table("workers")
     with op.batch_alter_table("audit_log") as batch:
         batch.drop_index("ix_audit_log_action")
         batch.drop_constraint("uq_audit_log_dedup_key", type_="unique")

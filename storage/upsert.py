@@ -1,0 +1,15 @@
+"""INSERT … ON CONFLICT in the connection's own dialect: PostgreSQL and SQLite spell it the
+same way in SQLAlchemy, but each through its own dialect's `insert`."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def insert(conn: AsyncConnection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into `table` that can take `on_conflict_do_nothing/do_update`."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
