@@ -44,7 +44,7 @@ from bot.app import build_application, create_services
 from bot.campaign_file import parse_campaign
 from bot.clock import SystemClock
 from bot.domain import AnnouncementKind, Broadcast, Campaign, Delivery
-from bot.services.broadcasts import SendResult, SendStatus
+from bot.services.broadcasts import Handover, SendResult, SendStatus
 from bot.settings import Settings
 from handlers.telegram.common import CHANNEL
 from storage.migrate import upgrade
@@ -85,9 +85,9 @@ class CountingSender:
         self.stats = stats
 
     async def send(self, delivery: Delivery, broadcast: Broadcast,
-                   campaign: Campaign) -> SendResult:
+                   campaign: Campaign, handover: Handover) -> SendResult:
         started = time.monotonic()
-        result = await self.inner.send(delivery, broadcast, campaign)
+        result = await self.inner.send(delivery, broadcast, campaign, handover)
         self.stats.calls += 1
         self.stats.by_status[result.status.value] += 1
         self.stats.seconds.append(time.monotonic() - started)
@@ -106,7 +106,8 @@ class NullSender:
         self.times: list[float] = []
 
     async def send(self, delivery: Delivery, broadcast: Broadcast,
-                   campaign: Campaign) -> SendResult:
+                   campaign: Campaign, handover: Handover) -> SendResult:
+        await handover()
         chat = int(delivery.address)
         if chat in self.blocked:
             return SendResult(SendStatus.BLOCKED, error="blocked (null sender)")

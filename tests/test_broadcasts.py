@@ -63,12 +63,12 @@ class GatedSender:
         self.reached = asyncio.Event()
         self.gate = asyncio.Event()
 
-    async def send(self, delivery, broadcast, campaign):
+    async def send(self, delivery, broadcast, campaign, handover):
         self.count += 1
         if self.count > self.free:
             self.reached.set()
             await self.gate.wait()
-        return await self.real.send(delivery, broadcast, campaign)
+        return await self.real.send(delivery, broadcast, campaign, handover)
 
 
 @pytest.fixture

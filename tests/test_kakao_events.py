@@ -415,9 +415,13 @@ def test_the_factory_builds_the_event_sender_when_configured():
 # --- crash safety and the other channels --------------------------------------------------
 
 
-async def test_a_claimed_batch_lost_in_a_crash_is_uncertain_and_not_sent_again(
-    db, clock, campaign, fake_sleep, stub, sender
+@pytest.mark.parametrize("handed_over", [False, True])
+async def test_a_batch_lost_in_a_crash_goes_out_once_unless_it_may_have_gone(
+    db, clock, campaign, fake_sleep, stub, sender, handed_over
 ):
+    """A worker claimed a batch and died. If its request had not left yet (claimed only), the
+    batch goes out once, after the dead worker's lease; if it had (handed over), it may have
+    arrived: uncertain, never sent again."""
     services = make_services(db, clock, fake_sleep, sender)
     users = keys("ko", 130)
     await subscribe(services, campaign, users)
@@ -426,24 +430,36 @@ async def test_a_claimed_batch_lost_in_a_crash_is_uncertain_and_not_sent_again(
         broadcast_id = await repo.create(campaign.id, AnnouncementKind.VOTING_OPENS.value, {},
                                          clock.now())
         await repo.add_subscribers(broadcast_id, campaign.id, clock.now())
-        # a worker claimed a batch, then the process died before the request went out
         claimed = await repo.claim(broadcast_id, "dead-worker", clock.now(),
                                    clock.now() + CLAIM_LEASE, limit=100)
+        if handed_over:
+            await repo.hand_over([d.id for d in claimed], clock.now())
     lost = {d.address for d in claimed}
     assert len(lost) == 100
 
     database = Database(db.url)
     try:
         revived = make_services(database, clock, fake_sleep, sender)
+        # While the dead worker's lease runs, its claims are left alone.
+        assert await revived.broadcaster.resume() == [broadcast_id]
+        await revived.broadcaster.idle()
+        assert stub.delivered() == {user: 1 for user in users if user not in lost}
         clock.advance(CLAIM_LEASE + timedelta(seconds=1))  # the dead worker's lease runs out
         assert await revived.broadcaster.resume() == [broadcast_id]
         await revived.broadcaster.idle()
     finally:
         await database.dispose()
-    assert stub.delivered() == {user: 1 for user in users if user not in lost}
     rows = await delivery_rows(db, broadcast_id)
-    assert {rows[u]["status"] for u in lost} == {"uncertain"}
-    assert statuses(rows) == {("uncertain", 0): 100, ("sent", 1): 30}
+    if handed_over:
+        assert stub.delivered() == {user: 1 for user in users if user not in lost}
+        assert {rows[u]["status"] for u in lost} == {"uncertain"}
+        assert statuses(rows) == {("uncertain", 0): 100, ("sent", 1): 30}
+    else:
+        assert stub.delivered() == {user: 1 for user in users}
+        assert statuses(rows) == {("sent", 1): 130}
+    async with db.read() as conn:
+        assert await conn.scalar(sa.select(broadcasts.c.status)
+                                 .where(broadcasts.c.id == broadcast_id)) == "done"
 
 
 async def test_one_broadcast_reaches_telegram_one_by_one_and_kakao_in_a_batch(

@@ -40,7 +40,7 @@ MAX_ATTEMPTS = 3
 MAX_FLOOD_WAITS = 10  # flood-control waits for one recipient before giving up on them
 RETRY_PAUSE_SECONDS = 1.0  # times the attempt number, before a failed send is tried again
 # How long a claim stays this worker's: longer than any send takes (PTB's timeouts add up to
-# under 20 s). After it, a message still "sending" counts as abandoned by a dead worker.
+# under 20 s). After it (or once the worker is silent), its claims count as abandoned.
 CLAIM_LEASE = timedelta(seconds=30)
 # When the database fails (locked for long, full, unreachable): tries before the broadcast's
 # task gives up for now (the scheduler tick starts it again), and the first pause.
@@ -64,11 +64,17 @@ class SendResult:
     error: str | None = None
 
 
+# Awaited by a sender right before its request leaves the process (after any wait for its
+# turn): from then on a crash leaves the message "uncertain"; before, it goes out again.
+Handover = Callable[[], Awaitable[None]]
+
+
 class Sender(Protocol):
     async def send(
-        self, delivery: Delivery, broadcast: Broadcast, campaign: Campaign
+        self, delivery: Delivery, broadcast: Broadcast, campaign: Campaign, handover: Handover
     ) -> SendResult:
-        """Send the broadcast's message to one recipient, in `delivery.language`."""
+        """Send the broadcast's message to one recipient, in `delivery.language`, awaiting
+        `handover()` right before the request goes out."""
 
 
 @runtime_checkable
@@ -79,9 +85,11 @@ class BatchSender(Protocol):
     batch_size: int
 
     async def send_batch(
-        self, deliveries: list[Delivery], broadcast: Broadcast, campaign: Campaign
+        self, deliveries: list[Delivery], broadcast: Broadcast, campaign: Campaign,
+        handover: Handover,
     ) -> list[SendResult]:
-        """Send to every delivery (all in one language); one result per delivery, in order."""
+        """Send to every delivery (all in one language), awaiting `handover()` right before
+        the request goes out; one result per delivery, in order."""
 
 
 @dataclass(frozen=True)
@@ -177,10 +185,14 @@ class Broadcaster:
                 continue
             async with self.db.write() as conn:
                 now = self.clock.now()
-                lost = await BroadcastRepository(conn).recover_abandoned(
+                recovered = await BroadcastRepository(conn).recover_abandoned(
                     broadcast.id, now, now - WORKER_SILENT_AFTER, any_owner=exclusive)
+            requeued, lost = recovered
+            if requeued:
+                log.info("broadcast %s: %s message(s) a stopped worker had not sent yet go out "
+                         "now", broadcast.id, requeued)
             if lost:
-                log.warning("broadcast %s: %s message(s) were in flight when their worker "
+                log.warning("broadcast %s: %s message(s) were on their way when their worker "
                             "stopped; not sent again", broadcast.id, lost)
             self.start(broadcast.id)
             resumed.append(broadcast.id)
@@ -309,7 +321,8 @@ class Broadcaster:
             result = SendResult(SendStatus.REJECTED, error=f"no sender for {delivery.channel}")
         else:
             try:
-                result = await sender.send(delivery, broadcast, campaign)
+                result = await sender.send(delivery, broadcast, campaign,
+                                           self._handover([delivery]))
             except Exception as exc:  # a sender bug must not stop the broadcast
                 log.exception("sender failed for delivery %s", delivery.id)
                 result = SendResult(SendStatus.FAILED, error=repr(exc))
@@ -320,13 +333,22 @@ class Broadcaster:
         """Deliveries claimed together (one broadcast, channel and language), sent in one call
         and each recorded as `_deliver` records one."""
         try:
-            results = list(await sender.send_batch(batch, broadcast, campaign))
+            results = list(await sender.send_batch(batch, broadcast, campaign,
+                                                   self._handover(batch)))
             if len(results) != len(batch):
                 raise ValueError(f"{len(results)} results for {len(batch)} deliveries")
         except Exception as exc:  # a sender bug must not stop the broadcast
             log.exception("sender failed for deliveries %s..%s", batch[0].id, batch[-1].id)
             results = [SendResult(SendStatus.FAILED, error=repr(exc))] * len(batch)
         await self._settle([self._outcome(d, r) for d, r in zip(batch, results, strict=True)])
+
+    def _handover(self, deliveries: list[Delivery]) -> Handover:
+        async def handover() -> None:
+            async with self.db.write() as conn:
+                await BroadcastRepository(conn).hand_over([d.id for d in deliveries],
+                                                          self.clock.now())
+
+        return handover
 
     def _outcome(self, delivery: Delivery, result: SendResult) -> _Outcome:
         """The rules for one result: flood control waits (bounded) and tries again without

@@ -16,7 +16,7 @@ import aiohttp
 
 from bot.domain import AnnouncementKind, Broadcast, Campaign, Delivery
 from bot.phrases import announcement_text
-from bot.services.broadcasts import SendResult, SendStatus
+from bot.services.broadcasts import Handover, SendResult, SendStatus
 from bot.services.staff_broadcasts import STAFF_KIND
 from bot.settings import Settings
 from bot.text import plain_text
@@ -59,8 +59,9 @@ class KakaoEventSender:
         return f"KakaoEventSender({self.url!r}, event={self.event_name!r})"
 
     async def send_batch(self, deliveries: list[Delivery], broadcast: Broadcast,
-                         campaign: Campaign) -> list[SendResult]:
+                         campaign: Campaign, handover: Handover) -> list[SendResult]:
         results: list[SendResult | None] = [None] * len(deliveries)
+        handed_over = False
         by_language: dict[str, list[int]] = {}
         for index, delivery in enumerate(deliveries):
             by_language.setdefault(delivery.language, []).append(index)
@@ -76,6 +77,9 @@ class KakaoEventSender:
             for start in range(0, len(indexes), self.batch_size):
                 chunk = indexes[start:start + self.batch_size]
                 users = [deliveries[i].address for i in chunk]
+                if not handed_over:
+                    await handover()
+                    handed_over = True
                 result = await self._post(users, text, broadcast.id)
                 for index in chunk:
                     results[index] = result
@@ -156,7 +160,7 @@ class SkippedKakaoSender:
         self._logged: set[int] = set()
 
     async def send_batch(self, deliveries: list[Delivery], broadcast: Broadcast,
-                         campaign: Campaign) -> list[SendResult]:
+                         campaign: Campaign, handover: Handover) -> list[SendResult]:
         if broadcast.id not in self._logged:
             self._logged.add(broadcast.id)
             log.info("Kakao announcements skipped: %s not set (broadcast %s)",

@@ -36,6 +36,7 @@ MESSAGE_METHODS = frozenset({
 })
 REPLY_DEADLINE = 120.0  # seconds a reply may wait for flood control before it is dropped
 BROADCAST = "broadcast"  # rate_limit_args key: the broadcaster's own messages
+HANDOVER = "handover"  # rate_limit_args key: awaited when the message's turn has come
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
@@ -80,6 +81,9 @@ class PacedRateLimiter(BaseRateLimiter[dict[str, Any]]):
         while True:
             if paced:
                 await self.pace.acquire(None if chat is None else str(chat), broadcast=broadcast)
+            handover = (rate_limit_args or {}).get(HANDOVER)
+            if handover is not None:
+                await handover()  # it leaves this process now
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:

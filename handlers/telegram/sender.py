@@ -13,11 +13,11 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, Tim
 
 from bot.domain import AnnouncementKind, Broadcast, Campaign, Delivery
 from bot.i18n import plain, t
-from bot.services.broadcasts import BroadcastSummary, SendResult, SendStatus
+from bot.services.broadcasts import BroadcastSummary, Handover, SendResult, SendStatus
 from bot.services.staff_broadcasts import STAFF_KIND
 from handlers.telegram import views
 from handlers.telegram.common import CHANNEL, NO_PREVIEW, Screen
-from handlers.telegram.rate_limiter import BROADCAST, retry_after_seconds
+from handlers.telegram.rate_limiter import BROADCAST, HANDOVER, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class TelegramSender:
         self.language = language
 
     async def send(
-        self, delivery: Delivery, broadcast: Broadcast, campaign: Campaign
+        self, delivery: Delivery, broadcast: Broadcast, campaign: Campaign, handover: Handover
     ) -> SendResult:
         if broadcast.kind == STAFF_KIND:
             screen = _staff_message(delivery.language, broadcast, self.bot.username,
@@ -39,9 +39,13 @@ class TelegramSender:
                 delivery.language, campaign, AnnouncementKind(broadcast.kind),
                 self.bot.username, in_chat=delivery.citizen_id is None,
             )
-        # With the rate limiter on, this message takes only the pace that replies leave.
-        limited = {"rate_limit_args": {BROADCAST: True}} \
-            if getattr(self.bot, "rate_limiter", None) else {}
+        # With the rate limiter on, this message takes only the pace that replies leave, and
+        # is handed over when its turn comes; without one, at once.
+        limited: dict = {}
+        if getattr(self.bot, "rate_limiter", None):
+            limited = {"rate_limit_args": {BROADCAST: True, HANDOVER: handover}}
+        else:
+            await handover()
         try:
             await self.bot.send_message(
                 chat_id=int(delivery.address), text=screen.text, parse_mode=ParseMode.HTML,

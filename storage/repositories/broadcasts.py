@@ -13,11 +13,13 @@ RUNNING = "running"
 DONE = "done"
 
 PENDING = "pending"
-SENDING = "sending"
+CLAIMED = "claimed"  # a worker's, waiting for its turn to go out: never left the process yet
+SENDING = "sending"  # handed to the channel (the request is on its way)
 SENT = "sent"
 BLOCKED = "blocked"
 FAILED = "failed"
-UNCERTAIN = "uncertain"  # was being sent when the bot stopped: not sent again
+UNCERTAIN = "uncertain"  # was on its way when its worker stopped: not sent again
+OPEN = (PENDING, CLAIMED, SENDING)
 
 
 def _broadcast(row) -> Broadcast:
@@ -99,21 +101,37 @@ class BroadcastRepository:
         return [_broadcast(r) for r in rows.mappings()]
 
     async def recover_abandoned(self, broadcast_id: int, now: datetime,
-                                silent_since: datetime, any_owner: bool = False) -> int:
-        """Deliveries a worker was sending when it stopped (it died, or lost its database):
-        its lease has run out, or the worker has been silent since `silent_since`. They may
-        have arrived, so they are recorded as uncertain and never sent again. A live worker's
-        claims are left alone; with `any_owner` (no other process can be alive, e.g. SQLite)
-        neither matters. Call it only for a broadcast this process is not running."""
-        abandoned = [deliveries.c.broadcast_id == broadcast_id, deliveries.c.status == SENDING]
+                                silent_since: datetime, any_owner: bool = False) -> tuple[int, int]:
+        """Deliveries of a worker that stopped (it died, or lost its database): its lease has
+        run out, or the worker has been silent since `silent_since`. What it had only claimed
+        never left it and goes back to pending; what it had handed to the channel may have
+        arrived, so it is recorded as uncertain and never sent again. A live worker's claims
+        are left alone; with `any_owner` (no other process can be alive, e.g. SQLite) neither
+        condition matters. Call it only for a broadcast this process is not running. Returns
+        (back to pending, uncertain)."""
+        abandoned = [deliveries.c.broadcast_id == broadcast_id]
         if not any_owner:
             abandoned.append(sa.or_(deliveries.c.lease_until.is_(None),
                                     deliveries.c.lease_until < now,
                                     worker_gone(deliveries.c.claimed_by, silent_since)))
-        result = await self.conn.execute(
-            deliveries.update().where(*abandoned).values(status=UNCERTAIN, updated_at=now)
+        requeued = await self.conn.execute(
+            deliveries.update().where(*abandoned, deliveries.c.status == CLAIMED)
+            .values(status=PENDING, claimed_by=None, lease_until=None, updated_at=now)
         )
-        return result.rowcount
+        lost = await self.conn.execute(
+            deliveries.update().where(*abandoned, deliveries.c.status == SENDING)
+            .values(status=UNCERTAIN, updated_at=now)
+        )
+        return requeued.rowcount, lost.rowcount
+
+    async def hand_over(self, delivery_ids: list[int], now: datetime) -> None:
+        """These claimed deliveries are about to leave the process (their request goes out
+        now): from here on a crash makes them uncertain, not pending."""
+        await self.conn.execute(
+            deliveries.update()
+            .where(deliveries.c.id.in_(delivery_ids), deliveries.c.status == CLAIMED)
+            .values(status=SENDING, updated_at=now)
+        )
 
     async def next_due(self, broadcast_id: int, now: datetime) -> tuple[str, str] | None:
         """The channel and language of the next delivery due to be sent, or None when none is
@@ -134,9 +152,8 @@ class BroadcastRepository:
         channel: str | None = None, language: str | None = None,
     ) -> list[Delivery]:
         """Take up to `limit` pending deliveries that are due (a retry waits until its time)
-        and mark them as being sent by worker `me` until `lease_until`, in ONE statement: rows
-        another worker is claiming at the same moment are skipped, never taken twice. Committed
-        before the messages go out, so a restart never sends them again."""
+        and mark them as claimed by worker `me` until `lease_until`, in ONE statement: rows
+        another worker is claiming at the same moment are skipped, never taken twice."""
         due = self._due(broadcast_id, now)
         if channel is not None:
             due.append(deliveries.c.channel == channel)
@@ -152,7 +169,7 @@ class BroadcastRepository:
         rows = await self.conn.execute(
             deliveries.update()
             .where(deliveries.c.id == picked.c.id, deliveries.c.status == PENDING)
-            .values(status=SENDING, claimed_by=me, lease_until=lease_until, updated_at=now)
+            .values(status=CLAIMED, claimed_by=me, lease_until=lease_until, updated_at=now)
             .returning(*deliveries.c)
         )
         return sorted((_delivery(r) for r in rows.mappings()), key=lambda d: d.id)
@@ -173,7 +190,7 @@ class BroadcastRepository:
         """Whether any delivery is still to be sent, or being sent."""
         return await self.conn.scalar(sa.select(sa.exists().where(
             deliveries.c.broadcast_id == broadcast_id,
-            deliveries.c.status.in_([PENDING, SENDING]),
+            deliveries.c.status.in_(OPEN),
         ))) or False
 
     async def counts(self, broadcast_id: int) -> dict[str, int]:
@@ -188,7 +205,7 @@ class BroadcastRepository:
         """Mark the broadcast done once nothing is left to send or being sent; False if another
         runner already did, or some delivery is still waiting (a retry, another worker's)."""
         open_delivery = sa.exists().where(deliveries.c.broadcast_id == broadcast_id,
-                                          deliveries.c.status.in_([PENDING, SENDING]))
+                                          deliveries.c.status.in_(OPEN))
         result = await self.conn.execute(
             broadcasts.update()
             .where(broadcasts.c.id == broadcast_id, broadcasts.c.status == RUNNING,
