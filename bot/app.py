@@ -25,7 +25,7 @@ from handlers.telegram.processor import PerUserUpdateProcessor
 from handlers.telegram.rate_limiter import PacedRateLimiter
 from handlers.telegram.sender import TelegramSender
 from handlers.telegram.setup import register
-from storage.coordination import Leadership, leadership_for
+from storage.coordination import AdvisoryLeadership, Leadership, claim_sqlite
 from storage.database import Database
 from storage.migrate import upgrade
 
@@ -147,13 +147,15 @@ def run(settings: Settings, *, webhook: bool = False) -> None:
     if settings.kakao_enabled:
         ensure_port_free("CHAMYEO_KAKAO_PORT", settings.chamyeo_kakao_listen,
                          settings.chamyeo_kakao_port)
+    # SQLite serves one process: its lock first (raises AlreadyServed), so a refused second
+    # run touches nothing, not even the migrations.
+    sqlite_lock = claim_sqlite(settings.chamyeo_database_url)
     # Before the bot's own event loop: its connections must be made inside that loop.
     asyncio.run(migrate(settings.chamyeo_database_url))
     # asyncio.run() leaves no current loop; older PTB 22.x releases expect one.
     asyncio.set_event_loop(asyncio.new_event_loop())
     services = create_services(settings)
-    # SQLite: raises AlreadyServed if another `chamyeo run` holds the database's lock file.
-    leadership = leadership_for(services.db)
+    leadership: Leadership = sqlite_lock or AdvisoryLeadership(services.db)
     kakao = None
     if settings.kakao_enabled:
         kakao = KakaoServer(services, settings)

@@ -136,6 +136,8 @@ class Scheduler:
             log.warning("the clock stepped %+.0f s: checking the announcement plan again",
                         stepped)
             await self.services.announcements.after_clock_step(stepped)
+            for pace in self.paces:
+                await pace.shift(stepped)
 
     async def stop(self) -> None:
         if self._scheduler is not None:

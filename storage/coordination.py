@@ -142,16 +142,18 @@ class AdvisoryLeadership:
                 log.debug("closing the leader lock's connection failed", exc_info=True)
 
 
-def leadership_for(db: Database) -> Leadership:
-    """The leadership that fits the database. On SQLite the lock is taken here: raises
-    AlreadyServed when another process serves the same file."""
-    if db.is_sqlite:
-        database = make_url(db.url).database
-        if not database or database == ":memory:":
-            path = Path(f"/tmp/chamyeo-memory-{os.getpid()}.lock")
-        else:
-            path = Path(database).resolve().with_name(Path(database).name + ".lock")
-        leadership = FileLeadership(path)
-        leadership.acquire()
-        return leadership
-    return AdvisoryLeadership(db)
+def claim_sqlite(url: str) -> FileLeadership | None:
+    """For a SQLite database: take the lock that makes this process the one serving it, before
+    anything touches the database (a refused second run changes nothing). Raises
+    AlreadyServed. None for another database: there the leader is chosen as it runs."""
+    if not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        path = Path(f"/tmp/chamyeo-memory-{os.getpid()}.lock")
+    else:  # named after the file itself, so every path to it (a symlink) shares one lock
+        resolved = Path(database).resolve()
+        path = resolved.with_name(resolved.name + ".lock")
+    leadership = FileLeadership(path)
+    leadership.acquire()
+    return leadership

@@ -129,9 +129,12 @@ class AnnouncementService:
             now = self.clock.now()
             campaigns = CampaignRepository(conn)
             announcements = AnnouncementRepository(conn)
+            revived = 0
             for campaign in await campaigns.all():
-                await announcements.replan(campaign.id, plan_announcements(campaign), now)
-            revived = await announcements.revive_skipped(now, now) if seconds < 0 else 0
+                wanted = plan_announcements(campaign)
+                await announcements.replan(campaign.id, wanted, now)
+                if seconds < 0:
+                    revived += await announcements.revive_skipped(campaign.id, wanted, now, now)
             await AuditRepository(conn).record(now, "system", "clock.stepped",
                                                seconds=round(seconds), revived=revived)
         return revived

@@ -30,7 +30,9 @@ PER_SECOND = 26.0
 CHAT_INTERVAL = 1.1  # seconds between two messages to one private chat (1, with room)
 GROUP_INTERVAL = 3.0  # ... to one group or channel (20 a minute)
 BROADCAST_SLACK = 0.25  # a broadcast books only if the lane is free within this many seconds
-FORGET_AFTER = 300.0  # a lane booked this far ahead is stale (the clock stepped back)
+# A lane booked this far ahead is stale (the clock stepped back): longer than any wait
+# Telegram asks for. A step the scheduler notices moves the lanes with it (shift()).
+FORGET_AFTER = 3600.0
 IDLE_LANES_KEPT = 3600.0  # a chat's lane is forgotten after an hour without messages
 LATE_TOLERANCE = 0.1  # seconds after its turn a message may still go out
 LATE_TRIES = 3  # turns booked at most for one message before it goes, late or not
@@ -60,39 +62,53 @@ class OutboundPace:
         return CHAT_INTERVAL if chat.isdigit() else GROUP_INTERVAL
 
     async def book(self, chat: str | None, broadcast: bool = False) -> float | None:
-        """Book the instant a message to `chat` may go out; None for a broadcast when replies
+        """Book the channel's next free instant from now for a message to `chat`, and keep the
+        chat's next turn at least its interval after it. None for a broadcast while replies
         fill the lane (nothing booked: ask again later)."""
-        now = self.now()
         async with self.db.write() as conn:
-            pace = PaceRepository(conn)
-            not_before = now
-            if chat is not None:
-                chat_free = await pace.next_at(self._chat_lane(chat), lock=True)
-                if chat_free is not None and now < chat_free < now + FORGET_AFTER:
-                    not_before = chat_free
-            slot = await pace.book(self.lane, not_before, self.interval, FORGET_AFTER,
-                                   only_within=BROADCAST_SLACK if broadcast else None)
-            if slot is not None and chat is not None:
-                await pace.move_to(self._chat_lane(chat), slot + self._chat_interval(chat))
+            return await self._book(PaceRepository(conn), chat, broadcast)
+
+    async def _book(self, pace: PaceRepository, chat: str | None,
+                    broadcast: bool) -> float | None:
+        slot = await pace.book(self.lane, self.now(), self.interval, FORGET_AFTER,
+                               only_within=BROADCAST_SLACK if broadcast else None)
+        if slot is not None and chat is not None:
+            await pace.hold(self._chat_lane(chat), slot + self._chat_interval(chat))
         return slot
 
     async def acquire(self, chat: str | None, broadcast: bool = False) -> None:
         """Wait until a message to `chat` may go out (a broadcast, until replies leave room).
-        A turn this process wakes up for too late (a busy machine) is given up for a new one:
-        sent late, it would bunch with the turns after it."""
+
+        First the chat's own turn (one message a second per chat) is taken; only when it has
+        come is the channel's next instant booked, so a chat that must wait holds up no other
+        chat. A turn this process wakes up for too late (a busy machine) is given up for a new
+        one: sent late, it would bunch with the instants after it."""
+        slot: float | None = None
+        if chat is not None:
+            async with self.db.write() as conn:
+                pace = PaceRepository(conn)
+                turn = await pace.book(self._chat_lane(chat), self.now(),
+                                       self._chat_interval(chat), FORGET_AFTER)
+                assert turn is not None  # booked without a condition
+                if turn <= self.now():  # the chat is free: book the channel in one go
+                    slot = await self._book(pace, chat, broadcast)
+            await self._sleep_until(turn)
         for attempt in range(1, LATE_TRIES + 1):
-            while True:
+            while slot is None:
                 slot = await self.book(chat, broadcast)
-                if slot is not None:
-                    break
-                await self.wait_for_room()
-            delay = slot - self.now()
-            if delay > 0:
-                await self.sleep(delay)
+                if slot is None:
+                    await self.wait_for_room()
+            await self._sleep_until(slot)
             late = self.now() - slot
             if late <= LATE_TOLERANCE or attempt == LATE_TRIES:
                 return
             log.debug("woke %.0f ms after our turn: booking another", late * 1000)
+            slot = None
+
+    async def _sleep_until(self, instant: float) -> None:
+        delay = instant - self.now()
+        if delay > 0:
+            await self.sleep(delay)
 
     async def wait_for_room(self) -> None:
         """Wait until the lane is free within BROADCAST_SLACK: a broadcast's turn."""
@@ -108,6 +124,13 @@ class OutboundPace:
         """Flood control: nothing goes out on this channel, from any worker, for `seconds`."""
         async with self.db.write() as conn:
             await PaceRepository(conn).hold(self.lane, self.now() + seconds)
+
+    async def shift(self, seconds: float) -> None:
+        """The clock stepped by `seconds`: every lane's instants move with it, so a hold
+        Telegram asked for keeps its length, and nothing waits for a time that is now far
+        off."""
+        async with self.db.write() as conn:
+            await PaceRepository(conn).shift(seconds)
 
     async def prune(self) -> int:
         """Forget the lanes of chats that got nothing for an hour (the leader, now and then)."""

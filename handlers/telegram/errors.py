@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import TelegramError
+from telegram.error import RetryAfter, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.i18n import plain, t
@@ -16,6 +16,11 @@ log = logging.getLogger(__name__)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if isinstance(context.error, RetryAfter):
+        # A reply flood control kept waiting past its deadline: the rate limiter has said
+        # which and why. Telling the user would wait behind the same hold: nothing more.
+        log.info("an update's reply was dropped by flood control (see the warning above)")
+        return
     log.error("error while handling an update", exc_info=context.error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return

@@ -59,15 +59,22 @@ class AnnouncementRepository:
             .values(status=status, updated_at=now)
         )
 
-    async def revive_skipped(self, after: datetime, now: datetime) -> int:
-        """Skipped announcements whose time is still to come (the clock stepped back after
-        they were judged stale): planned again. What was sent stays sent: never twice."""
-        result = await self.conn.execute(
-            announcements.update()
-            .where(announcements.c.status == SKIPPED, announcements.c.due_at > after)
-            .values(status=PLANNED, updated_at=now)
-        )
-        return result.rowcount
+    async def revive_skipped(self, campaign_id: int,
+                             wanted: list[tuple[AnnouncementKind, datetime]],
+                             after: datetime, now: datetime) -> int:
+        """Skipped announcements of the campaign's plan (`wanted`) whose time is still to
+        come (the clock stepped back after they were judged stale): planned again. What was
+        sent stays sent (never twice), and what the plan no longer calls for stays skipped."""
+        rows = (await self.conn.execute(
+            announcements.select().where(
+                announcements.c.campaign_id == campaign_id,
+                announcements.c.status == SKIPPED, announcements.c.due_at > after)
+        )).mappings().all()
+        plan = set(wanted)
+        revived = [r["id"] for r in rows if (AnnouncementKind(r["kind"]), r["due_at"]) in plan]
+        for announcement_id in revived:
+            await self._set_status(announcement_id, PLANNED, now)
+        return len(revived)
 
     async def add_sent(
         self, campaign_id: int, kind: AnnouncementKind, at: datetime, broadcast_id: int

@@ -15,11 +15,9 @@ class PaceRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def next_at(self, lane: str, lock: bool = False) -> float | None:
-        query = sa.select(outbound_pace.c.next_at).where(outbound_pace.c.lane == lane)
-        if lock:
-            query = query.with_for_update()  # PostgreSQL: held until this transaction ends
-        return await self.conn.scalar(query)
+    async def next_at(self, lane: str) -> float | None:
+        return await self.conn.scalar(
+            sa.select(outbound_pace.c.next_at).where(outbound_pace.c.lane == lane))
 
     async def book(self, lane: str, not_before: float, interval: float, forget_after: float,
                    only_within: float | None = None) -> float | None:
@@ -34,17 +32,16 @@ class PaceRepository:
             (current > not_before, current),
             else_=not_before,
         )
-        statement = insert(self.conn, outbound_pace).values(lane=lane,
-                                                            next_at=not_before + interval)
-        update_where = None
-        if only_within is not None:
-            update_where = start <= not_before + only_within
-        statement = statement.on_conflict_do_update(
-            index_elements=[outbound_pace.c.lane],
-            set_={"next_at": start + interval},
-            where=update_where,
-        ).returning(outbound_pace.c.next_at)
-        booked_until = await self.conn.scalar(statement)
+        booked_until = await self.conn.scalar(
+            insert(self.conn, outbound_pace)
+            .values(lane=lane, next_at=not_before + interval)
+            .on_conflict_do_update(
+                index_elements=[outbound_pace.c.lane],
+                set_={"next_at": start + interval},
+                where=None if only_within is None else start <= not_before + only_within,
+            )
+            .returning(outbound_pace.c.next_at)
+        )
         return None if booked_until is None else booked_until - interval
 
     async def hold(self, lane: str, until: float) -> None:
@@ -57,12 +54,9 @@ class PaceRepository:
             )
         )
 
-    async def move_to(self, lane: str, next_at: float) -> None:
+    async def shift(self, seconds: float) -> None:
         await self.conn.execute(
-            insert(self.conn, outbound_pace).values(lane=lane, next_at=next_at)
-            .on_conflict_do_update(index_elements=[outbound_pace.c.lane],
-                                   set_={"next_at": next_at})
-        )
+            outbound_pace.update().values(next_at=outbound_pace.c.next_at + seconds))
 
     async def prune(self, before: float, keep: set[str]) -> int:
         """Forget lanes idle since `before` (one row per chat would pile up), except `keep`."""
