@@ -277,6 +277,18 @@ async def test_a_broadcast_succeeds_once_the_replies_have_gone_out(db, fake):
     assert await pace.book(None, broadcast=True) == pytest.approx(T0 + 26 * INTERVAL, abs=EPS)
 
 
+async def test_a_broadcast_message_never_makes_a_reply_wait_behind_it(db, fake):
+    """A citizen just got a reply; the broadcast's message to them has to wait for their chat.
+    Meanwhile another citizen's reply must not wait behind that broadcast message."""
+    pace = pace_on(db, fake)
+    await pace.book("4101")  # a reply to the first citizen
+    broadcast_slot = await pace.book("4101", broadcast=True)
+    assert broadcast_slot == pytest.approx(T0 + CHAT_INTERVAL, abs=EPS)
+    reply_slot = await pace.book("4102")  # a reply to someone else, at once
+    assert reply_slot - T0 <= 2 * INTERVAL + EPS, (
+        f"a reply waits {reply_slot - T0:.2f} s behind a broadcast message")
+
+
 async def test_wait_for_room_sleeps_until_the_lane_is_free_within_the_slack(db, other_db, fake):
     replies, broadcaster = pace_on(db, fake), pace_on(other_db, fake)
     for _ in range(52):  # two seconds of replies booked by another worker
