@@ -23,7 +23,7 @@ from storage.coordination import (
     AdvisoryLeadership,
     AlreadyServed,
     FileLeadership,
-    leadership_for,
+    claim_sqlite,
 )
 from storage.database import Database
 from storage.migrate import upgrade
@@ -66,13 +66,13 @@ async def test_a_second_lock_on_the_same_file_is_refused_until_the_first_is_rele
 
 async def test_the_lock_is_per_database_file(tmp_path):
     databases = [Database(sqlite_url(tmp_path / name)) for name in ("a.db", "b.db", "a.db")]
-    a, b = leadership_for(databases[0]), leadership_for(databases[1])
+    a, b = claim_sqlite(databases[0].url), claim_sqlite(databases[1].url)
     try:
         assert isinstance(a, FileLeadership) and isinstance(b, FileLeadership)
         assert a.path == lock_of(tmp_path / "a.db")
         assert a.path != b.path
         with pytest.raises(AlreadyServed):
-            leadership_for(databases[2])
+            claim_sqlite(databases[2].url)
     finally:
         await a.release()
         await b.release()
@@ -84,10 +84,10 @@ async def test_a_relative_and_an_absolute_url_of_one_file_share_its_lock(tmp_pat
     monkeypatch.chdir(tmp_path)
     relative, absolute = (Database("sqlite+aiosqlite:///x.db"),
                           Database(sqlite_url(tmp_path / "x.db")))
-    held = leadership_for(relative)
+    held = claim_sqlite(relative.url)
     try:
         with pytest.raises(AlreadyServed):
-            leadership_for(absolute)
+            claim_sqlite(absolute.url)
     finally:
         await held.release()
         await relative.dispose()
@@ -103,10 +103,10 @@ async def test_a_database_reached_through_a_symlink_shares_its_lock(tmp_path):
     link = tmp_path / "current.db"
     link.symlink_to(real)
     by_link, by_real = Database(sqlite_url(link)), Database(sqlite_url(real))
-    held = leadership_for(by_link)
+    held = claim_sqlite(by_link.url)
     try:
         with pytest.raises(AlreadyServed):
-            second = leadership_for(by_real)
+            second = claim_sqlite(by_real.url)
             await second.release()
     finally:
         await held.release()
@@ -291,8 +291,8 @@ async def test_workers_of_different_databases_lead_each_their_own(db, workers, t
 
 
 @needs_postgres
-async def test_leadership_for_a_postgresql_database_is_the_advisory_lock(db):
-    leadership = leadership_for(db)
-    assert isinstance(leadership, AdvisoryLeadership)
+async def test_postgresql_is_led_by_the_advisory_lock_taken_at_the_first_tick(db):
+    assert claim_sqlite(db.url) is None  # no lock file: the leader is chosen as it runs
+    leadership = AdvisoryLeadership(db)
     assert await advisory_holders(db) == []  # taken at the first tick, not before
     await leadership.release()

@@ -10,7 +10,6 @@ Time is fake: `now` is a number the test moves and `sleep` moves it; nothing wai
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections import defaultdict
 
@@ -30,7 +29,7 @@ from bot.services.outbound import (
 )
 from storage.database import Database
 from storage.repositories.pace import PaceRepository
-from tests.databases import ON_POSTGRES
+from storage.tables import outbound_pace
 
 INTERVAL = 1.0 / PER_SECOND
 T0 = 1_733_000_000.0  # a Unix time in late 2024, as the real clock would give
@@ -80,7 +79,14 @@ async def lane_value(db: Database, lane: str) -> float | None:
 
 async def set_lane(db: Database, lane: str, next_at: float) -> None:
     async with db.write() as conn:
-        await PaceRepository(conn).set(lane, next_at)
+        await PaceRepository(conn).hold(lane, next_at)
+
+
+async def sent_at(pace: OutboundPace, fake: FakeTime, chat: str | None,
+                  broadcast: bool = False) -> float:
+    """When a message to `chat` goes out: acquire() has waited for its turns (fake sleeps)."""
+    await pace.acquire(chat, broadcast)
+    return fake.t
 
 
 def assert_evenly_spaced(slots: list[float], start: float) -> None:
@@ -143,26 +149,26 @@ async def test_channels_have_lanes_of_their_own(db, fake):
 
 async def test_no_rolling_second_ever_holds_more_than_per_second_plus_one(db, other_db, fake):
     """Two workers, messages arriving in random bursts to random chats and to none: whatever
-    the arrivals, the instants stay within Telegram's overall limit and each chat's."""
+    the arrivals, the instants they go out stay within Telegram's overall limit and each
+    chat's."""
     workers = [pace_on(db, fake), pace_on(other_db, fake)]
     chats = [str(1000 + i) for i in range(12)] + ["-1001234", None]
     rng = random.Random(20241128)
-    booked: list[float] = []
+    sent: list[float] = []
     by_chat: dict[str, list[float]] = defaultdict(list)
     for _ in range(400):
         if rng.random() < 0.3:
             fake.t += rng.uniform(0.0, 0.2)
         chat = rng.choice(chats)
-        slot = await rng.choice(workers).book(chat)
-        assert slot is not None and slot >= fake.t - EPS
-        booked.append(slot)
+        at = await sent_at(rng.choice(workers), fake, chat)
+        sent.append(at)
         if chat is not None:
-            by_chat[chat].append(slot)
-    assert len(set(booked)) == len(booked)
-    assert most_in_one_second(booked) <= PER_SECOND + 1
-    for chat, slots in by_chat.items():
+            by_chat[chat].append(at)
+    assert most_in_one_second(sent) <= PER_SECOND + 1
+    for chat, instants in by_chat.items():
         gap = GROUP_INTERVAL if chat.startswith("-") else CHAT_INTERVAL
-        assert all(b - a >= gap - EPS for a, b in zip(slots, slots[1:], strict=False)), chat
+        assert all(b - a >= gap - EPS for a, b in zip(instants, instants[1:], strict=False)), \
+            chat
 
 
 # --- one message a second per chat --------------------------------------------------------
@@ -170,9 +176,9 @@ async def test_no_rolling_second_ever_holds_more_than_per_second_plus_one(db, ot
 
 async def test_two_messages_to_one_private_chat_are_chat_interval_apart(db, other_db, fake):
     first, second = pace_on(db, fake), pace_on(other_db, fake)
-    a = await first.book("1001")
-    b = await second.book("1001")  # the other worker: the chat's lane is shared too
-    c = await first.book("1001")
+    a = await sent_at(first, fake, "1001")
+    b = await sent_at(second, fake, "1001")  # the other worker: the chat's lane is shared too
+    c = await sent_at(first, fake, "1001")
     assert b - a == pytest.approx(CHAT_INTERVAL, abs=EPS)
     assert c - b == pytest.approx(CHAT_INTERVAL, abs=EPS)
 
@@ -180,64 +186,56 @@ async def test_two_messages_to_one_private_chat_are_chat_interval_apart(db, othe
 @pytest.mark.parametrize("group", ["-1001234567890", "-4242", "@chamyeo_news"])
 async def test_two_messages_to_one_group_are_group_interval_apart(db, fake, group):
     pace = pace_on(db, fake)
-    a = await pace.book(group)
-    b = await pace.book(group)
+    a = await sent_at(pace, fake, group)
+    b = await sent_at(pace, fake, group)
     assert b - a == pytest.approx(GROUP_INTERVAL, abs=EPS)
 
 
 async def test_a_chat_that_waited_long_enough_goes_at_once(db, fake):
     pace = pace_on(db, fake)
-    await pace.book("1001")
+    await sent_at(pace, fake, "1001")
     fake.t += CHAT_INTERVAL + 0.5
-    assert await pace.book("1001") == pytest.approx(fake.t, abs=EPS)
+    assert await sent_at(pace, fake, "1001") == pytest.approx(fake.t, abs=EPS)
+    assert fake.naps == []
 
 
-async def test_citizens_who_each_get_two_messages_at_once_are_served_at_the_channel_pace(
-    db, fake
-):
-    """Ten citizens press a button at the same moment; each gets two messages (a reply and an
-    edit, say). Each second message waits CHAT_INTERVAL for its own chat, but the channel
-    has room for 26 a second: all twenty fit in CHAT_INTERVAL plus twenty turns. A message
-    waiting for its own chat must not hold up the messages to other chats."""
+async def test_a_chat_waiting_for_its_turn_holds_up_no_other_chat(db, other_db, fake):
+    """A citizen just got a message; the next one to them waits CHAT_INTERVAL for their chat.
+    Meanwhile (the first worker asleep until that turn) ten other citizens' messages go out
+    at the channel's pace, not behind it."""
     pace = pace_on(db, fake)
-    chats = [str(2000 + i) for i in range(10)]
-    slots = []
-    for chat in chats:
-        slots.append(await pace.book(chat))
-        slots.append(await pace.book(chat))
-    assert max(slots) - T0 <= CHAT_INTERVAL + len(slots) * INTERVAL + EPS, (
-        f"the last of 20 messages goes out {max(slots) - T0:.1f} s after the first")
+    await sent_at(pace, fake, "2000")
+    gate = asyncio.Event()
+
+    async def asleep(seconds: float) -> None:  # the first worker, waiting for the chat's turn
+        await gate.wait()
+
+    waiting = OutboundPace(db, "telegram", now=fake.now, sleep=asleep)
+    second = asyncio.create_task(waiting.acquire("2000"))
+    await asyncio.sleep(0.05)  # let it take the chat's turn and fall asleep
+    assert not second.done()
+    others = pace_on(other_db, fake)
+    slots = [await others.book(str(2001 + i)) for i in range(10)]
+    assert_evenly_spaced(slots, T0 + INTERVAL)
+    gate.set()
+    await second
 
 
-@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL only: SQLite runs one write "
-                    "transaction at a time (BEGIN IMMEDIATE), so two bookings cannot interleave")
 async def test_two_workers_sending_the_first_messages_to_a_chat_at_once_keep_its_interval(
-    db, other_db, fake, monkeypatch
+    db, other_db, fake
 ):
-    """Two workers book a message to a chat that has no lane yet (its first message, or the
-    first after an idle hour) at the same moment: each reads "no lane" before the other
-    writes one. The two must still be CHAT_INTERVAL apart."""
-    read_chat_lane = PaceRepository.next_at
-    arrived = 0
-    both_read = asyncio.Event()
+    """Two workers take the turn of a chat that has no lane yet (its first message, or the
+    first after an idle hour) at the same moment: one atomic statement each, so the two turns
+    are still CHAT_INTERVAL apart."""
+    async def chat_turn(database: Database) -> float:
+        async with database.write() as conn:
+            turn = await PaceRepository(conn).book("telegram:3001", fake.t, CHAT_INTERVAL,
+                                                   FORGET_AFTER)
+        assert turn is not None
+        return turn
 
-    async def next_at(self, lane: str, lock: bool = False):
-        nonlocal arrived
-        value = await read_chat_lane(self, lane, lock)
-        if lock:
-            arrived += 1
-            if arrived == 2:
-                both_read.set()
-            # A guard, not a pause: when the chat's lane is locked properly, the second
-            # booking cannot read it before the first commits, so this one goes on alone.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(both_read.wait(), timeout=5)
-        return value
-
-    monkeypatch.setattr(PaceRepository, "next_at", next_at)
-    a, b = await asyncio.gather(pace_on(db, fake).book("3001"),
-                                pace_on(other_db, fake).book("3001"))
-    assert abs(b - a) >= CHAT_INTERVAL - EPS, f"two messages to one chat {abs(b - a):.3f} s apart"
+    a, b = await asyncio.gather(chat_turn(db), chat_turn(other_db))
+    assert abs(b - a) == pytest.approx(CHAT_INTERVAL, abs=EPS)
 
 
 # --- broadcasts take only the room replies leave ------------------------------------------
@@ -277,16 +275,24 @@ async def test_a_broadcast_succeeds_once_the_replies_have_gone_out(db, fake):
     assert await pace.book(None, broadcast=True) == pytest.approx(T0 + 26 * INTERVAL, abs=EPS)
 
 
-async def test_a_broadcast_message_never_makes_a_reply_wait_behind_it(db, fake):
+async def test_a_broadcast_message_never_makes_a_reply_wait_behind_it(db, other_db, fake):
     """A citizen just got a reply; the broadcast's message to them has to wait for their chat.
     Meanwhile another citizen's reply must not wait behind that broadcast message."""
     pace = pace_on(db, fake)
-    await pace.book("4101")  # a reply to the first citizen
-    broadcast_slot = await pace.book("4101", broadcast=True)
-    assert broadcast_slot == pytest.approx(T0 + CHAT_INTERVAL, abs=EPS)
+    await sent_at(pace, fake, "4101")  # a reply to the first citizen
+    gate = asyncio.Event()
+
+    async def asleep(seconds: float) -> None:
+        await gate.wait()
+
+    broadcaster = OutboundPace(other_db, "telegram", now=fake.now, sleep=asleep)
+    message = asyncio.create_task(broadcaster.acquire("4101", broadcast=True))
+    await asyncio.sleep(0.05)
     reply_slot = await pace.book("4102")  # a reply to someone else, at once
     assert reply_slot - T0 <= 2 * INTERVAL + EPS, (
         f"a reply waits {reply_slot - T0:.2f} s behind a broadcast message")
+    gate.set()
+    await message
 
 
 async def test_wait_for_room_sleeps_until_the_lane_is_free_within_the_slack(db, other_db, fake):
@@ -340,11 +346,12 @@ async def test_a_short_hold_never_pulls_a_lane_back(db, fake):
     assert await pace.book(None) == pytest.approx(T0 + 52 * INTERVAL, abs=EPS)
 
 
-async def test_a_hold_longer_than_forget_after_is_kept(db, other_db, fake):
-    """Telegram can ask a flooding bot to wait minutes. A hold longer than FORGET_AFTER must
-    still hold every worker: it is what Telegram asked, not a clock that stepped back."""
+async def test_a_long_hold_is_kept(db, other_db, fake):
+    """Telegram can ask a flooding bot to wait minutes, even hours: the hold holds every
+    worker, however long it is (FORGET_AFTER is far beyond any wait Telegram asks for)."""
     first, second = pace_on(db, fake), pace_on(other_db, fake)
-    seconds = FORGET_AFTER + 60.0
+    seconds = 3 * 3600.0
+    assert seconds < FORGET_AFTER
     await first.hold_off(seconds)
     fake.t += 1.0
     slot = await second.book("6002")
@@ -356,14 +363,23 @@ async def test_a_hold_longer_than_forget_after_is_kept(db, other_db, fake):
 
 async def test_a_lane_booked_beyond_forget_after_starts_again_from_now(db, fake):
     pace = pace_on(db, fake)
-    fake.t = T0 + 3600.0  # the clock ran an hour fast while these were booked...
+    fake.t = T0 + FORGET_AFTER + 3600.0  # the clock ran far ahead while these were booked...
     for _ in range(5):
         await pace.book("7001")
-    fake.t = T0  # ...and was stepped back
+    fake.t = T0  # ...and was stepped back, unnoticed
     assert await pace.book(None) == pytest.approx(T0, abs=EPS)
-    assert await pace.book("7001") == pytest.approx(T0 + INTERVAL, abs=EPS)
     await pace.wait_for_room()
     assert fake.naps == []
+
+
+async def test_a_noticed_clock_step_moves_every_lane_with_it(db, fake):
+    pace = pace_on(db, fake)
+    await pace.hold_off(120.0)  # Telegram asked for two minutes
+    await pace.book("7002")
+    pace_lanes = {lane: await lane_value(db, lane) for lane in ("telegram", "telegram:7002")}
+    await pace.shift(-3600.0)  # the clock stepped an hour back, and the scheduler noticed
+    for lane, before in pace_lanes.items():
+        assert await lane_value(db, lane) == pytest.approx(before - 3600.0, abs=EPS)
 
 
 async def test_a_lane_booked_ahead_within_forget_after_is_kept(db, fake):
@@ -424,18 +440,21 @@ async def test_a_machine_always_late_books_at_most_late_tries_turns(db, other_db
 
 
 async def test_a_late_turn_to_a_chat_is_not_kept_waiting_for_the_turn_it_gave_up(db, fake):
-    """The turn given up was never used: the chat got nothing. Its next turn may come as soon
-    as the channel has one, not CHAT_INTERVAL after the abandoned one."""
+    """The turn given up was never used: the chat got nothing. Its next booking may come as
+    soon as the channel has one, not CHAT_INTERVAL after the abandoned one."""
     pace = pace_on(db, fake)
     for _ in range(10):
         await pace.book(None)
     booked = count_bookings(pace)
     fake.lateness = [LATE_TOLERANCE + 0.2]
     await pace.acquire("8001")
-    woke = booked[0] + LATE_TOLERANCE + 0.2
     assert len(booked) == 2
+    woke = booked[0] + LATE_TOLERANCE + 0.2
     assert booked[1] - woke <= INTERVAL + EPS, (
         f"booked again {booked[1] - woke:.2f} s after waking up, on a free channel")
+    # and the chat's next message is CHAT_INTERVAL after the turn it did use
+    assert await lane_value(db, "telegram:8001") == pytest.approx(booked[1] + CHAT_INTERVAL,
+                                                                  abs=EPS)
 
 
 async def test_acquire_waits_for_its_turn_and_no_longer(db, fake):
@@ -455,12 +474,14 @@ async def test_acquire_waits_for_its_turn_and_no_longer(db, fake):
 
 async def test_prune_forgets_idle_chat_lanes_but_never_the_channel_lane(db, fake):
     pace = pace_on(db, fake)
-    await pace.book("9001")
-    await pace.book("9002")
+    await sent_at(pace, fake, "9001")
+    await sent_at(pace, fake, "9002")
     fake.t += IDLE_LANES_KEPT + 60.0
-    await pace.book("9003")  # recent
+    await sent_at(pace, fake, "9003")  # recent
     fake.t += 10.0
-    await set_lane(db, "telegram", T0)  # the channel lane itself, idle as long as any
+    async with db.write() as conn:  # the channel lane itself, idle as long as any
+        await conn.execute(outbound_pace.update().where(outbound_pace.c.lane == "telegram")
+                           .values(next_at=T0))
     assert await pace.prune() == 2
     assert await lane_value(db, "telegram:9001") is None
     assert await lane_value(db, "telegram:9002") is None

@@ -61,7 +61,8 @@ class GatedSender:
         if not gated:
             self.gate.set()
 
-    async def send(self, delivery, broadcast, campaign) -> SendResult:
+    async def send(self, delivery, broadcast, campaign, handover) -> SendResult:
+        await handover()
         self.in_flight += 1
         if self.in_flight >= self.wanted_in_flight:
             self.reached.set()

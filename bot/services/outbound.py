@@ -32,7 +32,7 @@ GROUP_INTERVAL = 3.0  # ... to one group or channel (20 a minute)
 BROADCAST_SLACK = 0.25  # a broadcast books only if the lane is free within this many seconds
 # A lane booked this far ahead is stale (the clock stepped back): longer than any wait
 # Telegram asks for. A step the scheduler notices moves the lanes with it (shift()).
-FORGET_AFTER = 3600.0
+FORGET_AFTER = 86_400.0
 IDLE_LANES_KEPT = 3600.0  # a chat's lane is forgotten after an hour without messages
 LATE_TOLERANCE = 0.1  # seconds after its turn a message may still go out
 LATE_TRIES = 3  # turns booked at most for one message before it goes, late or not
@@ -66,14 +66,11 @@ class OutboundPace:
         chat's next turn at least its interval after it. None for a broadcast while replies
         fill the lane (nothing booked: ask again later)."""
         async with self.db.write() as conn:
-            return await self._book(PaceRepository(conn), chat, broadcast)
-
-    async def _book(self, pace: PaceRepository, chat: str | None,
-                    broadcast: bool) -> float | None:
-        slot = await pace.book(self.lane, self.now(), self.interval, FORGET_AFTER,
-                               only_within=BROADCAST_SLACK if broadcast else None)
-        if slot is not None and chat is not None:
-            await pace.hold(self._chat_lane(chat), slot + self._chat_interval(chat))
+            pace = PaceRepository(conn)
+            slot = await pace.book(self.lane, self.now(), self.interval, FORGET_AFTER,
+                                   only_within=BROADCAST_SLACK if broadcast else None)
+            if slot is not None and chat is not None:
+                await pace.hold(self._chat_lane(chat), slot + self._chat_interval(chat))
         return slot
 
     async def acquire(self, chat: str | None, broadcast: bool = False) -> None:
@@ -83,27 +80,22 @@ class OutboundPace:
         come is the channel's next instant booked, so a chat that must wait holds up no other
         chat. A turn this process wakes up for too late (a busy machine) is given up for a new
         one: sent late, it would bunch with the instants after it."""
-        slot: float | None = None
         if chat is not None:
             async with self.db.write() as conn:
-                pace = PaceRepository(conn)
-                turn = await pace.book(self._chat_lane(chat), self.now(),
-                                       self._chat_interval(chat), FORGET_AFTER)
-                assert turn is not None  # booked without a condition
-                if turn <= self.now():  # the chat is free: book the channel in one go
-                    slot = await self._book(pace, chat, broadcast)
+                turn = await PaceRepository(conn).book(
+                    self._chat_lane(chat), self.now(), self._chat_interval(chat), FORGET_AFTER)
+            assert turn is not None  # booked without a condition
             await self._sleep_until(turn)
         for attempt in range(1, LATE_TRIES + 1):
+            slot = await self.book(chat, broadcast)
             while slot is None:
+                await self.wait_for_room()
                 slot = await self.book(chat, broadcast)
-                if slot is None:
-                    await self.wait_for_room()
             await self._sleep_until(slot)
             late = self.now() - slot
             if late <= LATE_TOLERANCE or attempt == LATE_TRIES:
                 return
             log.debug("woke %.0f ms after our turn: booking another", late * 1000)
-            slot = None
 
     async def _sleep_until(self, instant: float) -> None:
         delay = instant - self.now()
