@@ -1,10 +1,12 @@
-"""INSERT … ON CONFLICT in the connection's own dialect: PostgreSQL and SQLite spell it the
-same way in SQLAlchemy, but each through its own dialect's `insert`."""
+"""Inserting, as the repositories do it on either backend: INSERT … ON CONFLICT in the
+connection's own dialect (PostgreSQL and SQLite spell it the same way in SQLAlchemy, but each
+through its own dialect's `insert`), and the id an INSERT gave its row."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
@@ -13,3 +15,10 @@ def insert(conn: AsyncConnection, table: sa.Table) -> postgresql.Insert | sqlite
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def new_id(result: CursorResult) -> int:
+    """The primary key of the row a single-row INSERT just wrote."""
+    key = result.inserted_primary_key
+    assert key is not None, "not a single-row INSERT"
+    return int(key[0])

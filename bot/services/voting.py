@@ -143,6 +143,7 @@ class VotingService:
         if cached is not None and cached[0] == version and time.monotonic() - cached[1] < 1.0:
             return cached[2]
         case = await cases.get(case_id)
+        assert case is not None  # a vote for it was just recorded in this transaction
         if len(self._shown) > 10_000:
             self._shown.clear()
         self._shown[case_id] = (version, time.monotonic(), case)

@@ -40,4 +40,6 @@ else:
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
         "sqlalchemy.url"
     )
+    if not url:
+        raise SystemExit("alembic: give the database as -x url=... (a SQLAlchemy URL)")
     asyncio.run(_run_with_own_engine(url))

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.domain import Broadcast, Delivery
 from storage.repositories.workers import worker_gone
 from storage.tables import broadcasts, citizens, deliveries, subscriptions, votes
+from storage.upsert import new_id
 
 RUNNING = "running"
 DONE = "done"
@@ -48,7 +49,7 @@ class BroadcastRepository:
                 created_at=now,
             )
         )
-        return result.inserted_primary_key[0]
+        return new_id(result)
 
     async def add_subscribers(
         self, broadcast_id: int, campaign_id: int, now: datetime, only_non_voters: bool = False

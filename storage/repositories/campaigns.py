@@ -19,6 +19,7 @@ from bot.domain import (
     VotingRules,
 )
 from storage.tables import campaigns, phases
+from storage.upsert import new_id
 
 
 def _options_to_json(options: tuple[Option, ...]) -> list[dict[str, Any]]:
@@ -49,8 +50,8 @@ class CampaignRepository:
         self.conn = conn
 
     async def all(self) -> list[Campaign]:
-        rows = (await self.conn.execute(campaigns.select().order_by(campaigns.c.id))).mappings()
-        rows = rows.all()
+        rows = (await self.conn.execute(campaigns.select().order_by(campaigns.c.id))
+                ).mappings().all()
         phase_rows = (await self.conn.execute(phases.select())).mappings().all()
         by_campaign: dict[int, list[Phase]] = {}
         for p in phase_rows:
@@ -140,7 +141,7 @@ class CampaignRepository:
         )
         if existing is None:
             result = await self.conn.execute(campaigns.insert().values(created_at=now, **values))
-            campaign_id = result.inserted_primary_key[0]
+            campaign_id = new_id(result)
         else:
             campaign_id = existing
             await self.conn.execute(

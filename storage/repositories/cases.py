@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import Case, CaseStatus, CaseText
 from storage.tables import cases
+from storage.upsert import new_id
 
 TEXT_FIELDS = ("title", "summary", "body", "organization")
 
@@ -102,8 +103,8 @@ class CaseRepository:
         return [case_from_row(r) for r in rows.mappings()], total or 0
 
     async def get(self, case_id: int) -> Case | None:
-        row = (await self.conn.execute(cases.select().where(cases.c.id == case_id))).mappings()
-        row = row.first()
+        row = (await self.conn.execute(cases.select().where(cases.c.id == case_id))
+               ).mappings().first()
         return case_from_row(row) if row else None
 
     async def many(self, case_ids: Iterable[int]) -> dict[int, Case]:
@@ -140,7 +141,7 @@ class CaseRepository:
                 **case_values(case),
             )
         )
-        return result.inserted_primary_key[0]
+        return new_id(result)
 
     async def update(self, case_id: int, case: Case, now: datetime) -> None:
         await self.conn.execute(

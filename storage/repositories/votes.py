@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.domain import CaseStatus, PhaseName, Vote
 from storage.tables import UTCDateTime, cases, phases, votes
 from storage.upsert import insert as upsert
+from storage.upsert import new_id
 
 
 def _vote(row) -> Vote:
@@ -55,7 +56,7 @@ class VoteRepository:
                 cast_at=at, receipt=receipt,
             )
         )
-        return Vote(result.inserted_primary_key[0], campaign_id, citizen_id, case_id, slot, at,
+        return Vote(new_id(result), campaign_id, citizen_id, case_id, slot, at,
                     receipt)
 
     async def insert_first(self, campaign_id: int, citizen_id: int, case_id: int,
