@@ -221,7 +221,11 @@ class Broadcaster:
                 else None
         if broadcast is None or campaign is None or broadcast.status != status.RUNNING:
             return None
-        await asyncio.gather(*(self._work(broadcast, campaign) for _ in range(self.workers)))
+        # A TaskGroup: if one worker fails for good (the database), the others stop with it,
+        # so no worker outlives the task that idle() and stop() wait for.
+        async with asyncio.TaskGroup() as workers:
+            for _ in range(self.workers):
+                workers.create_task(self._work(broadcast, campaign))
         if self._stopping:
             return None
 

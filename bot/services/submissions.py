@@ -31,7 +31,12 @@ from bot.drafts import (
 )
 from bot.services.voting import new_receipt
 from storage.database import Database
-from storage.repositories import AuditRepository, CaseRepository, DraftRepository
+from storage.repositories import (
+    AuditRepository,
+    CampaignRepository,
+    CaseRepository,
+    DraftRepository,
+)
 
 SOURCE = "chat"
 
@@ -225,6 +230,9 @@ class SubmissionService:
         is the reference number given to the citizen."""
         async with self.db.write() as conn:
             now = self.clock.now()
+            # The phase times as stored, inside this transaction: a close a moment ago (in
+            # any worker) counts, as for a vote.
+            campaign = await CampaignRepository(conn).get(campaign.id) or campaign
             drafts = DraftRepository(conn)
             draft, refused = await self._open_draft(drafts, campaign, citizen, Step.PREVIEW, now)
             if refused is not None:

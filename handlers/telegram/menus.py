@@ -61,13 +61,17 @@ async def refresh_staff_menu(bot: Bot, services: Services, external_id: str | No
     members = await services.staff.members()
     targets = [m for m in members if m.channel == CHANNEL and (
         m.external_id == external_id if external_id is not None else m.has_written)]
-    try:
-        if external_id is not None and not targets:  # no role left: back to the citizen menu
+    if external_id is not None and not targets:  # no role left: back to the citizen menu
+        try:
             await bot.delete_my_commands(scope=BotCommandScopeChat(int(external_id)))
-        for member in targets:
-            scope = BotCommandScopeChat(int(member.external_id))
+        except TelegramError as exc:
+            log.warning("could not reset the command menu of chat %s: %s", external_id, exc)
+    for member in targets:  # one chat refusing (it was deleted, say) costs the others nothing
+        scope = BotCommandScopeChat(int(member.external_id))
+        try:
             for language, code in (("ko", None), ("en", "en")):
                 await bot.set_my_commands(commands_for(member.roles, language), scope=scope,
                                           language_code=code)
-    except TelegramError:
-        log.warning("could not set the staff command menu", exc_info=True)
+        except TelegramError as exc:
+            log.warning("could not set the staff command menu of chat %s: %s",
+                        member.external_id, exc)
