@@ -2,15 +2,14 @@
 Services over two Database objects, and two real Applications, as two `chamyeo run` processes.
 What one worker decides, the other must see at once: a closed vote, what a chat session awaits,
 a citizen's language; one account's updates take turns across workers, and a dead worker's turn
-ends with its lease. Through the real Application too: a double tap sends one edit, a flood of
-messages from one user is bounded, a staff menu waits for its chat, and NUL characters pass.
+ends with its lease.
 
-Broadcasts shared by workers are in tests/test_several_workers_broadcasts.py."""
+Broadcasts shared by workers: tests/test_several_workers_broadcasts.py; a double tap, a flood of
+messages, staff menus and NUL characters: tests/test_several_workers_telegram.py."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from datetime import timedelta
 
 import pytest
@@ -20,26 +19,30 @@ from telegram.ext import TypeHandler
 
 import bot.services.campaigns as campaigns_module
 from bot.domain import PhaseName, VoteOutcome
-from bot.i18n import plain
 from bot.services.sessions import TURN_LEASE
 from handlers.telegram import callbacks as cb
 from handlers.telegram.offline import TelegramUser
-from handlers.telegram.processor import MAX_WAITING
+from storage.repositories import CampaignRepository
 from storage.repositories.sessions import SessionRepository
-from storage.tables import audit_log, cases, chat_sessions, citizens, votes
+from storage.tables import audit_log, cases, chat_sessions, votes
 from tests.conftest import ADMIN, KIM, SMITH, VOTING_CLOSES
 from tests.databases import ON_POSTGRES
 from tests.test_moderation import submit
 from tests.test_submission import BODY, SUBMITTING, SUMMARY, TITLE
-from tests.worker_pair import Telegram, clock_sleep, worker
+from tests.worker_pair import (
+    HINT,
+    Telegram,
+    case_row,
+    clock_sleep,
+    message_with,
+    no_error,
+    postgres_only,
+    sent,
+    soon,
+    worker,
+)
 
-HINT = "아래 버튼을 눌러 주세요."
-ERROR = plain("ko", "error")
 ADMIN_ACTOR = f"telegram:{ADMIN.id}"
-postgres_only = pytest.mark.skipif(
-    not ON_POSTGRES, reason="turns and a fresh read of the citizen are for workers sharing a "
-    "PostgreSQL database; SQLite is served by one process (its lock file), which keeps its "
-    "own cache and needs no turns")
 
 
 @pytest.fixture
@@ -55,22 +58,6 @@ async def pair(database_url, clock, cloud, campaign):
         yield a, b
 
 
-def sent(calls, method: str = "sendMessage") -> list:
-    return [c for c in calls if c.method == method]
-
-
-def no_error(calls) -> None:
-    assert not [c for c in calls if ERROR in (c.text or "") or "⚠️" in (c.text or "")]
-
-
-def message_with(w, user: TelegramUser, label: str) -> dict:
-    """The newest message in the user's chat with a button labelled `label`."""
-    for message in w.bot.messages_with_buttons(user.id):
-        if any(label in b["text"] for b in w.bot.buttons_of(message)):
-            return message
-    raise LookupError(label)
-
-
 async def case_id(services, campaign, key: str) -> int:
     async with services.db.read() as conn:
         return await conn.scalar(sa.select(cases.c.id).where(
@@ -84,15 +71,7 @@ async def vote_rows(services) -> list[dict]:
 
 async def stored_voting_end(services, campaign):
     async with services.db.read() as conn:
-        from storage.repositories import CampaignRepository
-
         return (await CampaignRepository(conn).get(campaign.id)).phase(PhaseName.VOTING).end
-
-
-async def case_row(services, case: int) -> dict:
-    async with services.db.read() as conn:
-        return dict((await conn.execute(cases.select().where(cases.c.id == case))).mappings()
-                    .one())
 
 
 async def session_row(services, user: TelegramUser) -> dict | None:
@@ -164,6 +143,38 @@ async def test_every_kind_of_vote_is_refused_after_a_close_on_another_worker(pai
     assert (await b.services.voting.cast_vote(stale, kim, two)).outcome is VoteOutcome.CHANGED
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite is served by one process, whose own "
+                    "/close refreshes its campaign cache at once")
+async def test_a_case_sent_right_after_another_worker_closed_submission_is_refused(
+        pair, services, campaign, clock, monkeypatch):
+    """As for votes: whether submission is open is decided by the phase times as stored at
+    the moment of the request, not by a worker's cached copy (which another worker's /close
+    leaves stale for up to CACHE_SECONDS)."""
+    a, b = pair
+    monkeypatch.setattr(campaigns_module, "CACHE_SECONDS", 3600.0)
+    clock.set(SUBMITTING)
+    calls = await b.bot.send(KIM, "/submit")  # B reads the campaign: submission open
+    for how, value in [("press", "기관·단체"), ("send", "대전 행복 복지관"), ("press", "동구"),
+                       ("press", "효동"), ("press", "돌봄"), ("send", TITLE),
+                       ("send", SUMMARY), ("send", BODY), ("press", "사진 없이"),
+                       ("press", "동의합니다")]:
+        calls = await (b.bot.press(KIM, value) if how == "press" else b.bot.send(KIM, value))
+    assert "미리보기" in calls[-1].text
+
+    await a.bot.send(ADMIN, "/close submission")
+    await a.bot.press(ADMIN, "확인")
+    async with a.db.read() as conn:
+        stored = await CampaignRepository(conn).get(campaign.id)
+    assert stored.phase(PhaseName.SUBMISSION).end == clock.now()
+
+    calls = await b.bot.press(KIM, "📨 접수하기")
+    async with services.db.read() as conn:
+        sent_in = (await conn.execute(sa.select(cases.c.key)
+                                      .where(cases.c.source == "chat"))).scalars().all()
+    assert sent_in == [], "a case was accepted after submission closed on another worker"
+    assert "마감되" in calls[-1].text
+
+
 # --- 2. a chat session started on one worker, continued on another -------------------------
 
 
@@ -193,7 +204,7 @@ async def test_a_rejection_reason_asked_on_one_worker_is_taken_on_another(pair, 
     assert "이유를 한 메시지로" in calls[-1].text
 
     calls = await b.bot.send(ADMIN, "사진이 흐립니다")
-    row = await case_row(services, case)
+    row = await case_row(services.db, case)
     assert (row["status"], row["status_reason"]) == ("rejected", "사진이 흐립니다")
     [told] = [c for c in calls if c.chat_id == KIM.id]
     assert "이유: 사진이 흐립니다" in told.text
@@ -241,20 +252,11 @@ async def test_a_restart_remembers_what_was_awaited(database_url, clock, cloud, 
         calls = await second.bot.send(KIM, "03번")
         assert "모두 1건" in sent(calls)[-1].text
         await second.bot.send(ADMIN, "개인정보가 들어 있습니다")
-    row = await case_row(services, case)
+    row = await case_row(services.db, case)
     assert (row["status"], row["status_reason"]) == ("rejected", "개인정보가 들어 있습니다")
 
 
 # --- 3. one account's turn across workers (PostgreSQL) -------------------------------------
-
-
-async def soon(awaitable, what: str):
-    """Await something the test expects within moments; a safety net, never a pause: the
-    timeout only turns a hang (say, turns not taken at all) into a failure."""
-    try:
-        return await asyncio.wait_for(awaitable, timeout=30)
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
 
 
 def record_order(w, order: list, hold: asyncio.Event | None = None,
@@ -348,6 +350,22 @@ async def test_a_dead_workers_turn_is_taken_over_after_its_lease(database_url, c
         assert row["state"] == kept and row["turn_owner"] is None
 
 
+@postgres_only
+async def test_a_double_tap_reaching_two_workers_at_once_sends_one_edit(pair, campaign):
+    a, b = pair
+    await a.bot.send(KIM, "/start")
+    await a.bot.press(KIM, "사례 보기")
+    listing = message_with(a, KIM, "다음 ▶")
+    data = a.bot.find_button(listing, "다음 ▶")["callback_data"]
+    starts = len(a.request.calls), len(b.request.calls)
+    await asyncio.gather(a.bot.press(KIM, data=data, message=listing),
+                         b.bot.press(KIM, data=data, message=listing))
+    calls = a.request.calls[starts[0]:] + b.request.calls[starts[1]:]
+    [edit] = sent(calls, "editMessageText")
+    assert "(2/2쪽" in edit.text
+    assert len(sent(calls, "answerCallbackQuery")) == 2
+
+
 # --- 4. a citizen's language across workers (PostgreSQL) ----------------------------------
 
 
@@ -365,159 +383,3 @@ async def test_a_language_changed_on_one_worker_is_used_by_the_other_at_once(pai
     await b.bot.press(KIM, "한국어")
     calls = await a.bot.send(KIM, "/help")
     assert sent(calls)[0].text.startswith("<b>이렇게 쓰세요</b>")
-
-
-# --- 8. a double tap, and a flood of messages from one user ---------------------------------
-
-
-async def test_a_double_tap_on_next_sends_one_edit(pair, campaign):
-    a, b = pair
-    await a.bot.send(KIM, "/start")
-    await a.bot.press(KIM, "사례 보기")
-    listing = message_with(a, KIM, "다음 ▶")
-    data = a.bot.find_button(listing, "다음 ▶")["callback_data"]
-    start = len(a.request.calls)
-
-    # Two taps carry the same button of the same message, as Telegram sends them.
-    await asyncio.gather(a.bot.press(KIM, data=data, message=listing),
-                         a.bot.press(KIM, data=data, message=listing))
-    calls = a.request.calls[start:]
-    [edit] = sent(calls, "editMessageText")
-    assert "(2/2쪽" in edit.text
-    answers = sent(calls, "answerCallbackQuery")
-    assert len(answers) == 2 and not any("show_alert" in c.params for c in answers)
-
-    # A third tap of the same button reaches the other worker: it knows the screen too.
-    calls = await b.bot.press(KIM, data=data, message=listing)
-    assert sent(calls, "editMessageText") == []
-    assert len(sent(calls, "answerCallbackQuery")) == 1
-    # ...and a tap that changes the screen is still sent.
-    calls = await b.bot.press(KIM, "◀ 이전", message=message_with(b, KIM, "◀ 이전"))
-    [edit] = sent(calls, "editMessageText")
-    assert "(1/2쪽" in edit.text
-
-
-async def test_a_hundred_messages_at_once_are_bounded_and_the_next_one_is_answered(
-        pair, campaign, caplog):
-    a, _ = pair
-    await a.bot.send(KIM, "/start")
-    start = len(a.request.calls)
-    with caplog.at_level(logging.WARNING, logger="handlers.telegram.processor"):
-        await asyncio.gather(*(a.bot.send(KIM, f"안녕하세요 {n}") for n in range(100)))
-    calls = a.request.calls[start:]
-    replies = sent(calls)
-    assert len(replies) == 1 + MAX_WAITING
-    assert all(c.text.startswith(HINT) and c.chat_id == KIM.id for c in replies)
-    assert [c.method for c in calls if c.method != "sendMessage"] == []  # no error reply
-    no_error(calls)
-    dropping = [r for r in caplog.records if "dropping the rest" in r.getMessage()]
-    assert len(dropping) == 1
-
-    calls = await a.bot.send(KIM, "/help")
-    [reply] = sent(calls)
-    assert reply.text.startswith("<b>이렇게 쓰세요</b>")
-
-
-# --- 9. a bootstrap admin's command menu --------------------------------------------------
-
-
-async def test_a_bootstrap_admin_who_never_wrote_gets_a_menu_at_the_first_start(
-        database_url, clock, cloud, campaign):
-    newcomer = TelegramUser(9100, "새관리자", "ko")
-    async with worker(database_url, clock, cloud, "worker-a",
-                      admins=(newcomer.id, ADMIN.id)) as a:
-        await a.services.citizens.identify("telegram", str(ADMIN.id), "ko", "boss")  # wrote
-        await a.application.post_init(a.application)
-        menus = sent(a.request.calls, "setMyCommands")
-        assert [c.params.get("scope") for c in menus] == [
-            None, None, {"type": "chat", "chat_id": ADMIN.id},
-            {"type": "chat", "chat_id": ADMIN.id}]
-
-        calls = await a.bot.send(newcomer, "/start")
-        menus = sent(calls, "setMyCommands")
-        assert [(c.params["scope"], c.params.get("language_code")) for c in menus] == [
-            ({"type": "chat", "chat_id": newcomer.id}, None),
-            ({"type": "chat", "chat_id": newcomer.id}, "en")]
-        korean, english = ({c["command"]: c["description"] for c in m.params["commands"]}
-                           for m in menus)
-        assert "admin" in korean and "grant" in korean and "moderate" in korean
-        assert korean.keys() == english.keys() and korean["start"] != english["start"]
-        assert sent(calls)[0].text.startswith("안녕하세요!")
-
-    # From now on, the next worker to start sets it at startup.
-    async with worker(database_url, clock, cloud, "worker-b", admins=(newcomer.id,)) as b:
-        await b.application.post_init(b.application)
-        scoped = [c.params["scope"]["chat_id"] for c in sent(b.request.calls, "setMyCommands")
-                  if "scope" in c.params]
-        assert scoped == [newcomer.id, newcomer.id]
-
-
-# --- 10. NUL characters ------------------------------------------------------------------
-
-
-NUL_USER = TelegramUser(1077, "널", "ko", username="nul\x00user")
-
-
-async def test_a_nul_in_a_username_is_dropped(pair, services, campaign):
-    a, b = pair
-    for w in (a, b, a):
-        calls = await w.bot.send(NUL_USER, "/start")
-        no_error(calls)
-        assert sent(calls)[0].text.startswith("안녕하세요!")
-    async with services.db.read() as conn:
-        assert await conn.scalar(sa.select(citizens.c.username).where(
-            citizens.c.external_id == str(NUL_USER.id))) == "nuluser"
-    calls = await a.bot.send(ADMIN, "/grant @nuluser judge")
-    assert sent(calls)[0].text.startswith("✅ @nuluser")
-
-
-async def test_a_nul_in_a_search_word_is_dropped(pair, campaign):
-    a, b = pair
-    await a.bot.send(KIM, "/start")
-    await a.bot.press(KIM, "사례 보기")
-    await a.bot.press(KIM, "낱말 찾기")
-    calls = await b.bot.send(KIM, "03\x00번")
-    no_error(calls)
-    assert "모두 1건" in sent(calls)[-1].text
-    calls = await a.bot.send(KIM, "/search 제목\x00 03번")
-    no_error(calls)
-    assert "모두 1건" in sent(calls)[-1].text
-
-
-async def test_a_nul_in_a_rejection_reason_is_dropped(pair, services, campaign):
-    a, b = pair
-    case = await submit(services, campaign, KIM, "골목 화단")
-    await a.bot.send(ADMIN, "/moderate")
-    await a.bot.press(ADMIN, "반려")
-    calls = await b.bot.send(ADMIN, "사진이\x00 흐립니다")
-    no_error(calls)
-    row = await case_row(services, case)
-    assert (row["status"], row["status_reason"]) == ("rejected", "사진이 흐립니다")
-
-
-async def test_a_nul_in_a_submission_answer_is_dropped(pair, services, campaign, clock):
-    a, b = pair
-    clock.set(SUBMITTING)
-    await a.bot.send(KIM, "/submit")
-    await a.bot.press(KIM, "기관·단체")
-    answers = [("send", "대전\x00 행복 복지관"), ("press", "동구"), ("press", "효동"),
-               ("press", "돌봄"), ("send", f"{TITLE}\x00"), ("send", SUMMARY),
-               ("send", BODY), ("press", "사진 없이"), ("press", "동의합니다"),
-               ("press", "📨 접수하기")]
-    for n, (how, value) in enumerate(answers):
-        w = (b, a)[n % 2]
-        calls = await (w.bot.press(KIM, value) if how == "press" else w.bot.send(KIM, value))
-        no_error(calls)
-    async with services.db.read() as conn:
-        [case] = (await conn.execute(cases.select().where(cases.c.source == "chat"))).mappings()
-    assert (case["organization_ko"], case["title_ko"]) == ("대전 행복 복지관", TITLE)
-
-
-async def test_a_nul_in_a_staff_broadcast_text_kept_in_the_session(pair, campaign):
-    a, b = pair
-    await a.bot.send(ADMIN, "/broadcast")
-    calls = await b.bot.send(ADMIN, "내일\x00 마감합니다")
-    no_error(calls)
-    assert "미리 보기" in sent(calls)[-1].text
-    calls = await a.bot.press(ADMIN, "취소")
-    no_error(calls)

@@ -24,6 +24,7 @@ from tests.worker_pair import (
     clock_sleep,
     delivery_rows,
     new_broadcast,
+    soon,
     statuses,
     worker,
 )
@@ -35,14 +36,6 @@ CHATS = list(range(7101, 7107))
 @pytest.fixture
 def cloud(clock) -> Telegram:
     return Telegram(clock)
-
-
-async def soon(awaitable, what: str):
-    """A safety net for something expected within moments, never a pause."""
-    try:
-        return await asyncio.wait_for(awaitable, timeout=30)
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
 
 
 def summaries_of(w) -> list:

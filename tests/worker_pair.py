@@ -18,23 +18,33 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from telegram.ext import Application
 
 from bot.app import build_application
 from bot.clock import SettableClock
 from bot.domain import AnnouncementKind, Campaign
+from bot.i18n import plain
 from bot.services import Services
 from bot.services.broadcasts import Broadcaster
 from bot.services.sessions import SessionService
 from bot.settings import Settings
-from handlers.telegram.offline import ApiCall, OfflineRequest, OfflineTelegram
+from handlers.telegram.offline import ApiCall, OfflineRequest, OfflineTelegram, TelegramUser
 from storage.database import Database
 from storage.repositories import BroadcastRepository
-from storage.tables import deliveries
+from storage.tables import broadcasts, cases, deliveries
+from tests.databases import ON_POSTGRES
 
 Sleep = Callable[[float], Awaitable[None]]
 TURN_POLLS_AT_MOST = 100_000  # a turn that never comes fails the test instead of hanging it
+HINT = "아래 버튼을 눌러 주세요."
+ERROR = plain("ko", "error")
+
+postgres_only = pytest.mark.skipif(
+    not ON_POSTGRES, reason="turns and a fresh read of the citizen are for workers sharing a "
+    "PostgreSQL database; SQLite is served by one process (its lock file), which keeps its "
+    "own cache and needs no turns")
 
 
 @dataclass
@@ -171,8 +181,38 @@ async def statuses(db: Database, broadcast_id: int) -> dict[int, str]:
 
 
 async def broadcast_status(db: Database, broadcast_id: int) -> str:
-    from storage.tables import broadcasts
-
     async with db.read() as conn:
         return await conn.scalar(sa.select(broadcasts.c.status)
                                  .where(broadcasts.c.id == broadcast_id))
+
+
+async def soon(awaitable, what: str):
+    """Await something the test expects within moments. A safety net, never a pause: the
+    timeout only turns a hang (say, no turns taken at all) into a failure."""
+    try:
+        return await asyncio.wait_for(awaitable, timeout=30)
+    except TimeoutError:
+        raise AssertionError(f"never happened: {what}") from None
+
+
+def sent(calls, method: str = "sendMessage") -> list[ApiCall]:
+    return [c for c in calls if c.method == method]
+
+
+def no_error(calls) -> None:
+    """No error reply and no refused answer among the calls."""
+    assert not [c for c in calls if ERROR in (c.text or "") or "⚠️" in (c.text or "")]
+
+
+def message_with(w: Worker, user: TelegramUser, label: str) -> dict:
+    """The newest message in the user's chat with a button labelled `label`."""
+    for message in w.bot.messages_with_buttons(user.id):
+        if any(label in b["text"] for b in w.bot.buttons_of(message)):
+            return message
+    raise LookupError(label)
+
+
+async def case_row(db: Database, case_id: int) -> dict:
+    async with db.read() as conn:
+        return dict((await conn.execute(cases.select().where(cases.c.id == case_id)))
+                    .mappings().one())
