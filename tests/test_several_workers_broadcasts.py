@@ -295,3 +295,70 @@ async def test_a_broadcast_stopped_by_database_errors_is_finished_by_the_next_ti
         [summary] = summaries
         assert (summary.sent, summary.uncertain) == (len(CHATS) - len(expected), len(expected))
     assert cloud.received() == {chat: 1 for chat in CHATS}  # nobody messaged twice
+
+
+class GatePerChat:
+    """Holds each chat's send in flight until that chat's gate opens; knows who is inside."""
+
+    def __init__(self, real, chats) -> None:
+        self.real = real
+        self.gates = {chat: asyncio.Event() for chat in chats}
+        self.inside: set[int] = set()
+        self.two_inside = asyncio.Event()
+
+    async def send(self, delivery, broadcast, campaign):
+        chat = int(delivery.address)
+        self.inside.add(chat)
+        if len(self.inside) >= 2:
+            self.two_inside.set()
+        try:
+            await self.gates[chat].wait()
+            return await self.real.send(delivery, broadcast, campaign)
+        finally:
+            self.inside.discard(chat)
+
+
+async def test_a_task_stopped_by_database_errors_leaves_none_of_its_workers_sending(
+        database_url, clock, cloud, campaign, monkeypatch):
+    """With several workers in one broadcast's task, the database failing for one of them
+    ends the task (its error is logged, idle() returns, the next tick resumes it); its other
+    workers must end with it, not go on sending unseen by idle() and stop()."""
+    chats = CHATS[:3]
+    async with worker(database_url, clock, cloud, "worker-a", workers=2) as a:
+        await quiet_announcements(a)
+        broadcast = await new_broadcast(a.services, campaign, chats)
+        first = (await delivery_rows(a.db, broadcast))[chats[0]]["id"]
+        gate = GatePerChat(a.services.broadcaster.senders["telegram"], chats)
+        a.services.broadcaster.register("telegram", gate)
+        real_record = BroadcastRepository.record
+        failing = {"on": True}
+
+        async def record(self, delivery_id, *args, **kwargs):
+            if failing["on"] and delivery_id == first:
+                raise OperationalError("record (test)", {}, Exception("the database is gone"))
+            return await real_record(self, delivery_id, *args, **kwargs)
+
+        monkeypatch.setattr(BroadcastRepository, "record", record)
+        task = a.services.broadcaster.start(broadcast)
+        await soon(gate.two_inside.wait(), "both workers have a message in flight")
+        gate.gates[chats[0]].set()  # its result cannot be written: the task stops
+        await soon(asyncio.wait([task]), "the task stops")
+        assert task.exception() is not None  # logged; the next tick starts it again
+
+        idle = asyncio.create_task(a.services.broadcaster.idle())
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert not (idle.done() and gate.inside), (
+            f"idle() returned while the stopped task still has chat(s) {gate.inside} in flight")
+
+        failing["on"] = False
+        for event in gate.gates.values():
+            event.set()
+        await soon(idle, "idle() returns")
+        # The stopped task claims nothing more: the last chat waits for the next tick.
+        assert (await statuses(a.db, broadcast))[chats[2]] == "pending"
+        await Scheduler(a.services).tick()
+        await soon(a.services.broadcaster.idle(), "the broadcast ends")
+        assert await broadcast_status(a.db, broadcast) == "done"
+    assert set(cloud.received().values()) == {1}  # nobody twice
+    assert chats[2] in cloud.received()
