@@ -11,6 +11,8 @@ import logging
 import pytest
 import sqlalchemy as sa
 
+from bot.domain import Role
+from handlers.telegram.menus import refresh_staff_menu
 from handlers.telegram.offline import TelegramUser
 from handlers.telegram.processor import MAX_WAITING
 from storage.tables import cases, citizens
@@ -24,6 +26,8 @@ from tests.worker_pair import (
     message_with,
     no_error,
     sent,
+    soon,
+    subscribers,
     worker,
 )
 
@@ -126,6 +130,23 @@ async def test_a_bootstrap_admin_who_never_wrote_gets_a_menu_at_the_first_start(
         assert scoped == [newcomer.id, newcomer.id]
 
 
+async def test_one_staff_chat_that_refuses_its_menu_does_not_cost_the_others_theirs(
+        database_url, clock, cloud, campaign):
+    """Startup sets each staff member's menu; Telegram refusing one chat (it is gone, say)
+    must not leave every staff member after it without theirs."""
+    async with worker(database_url, clock, cloud, "worker-a", admins=(ADMIN.id,)) as a:
+        for user in (KIM, ADMIN):  # both have written to the bot
+            await a.services.citizens.identify("telegram", str(user.id), "ko")
+        await a.services.staff.grant(f"telegram:{ADMIN.id}", "telegram", str(KIM.id),
+                                     Role.JUDGE)
+        a.request.fail_next("setMyCommands", 400, "Bad Request: chat not found")
+        await refresh_staff_menu(a.application.bot, a.services)
+        menus = [c for c in sent(a.request.calls, "setMyCommands") if "_failed" not in c.params]
+        assert [(c.params["scope"]["chat_id"], c.params.get("language_code"))
+                for c in menus if c.params["scope"]["chat_id"] == ADMIN.id] \
+            == [(ADMIN.id, None), (ADMIN.id, "en")]
+
+
 # --- 10. NUL characters ------------------------------------------------------------------
 
 
@@ -188,10 +209,16 @@ async def test_a_nul_in_a_submission_answer_is_dropped(pair, services, campaign,
 
 
 async def test_a_nul_in_a_staff_broadcast_text_kept_in_the_session(pair, campaign):
+    """The draft waits in the chat session (JSON, where PostgreSQL's json type keeps a NUL),
+    then goes out as a broadcast."""
     a, b = pair
+    await subscribers(a.services, campaign, [7301])
     await a.bot.send(ADMIN, "/broadcast")
     calls = await b.bot.send(ADMIN, "내일\x00 마감합니다")
     no_error(calls)
     assert "미리 보기" in sent(calls)[-1].text
-    calls = await a.bot.press(ADMIN, "취소")
+    calls = await a.bot.press(ADMIN, "보내기")
     no_error(calls)
+    await soon(a.services.broadcaster.idle(), "the broadcast ends")
+    [message] = [c for c in sent(a.request.calls) if c.chat_id == 7301]
+    assert "마감합니다" in message.text
