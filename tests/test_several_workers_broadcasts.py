@@ -132,6 +132,27 @@ async def test_a_dead_workers_messages_are_uncertain_after_their_lease_and_never
     assert cloud.received() == {chat: 1 for chat in alive}
 
 
+async def test_two_workers_running_one_broadcast_send_each_message_once_and_report_once(
+        database_url, clock, cloud, campaign):
+    chats = list(range(7201, 7261))
+    async with worker(database_url, clock, cloud, "worker-a") as a, \
+            worker(database_url, clock, cloud, "worker-b") as b:
+        found_a, found_b = summaries_of(a), summaries_of(b)
+        broadcast = await new_broadcast(a.services, campaign, chats)
+        a.services.broadcaster.start(broadcast)
+        assert await b.services.broadcaster.resume() == [broadcast]
+        await soon(asyncio.gather(a.services.broadcaster.idle(), b.services.broadcaster.idle()),
+                   "both runs end")
+        assert await statuses(a.db, broadcast) == {chat: "sent" for chat in chats}
+        assert await broadcast_status(a.db, broadcast) == "done"
+        [summary] = found_a + found_b
+        assert summary.sent == len(chats)
+        by_worker = {w.name: sum(1 for c in w.request.calls if c.method == "sendMessage")
+                     for w in (a, b)}
+        assert sum(by_worker.values()) == len(chats)
+    assert cloud.received() == {chat: 1 for chat in chats}
+
+
 # --- 6. a wait for flood control (or a retry) is not "in flight" ----------------------------
 
 
