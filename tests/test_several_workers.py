@@ -22,8 +22,10 @@ from bot.domain import PhaseName, VoteOutcome
 from bot.services.sessions import TURN_LEASE
 from handlers.telegram import callbacks as cb
 from handlers.telegram.offline import TelegramUser
+from storage.coordination import WORKER_SILENT_AFTER
 from storage.repositories import CampaignRepository
 from storage.repositories.sessions import SessionRepository
+from storage.repositories.workers import WorkerRepository
 from storage.tables import audit_log, cases, chat_sessions, votes
 from tests.conftest import ADMIN, KIM, SMITH, VOTING_CLOSES
 from tests.databases import ON_POSTGRES
@@ -330,8 +332,8 @@ async def test_a_dead_workers_turn_is_taken_over_after_its_lease(database_url, c
         died_at = clock.now()
         async with b.db.write() as conn:  # a worker took KIM's turn, and died
             assert await SessionRepository(conn).take_turn(
-                "telegram", str(KIM.id), "dead-worker", died_at, died_at + TURN_LEASE) \
-                is not None
+                "telegram", str(KIM.id), "dead-worker", died_at, died_at + TURN_LEASE,
+                silent_since=died_at - WORKER_SILENT_AFTER) is not None
         order: list = []
         record_order(b, order)
 
@@ -348,6 +350,27 @@ async def test_a_dead_workers_turn_is_taken_over_after_its_lease(database_url, c
                                                    {"stale": True}, clock.now())
         row = await session_row(b.services, KIM)
         assert row["state"] == kept and row["turn_owner"] is None
+
+
+@postgres_only
+async def test_a_dead_workers_turn_is_taken_over_once_it_falls_silent(database_url, clock,
+                                                                       cloud, campaign):
+    """A worker that ticked (said it was alive) and then died: its turn is taken over once it
+    has been silent WORKER_SILENT_AFTER, long before the turn's lease would end."""
+    naps: list[float] = []
+    async with worker(database_url, clock, cloud, "worker-b",
+                      turn_sleep=clock_sleep(clock, naps)) as b:
+        await b.bot.send(KIM, "/start")
+        died_at = clock.now()
+        async with b.db.write() as conn:  # it said it was alive, took KIM's turn, and died
+            await WorkerRepository(conn).beat("dead-worker", died_at)
+            assert await SessionRepository(conn).take_turn(
+                "telegram", str(KIM.id), "dead-worker", died_at, died_at + TURN_LEASE,
+                silent_since=died_at - WORKER_SILENT_AFTER) is not None
+        calls = await b.bot.send(KIM, "/start")
+        assert sent(calls)  # answered
+        waited = sum(naps)
+        assert WORKER_SILENT_AFTER.total_seconds() <= waited < TURN_LEASE.total_seconds()
 
 
 @postgres_only

@@ -59,13 +59,14 @@ class HeldSender:
         self.all_held = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def send(self, delivery, broadcast, campaign):
+    async def send(self, delivery, broadcast, campaign, handover):
         self.entered += 1
         if self.entered <= self.hold:
+            await handover()  # held "on its way": the request has left, no answer yet
             if self.entered == self.hold:
                 self.all_held.set()
             await self.release.wait()
-        return await self.real.send(delivery, broadcast, campaign)
+        return await self.real.send(delivery, broadcast, campaign, handover)
 
 
 # --- 5. claims and their lease ------------------------------------------------------------
@@ -104,9 +105,12 @@ async def test_a_dead_workers_messages_are_uncertain_after_their_lease_and_never
         summaries = summaries_of(b)
         broadcast = await new_broadcast(b.services, campaign, CHATS)
         died_at = clock.now()
-        async with b.db.write() as conn:  # a worker claimed two messages, and died
-            taken = await BroadcastRepository(conn).claim(
-                broadcast, "dead-worker", died_at, died_at + CLAIM_LEASE, limit=2)
+        # A worker claimed two messages, sent their requests, and died before the answers.
+        async with b.db.write() as conn:
+            repo = BroadcastRepository(conn)
+            taken = await repo.claim(broadcast, "dead-worker", died_at,
+                                     died_at + CLAIM_LEASE, limit=2)
+            await repo.hand_over([d.id for d in taken], died_at)
         dead = {int(d.address) for d in taken}
         alive = set(CHATS) - dead
         assert len(dead) == 2
@@ -327,14 +331,15 @@ class GatePerChat:
         self.inside: set[int] = set()
         self.two_inside = asyncio.Event()
 
-    async def send(self, delivery, broadcast, campaign):
+    async def send(self, delivery, broadcast, campaign, handover):
         chat = int(delivery.address)
         self.inside.add(chat)
         if len(self.inside) >= 2:
             self.two_inside.set()
         try:
+            await handover()
             await self.gates[chat].wait()
-            return await self.real.send(delivery, broadcast, campaign)
+            return await self.real.send(delivery, broadcast, campaign, handover)
         finally:
             self.inside.discard(chat)
 
