@@ -149,3 +149,61 @@ async def staffbot(services, clock, campaign):
 ADMIN = TelegramUser(9001, "관리자", "ko", username="boss")
 KIM = TelegramUser(1001, "김순자", "ko")
 SMITH = TelegramUser(1002, "Jane", "en")
+
+
+@pytest.fixture
+def processes(tmp_path):
+    """For the tests that run real processes (tests/fault_harness.py): starts the Bot API
+    stub (`stub(**options)`, see fault_harness.Stub) and makes the bot process on a database
+    (`bot(stub, database_url)`), or `n` webhook workers (`workers(stub, database_url, n)`).
+    Whatever was started is ended at teardown, by its own handle: the bots killed, then the
+    stubs stopped. (The database is dropped by the `database_url` fixture afterwards, whoever
+    is still connected: tests ask for it before this fixture, so it is torn down after.)"""
+    from tests.fault_harness import BotProcess, Stub, WorkerProcess, bot_environment
+
+    stubs: list[Stub] = []
+    bots: list[BotProcess | WorkerProcess] = []
+
+    class Processes:
+        @staticmethod
+        def stub(**options) -> Stub:
+            stubs.append(Stub(tmp_path, **options))
+            return stubs[-1].start()
+
+        @staticmethod
+        def bot(stub: Stub, database_url: str) -> BotProcess:
+            bots.append(BotProcess(tmp_path, bot_environment(stub, database_url), stub))
+            return bots[-1]
+
+        @staticmethod
+        def workers(stub: Stub, database_url: str, n: int) -> list[WorkerProcess]:
+            env = bot_environment(stub, database_url)
+            made = [WorkerProcess(tmp_path, env, stub, f"worker-{i + 1}") for i in range(n)]
+            bots.extend(made)
+            return made
+
+    try:
+        yield Processes
+    finally:
+        for bot in bots:
+            bot.kill()
+        for stub in stubs:
+            stub.stop()
+
+
+@pytest.fixture
+def cloud(clock):
+    """For several workers in one test (tests/worker_pair.py): the one Telegram they share."""
+    from tests.worker_pair import Telegram
+
+    return Telegram(clock)
+
+
+@pytest.fixture
+async def pair(database_url, clock, cloud, campaign):
+    """Workers A and B on the test's database, ADMIN a bootstrap admin on both."""
+    from tests.worker_pair import worker
+
+    async with worker(database_url, clock, cloud, "worker-a", admins=(ADMIN.id,)) as a, \
+            worker(database_url, clock, cloud, "worker-b", admins=(ADMIN.id,)) as b:
+        yield a, b

@@ -11,16 +11,13 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 
 from bench.telegram_stub import TelegramStub
 from bot.services.broadcasts import WORKERS
 from handlers.telegram import callbacks as cb
 from tests.databases import query
 from tests.fault_harness import (
-    BotProcess,
     Stub,
-    bot_environment,
     callback_update,
     campaign_around,
     poll,
@@ -34,34 +31,6 @@ BURST = 8  # presses every 0.1 s: faster than the bot answers (PTB paces replies
 AHEAD = 40  # presses fed at most ahead of the receipts shown: a backlog, whatever the machine
 SUBSCRIBERS = 300
 SUBSCRIBER_BASE = 820_000_000
-
-
-@pytest.fixture
-def processes(tmp_path):
-    """Starts the Bot API stub (`stub(latency_ms)`: each answer that late, a round trip to
-    Telegram) and makes the bot process on a database (`bot(stub, database_url)`). Whatever was
-    started is ended at teardown: the bots killed, then the stubs stopped."""
-    stubs: list[Stub] = []
-    bots: list[BotProcess] = []
-
-    class Processes:
-        @staticmethod
-        def stub(latency_ms: float = 0) -> Stub:
-            stubs.append(Stub(tmp_path, latency_ms=latency_ms))
-            return stubs[-1].start()
-
-        @staticmethod
-        def bot(stub: Stub, database_url: str) -> BotProcess:
-            bots.append(BotProcess(tmp_path, bot_environment(stub, database_url), stub))
-            return bots[-1]
-
-    try:
-        yield Processes
-    finally:
-        for bot in bots:
-            bot.kill()
-        for stub in stubs:
-            stub.stop()
 
 
 def _idle(stub: Stub, confirmed_before: int, edits_before: int) -> bool:

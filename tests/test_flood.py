@@ -23,14 +23,10 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from bot.i18n import plain, t
 from handlers.telegram import callbacks as cb
 from tests.fault_harness import (
-    BotProcess,
     Stub,
-    bot_environment,
     callback_update,
     campaign_around,
     log_problems,
@@ -98,31 +94,6 @@ class Chats:
     def count(self, chat: int, key: str, method: str | None = None) -> int:
         return sum(1 for item in self.records.get(chat, ())
                    if is_text(item["text"], key) and (method is None or item["method"] == method))
-
-
-@pytest.fixture
-def processes(tmp_path):
-    stubs: list[Stub] = []
-    bots: list[BotProcess] = []
-
-    class Processes:
-        @staticmethod
-        def stub(**options) -> Stub:
-            stubs.append(Stub(tmp_path, **options))
-            return stubs[-1].start()
-
-        @staticmethod
-        def bot(stub: Stub, database: str) -> BotProcess:
-            bots.append(BotProcess(tmp_path, bot_environment(stub, database), stub))
-            return bots[-1]
-
-    try:
-        yield Processes
-    finally:
-        for bot in bots:
-            bot.kill()
-        for stub in stubs:
-            stub.stop()
 
 
 def test_no_reply_is_lost_under_the_flood_limits(tmp_path, database_url, processes):

@@ -33,7 +33,6 @@ from tests.test_moderation import submit
 from tests.test_submission import BODY, SUBMITTING, SUMMARY, TITLE
 from tests.worker_pair import (
     HINT,
-    Telegram,
     case_row,
     clock_sleep,
     message_with,
@@ -45,19 +44,6 @@ from tests.worker_pair import (
 )
 
 ADMIN_ACTOR = f"telegram:{ADMIN.id}"
-
-
-@pytest.fixture
-def cloud(clock) -> Telegram:
-    return Telegram(clock)
-
-
-@pytest.fixture
-async def pair(database_url, clock, cloud, campaign):
-    """Workers A and B on the test's database, ADMIN a bootstrap admin on both."""
-    async with worker(database_url, clock, cloud, "worker-a", admins=(ADMIN.id,)) as a, \
-            worker(database_url, clock, cloud, "worker-b", admins=(ADMIN.id,)) as b:
-        yield a, b
 
 
 async def case_id(services, campaign, key: str) -> int:

@@ -19,7 +19,6 @@ from bot.scheduler import Scheduler
 from bot.services.broadcasts import CLAIM_LEASE, DATABASE_PAUSE_SECONDS, DATABASE_TRIES
 from storage.repositories import BroadcastRepository
 from tests.worker_pair import (
-    Telegram,
     broadcast_status,
     clock_sleep,
     delivery_rows,
@@ -31,11 +30,6 @@ from tests.worker_pair import (
 
 SECOND = timedelta(seconds=1)
 CHATS = list(range(7101, 7107))
-
-
-@pytest.fixture
-def cloud(clock) -> Telegram:
-    return Telegram(clock)
 
 
 def summaries_of(w) -> list:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import pytest
 import sqlalchemy as sa
 
 from bot.domain import Role
@@ -21,7 +20,6 @@ from tests.test_moderation import submit
 from tests.test_submission import BODY, SUBMITTING, SUMMARY, TITLE
 from tests.worker_pair import (
     HINT,
-    Telegram,
     case_row,
     message_with,
     no_error,
@@ -30,20 +28,6 @@ from tests.worker_pair import (
     subscribers,
     worker,
 )
-
-
-@pytest.fixture
-def cloud(clock) -> Telegram:
-    return Telegram(clock)
-
-
-@pytest.fixture
-async def pair(database_url, clock, cloud, campaign):
-    """Workers A and B on the test's database, ADMIN a bootstrap admin on both."""
-    async with worker(database_url, clock, cloud, "worker-a", admins=(ADMIN.id,)) as a, \
-            worker(database_url, clock, cloud, "worker-b", admins=(ADMIN.id,)) as b:
-        yield a, b
-
 
 # --- 8. a double tap, and a flood of messages from one user ---------------------------------
 

@@ -27,7 +27,6 @@ from tests.fault_harness import (
     WEBHOOK_URL,
     Stub,
     WorkerProcess,
-    bot_environment,
     campaign_around,
     log_problems,
     message_update,
@@ -53,36 +52,6 @@ MAX_UNCERTAIN = 36  # "a few dozen": deliveries in flight when the leader died
 
 MENU = t("ko", "start.greeting", title="\0", status="\0").split("\0")[0]  # "안녕하세요! 👋"
 QUESTION = t("ko", "subscribe.ask")
-
-
-@pytest.fixture
-def processes(tmp_path):
-    """The stub and the workers of one test. Whatever was started is ended at teardown, by its
-    own handle: the workers killed, then the stub stopped. (The database is dropped by the
-    `database_url` fixture afterwards, whoever is still connected: tests ask for it before
-    this fixture, so it is torn down after.)"""
-    started: dict[str, list] = {"stubs": [], "workers": []}
-
-    class Processes:
-        @staticmethod
-        def stub(**options) -> Stub:
-            started["stubs"].append(Stub(tmp_path, **options))
-            return started["stubs"][-1].start()
-
-        @staticmethod
-        def workers(stub: Stub, database: str, n: int) -> list[WorkerProcess]:
-            env = bot_environment(stub, database)
-            made = [WorkerProcess(tmp_path, env, stub, f"worker-{i + 1}") for i in range(n)]
-            started["workers"].extend(made)
-            return made
-
-    try:
-        yield Processes
-    finally:
-        for worker in started["workers"]:
-            worker.kill()
-        for stub in started["stubs"]:
-            stub.stop()
 
 
 def start_all(workers: list[WorkerProcess], timeout: float = 60) -> float:
