@@ -9,6 +9,7 @@ import asyncio
 import hmac
 import json
 import logging
+from collections.abc import Awaitable
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -78,8 +79,8 @@ async def skill_route(request: web.Request) -> web.Response:
     language = "en" if (skill_request.user_request.lang or "").startswith("en") \
         else settings.chamyeo_default_language
     try:
-        answer = await asyncio.wait_for(request.app[SKILL].answer(skill_request),
-                                        request.app[BUDGET])
+        answer = await within_budget(request.app[SKILL].answer(skill_request),
+                                     request.app[BUDGET])
     except TimeoutError:
         log.warning("kakao skill: no answer within %.1f s; said 'try again'", request.app[BUDGET])
         answer = busy_response(language)
@@ -87,6 +88,11 @@ async def skill_route(request: web.Request) -> web.Response:
         log.exception("kakao skill: error while answering")
         answer = _error_response(language)
     return web.json_response(answer.to_json(), dumps=_dumps)
+
+
+async def within_budget(answer: Awaitable[SkillResponse], seconds: float) -> SkillResponse:
+    """The answer, or TimeoutError once `seconds` have passed (it is cancelled then)."""
+    return await asyncio.wait_for(answer, seconds)
 
 
 def _dumps(body: object) -> str:
