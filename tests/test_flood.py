@@ -48,8 +48,9 @@ PRESS_DELAY = 1.0  # a citizen presses "yes" this long after seeing the question
 EDITS_LIMITED = True
 # From the first /start until every reply and the broadcast must be through. The work is
 # ~1,050 messages and edits (480 + 240 for the citizens, 300 and the citizens who said yes
-# before voting opened for the broadcast): 35 s at 30/s, 37.5 s at 28/s, plus the stall.
-FINISH_SECONDS = 55.0
+# before voting opened for the broadcast): 40 s at the pace's 26/s, plus the 5 s stall; the
+# rest is room for a busy machine. A bound on the test, not a measurement.
+FINISH_SECONDS = 70.0
 
 
 def segments(key: str) -> list[str]:
