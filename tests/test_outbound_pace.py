@@ -495,3 +495,20 @@ def test_the_constants_keep_under_telegrams_limits():
     assert outbound.PER_SECOND + 1 <= 30
     assert CHAT_INTERVAL >= 1.0
     assert GROUP_INTERVAL >= 3.0  # 20 a minute
+
+
+async def test_a_slow_handover_counts_toward_being_late(db, fake):
+    """What must happen before the request goes (a broadcast's handover, a database write) is
+    part of the way: if it makes the message late, another turn is booked, and the handover
+    is not done twice."""
+    pace = pace_on(db, fake)
+    booked = count_bookings(pace)
+    handed_over: list[float] = []
+
+    async def slow_handover() -> None:
+        handed_over.append(fake.t)
+        fake.t += LATE_TOLERANCE + 0.1
+
+    await pace.acquire(None, before_send=slow_handover)
+    assert len(handed_over) == 1
+    assert len(booked) == 2 and booked[1] > booked[0]

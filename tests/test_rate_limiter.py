@@ -76,8 +76,11 @@ class SpyPace:
         self.acquired: list[tuple[str | None, bool]] = []
         self.holds: list[float] = []
 
-    async def acquire(self, chat: str | None, broadcast: bool = False) -> None:
+    async def acquire(self, chat: str | None, broadcast: bool = False,
+                      before_send=None) -> None:
         self.acquired.append((chat, broadcast))
+        if before_send is not None:
+            await before_send()
 
     async def hold_off(self, seconds: float) -> None:
         self.holds.append(seconds)

@@ -34,7 +34,7 @@ BROADCAST_SLACK = 0.25  # a broadcast books only if the lane is free within this
 # Telegram asks for. A step the scheduler notices moves the lanes with it (shift()).
 FORGET_AFTER = 86_400.0
 IDLE_LANES_KEPT = 3600.0  # a chat's lane is forgotten after an hour without messages
-LATE_TOLERANCE = 0.1  # seconds after its turn a message may still go out
+LATE_TOLERANCE = 0.05  # seconds after its turn a message may still go out
 LATE_TRIES = 3  # turns booked at most for one message before it goes, late or not
 
 
@@ -73,13 +73,15 @@ class OutboundPace:
                 await pace.hold(self._chat_lane(chat), slot + self._chat_interval(chat))
         return slot
 
-    async def acquire(self, chat: str | None, broadcast: bool = False) -> None:
+    async def acquire(self, chat: str | None, broadcast: bool = False,
+                      before_send: Callable[[], Awaitable[None]] | None = None) -> None:
         """Wait until a message to `chat` may go out (a broadcast, until replies leave room).
 
         First the chat's own turn (one message a second per chat) is taken; only when it has
         come is the channel's next instant booked, so a chat that must wait holds up no other
         chat. A turn this process wakes up for too late (a busy machine) is given up for a new
-        one: sent late, it would bunch with the instants after it."""
+        one: sent late, it would bunch with the instants after it. `before_send` is awaited
+        once when the first turn comes, and counts toward being late (it is on the way)."""
         if chat is not None:
             async with self.db.write() as conn:
                 turn = await PaceRepository(conn).book(
@@ -92,6 +94,9 @@ class OutboundPace:
                 await self.wait_for_room()
                 slot = await self.book(chat, broadcast)
             await self._sleep_until(slot)
+            if before_send is not None:
+                await before_send()
+                before_send = None
             late = self.now() - slot
             if late <= LATE_TOLERANCE or attempt == LATE_TRIES:
                 return

@@ -79,11 +79,12 @@ class PacedRateLimiter(BaseRateLimiter[dict[str, Any]]):
         paced = endpoint in MESSAGE_METHODS
         started = self.monotonic()
         while True:
+            handover = (rate_limit_args or {}).get(HANDOVER)  # it leaves this process now
             if paced:
-                await self.pace.acquire(None if chat is None else str(chat), broadcast=broadcast)
-            handover = (rate_limit_args or {}).get(HANDOVER)
-            if handover is not None:
-                await handover()  # it leaves this process now
+                await self.pace.acquire(None if chat is None else str(chat), broadcast=broadcast,
+                                        before_send=handover)
+            elif handover is not None:
+                await handover()
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
