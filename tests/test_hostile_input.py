@@ -70,6 +70,7 @@ from storage.repositories import DraftRepository
 from storage.tables import (
     campaigns,
     cases,
+    chat_sessions,
     citizens,
     phases,
     staff_roles,
@@ -332,6 +333,8 @@ RESTORED = {  # table -> its key columns; put back to the baseline before every 
     cases: ("id",), campaigns: ("id",), phases: ("id",), subscriptions: ("campaign_id",
                                                                          "citizen_id"),
     submission_drafts: ("citizen_id",), staff_roles: ("channel", "external_id", "role"),
+    # What a conversation waits for lives here now (the chat sessions), not in user_data.
+    chat_sessions: ("channel", "external_id"),
 }
 
 
@@ -364,7 +367,7 @@ class World:
     async def reset(self, bot: OfflineTelegram, moment: datetime) -> None:
         """Back to the baseline: no user_data, and every table an example may change as it
         was (a case hidden or approved by staff, a phase moved, a subscription, a draft, a
-        language, a role granted). Writes only what differs."""
+        language, a role granted, what a chat session awaits). Writes only what differs."""
         self.clock.set(moment)
         for user in (KIM, SMITH, ADMIN, LEE):
             bot.application.drop_user_data(user.id)
