@@ -150,6 +150,9 @@ def run(settings: Settings, *, webhook: bool = False) -> None:
     # SQLite serves one process: its lock first (raises AlreadyServed), so a refused second
     # run touches nothing, not even the migrations.
     sqlite_lock = claim_sqlite(settings.chamyeo_database_url)
+    # Telegram answers (else one line, not PTB's traceback at its first call).
+    if settings.telegram_bot_token:
+        asyncio.run(ensure_telegram_answers(settings))
     # Before the bot's own event loop: its connections must be made inside that loop.
     asyncio.run(migrate(settings.chamyeo_database_url))
     # asyncio.run() leaves no current loop; older PTB 22.x releases expect one.
@@ -184,6 +187,31 @@ def run(settings: Settings, *, webhook: bool = False) -> None:
         secret_token=secret,
         allowed_updates=allowed_updates,
     )
+
+
+class TelegramUnreachable(Exception):
+    """Telegram refused the token, or could not be reached, when the bot asked who it is."""
+
+
+async def ensure_telegram_answers(settings: Settings) -> None:
+    from telegram import Bot
+    from telegram.error import InvalidToken, NetworkError, TelegramError
+
+    bot = Bot(settings.telegram_bot_token or "", base_url=settings.telegram_api_base_url)
+    try:
+        await bot.get_me()
+    except InvalidToken:
+        raise TelegramUnreachable(
+            "Telegram refused TELEGRAM_BOT_TOKEN: check it with @BotFather") from None
+    except NetworkError as exc:
+        raise TelegramUnreachable(
+            f"cannot reach Telegram at {settings.telegram_api_base_url} ({exc.message}): "
+            "check the network or TELEGRAM_API_BASE_URL") from None
+    except TelegramError as exc:
+        raise TelegramUnreachable(f"Telegram answered getMe with an error: {exc.message}") \
+            from None
+    finally:
+        await bot.shutdown()
 
 
 class PortInUse(Exception):

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         if not _reachable(url):
             return EXIT_USAGE
         configure_logging()
-        from bot.app import PortInUse, run
+        from bot.app import PortInUse, TelegramUnreachable, run
         from storage.coordination import AlreadyServed
 
         def serve() -> int:
@@ -102,9 +102,10 @@ def main(argv: list[str] | None = None) -> int:
                       "PostgreSQL (README: Running on PostgreSQL with several workers)",
                       file=sys.stderr)
                 return EXIT_USAGE
-            except PortInUse as exc:
+            except (PortInUse, TelegramUnreachable) as exc:
                 print(f"chamyeo: {exc}", file=sys.stderr)
                 return EXIT_USAGE
+
             return 0
 
         return _unless_unreachable(url, serve)

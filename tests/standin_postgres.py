@@ -19,12 +19,6 @@ GSSENC_REQUEST = 80877104
 AUTH_CLEARTEXT_PASSWORD = 3
 
 
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 class StandInPostgres:
     def __init__(self, sqlstate: str = "28P01",

@@ -5,6 +5,7 @@ database."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -365,3 +366,32 @@ def test_the_example_env_file_is_valid(clean_env, tmp_path):
     assert settings.chamyeo_admin_ids == ()
     assert settings.chamyeo_timezone == "Asia/Seoul"
     assert not settings.telegram_bot_token
+
+
+# ------------------------------------------------------------------------------------------
+# `run` asks Telegram who it is first: a refused token or no Telegram is one line, exit 2
+# ------------------------------------------------------------------------------------------
+
+
+def test_run_with_telegram_unreachable_is_one_line(cli):
+    from tests.fault_harness import free_port
+
+    base = f"http://127.0.0.1:{free_port()}/bot"
+    result = cli("run", TELEGRAM_BOT_TOKEN="123:abc", TELEGRAM_API_BASE_URL=base)
+    line = assert_one_clear_line(result, "cannot reach Telegram", base)
+    assert "123:abc" not in line  # the token is never shown
+    assert tables_in(cli.database_url) == set()  # refused before migrating
+
+
+async def test_run_with_a_refused_token_is_one_line(cli):
+    from bench.telegram_stub import StubConfig, TelegramStub
+
+    stub = TelegramStub(StubConfig(token="123:right"))
+    await stub.start()
+    try:
+        result = await asyncio.to_thread(
+            cli, "run", TELEGRAM_BOT_TOKEN="123:wrong", TELEGRAM_API_BASE_URL=stub.base_url)
+    finally:
+        await stub.stop()
+    line = assert_one_clear_line(result, "Telegram refused TELEGRAM_BOT_TOKEN")
+    assert "wrong" not in line

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ from storage.database import Database
 from storage.migrate import upgrade
 from tests.conftest import ROOT
 from tests.databases import ON_POSTGRES, drop_database_url, new_database_url
+from tests.fault_harness import free_port
 from tests.test_cli_settings import Cli, assert_one_clear_line, tables_in
 
 needs_postgres = pytest.mark.skipif(
@@ -145,11 +145,6 @@ def test_the_lock_of_a_process_killed_outright_is_free_again(tmp_path):
 
 # --- SQLite: a second `chamyeo run` -------------------------------------------------------------
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_while_locked(tmp_path: Path, database: Path) -> subprocess.CompletedProcess:

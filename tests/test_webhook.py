@@ -17,16 +17,12 @@ from bot.app import build_application, webhook_url_path
 from bot.settings import Settings
 from handlers.telegram.offline import OfflineRequest, OfflineTelegram, TelegramUser
 from tests.conftest import KIM, SMITH
+from tests.fault_harness import free_port
 
 PUBLIC_URL = "https://bot.example.org/tg/hook"
 SECRET = "s3cret-Token_for-tests"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Webhook:
@@ -224,7 +220,6 @@ def test_run_webhook_on_a_port_in_use_is_one_line_and_exit_2(environment, monkey
                                                               capsys):
     """Another worker on this host already listens there: before, PTB's server failed to bind
     inside its own loop and the bot hung without serving."""
-    import socket
 
     monkeypatch.setattr(bot.app, "run", REAL_RUN)  # the port is checked before migrating
     with socket.socket() as taken:
