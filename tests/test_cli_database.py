@@ -25,7 +25,8 @@ from storage.reachable import (
 )
 from tests.conftest import DAEJEON_FILE
 from tests.databases import ON_POSTGRES, query, url_of
-from tests.standin_postgres import StandInPostgres, free_port
+from tests.fault_harness import free_port
+from tests.standin_postgres import StandInPostgres
 from tests.test_cli_settings import Cli, assert_one_clear_line, head_revision, tables_in
 
 PASSWORD = "S3cret-pw"
