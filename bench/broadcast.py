@@ -85,6 +85,8 @@ class SenderStats:
     to_turn: list[float] = field(default_factory=list)  # send() called -> handover starts
     handover: list[float] = field(default_factory=list)  # the handover's write, commit included
     after: list[float] = field(default_factory=list)  # handover done -> send() returns (HTTP)
+    turn_times: list[float] = field(default_factory=list)  # instants handovers began
+    request_times: list[float] = field(default_factory=list)  # instants handovers ended
 
 
 class CountingSender:
@@ -112,6 +114,8 @@ class CountingSender:
         self.stats.by_status[result.status.value] += 1
         self.stats.seconds.append(done - started)
         if handed:
+            self.stats.turn_times.append(handed[0])
+            self.stats.request_times.append(handed[1])
             self.stats.to_turn.append(handed[0] - started)
             self.stats.handover.append(handed[1] - handed[0])
             self.stats.after.append(done - handed[1])
@@ -298,13 +302,19 @@ def rate_report(times: list[float], t_start: float, duration: float) -> dict[str
                                     "max": max(middle)}
     out["per_second"] = [per_second.get(s, 0) for s in range(int(rel[-1]) + 1)]
     # The most accepted in any rolling 1 s window (the stub's limit keeps it <= 30).
+    out["max_in_any_1s_window"] = most_in_a_second(rel)
+    return out
+
+
+def most_in_a_second(times: list[float]) -> int:
+    """The most instants in any rolling one-second window."""
+    ordered = sorted(times)
     j = best = 0
-    for i, t in enumerate(rel):
-        while rel[j] <= t - 1.0:
+    for i, t in enumerate(ordered):
+        while ordered[j] <= t - 1.0:
             j += 1
         best = max(best, i - j + 1)
-    out["max_in_any_1s_window"] = best
-    return out
+    return best
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -445,6 +455,9 @@ async def _run(args: argparse.Namespace, url: str, tmpdir: Path) -> dict[str, An
         "send_to_turn_seconds": _summary(sender_stats.to_turn),
         "handover_seconds": _summary(sender_stats.handover),
         "request_seconds": _summary(sender_stats.after),
+        # Turns come when the pace lets a message go; requests leave after the handover write.
+        "most_in_a_second": {"turns": most_in_a_second(sender_stats.turn_times),
+                             "requests_leaving": most_in_a_second(sender_stats.request_times)},
         "logs": dict(logs.counts),
         "lost": len(lost),
         "lost_chats": lost[:50],
@@ -543,8 +556,10 @@ def print_table(r: dict[str, Any]) -> None:
                                          f" msg/s  [{yes(t['rate_ge_90pct_of_pace'])} >= "
                                          f"{TARGET_SHARE:.0%} of the pace's]"),
             ("per second (middle)", str(r.get("per_second_middle", {}))),
-            ("most in any rolling second", f"accepted {stub.get('max_accepted_in_window')}, "
-                                           f"attempted {stub.get('max_attempted_in_window')}"
+            ("most in any rolling second", f"turns {r['most_in_a_second']['turns']}, requests "
+                                           f"leaving {r['most_in_a_second']['requests_leaving']}"
+                                           f", attempted {stub.get('max_attempted_in_window')}, "
+                                           f"accepted {stub.get('max_accepted_in_window')}"
                                            f" (limit {LIMIT})"),
             ("429s from the stub", f"{r['rejected_429']} (overall "
                                    f"{stub.get('rejected_429_global')}, per chat "
