@@ -3,23 +3,29 @@
     python -m bench.vote_burst                  # 10000 citizens, concurrency 64
     python -m bench.vote_burst --citizens 2000  # quicker
 
+    python -m bench.vote_burst --database postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+
 Each citizen goes /start -> open a case -> "vote" -> "yes" (four updates) through the real
 Application (`bot.app.build_application`) with the offline transport (no network): real Update
-JSON, real handlers, real SQLite file in WAL mode with synchronous=FULL. Updates go through the
-bot's own update processor (`PerUserUpdateProcessor`), as in production.
+JSON, real handlers, real SQLite file in WAL mode with synchronous=FULL (or with --database,
+throwaway databases created on that PostgreSQL server and dropped after). Updates go through
+the bot's own update processor (`PerUserUpdateProcessor`), as in production.
 
 References, on the same machine, in the same run:
 
 * floor: a minimal PTB Application that answers every one of the same updates with one message
   and touches no database: what the framework itself costs;
 * storage: plain single-row INSERT-and-commit into an SQLite file with the same settings
-  (WAL, synchronous=FULL), one transaction per row: what the disk allows.
+  (WAL, synchronous=FULL), one transaction per row (on PostgreSQL, the same through asyncpg on
+  one connection): what the disk allows.
 
 Measured: the whole journey (updates/s and citizens/s), the confirm step alone (all citizens
 have sent /start first; then only the "yes" presses, timed), and the confirm step at a fixed
 offered rate (default 200 votes/s, open loop: each press is due at its time whether or not the
-bot kept up; latency = done - due). Targets (issue 7): journey >= 50 % of the floor's rate;
-confirm step >= 50 % of the floor's rate; confirm p99 < 100 ms at 200 offered votes/s.
+bot kept up; latency = done - due), and, untimed, the SQL each of the four updates runs
+(statements and transactions, by table, one citizen at a time). Targets (issue 7): journey
+>= 50 % of the floor's rate; confirm step >= 50 % of the floor's rate; confirm p99 < 100 ms at
+200 offered votes/s.
 
 The rate limiter is off for both apps (`rate_limited=False`): it paces calls to Telegram, which
 the offline transport does not have, and would make both sides equal and meaningless.
@@ -31,9 +37,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import gc
 import json
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -43,10 +51,17 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+from sqlalchemy.engine import make_url
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, MessageHandler
 from telegram.ext import filters as ptb_filters
 
+from bench.support import (
+    StatementCounter,
+    count_transactions,
+    per,
+    scratch_database,
+)
 from bot.app import OFFLINE_TOKEN, build_application
 from bot.campaign_file import parse_campaign
 from bot.clock import SettableClock
@@ -96,9 +111,9 @@ class Bench:
             self.request.calls.clear()
 
 
-async def ours(folder: Path) -> tuple[Bench, Services, int]:
+async def ours(url: str) -> tuple[Bench, Services, int]:
     raw, during_voting = _campaign_raw()
-    db = Database(f"sqlite+aiosqlite:///{folder / 'bench.db'}")
+    db = Database(url)
     await upgrade(db)
     clock = SettableClock(during_voting)
     services = Services.create(db, clock)
@@ -219,6 +234,46 @@ async def storage_limit(folder: Path, rows: int) -> dict[str, Any]:
     return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds}
 
 
+async def storage_limit_postgres(url: str, rows: int) -> dict[str, Any]:
+    """The same on PostgreSQL: single-row INSERT and COMMIT through asyncpg, one connection."""
+    import asyncpg
+
+    conn = await asyncpg.connect(make_url(url).set(drivername="postgresql")
+                                 .render_as_string(hide_password=False))
+    try:
+        await conn.execute("CREATE TABLE storage_rows (id serial PRIMARY KEY, a int, b int, "
+                           "c text)")
+        started = time.perf_counter()
+        for i in range(rows):
+            async with conn.transaction():
+                await conn.execute("INSERT INTO storage_rows (a, b, c) VALUES ($1, $2, $3)",
+                                   i, i % 10, "ABCD-EFGH")
+        seconds = time.perf_counter() - started
+    finally:
+        await conn.close()
+    return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds}
+
+
+STEPS = ("/start", "open case", "vote", "yes")
+
+
+async def statements_per_update(url: str, k: int, offset: int) -> dict[str, Any]:
+    """The SQL each step of the journey runs, one citizen at a time (so every statement is
+    the step's own): statements by verb and table, and transactions, per update."""
+    bench, services, campaign_id = await ours(url)
+    counter = StatementCounter(services.db.engine)
+    count_transactions(services.db, counter.counts)
+    steps: list[collections.Counter[str]] = [collections.Counter() for _ in STEPS]
+    async with bench.application:
+        for i, user in enumerate(users(k, offset=offset)):
+            for index, data in enumerate(journey(bench.driver, user, campaign_id, 1 + i % 10)):
+                before = counter.snapshot()
+                await bench.feed(data)
+                steps[index].update(counter.since(before))
+    await services.db.dispose()
+    return {name: per(dict(c), k) for name, c in zip(STEPS, steps, strict=True)}
+
+
 def _percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
@@ -237,18 +292,20 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     n, concurrency = args.citizens, args.concurrency
     result: dict[str, Any] = {"citizens": n, "concurrency": concurrency,
-                              "offered_rate": args.rate, "python": sys.version.split()[0]}
+                              "offered_rate": args.rate, "python": sys.version.split()[0],
+                              "database": "postgresql" if args.database else "sqlite",
+                              "load_average_before": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="chamyeo-burst-") as tmp:
         folder = Path(tmp)
+
+        def scratch(name: str):
+            return scratch_database(args.database, folder, name)
+
         # 1. The whole journey, ours and the floor's, on the same update JSON.
-        bench, services, campaign_id = await ours(folder / "a" if _mk(folder / "a") else folder)
-        people = users(n)
-        async with bench.application:
-            scripts = [journey(bench.driver, u, campaign_id, 1 + i % 10)
-                       for i, u in enumerate(people)]
-            result["ours_journey"] = await closed_loop(bench, scripts, concurrency, timed_step=3)
-        result["ours_votes_stored"] = await _votes(services)
-        await services.db.dispose()
+        async with scratch("a") as url:
+            bench, services, campaign_id = await ours(url)
+            people = users(n)
+            await _journey(result, bench, services, campaign_id, people, concurrency)
         base = await floor()
         async with base.application:
             scripts = [journey(base.driver, u, campaign_id, 1 + i % 10)
@@ -256,16 +313,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             result["floor_journey"] = await closed_loop(base, scripts, concurrency, timed_step=3)
 
         # 2. The confirm step alone: everyone has sent /start (untimed), then only "yes".
-        bench, services, campaign_id = await ours(folder / "b" if _mk(folder / "b") else folder)
-        async with bench.application:
-            for chunk in _chunks(people, concurrency * 4):
-                await asyncio.gather(*(bench.feed(bench.driver.message_update(u, "/start"))
-                                       for u in chunk))
-            confirms = [[journey(bench.driver, u, campaign_id, 1 + i % 10)[3]]
-                        for i, u in enumerate(people)]
-            result["ours_confirm"] = await closed_loop(bench, confirms, concurrency)
-        result["ours_confirm_votes_stored"] = await _votes(services)
-        await services.db.dispose()
+        async with scratch("b") as url:
+            bench, services, campaign_id = await ours(url)
+            async with bench.application:
+                for chunk in _chunks(people, concurrency * 4):
+                    await asyncio.gather(*(bench.feed(bench.driver.message_update(u, "/start"))
+                                           for u in chunk))
+                confirms = [[journey(bench.driver, u, campaign_id, 1 + i % 10)[3]]
+                            for i, u in enumerate(people)]
+                result["ours_confirm"] = await closed_loop(bench, confirms, concurrency)
+            result["ours_confirm_votes_stored"] = await _votes(services)
+            await services.db.dispose()
         base = await floor()
         async with base.application:
             confirms = [[journey(base.driver, u, campaign_id, 1 + i % 10)[3]]
@@ -274,16 +332,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         # 3. The confirm step at a fixed offered rate (open loop).
         m = min(n, int(args.rate * args.open_seconds))
-        bench, services, campaign_id = await ours(folder / "c" if _mk(folder / "c") else folder)
-        async with bench.application:
-            offered = users(m, offset=n)
-            for chunk in _chunks(offered, concurrency * 4):
-                await asyncio.gather(*(bench.feed(bench.driver.message_update(u, "/start"))
-                                       for u in chunk))
-            updates = [journey(bench.driver, u, campaign_id, 1 + i % 10)[3]
-                       for i, u in enumerate(offered)]
-            result["ours_open_loop"] = await open_loop(bench, updates, args.rate)
-        await services.db.dispose()
+        async with scratch("c") as url:
+            bench, services, campaign_id = await ours(url)
+            async with bench.application:
+                offered = users(m, offset=n)
+                for chunk in _chunks(offered, concurrency * 4):
+                    await asyncio.gather(*(bench.feed(bench.driver.message_update(u, "/start"))
+                                           for u in chunk))
+                updates = [journey(bench.driver, u, campaign_id, 1 + i % 10)[3]
+                           for i, u in enumerate(offered)]
+                result["ours_open_loop"] = await open_loop(bench, updates, args.rate)
+            await services.db.dispose()
         base = await floor()
         async with base.application:
             updates = [journey(base.driver, u, campaign_id, 1 + i % 10)[3]
@@ -291,7 +350,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             result["floor_open_loop"] = await open_loop(base, updates, args.rate)
 
         # 4. What the disk allows.
-        result["storage"] = await storage_limit(folder, args.storage_rows)
+        if args.database:
+            async with scratch("storage") as url:
+                result["storage"] = await storage_limit_postgres(url, args.storage_rows)
+        else:
+            result["storage"] = await storage_limit(folder, args.storage_rows)
+
+        # 5. The SQL of each update, one citizen at a time (untimed).
+        if args.statements:
+            async with scratch("d") as url:
+                result["statements_per_update"] = await statements_per_update(
+                    url, args.statements, offset=2 * n)
+    result["load_average_after"] = os.getloadavg()
 
     j, f = result["ours_journey"], result["floor_journey"]
     c, fc = result["ours_confirm"], result["floor_confirm"]
@@ -312,9 +382,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def _mk(path: Path) -> bool:
-    path.mkdir(parents=True, exist_ok=True)
-    return True
+async def _journey(result: dict[str, Any], bench: Bench, services: Services, campaign_id: int,
+                   people: list[TelegramUser], concurrency: int) -> None:
+    async with bench.application:
+        scripts = [journey(bench.driver, u, campaign_id, 1 + i % 10)
+                   for i, u in enumerate(people)]
+        result["ours_journey"] = await closed_loop(bench, scripts, concurrency, timed_step=3)
+    result["ours_votes_stored"] = await _votes(services)
+    await services.db.dispose()
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -338,7 +413,8 @@ def print_table(r: dict[str, Any]) -> None:
                 f"{lat.get('p95', 0):6.1f}  p99 {lat.get('p99', 0):6.1f} ms")
 
     print(f"vote burst: {r['citizens']} citizens, concurrency {r['concurrency']}, "
-          f"Python {r['python']}")
+          f"{r['database']}, Python {r['python']}, load average "
+          f"{r['load_average_before'][0]:.1f} before, {r['load_average_after'][0]:.1f} after")
     print(row("ours, whole journey", r["ours_journey"]) + "   (latency: confirm step)")
     print(row("floor, whole journey", r["floor_journey"]))
     print(row("ours, confirm alone", r["ours_confirm"]))
@@ -346,6 +422,9 @@ def print_table(r: dict[str, Any]) -> None:
     print(row(f"ours, {r['offered_rate']:.0f}/s offered", r["ours_open_loop"]))
     print(row(f"floor, {r['offered_rate']:.0f}/s offered", r["floor_open_loop"]))
     print(f"  storage: single-row INSERT+COMMIT  {r['storage']['rows_per_s']:>9.0f}/s")
+    for step, counts in r.get("statements_per_update", {}).items():
+        print(f"  SQL per update, {step:<9} " + ", ".join(
+            f"{k} {v:g}" for k, v in counts.items() if k != "BEGIN"))
     for name, value in r["ratios"].items():
         print(f"  ratio {name:<28} {value:6.2f}")
     for name, met in r["targets"].items():
@@ -361,6 +440,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--open-seconds", type=float, default=10.0,
                         help="how long the open-loop run offers votes")
     parser.add_argument("--storage-rows", type=int, default=20_000)
+    parser.add_argument("--database", default=None, metavar="URL",
+                        help="a PostgreSQL server (postgresql+asyncpg://.../postgres): each "
+                             "part runs on a throwaway database created there (default: "
+                             "temporary SQLite files)")
+    parser.add_argument("--statements", type=int, default=50, metavar="K",
+                        help="citizens whose updates' SQL is counted, one at a time (0: skip)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     result = asyncio.run(run(args))
