@@ -119,6 +119,7 @@ class StubCounters:
     stalls: int = 0
     stalled_requests: int = 0  # Bot API requests held by a stall
     abandoned: int = 0  # answers to a client that had gone away (it timed out)
+    answered_queries: list[str] = field(default_factory=list)  # answerCallbackQuery ids
     unknown_methods: collections.Counter = field(default_factory=collections.Counter)
     webhook: dict[str, Any] = field(default_factory=dict)
     rejected_403: int = 0
@@ -221,6 +222,7 @@ class TelegramStub:
             "max_in_flight": c.max_in_flight,
             "in_flight": self._api_in_flight,
             "abandoned": c.abandoned,
+            "answered_queries": c.answered_queries,
             "unknown_methods": dict(c.unknown_methods),
             "stall": {
                 "stalls": c.stalls,
@@ -416,6 +418,7 @@ class TelegramStub:
             if not params.get("callback_query_id"):
                 self.counters.bad_requests += 1
                 return 400, _error(400, "Bad Request: query id is empty")
+            self.counters.answered_queries.append(str(params["callback_query_id"]))
             return 200, {"ok": True, "result": True}
         if method == "editmessagetext":
             return self._edit_message_text(params)

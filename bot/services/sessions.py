@@ -71,6 +71,9 @@ class SessionService:
                     log.info("waited %.1f s for another worker's turn with %s account",
                              waited, channel)
                 return Session(channel, external_id, state, copy.deepcopy(state), turn=True)
+            if waited < TURN_WAIT_LOGGED <= waited + TURN_POLL_SECONDS:
+                log.info("waiting for another worker's turn with %s account %s", channel,
+                         external_id)
             await self.sleep(TURN_POLL_SECONDS)
             waited += TURN_POLL_SECONDS
 
