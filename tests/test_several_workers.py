@@ -244,6 +244,30 @@ async def test_a_restart_remembers_what_was_awaited(database_url, clock, cloud, 
     assert (row["status"], row["status_reason"]) == ("rejected", "개인정보가 들어 있습니다")
 
 
+@pytest.mark.skipif(ON_POSTGRES, reason="on PostgreSQL what a message shows is kept with the "
+                    "session, by the turn's own write (test_a_double_tap_on_next_sends_one_edit)")
+async def test_one_process_keeps_what_a_message_shows_in_memory(database_url, clock, cloud,
+                                                                campaign):
+    """SQLite, which one process serves: paging through the list writes no session (what the
+    pressed message shows is bookkeeping, kept in memory), a repeated tap still edits
+    nothing, and after a restart the first tap edits again."""
+    async with worker(database_url, clock, cloud, "only") as w:
+        await w.bot.send(KIM, "/start")
+        await w.bot.press(KIM, "사례 보기")
+        listing = message_with(w, KIM, "다음 ▶")
+        data = w.bot.find_button(listing, "다음 ▶")["callback_data"]
+        before = await session_row(w.services, KIM)
+        [edit] = sent(await w.bot.press(KIM, data=data, message=listing), "editMessageText")
+        assert "(2/2쪽" in edit.text
+        assert sent(await w.bot.press(KIM, data=data, message=listing),
+                    "editMessageText") == []
+        after = await session_row(w.services, KIM)
+        assert after == before and not any(k.startswith("_") for k in after["state"])
+    async with worker(database_url, clock, cloud, "restarted") as again:
+        [edit] = sent(await again.bot.press(KIM, data=data, message=listing), "editMessageText")
+        assert "(2/2쪽" in edit.text
+
+
 # --- 3. one account's turn across workers (PostgreSQL) -------------------------------------
 
 

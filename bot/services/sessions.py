@@ -5,13 +5,20 @@ worker can take the account's next update, and a restart forgets nothing.
 Updates of one account are handled one at a time and in order. Within a process the update
 processor sees to that; when several processes share the database (PostgreSQL), each update
 also takes the account's turn in the database first: a worker that finds another worker's
-turn running waits for it to end (or for its lease to run out, if that worker died)."""
+turn running waits for it to end (or for its lease to run out, if that worker died).
+
+Keys starting with "_" are bookkeeping, not answers awaited (what the pressed message shows,
+so a double tap edits nothing). They change on nearly every press. When one process serves
+the database (SQLite) they stay in its memory: writing them would double the writes of a vote,
+and a restart that forgets them costs one redundant edit. Processes sharing the database need
+them there, and the turn's own write carries them."""
 
 from __future__ import annotations
 
 import asyncio
 import copy
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,6 +36,14 @@ log = logging.getLogger(__name__)
 TURN_LEASE = timedelta(seconds=60)
 TURN_POLL_SECONDS = 0.05
 TURN_WAIT_LOGGED = 5.0  # seconds of waiting for a turn worth a log line
+BOOKKEEPING = "_"
+REMEMBERED = 10_000  # accounts whose bookkeeping one process keeps; the oldest are forgotten
+
+
+def _split(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(what the database keeps, bookkeeping)"""
+    kept = {k: v for k, v in state.items() if not k.startswith(BOOKKEEPING)}
+    return kept, {k: v for k, v in state.items() if k.startswith(BOOKKEEPING)}
 
 
 @dataclass
@@ -52,13 +67,15 @@ class SessionService:
         self.clock = clock
         self.worker_id = worker_id
         self.sleep = sleep
+        self._bookkeeping: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
     async def begin(self, channel: str, external_id: str) -> Session:
         """The account's session, its turn taken when processes share the database."""
         if not self.db.shared:
             async with self.db.read() as conn:
-                loaded = await SessionRepository(conn).load(channel, external_id)
-            return Session(channel, external_id, loaded, copy.deepcopy(loaded))
+                loaded, _ = _split(await SessionRepository(conn).load(channel, external_id))
+            current = {**loaded, **self._bookkeeping.get((channel, external_id), {})}
+            return Session(channel, external_id, current, copy.deepcopy(loaded))
         waited = 0.0
         while True:
             async with self.db.write() as conn:
@@ -79,6 +96,8 @@ class SessionService:
 
     async def end(self, session: Session, state: dict[str, Any]) -> None:
         """Keep the state if it changed, and end the turn."""
+        if not session.turn:
+            state = self._keep_bookkeeping(session, state)
         changed = state != session.loaded
         if not changed and not session.turn:
             return
@@ -90,3 +109,14 @@ class SessionService:
                                     state if changed else None, now)
             elif changed:
                 await repo.save(session.channel, session.external_id, state, now)
+
+    def _keep_bookkeeping(self, session: Session, state: dict[str, Any]) -> dict[str, Any]:
+        """Remember the bookkeeping in memory; return what the database keeps."""
+        kept, bookkeeping = _split(state)
+        account = (session.channel, session.external_id)
+        self._bookkeeping.pop(account, None)
+        if bookkeeping:
+            self._bookkeeping[account] = bookkeeping
+            if len(self._bookkeeping) > REMEMBERED:
+                self._bookkeeping.popitem(last=False)
+        return kept
