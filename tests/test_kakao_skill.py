@@ -8,12 +8,16 @@ import asyncio
 import contextlib
 import copy
 import json
+import logging
 
 import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.exc import PendingRollbackError
 
+from bot.i18n import t
 from bot.settings import Settings
+from bot.text import plain_text
 from handlers.kakao import server as kakao_server
 from handlers.kakao.server import SECRET_HEADER, SKILL_PATH, build_kakao_app
 from storage.tables import citizens, votes
@@ -439,6 +443,80 @@ async def test_a_vote_outlasting_the_budget_still_completes(services, campaign, 
     finally:
         await client.close()
     assert await vote_count(services) == 1
+
+
+async def test_a_vote_failing_after_its_answer_ran_out_is_logged_with_its_cause(
+        services, campaign, monkeypatch, caplog):
+    """The shielded vote goes on alone after the busy answer; if it then fails, the log says
+    so with the cause (not asyncio's "Task exception was never retrieved")."""
+    casting, release = asyncio.Event(), asyncio.Event()
+
+    async def failing_cast(*args, **kwargs):
+        casting.set()
+        await release.wait()
+        raise RuntimeError("the disk is full")
+
+    async def budget_ends_while_casting(answer, seconds):
+        task = asyncio.ensure_future(answer)
+        await casting.wait()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise TimeoutError
+
+    monkeypatch.setattr(services.voting, "cast_vote", failing_cast)
+    monkeypatch.setattr(kakao_server, "within_budget", budget_ends_while_casting)
+    client = TestClient(TestServer(build_kakao_app(services, SETTINGS)))
+    await client.start_server()
+    try:
+        with caplog.at_level(logging.ERROR, logger="handlers.kakao.skill"):
+            status, answer = await ask(client, skill_request(
+                "네", {"a": "y", "k": campaign.id, "c": 2}))
+            assert "내 투표" in texts(answer)[0]
+            release.set()
+            for _ in range(100):
+                if caplog.records:
+                    break
+                await asyncio.sleep(0)
+    finally:
+        await client.close()
+    [record] = caplog.records
+    assert "outlasted its answer" in record.getMessage()
+    assert "the disk is full" in str(record.exc_info[1])
+
+
+class RollbackWhenCancelled:
+    """An answer still inside a transaction when the budget ends: cancelled, its rollback
+    fails (as SQLAlchemy's does for a connection cut short mid-statement)."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+    async def answer(self, request):
+        self.started = True
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise PendingRollbackError("Can't reconnect until invalid transaction is rolled "
+                                       "back", None, None) from None
+
+
+async def test_an_answer_failing_as_the_budget_cancels_it_is_still_a_busy_answer(
+        services, caplog):
+    stuck = RollbackWhenCancelled()
+    app = build_kakao_app(services, SETTINGS, time_budget=0.0)
+    app[kakao_server.SKILL] = stuck
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        with caplog.at_level(logging.WARNING, logger="handlers.kakao.server"):
+            status, answer = await ask(client, skill_request("투표하기"))
+    finally:
+        await client.close()
+    assert stuck.started and status == 200
+    assert texts(answer)[0] == plain_text(t("ko", "kakao.busy"))
+    assert "PendingRollbackError" in caplog.text and "Traceback" not in texts(answer)[0]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_a_non_utf8_secret_header_is_a_wrong_secret(kakao, services):

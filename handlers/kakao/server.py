@@ -91,8 +91,28 @@ async def skill_route(request: web.Request) -> web.Response:
 
 
 async def within_budget(answer: Awaitable[SkillResponse], seconds: float) -> SkillResponse:
-    """The answer, or TimeoutError once `seconds` have passed (it is cancelled then)."""
-    return await asyncio.wait_for(answer, seconds)
+    """The answer, or TimeoutError once `seconds` have passed (it is cancelled then).
+
+    Whatever the cancelled answer raises while it unwinds (the rollback of a transaction cut
+    short can raise PendingRollbackError) is logged with its cause, and it is still a
+    timeout: the citizen is told to try again, not that something broke."""
+    task = asyncio.ensure_future(answer)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if done:
+        return task.result()
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    except Exception:
+        log.warning("kakao skill: the answer cut short at the budget failed as it stopped",
+                    exc_info=True)
+    raise TimeoutError
 
 
 def _dumps(body: object) -> str:

@@ -6,6 +6,7 @@ and the phase on the server, as on Telegram."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -45,6 +46,8 @@ from handlers.kakao.models import (
     Thumbnail,
     output,
 )
+
+log = logging.getLogger(__name__)
 
 BODY_PART_LENGTH = 900  # one simpleText, with room for "(1/3)"
 PICKER_PAGE = MAX_QUICK_REPLIES - 2  # options per page, next to "all" and "next"
@@ -321,8 +324,13 @@ class KakaoSkill:
         lang, campaign = turn.lang, turn.campaign
         # Shielded: if the answer runs out of time, the vote still completes (or not) as a
         # whole; the citizen is told to check "my vote" (kakao.busy).
-        result = await asyncio.shield(
+        vote = asyncio.ensure_future(
             self.services.voting.cast_vote(campaign, turn.citizen, extra.c))
+        try:
+            result = await asyncio.shield(vote)
+        except asyncio.CancelledError:
+            vote.add_done_callback(_log_late_vote)  # no one awaits it now: say how it ended
+            raise
         replies = [self._reply(turn, "kakao.reply.myvote", Extra(a=Act.MY_VOTE)),
                    self._reply(turn, "kakao.reply.list", Extra(a=Act.LIST, k=campaign.id)),
                    self._reply(turn, "kakao.reply.home", Extra(a=Act.MENU))]
@@ -382,6 +390,14 @@ def _option(options, index: int | None):
 def _response(outputs: list[Output], replies: list[QuickReply]) -> SkillResponse:
     return SkillResponse(template=Template(outputs=outputs,
                                            quick_replies=replies[:MAX_QUICK_REPLIES]))
+
+
+def _log_late_vote(vote: asyncio.Future) -> None:
+    """A vote that went on after its answer ran out of time: a failure is logged with its
+    cause (else asyncio says only "Task exception was never retrieved")."""
+    if not vote.cancelled() and vote.exception() is not None:
+        log.error("kakao skill: a vote that outlasted its answer failed",
+                  exc_info=vote.exception())
 
 
 def busy_response(language: str) -> SkillResponse:
