@@ -34,13 +34,19 @@ def split_text(text: str, limit: int) -> list[str]:
 
 def shorten(text: str, limit: int) -> str:
     """One line of at most `limit` characters, with an ellipsis when cut."""
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+    return clip(" ".join(text.split()), limit)
+
+
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, line breaks kept, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 _TAGS = re.compile(r"</?(b|i|code|u|s|a)( [^>]*)?>")
 
 
 def plain_text(telegram_html: str) -> str:
-    """The catalogs' HTML without its tags, entities decoded."""
+    """The catalogs' HTML without its tags, entities decoded: what `t()` filled in comes back
+    exactly as given (it escaped every <, > and &). Only for HTML: campaign text and what
+    people typed are plain already, and would lose their "<b>" or "&amp;" here."""
     return html.unescape(_TAGS.sub("", telegram_html))

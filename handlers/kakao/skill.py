@@ -22,7 +22,7 @@ from bot.phrases import (
 )
 from bot.services import Services
 from bot.services.catalog import ListQuery, clean_keyword
-from bot.text import plain_text, shorten, split_text
+from bot.text import clip, plain_text, shorten, split_text
 from handlers.kakao import CHANNEL
 from handlers.kakao.extra import CAMPAIGN_BOUND, Act, Extra, parse_extra
 from handlers.kakao.models import (
@@ -57,9 +57,15 @@ MENU_WORDS = {"", "시작", "처음", "처음으로", "메뉴", "홈", "start", 
 
 
 def _fit(text: str, limit: int = SIMPLE_TEXT_LENGTH) -> str:
-    """Catalog HTML as plain text, cut to a component's limit."""
-    text = plain_text(text).strip()
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """Plain text (campaign text as written, say) cut to a component's limit, its line
+    breaks kept: Kakao shows "\n" in texts and card descriptions as a new line."""
+    return clip(text.strip(), limit)
+
+
+def _plain(catalog_html: str, limit: int = SIMPLE_TEXT_LENGTH) -> str:
+    """A catalog text (HTML, built by `t()` or bot.phrases) as plain text, cut to a limit:
+    our tags dropped, the values filled in back exactly as given."""
+    return _fit(plain_text(catalog_html), limit)
 
 
 @dataclass(frozen=True)
@@ -190,7 +196,7 @@ class KakaoSkill:
         if words:
             lines.append(t(lang, "list.filters", filters=" · ".join(words)))
         lines.append(t(lang, "list.pick") if page.cases else t(lang, "list.empty"))
-        outputs = [output(SimpleText(text=_fit("\n".join(lines))))]
+        outputs = [output(SimpleText(text=_plain("\n".join(lines))))]
         if page.cases:
             outputs.append(output(self._carousel(turn, page.cases)))
         state = {"k": campaign.id, "d": extra.d, "g": extra.g, "q": extra.q}
@@ -227,14 +233,14 @@ class KakaoSkill:
             if campaign.voting_window(turn.now) is PhaseStatus.OPEN:
                 buttons.append(self._button(turn, "kakao.button.vote",
                                             Extra(a=Act.ASK_VOTE, k=campaign.id, c=case.id)))
-            title = shorten(text.title, CARD_TITLE_LENGTH)
+            title = _fit(text.title, CARD_TITLE_LENGTH)
             if pictures:
                 cards.append(BasicCard(title=title,
-                                       description=shorten(where, CAROUSEL_DESCRIPTION),
+                                       description=_fit(where, CAROUSEL_DESCRIPTION),
                                        thumbnail=Thumbnail(image_url=case.image), buttons=buttons))
             else:
-                description = shorten(f"{where} — {text.summary}",
-                                      TEXT_CARD_CAROUSEL_DESCRIPTION_LENGTH)
+                description = _fit(f"{where}\n{text.summary}",
+                                   TEXT_CARD_CAROUSEL_DESCRIPTION_LENGTH)
                 cards.append(TextCard(title=title, description=description, buttons=buttons))
         return Carousel(type="basicCard" if pictures else "textCard", items=cards)
 
@@ -255,7 +261,7 @@ class KakaoSkill:
             replies.append(self._reply(turn, "kakao.reply.next",
                                        Extra(a=extra.a, p=start // PICKER_PAGE + 1, **base)))
         prompt = "filter.district_prompt" if districts else "filter.category_prompt"
-        return _response([output(SimpleText(text=_fit(t(lang, prompt))))], replies)
+        return _response([output(SimpleText(text=_plain(t(lang, prompt))))], replies)
 
     async def _case(self, turn: Turn, extra: Extra) -> SkillResponse:
         lang, campaign = turn.lang, turn.campaign
@@ -279,10 +285,10 @@ class KakaoSkill:
         if campaign.voting_window(turn.now) is PhaseStatus.OPEN:
             buttons.append(self._button(turn, "kakao.button.vote",
                                         Extra(a=Act.ASK_VOTE, k=campaign.id, c=case.id)))
-        title = shorten(text.title, CARD_TITLE_LENGTH)
+        title = _fit(text.title, CARD_TITLE_LENGTH)
         if _picture(case):
             card = output(BasicCard(title=title,
-                                    description=shorten(about, BASIC_CARD_DESCRIPTION_LENGTH),
+                                    description=_fit(about, BASIC_CARD_DESCRIPTION_LENGTH),
                                     thumbnail=Thumbnail(image_url=case.image), buttons=buttons))
         else:
             card = output(TextCard(title=title, description=_fit(about,
@@ -314,7 +320,7 @@ class KakaoSkill:
             return self._say(turn, question, replies)
         yes = "kakao.button.yes_change" if intent.outcome is VoteOutcome.CHANGED \
             else "kakao.button.yes"
-        card = TextCard(description=_fit(question, TEXT_CARD_DESCRIPTION_LENGTH), buttons=[
+        card = TextCard(description=_plain(question, TEXT_CARD_DESCRIPTION_LENGTH), buttons=[
             self._button(turn, yes, Extra(a=Act.CONFIRM_VOTE, k=campaign.id, c=extra.c)),
             self._button(turn, "kakao.button.no", Extra(a=Act.CASE, k=campaign.id, c=extra.c)),
         ])
@@ -369,8 +375,8 @@ class KakaoSkill:
         return Button(label=label, action="block", block_id=self.block_id, message_text=label,
                       extra=extra.to_dict())
 
-    def _say(self, turn: Turn, text: str, replies: list[QuickReply]) -> SkillResponse:
-        return _response([output(SimpleText(text=_fit(text)))], replies)
+    def _say(self, turn: Turn, catalog_html: str, replies: list[QuickReply]) -> SkillResponse:
+        return _response([output(SimpleText(text=_plain(catalog_html)))], replies)
 
 
 _REPLY_LABEL = {Act.MY_VOTE: "kakao.reply.myvote", Act.SCHEDULE: "kakao.reply.schedule",
@@ -402,4 +408,4 @@ def _log_late_vote(vote: asyncio.Future) -> None:
 
 def busy_response(language: str) -> SkillResponse:
     """When the answer would miss Kakao's 5 seconds: something rather than nothing."""
-    return _response([output(SimpleText(text=_fit(t(language, "kakao.busy"))))], [])
+    return _response([output(SimpleText(text=_plain(t(language, "kakao.busy"))))], [])
