@@ -172,8 +172,9 @@ def test_a_webhook_worker_starts_against_the_stub(tmp_path, database_url, proces
 
 
 SUBSCRIBERS_A = 2000
-BROADCAST_SECONDS_A = 100  # from its first message to `done`: at least 20 messages/s (a bound
-# on the test on a busy machine, not a measurement: bench/broadcast.py measures the rate)
+BROADCAST_SECONDS_A = 150  # from its first message to `done`: at least 13 messages/s (a bound
+# on the test on a busy machine, not a measurement: bench/broadcast.py measures the rate; a
+# CI run beside four other test runs on this 2-core VM reached 15/s)
 SUBSCRIBER_BASE_A = 830_000_000
 CITIZEN_BASE_A = 839_000_000  # one new citizen per worker, sending /start to it
 
