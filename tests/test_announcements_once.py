@@ -13,9 +13,9 @@ import sqlalchemy as sa
 
 from bot.campaign_file import parse_campaign
 from bot.domain import AnnouncementKind
+from storage.tables import broadcasts, deliveries
 from tests.conftest import ADMIN, KIM, SMITH, VOTING_OPENS, small_campaign
 from tests.test_announcements import broadcast_kinds, fire, messages, subscribe
-from storage.tables import broadcasts, deliveries
 
 SECOND = timedelta(seconds=1)
 
