@@ -302,6 +302,10 @@ class AnnouncementKind(StrEnum):
     VOTING_OPENS = "voting_opens"
     VOTING_REMINDER = "voting_reminder"
     VOTING_CLOSES = "voting_closes"
+    # A phase that opens again after its closing was announced (a reload or staff moved its
+    # end into the future): told as reopened, never as a second "it opens".
+    SUBMISSION_REOPENS = "submission_reopens"
+    VOTING_REOPENS = "voting_reopens"
     RESULTS = "results"  # announced when staff publish the results, not at a fixed time
 
 
@@ -336,6 +340,8 @@ def announcement_still_true(
         AnnouncementKind.SUBMISSION_OPENS: PhaseName.SUBMISSION,
         AnnouncementKind.VOTING_OPENS: PhaseName.VOTING,
         AnnouncementKind.VOTING_REMINDER: PhaseName.VOTING,
+        AnnouncementKind.SUBMISSION_REOPENS: PhaseName.SUBMISSION,
+        AnnouncementKind.VOTING_REOPENS: PhaseName.VOTING,
     }
     if kind in phase_of:
         phase = campaign.phase(phase_of[kind])
@@ -343,6 +349,28 @@ def announcement_still_true(
     if kind in (AnnouncementKind.SUBMISSION_CLOSES, AnnouncementKind.VOTING_CLOSES):
         return now < due + CLOSE_NEWS_LIFETIME
     return True
+
+
+# What each boundary announcement tells subscribers about its phase; reminders and results
+# tell no change of state.
+ANNOUNCED_STATE = {
+    AnnouncementKind.SUBMISSION_OPENS: (PhaseName.SUBMISSION, "open"),
+    AnnouncementKind.SUBMISSION_REOPENS: (PhaseName.SUBMISSION, "open"),
+    AnnouncementKind.SUBMISSION_CLOSES: (PhaseName.SUBMISSION, "closed"),
+    AnnouncementKind.VOTING_OPENS: (PhaseName.VOTING, "open"),
+    AnnouncementKind.VOTING_REOPENS: (PhaseName.VOTING, "open"),
+    AnnouncementKind.VOTING_CLOSES: (PhaseName.VOTING, "closed"),
+}
+REOPENS = {PhaseName.SUBMISSION: AnnouncementKind.SUBMISSION_REOPENS,
+           PhaseName.VOTING: AnnouncementKind.VOTING_REOPENS}
+
+
+def reopened_phases(campaign: Campaign, now: datetime) -> list[PhaseName]:
+    """The announced phases (those with planned boundaries) that are open at `now`: if
+    subscribers were last told one of them closed, it has reopened."""
+    return [name for name in REOPENS
+            if (phase := campaign.phase(name)) is not None and phase.end is not None
+            and phase.status_at(now) is PhaseStatus.OPEN]
 
 
 @dataclass(frozen=True)

@@ -209,6 +209,23 @@ announcements = sa.Table(
     sa.Index("ix_announcements_status_due", "status", "due_at"),
 )
 
+# What subscribers were last told about each phase: "open" or "closed". An opening or closing
+# is announced only when it changes this row (a conditional write), so a boundary that moved,
+# or a phase closed and reopened, is never announced twice; an opening after "closed" is
+# announced as reopened.
+announced_phases = sa.Table(
+    "announced_phases",
+    metadata,
+    sa.Column(
+        "campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("phase", String(16), primary_key=True),
+    sa.Column("state", String(8), nullable=False),  # open, closed
+    sa.Column("announcement_id", sa.Integer, sa.ForeignKey("announcements.id")),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
 broadcasts = sa.Table(
     "broadcasts",
     metadata,

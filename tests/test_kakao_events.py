@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bot.campaign_file import parse_campaign
 from bot.domain import AnnouncementKind
 from bot.phrases import announcement_text
 from bot.services import Services
@@ -33,6 +34,7 @@ from handlers.kakao.events import (
 from storage.database import Database
 from storage.repositories import BroadcastRepository
 from storage.tables import broadcasts, deliveries
+from tests.conftest import VOTING_OPENS, small_campaign
 
 BOT_ID = "BOTID"
 KEY = "KEY-0123456789abcdef"
@@ -475,3 +477,46 @@ async def test_one_broadcast_reaches_telegram_one_by_one_and_kakao_in_a_batch(
     assert sorted(sent) == [8001, 8002, 8003]
     assert [len(c.users) for c in stub.calls] == [5]
     assert statuses(await delivery_rows(services.db)) == {("sent", 1): 8}
+
+
+# --- what was announced is not announced again ----------------------------------------------
+
+
+async def test_moving_an_opened_start_earlier_sends_kakao_nothing_and_reopening_once(
+    db, clock, campaign, fake_sleep, stub, sender
+):
+    # Replayed: 252 Kakao subscribers were billed a second "voting is open" after a reload
+    # moved the start one minute earlier.
+    def with_voting(**times: str):
+        phases = small_campaign()["phases"]
+        phases["voting"].update(times)
+        return parse_campaign(small_campaign(phases=phases))
+
+    async def tick() -> list[AnnouncementKind]:
+        fired = await services.announcements.tick()
+        await services.broadcaster.idle()
+        return [a.kind for a in fired]
+
+    services = make_services(db, clock, fake_sleep, sender)
+    users = keys("ko", 252)
+    await subscribe(services, campaign, users)
+    clock.set(VOTING_OPENS + timedelta(seconds=1))
+    assert await tick() == [AnnouncementKind.VOTING_OPENS]
+    assert stub.delivered() == {user: 1 for user in users}
+
+    clock.advance(timedelta(minutes=10))
+    await services.campaigns.load(with_voting(start="2024-11-28T08:59"))
+    assert await tick() == []
+    assert stub.delivered() == {user: 1 for user in users}  # nobody billed twice
+
+    # closed by a reload, reopened by the original: each told once, in plain text
+    await services.campaigns.load(with_voting(end="2024-11-28T09:05"))
+    assert await tick() == [AnnouncementKind.VOTING_CLOSES]
+    clock.advance(timedelta(minutes=1))
+    await services.campaigns.load(with_voting())
+    assert await tick() == [AnnouncementKind.VOTING_REOPENS]
+    assert await tick() == []
+    assert stub.delivered() == {user: 3 for user in users}
+    reopened = plain_text(announcement_text("ko", campaign, AnnouncementKind.VOTING_REOPENS))
+    assert "시민 투표가 다시 열렸습니다" in reopened and "<" not in reopened
+    assert [c.text for c in stub.calls][-1] == reopened

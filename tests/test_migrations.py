@@ -210,6 +210,15 @@ REVISIONS: dict[str, dict[str, dict[str, Any]]] = {
             "audit_log": {"repeats": 1, "dedup_key": None},
         },
     },
+    "0007": {
+        "rows": {
+            "announced_phases": [
+                {"campaign_id": 1, "phase": "voting", "state": "closed", "announcement_id": 1,
+                 "updated_at": T1},
+            ],
+        },
+        "defaults": {},
+    },
 }
 
 
@@ -323,6 +332,31 @@ async def test_upgrading_from_every_revision_keeps_every_row(empty_database_url,
     try:
         assert await current_revision(db) == HEAD
         await assert_every_row_kept(db, revision)
+    finally:
+        await db.dispose()
+
+
+async def test_0007_fills_what_subscribers_were_told_from_the_sent_announcements(
+    empty_database_url
+):
+    db = Database(empty_database_url)
+    try:
+        await upgrade(db, "0006")
+        await insert_rows(db, "0006")
+        async with db.write() as conn:
+            for id, kind, status, at in [(10, "voting_opens", "sent", T0),
+                                         (11, "voting_closes", "sent", T1),
+                                         (12, "submission_opens", "sent", T0),
+                                         (13, "submission_closes", "planned", T1)]:
+                await conn.execute(sa.text(
+                    "INSERT INTO announcements (id, campaign_id, kind, due_at, status, "
+                    "updated_at) VALUES (:id, 1, :kind, :at, :status, :at)"
+                ).bindparams(_bind("id", id), _bind("kind", kind), _bind("status", status),
+                             _bind("at", at)))
+        await upgrade(db)
+        rows = await rows_at_head(db, "announced_phases")
+        assert [(r["campaign_id"], r["phase"], r["state"], r["announcement_id"])
+                for r in rows] == [(1, "submission", "open", 12), (1, "voting", "closed", 11)]
     finally:
         await db.dispose()
 

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import Clock
 from bot.domain import (
+    ANNOUNCED_STATE,
+    REOPENS,
     Announcement,
     AnnouncementKind,
     Campaign,
     announcement_still_true,
     plan_announcements,
+    reopened_phases,
 )
 from bot.services.broadcasts import Broadcaster
 from storage.database import Database
@@ -26,6 +32,19 @@ from storage.repositories import (
 from storage.repositories.announcements import SENT, SKIPPED
 
 log = logging.getLogger(__name__)
+
+
+async def replan(conn: AsyncConnection, campaign_id: int, campaign: Campaign,
+                 now: datetime) -> None:
+    """The announcement plan after the campaign's phase times were written (same
+    transaction): every boundary of the calendar, and a reopening for each phase open now
+    that subscribers were last told had closed."""
+    announcements = AnnouncementRepository(conn)
+    await announcements.replan(campaign_id, plan_announcements(campaign), now)
+    for phase in reopened_phases(campaign, now):
+        if await announcements.plan_reopening(campaign_id, phase.value, REOPENS[phase], now):
+            log.info("campaign %s: %s reopened, its reopening is planned", campaign_id,
+                     phase.value)
 
 
 class AlreadySettled(Exception):
@@ -90,12 +109,29 @@ class AnnouncementService:
                 log.info("announcement %s (%s, due %s) is stale: skipped", announcement.id,
                          announcement.kind.value, announcement.due_at.isoformat())
                 return False
-            broadcast_id = await self._create_broadcast(conn, campaign, announcement.kind, now)
+            kind = announcement.kind
+            told = ANNOUNCED_STATE.get(kind)
+            if told is not None:
+                # An opening or closing is news only if subscribers were told otherwise.
+                phase, state = told
+                before = await announcements.announced_state(campaign.id, phase.value)
+                if before == state or (kind is REOPENS[phase] and before != "closed"):
+                    await announcements.settle(announcement.id, SKIPPED, now)
+                    log.info("announcement %s (%s, due %s): subscribers were already told "
+                             "%s is %s: skipped", announcement.id, kind.value,
+                             announcement.due_at.isoformat(), phase.value, state)
+                    return False
+                if state == "open" and before == "closed":
+                    kind = REOPENS[phase]
+                if not await announcements.tell(campaign.id, phase.value, state, before,
+                                                announcement.id, now):
+                    raise AlreadySettled
+            broadcast_id = await self._create_broadcast(conn, campaign, kind, now)
             if not await announcements.settle(announcement.id, SENT, now, broadcast_id):
                 raise AlreadySettled  # rolls this broadcast back: the other one stands
         late = (now - announcement.due_at).total_seconds()
         log.info("announcement %s (%s) started as broadcast %s%s", announcement.id,
-                 announcement.kind.value, broadcast_id, f", {late:.0f} s late" if late > 60 else "")
+                 kind.value, broadcast_id, f", {late:.0f} s late" if late > 60 else "")
         self.broadcaster.start(broadcast_id)
         return True
 
@@ -132,7 +168,7 @@ class AnnouncementService:
             revived = 0
             for campaign in await campaigns.all():
                 wanted = plan_announcements(campaign)
-                await announcements.replan(campaign.id, wanted, now)
+                await replan(conn, campaign.id, campaign, now)
                 if seconds < 0:
                     revived += await announcements.revive_skipped(campaign.id, wanted, now, now)
             await AuditRepository(conn).record(now, "system", "clock.stepped",

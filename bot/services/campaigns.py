@@ -15,11 +15,10 @@ from bot.domain import (
     CaseStatus,
     Moment,
     pick_current_campaign,
-    plan_announcements,
 )
+from bot.services.announcements import replan
 from storage.database import Database
 from storage.repositories import (
-    AnnouncementRepository,
     AuditRepository,
     CampaignRepository,
     CaseRepository,
@@ -94,9 +93,7 @@ class CampaignService:
                 await campaigns.save(wanted, now)
             await self._load_cases(cases, spec, report, now)
             # Same transaction as the phase times: the plan never lags behind them.
-            await AnnouncementRepository(conn).replan(
-                report.campaign_id, plan_announcements(campaign_from_spec(spec)), now
-            )
+            await replan(conn, report.campaign_id, campaign_from_spec(spec), now)
             if report.changed:
                 await AuditRepository(conn).record(
                     now, actor, "campaign.loaded", report.campaign_id, source=source,

@@ -17,10 +17,10 @@ from bot.domain import (
     Phase,
     PhaseName,
     PhaseStatus,
-    plan_announcements,
 )
+from bot.services.announcements import replan
 from storage.database import Database
-from storage.repositories import AnnouncementRepository, AuditRepository, CampaignRepository
+from storage.repositories import AuditRepository, CampaignRepository
 
 
 class PhaseField(StrEnum):
@@ -158,8 +158,7 @@ class PhaseService:
             await campaigns.set_phase(campaign_id, proposal.after, now)
             changed = dataclasses.replace(campaign, phases=tuple(
                 proposal.after if p.name is proposal.phase else p for p in campaign.phases))
-            await AnnouncementRepository(conn).replan(
-                campaign_id, plan_announcements(changed), now)
+            await replan(conn, campaign_id, changed, now)
             await AuditRepository(conn).record(
                 now, actor, "phase.changed", campaign_id, phase=proposal.phase.value,
                 field=proposal.field.value, before=_times(proposal.before),

@@ -91,9 +91,10 @@ def announcement(
     if in_chat:
         link = f"https://t.me/{bot_username}?start=menu"
         return Screen(text, [[InlineKeyboardButton(plain(lang, "announce.button_open"), url=link)]])
-    if kind in (AnnouncementKind.VOTING_OPENS, AnnouncementKind.VOTING_REMINDER):
+    if kind in (AnnouncementKind.VOTING_OPENS, AnnouncementKind.VOTING_REOPENS,
+                AnnouncementKind.VOTING_REMINDER):
         label, action = "announce.button_vote", cb.ShowList(campaign.id, cb.ListState())
-    elif kind is AnnouncementKind.SUBMISSION_OPENS:
+    elif kind in (AnnouncementKind.SUBMISSION_OPENS, AnnouncementKind.SUBMISSION_REOPENS):
         label, action = "announce.button_browse", cb.Menu()
     else:
         label, action = "menu.home", cb.Menu()

@@ -2,15 +2,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import Announcement, AnnouncementKind
-from storage.tables import announcements
+from storage.tables import announced_phases, announcements
+from storage.upsert import insert
 
 PLANNED = "planned"
 SENT = "sent"
 SKIPPED = "skipped"
 CANCELLED = "cancelled"
+
+REOPENING_KINDS = {AnnouncementKind.SUBMISSION_REOPENS.value,
+                   AnnouncementKind.VOTING_REOPENS.value}
 
 
 def _announcement(row) -> Announcement:
@@ -34,7 +39,9 @@ class AnnouncementRepository:
                 announcements.select().where(announcements.c.campaign_id == campaign_id)
             )
         ).mappings().all()
-        existing = {(AnnouncementKind(r["kind"]), r["due_at"]): r for r in rows}
+        # Reopenings are planned apart (`plan_reopening`), not from the calendar: left alone.
+        existing = {(AnnouncementKind(r["kind"]), r["due_at"]): r for r in rows
+                    if r["kind"] not in REOPENING_KINDS}
         wanted_keys = set(wanted)
         for key, row in existing.items():
             if row["status"] == PLANNED and key not in wanted_keys:
@@ -121,3 +128,50 @@ class AnnouncementRepository:
             .order_by(announcements.c.due_at)
         )
         return [_announcement(r) for r in rows.mappings()]
+
+    async def plan_reopening(self, campaign_id: int, phase: str, kind: AnnouncementKind,
+                             now: datetime) -> bool:
+        """Subscribers were last told `phase` closed but it is open again: plan `kind`
+        (its reopening) now, unless one is already planned. True if planned."""
+        told = await self.announced_state(campaign_id, phase)
+        if told != "closed":
+            return False
+        planned = await self.conn.scalar(
+            sa.select(sa.func.count()).select_from(announcements).where(
+                announcements.c.campaign_id == campaign_id,
+                announcements.c.kind == kind.value, announcements.c.status == PLANNED))
+        if planned:
+            return False
+        # ON CONFLICT: two replans in the same instant plan it once.
+        result = await self.conn.execute(
+            insert(self.conn, announcements).values(
+                campaign_id=campaign_id, kind=kind.value, due_at=now, status=PLANNED,
+                updated_at=now,
+            ).on_conflict_do_nothing())
+        return result.rowcount == 1
+
+    async def announced_state(self, campaign_id: int, phase: str) -> str | None:
+        """What subscribers were last told about `phase`: "open", "closed" or None."""
+        return await self.conn.scalar(
+            sa.select(announced_phases.c.state).where(
+                announced_phases.c.campaign_id == campaign_id,
+                announced_phases.c.phase == phase))
+
+    async def tell(self, campaign_id: int, phase: str, state: str, before: str | None,
+                   announcement_id: int, now: datetime) -> bool:
+        """Record that subscribers are told `phase` is now `state`, if they were last told
+        `before` (as read in this transaction): compare and set, so of two workers only one
+        announces a change. False: somebody else changed it first."""
+        if before is None:
+            result = await self.conn.execute(
+                insert(self.conn, announced_phases).values(
+                    campaign_id=campaign_id, phase=phase, state=state,
+                    announcement_id=announcement_id, updated_at=now,
+                ).on_conflict_do_nothing())
+        else:
+            result = await self.conn.execute(
+                announced_phases.update().where(
+                    announced_phases.c.campaign_id == campaign_id,
+                    announced_phases.c.phase == phase, announced_phases.c.state == before,
+                ).values(state=state, announcement_id=announcement_id, updated_at=now))
+        return result.rowcount == 1
