@@ -1,6 +1,7 @@
 """What Kakao really sends, over HTTP (aiohttp's test client against the real app): requests as
 captured from a channel, with numbers where the documentation shows strings in fields we never
-read (they are accepted), malformed fields we do read (a 400 that names the field)."""
+read (they are accepted), malformed fields we do read (a 400 that names the field), and the
+block that called deciding the answer (the welcome block greets whatever its utterance)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.settings import SettingsError, load_settings
 from handlers.kakao.server import build_kakao_app
 from storage.tables import citizens
-from tests.test_kakao_skill import BOT_ID, SETTINGS, ask, texts
+from tests.test_kakao_skill import BLOCK_ID, BOT_ID, SETTINGS, ask, quick_reply, texts
 
 WELCOME_BLOCK_ID = "65a1b2c3d4e5f60718290001"
 FALLBACK_BLOCK_ID = "65a1b2c3d4e5f60718290002"
@@ -65,6 +67,15 @@ def from_block(block_id: str, block_name: str, utterance: str) -> dict:
 
 def fallback(utterance: str) -> dict:
     return from_block(FALLBACK_BLOCK_ID, "폴백 블록", utterance)
+
+
+@pytest.fixture
+async def kakao_with_welcome(services, campaign):
+    settings = SETTINGS.model_copy(update={"chamyeo_kakao_welcome_block_id": WELCOME_BLOCK_ID})
+    client = TestClient(TestServer(build_kakao_app(services, settings)))
+    await client.start_server()
+    yield client
+    await client.close()
 
 
 @pytest.fixture
@@ -169,3 +180,64 @@ async def test_the_reason_never_repeats_what_was_sent(kakao):
     body = _spoil(fallback("시작"), "userRequest.user.id", {"secret": "010-1234-5678"})
     status, answer = await ask(kakao, body)
     assert status == 400 and "010-1234-5678" not in answer["error"]
+
+
+def searched_and_found_nothing(answer: dict) -> bool:
+    first = texts(answer)[0]
+    return first.startswith("📋 사례 목록") and "조건에 맞는 사례가 없습니다" in first
+
+
+# --- the block that called --------------------------------------------------------------
+
+
+async def test_the_welcome_block_greets_whatever_its_utterance(kakao_with_welcome):
+    status, answer = await ask(kakao_with_welcome, WELCOME_REQUEST)
+    assert status == 200
+    assert "시험 공모 2024" in texts(answer)[0] and "시민 투표" in texts(answer)[0]
+    assert quick_reply(answer, "사례 보기")["blockId"] == BLOCK_ID
+
+
+async def test_the_welcome_block_is_known_by_its_intent_too(kakao_with_welcome):
+    body = copy.deepcopy(WELCOME_REQUEST)
+    del body["userRequest"]["block"]
+    status, answer = await ask(kakao_with_welcome, body)
+    assert status == 200 and "시험 공모 2024" in texts(answer)[0]
+
+
+async def test_the_welcome_block_greets_in_english(kakao_with_welcome):
+    body = copy.deepcopy(WELCOME_REQUEST)
+    body["userRequest"].update(lang="en", utterance="Nice to meet you")
+    status, answer = await ask(kakao_with_welcome, body)
+    assert status == 200 and "Test competition 2024" in texts(answer)[0]
+
+
+async def test_a_word_in_the_fallback_block_still_searches(kakao_with_welcome):
+    status, answer = await ask(kakao_with_welcome, fallback("반가워요"))
+    assert searched_and_found_nothing(answer)
+    status, answer = await ask(kakao_with_welcome, fallback("제목 07"))
+    assert texts(answer)[0].startswith("📋 사례 목록 (1/1쪽, 모두 1건)")
+    status, answer = await ask(kakao_with_welcome, fallback("메뉴"))
+    assert "시험 공모 2024" in texts(answer)[0]
+
+
+async def test_without_the_setting_the_utterance_decides_as_before(kakao):
+    status, answer = await ask(kakao, WELCOME_REQUEST)
+    assert searched_and_found_nothing(answer)
+    status, answer = await ask(kakao, from_block(WELCOME_BLOCK_ID, "웰컴 블록", "안녕하세요"))
+    assert "시험 공모 2024" in texts(answer)[0]
+
+
+async def test_a_press_still_acts_whichever_block_id_is_configured(kakao_with_welcome, campaign):
+    body = from_block(BLOCK_ID, "참여 동작", "📋 사례 보기")
+    body["action"]["clientExtra"] = {"a": "l", "k": campaign.id}
+    status, answer = await ask(kakao_with_welcome, body)
+    assert texts(answer)[0].startswith("📋 사례 목록 (1/2쪽, 모두 10건)")
+
+
+def test_the_welcome_block_cannot_be_the_button_block():
+    with pytest.raises(SettingsError, match="CHAMYEO_KAKAO_WELCOME_BLOCK_ID"):
+        load_settings(_env_file=None, chamyeo_kakao_block_id=BLOCK_ID,
+                      chamyeo_kakao_welcome_block_id=BLOCK_ID)
+    settings = load_settings(_env_file=None, chamyeo_kakao_welcome_block_id=" ")
+    assert settings.chamyeo_kakao_welcome_block_id is None
+

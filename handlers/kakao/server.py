@@ -38,7 +38,8 @@ def build_kakao_app(services: Services, settings: Settings,
                     time_budget: float = TIME_BUDGET) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     app[SKILL] = KakaoSkill(services, settings.chamyeo_kakao_block_id or "",
-                            announcements=settings.kakao_events_enabled)
+                            announcements=settings.kakao_events_enabled,
+                            welcome_block_id=settings.chamyeo_kakao_welcome_block_id)
     app[SETTINGS] = settings
     app[BUDGET] = time_budget
     app.router.add_post(SKILL_PATH, skill_route)
