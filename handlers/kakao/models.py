@@ -1,6 +1,7 @@
 """Kakao i Open Builder skill requests and responses (skill format 2.0), as pydantic models.
 
-Requests are parsed leniently: Kakao adds fields without notice, so unknown ones are ignored.
+Requests are parsed leniently: Kakao adds fields without notice, so unknown ones are ignored,
+and one we do not read may come in any type (see "the request" below).
 Responses are checked strictly when they are built: a component over one of Kakao's documented
 limits (https://kakaobusiness.gitbook.io/main/tool/chatbot/skill_guide/answer_json_format) is
 a ValidationError here, in our code and tests, not a message that silently fails to arrive."""
@@ -75,6 +76,14 @@ LooseText = Annotated[str | None, WrapValidator(_absent_if_invalid),
                       BeforeValidator(_number_as_text)]
 
 
+def _mapping_or_empty(value: Any) -> Any:
+    return value if isinstance(value, dict) else {}
+
+
+def _list_or_empty(value: Any) -> Any:
+    return value if isinstance(value, list) else []
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
@@ -99,14 +108,10 @@ class UserProperties(_Request):
         None, alias="isFriend")  # absent unless the user added us
 
 
-def _properties(value: Any) -> Any:
-    return value if isinstance(value, dict) else {}  # not read as a whole: ignored if odd
-
-
 class User(_Request):
     id: Text = Field(min_length=1, max_length=128)  # the botUserKey (Kakao: at most 70)
     type: LooseText = None
-    properties: Annotated[UserProperties, BeforeValidator(_properties)] = Field(
+    properties: Annotated[UserProperties, BeforeValidator(_mapping_or_empty)] = Field(
         default_factory=UserProperties)
 
 
@@ -116,14 +121,6 @@ class Block(_Request):
 
     id: Text | None = None
     name: LooseText = None
-
-
-def _mapping_or_empty(value: Any) -> Any:
-    return value if isinstance(value, dict) else {}
-
-
-def _list_or_empty(value: Any) -> Any:
-    return value if isinstance(value, list) else []
 
 
 class UserRequest(_Request):
