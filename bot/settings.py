@@ -7,7 +7,7 @@ import re
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     chamyeo_kakao_bot_id: str | None = None
     chamyeo_kakao_skill_secret: str | None = None
     chamyeo_kakao_block_id: str | None = None  # the block every button of ours calls
+    # The welcome block (optional): a request from it is answered with the greeting and the
+    # menu whatever its utterance; without it a menu word greets and any other word searches.
+    chamyeo_kakao_welcome_block_id: str | None = None
     chamyeo_kakao_listen: str = "0.0.0.0"
     chamyeo_kakao_port: int = 8080
     chamyeo_kakao_rest_api_key: str | None = None
@@ -58,11 +61,22 @@ class Settings(BaseSettings):
     @field_validator(
         "chamyeo_announce_chat_id", "telegram_webhook_url", "telegram_webhook_secret",
         "chamyeo_kakao_bot_id", "chamyeo_kakao_skill_secret", "chamyeo_kakao_block_id",
-        "chamyeo_kakao_rest_api_key", "chamyeo_kakao_event_name", mode="before",
+        "chamyeo_kakao_welcome_block_id", "chamyeo_kakao_rest_api_key",
+        "chamyeo_kakao_event_name", mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("chamyeo_kakao_welcome_block_id")
+    @classmethod
+    def _welcome_is_not_the_button_block(cls, value: str | None,
+                                         info: ValidationInfo) -> str | None:
+        # Every press of ours calls the button block: as the welcome block it would only greet.
+        if value is not None and value == info.data.get("chamyeo_kakao_block_id"):
+            raise ValueError("must be another block than CHAMYEO_KAKAO_BLOCK_ID (the block "
+                             "our buttons call)")
+        return value
 
     @field_validator("chamyeo_admin_ids", mode="before")
     @classmethod

@@ -161,7 +161,8 @@ def test_a_request_with_flow_intent_callback_url_and_future_fields_parses():
     assert request.user_key == "<사용자 botUserKey>"
     assert request.bot.id == "<봇 id>"
     assert request.intent is not None
-    assert request.intent["name"] == "<블록 이름>"
+    assert request.intent.name == "<블록 이름>"
+    assert request.block_ids == {"<블록 id>"}  # userRequest.block and intent: the same block
     assert request.user_request.utterance == "<사용자 발화>"
     assert request.user_request.user.properties.plusfriend_user_key == "<카카오톡 채널 사용자 id>"
     assert "somethingKakaoAddsLater" not in request.model_dump(by_alias=True)

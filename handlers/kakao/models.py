@@ -1,16 +1,28 @@
 """Kakao i Open Builder skill requests and responses (skill format 2.0), as pydantic models.
 
-Requests are parsed leniently: Kakao adds fields without notice, so unknown ones are ignored.
+Requests are parsed leniently: Kakao adds fields without notice, so unknown ones are ignored,
+and one we do not read may come in any type (see "the request" below).
 Responses are checked strictly when they are built: a component over one of Kakao's documented
 limits (https://kakaobusiness.gitbook.io/main/tool/chatbot/skill_guide/answer_json_format) is
 a ValidationError here, in our code and tests, not a message that silently fails to arrive."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 
 # Kakao's documented limits.
 MAX_OUTPUTS = 3
@@ -33,6 +45,43 @@ QUICK_REPLY_LABEL_LENGTH = 14  # not documented; kept as short as a button's for
 
 
 # --- the request ---------------------------------------------------------------------------
+#
+# Two kinds of field. Those we read (the user's id, the utterance, the language, the block and
+# intent ids, the bot id, the action's params and clientExtra) are checked: a number is read as
+# its text, anything else of the wrong type refuses the request (the route's 400 names the
+# field). Those we do not read are typed only as far as they are useful to a reader: a number
+# becomes its text, and a value of any other unexpected type is ignored (read as absent), so a
+# change on Kakao's side in a field we never use cannot refuse a citizen's request. Real channels
+# send e.g. `"appUserId": 1620160768`, where the documentation shows a string.
+
+
+def _number_as_text(value: Any) -> Any:
+    # bool is an int in Python, but True is not anyone's id: it is left to be refused.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _absent_if_invalid(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError:
+        return None
+
+
+# A field we read: text (a number is read as its text); any other type is refused.
+Text = Annotated[str, BeforeValidator(_number_as_text)]
+# A field we do not read: text if it can be read as text, else absent.
+LooseText = Annotated[str | None, WrapValidator(_absent_if_invalid),
+                      BeforeValidator(_number_as_text)]
+
+
+def _mapping_or_empty(value: Any) -> Any:
+    return value if isinstance(value, dict) else {}
+
+
+def _list_or_empty(value: Any) -> Any:
+    return value if isinstance(value, list) else []
 
 
 class _Request(BaseModel):
@@ -48,39 +97,50 @@ class _Request(BaseModel):
 
 
 class UserProperties(_Request):
-    plusfriend_user_key: str | None = Field(None, alias="plusfriendUserKey", max_length=128)
-    app_user_id: str | None = Field(None, alias="appUserId", max_length=128)
-    is_friend: bool | None = Field(None, alias="isFriend")  # absent unless the user added us
+    # The plusfriendUserKey is kept as a second key of the account (citizens.alias), never used
+    # to find anyone: one of the wrong type or over the column's length is ignored, not refused.
+    plusfriend_user_key: Annotated[
+        Annotated[str, StringConstraints(max_length=128)] | None,
+        WrapValidator(_absent_if_invalid), BeforeValidator(_number_as_text),
+    ] = Field(None, alias="plusfriendUserKey")
+    app_user_id: LooseText = Field(None, alias="appUserId")
+    is_friend: Annotated[bool | None, WrapValidator(_absent_if_invalid)] = Field(
+        None, alias="isFriend")  # absent unless the user added us
 
 
 class User(_Request):
-    id: str = Field(min_length=1, max_length=128)  # the botUserKey (Kakao: at most 70)
-    type: str | None = None
-    properties: UserProperties = Field(default_factory=UserProperties)
+    id: Text = Field(min_length=1, max_length=128)  # the botUserKey (Kakao: at most 70)
+    type: LooseText = None
+    properties: Annotated[UserProperties, BeforeValidator(_mapping_or_empty)] = Field(
+        default_factory=UserProperties)
 
 
 class Block(_Request):
-    id: str | None = None
-    name: str | None = None
+    """The block that called (userRequest.block), or the block the utterance matched
+    (intent): its id says which of our blocks it is."""
+
+    id: Text | None = None
+    name: LooseText = None
 
 
 class UserRequest(_Request):
     user: User
-    utterance: str = ""
-    timezone: str | None = None
-    lang: str | None = None
+    utterance: Text = ""
+    timezone: LooseText = None
+    lang: Text | None = None
     block: Block | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: Annotated[dict[str, Any], BeforeValidator(_mapping_or_empty)] = Field(
+        default_factory=dict)
 
 
 class Bot(_Request):
-    id: str = Field(min_length=1, max_length=128)
-    name: str | None = None
+    id: Text = Field(min_length=1, max_length=128)
+    name: LooseText = None
 
 
 class Action(_Request):
-    id: str | None = None
-    name: str | None = None
+    id: LooseText = None
+    name: LooseText = None
     params: dict[str, Any] = Field(default_factory=dict)
     client_extra: dict[str, Any] | None = Field(None, alias="clientExtra")
 
@@ -97,8 +157,9 @@ class SkillRequest(_Request):
     user_request: UserRequest = Field(alias="userRequest")
     bot: Bot
     action: Action = Field(default_factory=Action)
-    intent: dict[str, Any] | None = None
-    contexts: list[Any] = Field(default_factory=list)
+    intent: Block | None = None  # its `extra` (knowledge+ matches) is not read
+    contexts: Annotated[list[Any], BeforeValidator(_list_or_empty)] = Field(
+        default_factory=list)
 
     @property
     def user_key(self) -> str:
@@ -107,6 +168,13 @@ class SkillRequest(_Request):
     @property
     def extra(self) -> dict[str, Any]:
         return self.action.client_extra or {}
+
+    @property
+    def block_ids(self) -> set[str]:
+        """The ids of the block that called: userRequest.block's and the intent's (the same
+        block when both are sent)."""
+        return {block.id for block in (self.user_request.block, self.intent)
+                if block is not None and block.id}
 
 
 # --- the response --------------------------------------------------------------------------

@@ -38,7 +38,8 @@ def build_kakao_app(services: Services, settings: Settings,
                     time_budget: float = TIME_BUDGET) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     app[SKILL] = KakaoSkill(services, settings.chamyeo_kakao_block_id or "",
-                            announcements=settings.kakao_events_enabled)
+                            announcements=settings.kakao_events_enabled,
+                            welcome_block_id=settings.chamyeo_kakao_welcome_block_id)
     app[SETTINGS] = settings
     app[BUDGET] = time_budget
     app.router.add_post(SKILL_PATH, skill_route)
@@ -49,6 +50,23 @@ def build_kakao_app(services: Services, settings: Settings,
 def _refuse(status: int, reason: str, request: web.Request) -> web.Response:
     log.warning("kakao skill: %s %s from %s", status, reason, request.remote)
     return web.json_response({"error": reason}, status=status)
+
+
+def _problems(exc: ValidationError, shown: int = 3) -> str:
+    """Which fields are wrong and how, never what they hold (it may be personal)."""
+    problems = []
+    for error in exc.errors()[:shown]:
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        if error["type"] == "missing":
+            what = "missing"
+        elif error["type"].endswith("_type"):  # string_type, dict_type, model_type, ...
+            what = "wrong type"
+        else:
+            what = error["msg"]
+        problems.append(f"{where}: {what}")
+    if exc.error_count() > shown:
+        problems.append(f"and {exc.error_count() - shown} more")
+    return "; ".join(problems)
 
 
 def _same_bot(given: str, expected: str | None) -> bool:
@@ -73,7 +91,7 @@ async def skill_route(request: web.Request) -> web.Response:
     try:
         skill_request = SkillRequest.model_validate(body)
     except ValidationError as exc:
-        return _refuse(400, f"not a skill request ({exc.error_count()} problems)", request)
+        return _refuse(400, f"not a skill request: {_problems(exc)}", request)
     if not _same_bot(skill_request.bot.id, settings.chamyeo_kakao_bot_id):
         return _refuse(400, "request for another bot", request)
     language = "en" if (skill_request.user_request.lang or "").startswith("en") \

@@ -80,9 +80,12 @@ class Turn:
 
 
 class KakaoSkill:
-    def __init__(self, services: Services, block_id: str, announcements: bool = True) -> None:
+    def __init__(self, services: Services, block_id: str, announcements: bool = True,
+                 welcome_block_id: str | None = None) -> None:
         self.services = services
         self.block_id = block_id  # the Open Builder block that calls this skill on a press
+        # The welcome block: it greets whatever its utterance ("반가워요" is no search word).
+        self.welcome_block_id = welcome_block_id
         # Whether announcements reach Kakao (the Event API is set up): else no news button.
         self.announcements = announcements
 
@@ -95,6 +98,8 @@ class KakaoSkill:
             alias=properties.plusfriend_user_key)
         turn = Turn(citizen, await self.services.campaigns.current(),
                     self.services.clock.now())
+        if self.welcome_block_id is not None and self.welcome_block_id in request.block_ids:
+            return await self._welcome(turn)
         if not request.extra:
             return await self._utterance(turn, request.user_request.utterance)
         extra = parse_extra(request.extra)
@@ -109,8 +114,8 @@ class KakaoSkill:
         return turn.campaign is None or turn.campaign.id != extra.k
 
     async def _utterance(self, turn: Turn, utterance: str) -> SkillResponse:
-        """A typed message (or a block without our extra, like the welcome block): a menu
-        word, a quick reply's label typed by hand, or else a search word."""
+        """A typed message (the fallback block, or the welcome block when its id is not set):
+        a menu word, a quick reply's label typed by hand, or else a search word."""
         word = " ".join(utterance.split())[:200]
         if word.lower() in MENU_WORDS or turn.campaign is None:
             return await self._welcome(turn)
