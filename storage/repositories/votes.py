@@ -79,12 +79,16 @@ class VoteRepository:
             return None
         return Vote(vote_id, campaign_id, citizen_id, case_id, 1, at, receipt)
 
-    async def move(self, vote: Vote, case_id: int, at: datetime, receipt: str) -> Vote:
-        await self.conn.execute(
+    async def move(self, vote: Vote, case_id: int, at: datetime, receipt: str) -> Vote | None:
+        """Move `vote` to another case, only if it is still as read (its receipt): None, and
+        nothing written, when another transaction moved it first."""
+        result = await self.conn.execute(
             votes.update()
-            .where(votes.c.id == vote.id)
+            .where(votes.c.id == vote.id, votes.c.receipt == vote.receipt)
             .values(case_id=case_id, cast_at=at, receipt=receipt)
         )
+        if result.rowcount != 1:
+            return None
         return Vote(vote.id, vote.campaign_id, vote.citizen_id, case_id, vote.slot, at, receipt)
 
     async def count_for_case(self, case_id: int) -> int:
