@@ -470,7 +470,7 @@ async def test_hundred_concurrent_confirm_presses_leave_one_row_and_all_are_answ
     ids = await case_ids(services, campaign)
     presses = [
         cb.encode(cb.ConfirmVote(campaign.id, ids["case-1" if i % 2 else "case-2"],
-                                 cb.ListState()))
+                                 cb.ListState(), NO_VOTES))
         for i in range(100)
     ]
     start = len(telegram.request.calls)
@@ -504,7 +504,7 @@ async def test_hundred_users_pressing_at_once_leave_hundred_rows(telegram, servi
 
     await asyncio.gather(*(
         telegram.press(user, data=cb.encode(cb.ConfirmVote(campaign.id, ids[n % len(ids)],
-                                                            cb.ListState())))
+                                                            cb.ListState(), NO_VOTES)))
         for n, user in enumerate(users)
     ))
 
