@@ -603,9 +603,8 @@ async def test_a_stale_cast_outside_the_window_says_the_window(services, campaig
 async def test_one_confirmation_pressed_on_two_processes_at_once_moves_the_vote_once(
         services, campaign, clock, monkeypatch):
     """Two presses of confirmations made for the same vote, for two cases, on two processes,
-    each reading the vote before either writes (where the database lets them: PostgreSQL):
-    exactly one moves the vote; the other finds it moved and changes nothing. The move is
-    conditional on the vote as read, not only on the token checked in Python."""
+    each trying to read the votes before either writes: exactly one moves the vote; the other
+    decides on the vote as moved and changes nothing."""
     ids = await case_ids(services, campaign)
     kim = await citizen(services)
     first = await services.voting.cast_vote(campaign, kim, ids["case-1"])
@@ -613,12 +612,13 @@ async def test_one_confirmation_pressed_on_two_processes_at_once_moves_the_vote_
     real_read = VoteRepository.of_citizen
     reads, both_read = [], asyncio.Event()
 
-    async def read_then_wait_for_the_other(self, campaign_id, citizen_id):
-        held = await real_read(self, campaign_id, citizen_id)
+    async def read_then_wait_for_the_other(self, campaign_id, citizen_id, lock=False):
+        held = await real_read(self, campaign_id, citizen_id, lock)
         reads.append(held)
         if len(reads) >= 2:
             both_read.set()
-        with contextlib.suppress(TimeoutError):  # SQLite: the other waits for our write
+        # The other may be waiting for our write (SQLite's one writer, PostgreSQL's row lock).
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(both_read.wait(), 1.0)
         return held
 

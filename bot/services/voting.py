@@ -117,7 +117,9 @@ class VotingService:
             case = await self._votable_case(cases, campaign, case_id)
             if case is None:
                 return VoteResult(VoteOutcome.UNKNOWN_CASE)
-            held = await repo.of_citizen(campaign.id, citizen.id)
+            # Locked: two casts for one citizen at once (two workers) take turns here, so the
+            # second decides on the votes the first left, not on what both read before.
+            held = await repo.of_citizen(campaign.id, citizen.id, lock=True)
             if made_for is not None and votes_token(held) != made_for:
                 return VoteResult(VoteOutcome.STALE, case=case)
             outcome, replaced = self._decide(campaign, held, case_id)

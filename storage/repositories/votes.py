@@ -37,12 +37,16 @@ class VoteRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def of_citizen(self, campaign_id: int, citizen_id: int) -> list[Vote]:
-        rows = await self.conn.execute(
+    async def of_citizen(self, campaign_id: int, citizen_id: int,
+                         lock: bool = False) -> list[Vote]:
+        """`lock`: for a vote about to be cast (PostgreSQL; SQLite has one writer anyway):
+        another transaction casting for this citizen waits, then reads the votes as left."""
+        query = (
             votes.select()
             .where(votes.c.campaign_id == campaign_id, votes.c.citizen_id == citizen_id)
             .order_by(votes.c.slot)
         )
+        rows = await self.conn.execute(query.with_for_update() if lock else query)
         return [_vote(r) for r in rows.mappings()]
 
     async def insert(
