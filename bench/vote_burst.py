@@ -65,6 +65,7 @@ from bench.support import (
 from bot.app import OFFLINE_TOKEN, build_application
 from bot.campaign_file import parse_campaign
 from bot.clock import SettableClock
+from bot.domain import NO_VOTES
 from bot.services import Services
 from bot.settings import Settings
 from handlers.telegram import callbacks as cb
@@ -150,7 +151,8 @@ def journey(driver: OfflineTelegram, user: TelegramUser, campaign_id: int,
         driver.message_update(user, "/start"),
         driver.callback_update(user, cb.encode(cb.ShowCase(campaign_id, case_id, state))),
         driver.callback_update(user, cb.encode(cb.AskVote(campaign_id, case_id, state))),
-        driver.callback_update(user, cb.encode(cb.ConfirmVote(campaign_id, case_id, state))),
+        driver.callback_update(user, cb.encode(cb.ConfirmVote(campaign_id, case_id, state,
+                                                              NO_VOTES))),
     ]
 
 

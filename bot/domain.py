@@ -3,6 +3,8 @@ I/O, and nothing of ours is imported here."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum, StrEnum
@@ -247,6 +249,9 @@ class Vote:
     receipt: str
 
 
+NO_VOTES = "0"  # the votes_token of a citizen holding no vote
+
+
 class VoteOutcome(Enum):
     RECORDED = "recorded"
     CHANGED = "changed"
@@ -256,6 +261,9 @@ class VoteOutcome(Enum):
     NOT_OPEN_YET = "not_open_yet"
     CLOSED = "closed"
     UNKNOWN_CASE = "unknown_case"
+    # The confirmation was made for votes the citizen no longer holds (see votes_token):
+    # nothing changed; ask again.
+    STALE = "stale"
 
 
 @dataclass(frozen=True)
@@ -281,6 +289,25 @@ class VoteIntent:
     previous_case: Case | None = None
     vote: Vote | None = None
     boundary: datetime | None = None
+    # The votes the citizen held when asked (votes_token): the confirmation carries it.
+    held: str = NO_VOTES
+
+
+def votes_token(held: Sequence[Vote]) -> str:
+    """A short fingerprint of the votes a citizen holds in a campaign, carried by a vote's
+    confirmation button: a press whose fingerprint is no longer the citizen's was made before
+    their votes changed. Every vote and every change writes a new receipt, so the receipts
+    tell it. NO_VOTES for none, else 8 hex digits."""
+    if not held:
+        return NO_VOTES
+    text = ",".join(f"{v.slot}:{v.case_id}:{v.receipt}"
+                    for v in sorted(held, key=lambda v: v.slot))
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def is_votes_token(text: str) -> bool:
+    """Whether `text` could be a votes_token: what a button carries is never trusted."""
+    return text == NO_VOTES or (len(text) == 8 and all(c in "0123456789abcdef" for c in text))
 
 
 def window_refusal(campaign: Campaign, now: datetime) -> tuple[VoteOutcome, datetime] | None:

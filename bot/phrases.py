@@ -63,6 +63,8 @@ def vote_refusal_text(lang: str, campaign: Campaign, outcome: VoteOutcome,
         return t(lang, "vote.already")
     if outcome is VoteOutcome.NO_VOTES_LEFT:
         return t(lang, "vote.no_votes_left")
+    if outcome is VoteOutcome.STALE:
+        return t(lang, "vote.stale")
     return t(lang, "vote.unknown_case")
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from bench.telegram_stub import TelegramStub
+from bot.domain import NO_VOTES
 from bot.services.broadcasts import WORKERS
 from handlers.telegram import callbacks as cb
 from tests.databases import query
@@ -96,7 +97,7 @@ def test_crash_during_vote_burst(database_url, processes):
     press = {
         user: cb.encode(cb.ConfirmVote(prepared.campaign_id,
                                        prepared.case_ids[i % len(prepared.case_ids)],
-                                       cb.ListState()))
+                                       cb.ListState(), NO_VOTES))
         for i, user in enumerate(voters)
     }
     bot = processes.bot(stub, database_url)

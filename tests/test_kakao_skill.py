@@ -15,12 +15,15 @@ import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.exc import PendingRollbackError
 
-from bot.i18n import t
+from bot.campaign_file import parse_campaign
+from bot.i18n import plain, t
 from bot.settings import Settings
 from bot.text import plain_text
 from handlers.kakao import server as kakao_server
 from handlers.kakao.server import SECRET_HEADER, SKILL_PATH, build_kakao_app
+from storage.repositories import CaseRepository
 from storage.tables import citizens, votes
+from tests.conftest import _case, small_campaign
 
 BOT_ID = "5f1a2b3c4d5e6f7a8b9c0d1e"
 BLOCK_ID = "65a1b2c3d4e5f60718293a4b"
@@ -141,7 +144,7 @@ async def test_the_same_person_on_telegram_is_another_channel_account(kakao, tel
                                                                       services, campaign):
     from tests.conftest import KIM
 
-    extra = {"a": "y", "k": campaign.id, "c": 1}
+    extra = {"a": "y", "k": campaign.id, "c": 1, "v": "0"}
     status, answer = await ask(kakao, skill_request("네, 투표합니다", extra))
     assert "투표가 기록되었습니다" in texts(answer)[0]
     await telegram.send(KIM, "/start")
@@ -157,6 +160,106 @@ async def test_the_same_person_on_telegram_is_another_channel_account(kakao, tel
     assert [tuple(r) for r in rows] == [("kakao", 1), ("telegram", 2)]
     tally = await services.tally.tally(campaign)
     assert tally.voters == 2
+
+
+# --- a stale confirmation --------------------------------------------------------------------
+
+
+async def twenty_cases(services) -> dict[str, int]:
+    """The campaign reloaded with 20 cases (as in the replay: case 1, then case 20); ids by
+    key."""
+    raw = small_campaign()
+    raw["cases"] += [_case(f"case-{i}", "dong", "효동", "seniors", f"사례 제목 {i:02d}번",
+                           f"Case title {i:02d}") for i in range(11, 21)]
+    report = await services.campaigns.load(parse_campaign(raw))
+    async with services.db.read() as conn:
+        found = await CaseRepository(conn).from_file(report.campaign_id)
+    return {key: case.id for key, case in found.items()}
+
+
+async def vote_state(services) -> list[tuple]:
+    async with services.db.read() as conn:
+        rows = await conn.execute(sa.select(votes.c.case_id, votes.c.receipt, votes.c.cast_at))
+        return [tuple(r) for r in rows]
+
+
+async def test_a_stale_confirmation_does_not_move_the_vote(kakao, services, campaign):
+    """The replay: confirm case 1, change to case 20 with "✅ 네, 바꿉니다", then press the
+    first card's confirm again. KakaoTalk keeps every card tappable; the old press must change
+    nothing and ask again, made for the vote as it is now."""
+    ids = await twenty_cases(services)
+    status, answer = await ask(kakao, skill_request("사례 제목 01번"))
+    status, answer = await press(kakao, card_button(answer, "투표하기"))
+    assert "이 사례에 투표할까요?" in texts(answer)[0]
+    first_confirm = card_button(answer, "네, 투표합니다")
+    status, answer = await press(kakao, first_confirm)
+    assert "투표가 기록되었습니다" in texts(answer)[0]
+
+    status, answer = await ask(kakao, skill_request("사례 제목 20번"))
+    status, answer = await press(kakao, card_button(answer, "투표하기"))
+    assert "지금 사례 제목 01번에 투표하셨습니다" in texts(answer)[0]
+    change_confirm = card_button(answer, "네, 바꿉니다")
+    status, answer = await press(kakao, change_confirm)
+    assert "투표를 바꾸었습니다" in texts(answer)[0]
+    changed = await vote_state(services)
+    assert [row[0] for row in changed] == [ids["case-20"]]
+
+    status, answer = await press(kakao, first_confirm)
+    assert status == 200
+    assert await vote_state(services) == changed  # nothing moved, no new receipt
+    notice, question = texts(answer)
+    assert notice == plain("ko", "vote.stale")
+    assert "지금 사례 제목 20번에 투표하셨습니다" in question
+    assert "사례 제목 01번\n이 사례로 바꿀까요?" in question
+    # Asked again, made for the vote as it is now: this press is a real change, confirmed.
+    again = card_button(answer, "네, 바꿉니다")
+    assert again["extra"] != first_confirm["extra"]
+
+    # The change confirmation, pressed again, is stale too: it was made for the vote for 1.
+    status, answer = await press(kakao, change_confirm)
+    assert texts(answer)[0] == plain("ko", "vote.stale")
+    assert "이미 이 사례에 투표하셨습니다" in texts(answer)[1]
+    assert await vote_state(services) == changed
+
+    status, answer = await press(kakao, again)
+    assert "투표를 바꾸었습니다" in texts(answer)[0]
+    assert "사례 제목 20번 → 사례 제목 01번" in texts(answer)[0]
+    assert [row[0] for row in await vote_state(services)] == [ids["case-1"]]
+    status, answer = await press(kakao, again)  # the fresh one, once used, is stale as well
+    assert texts(answer)[0] == plain("ko", "vote.stale")
+    assert [row[0] for row in await vote_state(services)] == [ids["case-1"]]
+
+
+async def test_a_fresh_first_vote_and_a_change_on_fresh_cards(kakao, services, campaign):
+    status, answer = await ask(kakao, skill_request("제목 03"))
+    status, answer = await press(kakao, card_button(answer, "투표하기"))
+    status, answer = await press(kakao, card_button(answer, "네, 투표합니다"))
+    assert "투표가 기록되었습니다" in texts(answer)[0]
+    status, answer = await ask(kakao, skill_request("제목 05"))
+    status, answer = await press(kakao, card_button(answer, "투표하기"))
+    status, answer = await press(kakao, card_button(answer, "네, 바꿉니다"))
+    assert "투표를 바꾸었습니다" in texts(answer)[0]
+    assert "사례 제목 03번 → 사례 제목 05번" in texts(answer)[0]
+    assert plain("ko", "vote.stale") not in texts(answer)
+
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+async def test_a_confirmation_from_before_buttons_carried_the_vote_asks_again(
+        kakao, services, campaign, lang):
+    """A card made before this change has no `v`: it is taken as stale, whatever the vote."""
+    status, answer = await ask(kakao, _in(lang, skill_request(
+        "네", {"a": "y", "k": campaign.id, "c": 2})))
+    assert await vote_count(services) == 0
+    assert texts(answer)[0] == plain(lang, "vote.stale")
+    status, answer = await press(kakao, card_button(answer, plain(lang, "kakao.button.yes")))
+    assert await vote_count(services) == 1
+    recorded = {"ko": "투표가 기록되었습니다", "en": "Your vote is recorded"}[lang]
+    assert recorded in texts(answer)[0]
+
+
+def _in(lang: str, body: dict) -> dict:
+    body["userRequest"]["lang"] = lang
+    return body
 
 
 # --- refusals --------------------------------------------------------------------------------
@@ -181,6 +284,10 @@ async def citizen_count(services) -> int:
     {"a": "y", "k": 1, "c": -4},
     {"a": "y", "k": 1, "c": "1; DROP TABLE votes"},
     {"a": ["y"]},
+    {"a": "y", "k": 1, "c": 1, "v": "zz"},  # not a votes token
+    {"a": "y", "k": 1, "c": 1, "v": 0},
+    {"a": "y", "k": 1, "c": 1, "v": "0a1b2c3d4"},
+    {"a": "y", "k": 1, "c": 1, "v": "0A1B2C3D"},
 ])
 async def test_forged_or_stale_extra_is_refused_and_changes_nothing(kakao, services, campaign,
                                                                     extra):
@@ -192,10 +299,11 @@ async def test_forged_or_stale_extra_is_refused_and_changes_nothing(kakao, servi
 
 async def test_a_case_that_cannot_be_voted_for(kakao, services, campaign):
     status, answer = await ask(kakao, skill_request("네", {"a": "y", "k": campaign.id,
-                                                          "c": 999_999}))
+                                                          "c": 999_999, "v": "0"}))
     assert texts(answer) == ["이 사례에는 투표할 수 없습니다."]
     await services.moderation.hide(campaign, 3, "test", "중복")
-    status, answer = await ask(kakao, skill_request("네", {"a": "y", "k": campaign.id, "c": 3}))
+    status, answer = await ask(kakao, skill_request("네", {"a": "y", "k": campaign.id, "c": 3,
+                                                          "v": "0"}))
     assert texts(answer) == ["이 사례에는 투표할 수 없습니다."]
     status, answer = await ask(kakao, skill_request("자세히", {"a": "c", "k": campaign.id,
                                                              "c": 3}))
@@ -208,7 +316,8 @@ async def test_voting_is_checked_at_the_moment_of_the_request(kakao, services, c
     from tests.conftest import VOTING_CLOSES
 
     clock.set(VOTING_CLOSES)
-    status, answer = await ask(kakao, skill_request("네", {"a": "y", "k": campaign.id, "c": 1}))
+    status, answer = await ask(kakao, skill_request("네", {"a": "y", "k": campaign.id, "c": 1,
+                                                          "v": "0"}))
     assert texts(answer)[0] == "투표는 12월 1일(일) 18:00에 마감되었습니다."
     assert await vote_count(services) == 0
     status, answer = await ask(kakao, skill_request("자세히", {"a": "c", "k": campaign.id,
@@ -225,7 +334,8 @@ async def test_voting_is_checked_at_the_moment_of_the_request(kakao, services, c
 ])
 async def test_authentication_refusals_change_nothing(kakao, services, campaign, secret, bot_id,
                                                       status):
-    body = skill_request("네", {"a": "y", "k": campaign.id, "c": 1}, bot={"id": bot_id})
+    body = skill_request("네", {"a": "y", "k": campaign.id, "c": 1, "v": "0"},
+                         bot={"id": bot_id})
     got, _ = await ask(kakao, body, secret=secret)
     assert got == status
     assert await vote_count(services) == 0 and await citizen_count(services) == 0
@@ -313,7 +423,7 @@ async def test_search_filters_and_pages(kakao, campaign):
 
 
 async def test_my_vote_schedule_help_news_and_language(kakao, services, campaign):
-    await ask(kakao, skill_request("네", {"a": "y", "k": campaign.id, "c": 4}))
+    await ask(kakao, skill_request("네", {"a": "y", "k": campaign.id, "c": 4, "v": "0"}))
     status, answer = await ask(kakao, skill_request("🗳 내 투표"))
     assert texts(answer)[0].startswith("🗳 내 투표\n\n사례 제목 04번")
     status, answer = await ask(kakao, skill_request("일정", {"a": "sc"}))
@@ -432,7 +542,7 @@ async def test_a_vote_outlasting_the_budget_still_completes(services, campaign, 
     await client.start_server()
     try:
         status, answer = await ask(client, skill_request("네", {"a": "y", "k": campaign.id,
-                                                               "c": 2}))
+                                                               "c": 2, "v": "0"}))
         assert "내 투표" in texts(answer)[0]
         assert await vote_count(services) == 0  # still being cast
         release.set()
@@ -471,7 +581,7 @@ async def test_a_vote_failing_after_its_answer_ran_out_is_logged_with_its_cause(
     try:
         with caplog.at_level(logging.ERROR, logger="handlers.kakao.skill"):
             status, answer = await ask(client, skill_request(
-                "네", {"a": "y", "k": campaign.id, "c": 2}))
+                "네", {"a": "y", "k": campaign.id, "c": 2, "v": "0"}))
             assert "내 투표" in texts(answer)[0]
             release.set()
             for _ in range(100):

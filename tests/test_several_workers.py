@@ -18,7 +18,7 @@ from telegram import Update
 from telegram.ext import TypeHandler
 
 import bot.services.campaigns as campaigns_module
-from bot.domain import PhaseName, VoteOutcome
+from bot.domain import NO_VOTES, PhaseName, VoteOutcome
 from bot.services.sessions import TURN_LEASE
 from handlers.telegram import callbacks as cb
 from handlers.telegram.offline import TelegramUser
@@ -79,7 +79,7 @@ async def test_a_vote_right_after_another_worker_closed_voting_is_refused_then_e
     monkeypatch.setattr(campaigns_module, "CACHE_SECONDS", 3600.0)
     first = await case_id(b.services, campaign, "case-1")
     await b.bot.send(KIM, "/start")  # B reads the campaign: its cache holds voting's end
-    confirm = cb.encode(cb.ConfirmVote(campaign.id, first, cb.ListState()))
+    confirm = cb.encode(cb.ConfirmVote(campaign.id, first, cb.ListState(), NO_VOTES))
 
     await a.bot.send(ADMIN, "/close voting")
     calls = await a.bot.press(ADMIN, "확인")

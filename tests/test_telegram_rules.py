@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from telegram import Update
 
 from bot.campaign_file import parse_campaign
-from bot.domain import CaseStatus
+from bot.domain import NO_VOTES, CaseStatus
+from bot.i18n import t
 from handlers.telegram import callbacks as cb
 from handlers.telegram.processor import PerUserUpdateProcessor
 from storage.repositories import CaseRepository
@@ -56,7 +57,7 @@ async def vote_count(services) -> int:
 
 
 def confirm(campaign_id: int, case_id: int) -> str:
-    return cb.encode(cb.ConfirmVote(campaign_id, case_id, cb.ListState()))
+    return cb.encode(cb.ConfirmVote(campaign_id, case_id, cb.ListState(), NO_VOTES))
 
 
 @pytest.fixture
@@ -80,8 +81,8 @@ async def test_before_voting_no_vote_button_and_a_press_is_refused(
     assert card.text.startswith("<b>사례 제목 02번</b>")
     assert card.labels() == ["📤 공유하기", "◀ 목록으로"]
 
-    for action in (cb.ConfirmVote, cb.AskVote):
-        data = cb.encode(action(campaign.id, ids["case-2"], cb.ListState()))
+    for data in (confirm(campaign.id, ids["case-2"]),
+                 cb.encode(cb.AskVote(campaign.id, ids["case-2"], cb.ListState()))):
         calls = await telegram.press(KIM, data=data)
         assert methods(calls) == ["answerCallbackQuery", "editMessageText"]
         assert calls[0].params.get("show_alert") is None
@@ -137,6 +138,103 @@ async def test_a_stale_confirm_button_pressed_after_the_close(
     closed = "투표는 <b>12월 1일(일) 18:00</b>에 마감되었습니다."
     assert only(calls, "editMessageText").text == closed
     assert await vote_count(services) == 0
+
+
+# --- a stale confirmation ----------------------------------------------------------------
+
+
+async def vote_state(services) -> list[tuple]:
+    async with services.db.read() as conn:
+        rows = await conn.execute(sa.select(votes.c.case_id, votes.c.receipt, votes.c.cast_at))
+        return [tuple(r) for r in rows]
+
+
+def button_data(call, label: str) -> str:
+    return next(b["callback_data"] for b in call.buttons() if label in b["text"])
+
+
+async def test_a_stale_confirmation_does_not_move_the_vote(
+    telegram, services, campaign, errors_logged
+):
+    """The KakaoTalk replay, on Telegram: confirm case 1, change to case 10 with "✅ 네,
+    바꿉니다", then the first confirmation's button again (a late second tap, replayed): the
+    press changes nothing and asks again, made for the vote as it is now."""
+    ids = await case_ids(services, campaign)
+    await telegram.send(KIM, f"/start case_{ids['case-1']}")
+    calls = await telegram.press(KIM, "투표하기")
+    first_confirm = button_data(only(calls, "editMessageText"), "네, 투표합니다")
+    first_message = telegram.last_message_with_buttons(KIM.id)
+    calls = await telegram.press(KIM, "네, 투표합니다")
+    assert "투표가 기록되었습니다" in only(calls, "editMessageText").text
+
+    await telegram.send(KIM, f"/start case_{ids['case-10']}")
+    calls = await telegram.press(KIM, "투표하기")
+    change_confirm = button_data(only(calls, "editMessageText"), "네, 바꿉니다")
+    calls = await telegram.press(KIM, "네, 바꿉니다")
+    assert "투표를 바꾸었습니다" in only(calls, "editMessageText").text
+    changed = await vote_state(services)
+    assert [row[0] for row in changed] == [ids["case-10"]]
+
+    calls = await telegram.press(KIM, data=first_confirm, message=first_message)
+    assert await vote_state(services) == changed  # nothing moved, no new receipt
+    asked = only(calls, "editMessageText")
+    assert asked.text.startswith(t("ko", "vote.stale"))
+    assert ("지금 <b>사례 제목 10번</b>에 투표하셨습니다.\n\n<b>사례 제목 01번</b>\n"
+            "이 사례로 바꿀까요?") in asked.text
+    assert asked.labels() == ["✅ 네, 바꿉니다", "취소"]
+    again = button_data(asked, "네, 바꿉니다")
+
+    calls = await telegram.press(KIM, data=change_confirm, message=first_message)
+    assert only(calls, "editMessageText").text.startswith(t("ko", "vote.stale"))
+    assert "이미 이 사례에 투표하셨습니다" in only(calls, "editMessageText").text
+    assert await vote_state(services) == changed
+
+    calls = await telegram.press(KIM, data=again, message=first_message)
+    assert "사례 제목 10번 → 사례 제목 01번" in only(calls, "editMessageText").text
+    assert [row[0] for row in await vote_state(services)] == [ids["case-1"]]
+    assert errors_logged() == []
+
+
+async def test_two_open_confirmations_cannot_change_a_vote_unasked(
+    telegram, services, campaign, errors_logged
+):
+    """Two cards in the chat, each at "vote for this case?": the second confirmed first; the
+    first, pressed after, asked for a first vote, so it must not change the vote unasked."""
+    ids = await case_ids(services, campaign)
+    await telegram.send(KIM, f"/start case_{ids['case-2']}")
+    await telegram.press(KIM, "투표하기")
+    waiting = telegram.last_message_with_buttons(KIM.id)
+    await telegram.send(KIM, f"/start case_{ids['case-7']}")
+    await telegram.press(KIM, "투표하기")
+    calls = await telegram.press(KIM, "네, 투표합니다")
+    assert "투표가 기록되었습니다" in only(calls, "editMessageText").text
+
+    calls = await telegram.press(KIM, "네, 투표합니다", message=waiting)
+    asked = only(calls, "editMessageText")
+    assert asked.text.startswith(t("ko", "vote.stale"))
+    assert "이 사례로 바꿀까요?" in asked.text
+    assert [row[0] for row in await vote_state(services)] == [ids["case-7"]]
+    calls = await telegram.press(KIM, "네, 바꿉니다")
+    assert "사례 제목 07번 → 사례 제목 02번" in only(calls, "editMessageText").text
+    assert errors_logged() == []
+
+
+@pytest.mark.parametrize(("user", "yes"), [(KIM, "✅ 네, 투표합니다"), (SMITH, "✅ Yes, vote")])
+async def test_a_confirm_button_from_before_it_carried_the_vote_asks_again(
+    telegram, services, campaign, user, yes, errors_logged
+):
+    """`y:` data, as buttons were made before they carried the votes: taken as stale."""
+    ids = await case_ids(services, campaign)
+    calls = await telegram.press(user, data=f"y:{campaign.id}:{ids['case-3']}:0:::")
+    asked = only(calls, "editMessageText")
+    assert asked.text.startswith(t(user.language_code, "vote.stale"))
+    assert asked.labels()[0] == yes
+    assert await vote_count(services) == 0
+    calls = await telegram.press(user, yes)
+    assert not only(calls, "editMessageText").text.startswith(t(user.language_code,
+                                                                "vote.stale"))
+    assert await vote_count(services) == 1
+    assert errors_logged() == []
 
 
 # --- forged and stale buttons -------------------------------------------------------------

@@ -16,13 +16,17 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from bot.domain import (
+    NO_VOTES,
     Campaign,
     Phase,
     PhaseName,
     PhaseStatus,
     Text,
+    Vote,
     VoteOutcome,
+    is_votes_token,
     pick_current_campaign,
+    votes_token,
     window_refusal,
 )
 from bot.i18n import Safe, catalog, format_when, plain, t
@@ -59,8 +63,10 @@ def all_actions() -> list[cb.Action]:
     for state in STATES:
         for kind in (cb.ShowList, cb.PickDistrict, cb.PickCategory):
             actions.append(kind(7, state))
-        for kind in (cb.AskVote, cb.ConfirmVote, cb.CancelVote):
+        for kind in (cb.AskVote, cb.CancelVote):
             actions.append(kind(7, 123_456, state))
+        actions.append(cb.ConfirmVote(7, 123_456, state, NO_VOTES))
+        actions.append(cb.ConfirmVote(7, 123_456, state, "0a1b2c3d"))
         actions.append(cb.ShowCase(7, 123_456, state))
         actions.append(cb.ShowCase(7, 123_456, state, part=2))
     return actions
@@ -94,7 +100,7 @@ def test_long_keywords_are_cut_to_fit(keyword):
     state = cb.ListState(page=big, district=big, category=big, keyword=keyword)
     actions = [
         cb.ShowList(big, state), cb.PickDistrict(big, state), cb.PickCategory(big, state),
-        cb.AskVote(big, big, state), cb.ConfirmVote(big, big, state),
+        cb.AskVote(big, big, state), cb.ConfirmVote(big, big, state, "0a1b2c3d"),
         cb.CancelVote(big, big, state), cb.ShowCase(big, big, state, part=big),
         cb.ShowList(1, cb.ListState(keyword=keyword)),
         cb.ShowCase(1, 2, cb.ListState(keyword=keyword)),
@@ -112,6 +118,32 @@ def test_long_keywords_are_cut_to_fit(keyword):
         assert keyword.startswith(decoded.state.keyword or "")
         if isinstance(action, cb.ShowCase):
             assert (decoded.case_id, decoded.part) == (action.case_id, action.part)
+
+
+def test_a_confirmation_carries_the_votes_it_was_made_for():
+    state = cb.ListState(1, 0, 1, "돌봄:어르신")
+    assert (cb.encode(cb.ConfirmVote(12, 345, state, "0a1b2c3d"))
+            == "yv:12:345:0a1b2c3d:1:0:1:돌봄:어르신")
+    # As made before confirmations carried the votes: decoded, with no votes, taken as stale.
+    assert cb.decode("y:12:345:1:0:1:돌봄:어르신") == cb.ConfirmVote(12, 345, state, None)
+    for forged in ("yv:12:345:0A1B2C3D:1:0:1:", "yv:12:345:zz:1:0:1:", "yv:12:345:1:0:1:",
+                   "yv:12:345::1:0:1:", "yv:12:345:0a1b2c3d0:1:0:1:"):
+        assert cb.decode(forged) is None, forged
+    with pytest.raises(ValueError):
+        cb.encode(cb.ConfirmVote(12, 345, state, "x:y"))
+
+
+def test_votes_token_changes_with_every_vote():
+    def vote(case_id: int, receipt: str, slot: int = 1) -> Vote:
+        return Vote(1, 1, 1, case_id, slot, datetime(2024, 11, 28, tzinfo=UTC), receipt)
+
+    tokens = [votes_token([]), votes_token([vote(1, "AAAA-BBBB")]),
+              votes_token([vote(20, "CCCC-DDDD")]), votes_token([vote(1, "EEEE-FFFF")]),
+              votes_token([vote(1, "AAAA-BBBB"), vote(2, "CCCC-DDDD", 2)])]
+    assert tokens[0] == NO_VOTES
+    assert len(set(tokens)) == len(tokens)
+    assert all(is_votes_token(token) for token in tokens)
+    assert votes_token([vote(2, "CCCC-DDDD", 2), vote(1, "AAAA-BBBB")]) == tokens[4]
 
 
 def test_a_short_keyword_survives_whole():

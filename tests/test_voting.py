@@ -4,6 +4,7 @@ from stored phase times, the database's own one-vote rule, and bursts of concurr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from datetime import timedelta
 
@@ -12,14 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from bot.campaign_file import parse_campaign
-from bot.domain import CaseStatus, VoteOutcome
+from bot.domain import NO_VOTES, CaseStatus, VoteOutcome, votes_token
 from bot.i18n import plain
 from bot.services.voting import RECEIPT_ALPHABET, VotingService
 from handlers.telegram import callbacks as cb
 from handlers.telegram.offline import TelegramUser
 from handlers.telegram.processor import MAX_WAITING
 from storage.database import Database
-from storage.repositories import CaseRepository
+from storage.repositories import CaseRepository, VoteRepository
 from storage.tables import audit_log, citizens, votes
 from tests.conftest import KIM, VOTING_CLOSES, VOTING_OPENS, small_campaign
 
@@ -469,7 +470,7 @@ async def test_hundred_concurrent_confirm_presses_leave_one_row_and_all_are_answ
     ids = await case_ids(services, campaign)
     presses = [
         cb.encode(cb.ConfirmVote(campaign.id, ids["case-1" if i % 2 else "case-2"],
-                                 cb.ListState()))
+                                 cb.ListState(), NO_VOTES))
         for i in range(100)
     ]
     start = len(telegram.request.calls)
@@ -503,7 +504,7 @@ async def test_hundred_users_pressing_at_once_leave_hundred_rows(telegram, servi
 
     await asyncio.gather(*(
         telegram.press(user, data=cb.encode(cb.ConfirmVote(campaign.id, ids[n % len(ids)],
-                                                            cb.ListState())))
+                                                            cb.ListState(), NO_VOTES)))
         for n, user in enumerate(users)
     ))
 
@@ -554,3 +555,85 @@ async def test_intent_changes_nothing(services, campaign, clock):
     assert early.outcome is VoteOutcome.NOT_OPEN_YET and early.boundary == VOTING_OPENS
 
     assert await _snapshot(services) == before
+
+
+# --- a confirmation made for other votes -----------------------------------------------------
+
+
+async def test_a_cast_made_for_votes_since_changed_is_stale_and_changes_nothing(
+        services, campaign, clock):
+    ids = await case_ids(services, campaign)
+    kim = await citizen(services)
+    asked_first = await services.voting.intent(campaign, kim, ids["case-1"])
+    assert asked_first.held == NO_VOTES
+    first = await services.voting.cast_vote(campaign, kim, ids["case-1"],
+                                             made_for=asked_first.held)
+    assert first.outcome is VoteOutcome.RECORDED
+    asked_change = await services.voting.intent(campaign, kim, ids["case-2"])
+    assert asked_change.held == votes_token([first.vote]) != NO_VOTES
+    changed = await services.voting.cast_vote(campaign, kim, ids["case-2"],
+                                              made_for=asked_change.held)
+    assert changed.outcome is VoteOutcome.CHANGED
+    before = await _snapshot(services)
+
+    clock.advance(SECOND)
+    for case, made_for in (("case-1", asked_first.held), ("case-3", asked_change.held),
+                           ("case-2", asked_change.held), ("case-1", "0a1b2c3d")):
+        stale = await services.voting.cast_vote(campaign, kim, ids[case], made_for=made_for)
+        assert stale.outcome is VoteOutcome.STALE and not stale.stored, case
+        assert stale.vote is None
+    assert await _snapshot(services) == before
+
+    # Asked again, for the votes as they are now: it goes through.
+    again = await services.voting.intent(campaign, kim, ids["case-1"])
+    assert again.held == votes_token([changed.vote])
+    moved = await services.voting.cast_vote(campaign, kim, ids["case-1"], made_for=again.held)
+    assert moved.outcome is VoteOutcome.CHANGED and moved.previous_case.id == ids["case-2"]
+
+
+async def test_a_stale_cast_outside_the_window_says_the_window(services, campaign, clock):
+    ids = await case_ids(services, campaign)
+    kim = await citizen(services)
+    await services.voting.cast_vote(campaign, kim, ids["case-1"])
+    clock.set(VOTING_CLOSES)
+    closed = await services.voting.cast_vote(campaign, kim, ids["case-2"], made_for=NO_VOTES)
+    assert closed.outcome is VoteOutcome.CLOSED
+
+
+async def test_one_confirmation_pressed_on_two_processes_at_once_moves_the_vote_once(
+        services, campaign, clock, monkeypatch):
+    """Two presses of confirmations made for the same vote, for two cases, on two processes,
+    each trying to read the votes before either writes: exactly one moves the vote; the other
+    decides on the vote as moved and changes nothing."""
+    ids = await case_ids(services, campaign)
+    kim = await citizen(services)
+    first = await services.voting.cast_vote(campaign, kim, ids["case-1"])
+    made_for = votes_token([first.vote])
+    real_read = VoteRepository.of_citizen
+    reads, both_read = [], asyncio.Event()
+
+    async def read_then_wait_for_the_other(self, campaign_id, citizen_id, lock=False):
+        held = await real_read(self, campaign_id, citizen_id, lock)
+        reads.append(held)
+        if len(reads) >= 2:
+            both_read.set()
+        # The other may be waiting for our write (SQLite's one writer, PostgreSQL's row lock).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(both_read.wait(), 1.0)
+        return held
+
+    monkeypatch.setattr(VoteRepository, "of_citizen", read_then_wait_for_the_other)
+    second_db = Database(services.db.url)
+    try:
+        results = await asyncio.gather(
+            services.voting.cast_vote(campaign, kim, ids["case-2"], made_for=made_for),
+            VotingService(second_db, clock).cast_vote(campaign, kim, ids["case-3"],
+                                                      made_for=made_for))
+    finally:
+        await second_db.dispose()
+
+    assert sorted(r.outcome.value for r in results) == ["changed", "stale"]
+    [winner] = [r for r in results if r.outcome is VoteOutcome.CHANGED]
+    [row] = await vote_rows(services)
+    assert (row["case_id"], row["receipt"]) == (winner.case.id, winner.vote.receipt)
+    assert len(await vote_changes(services)) == 1

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
 from bot.domain import (
+    NO_VOTES,
     Campaign,
     Case,
     CaseStatus,
@@ -20,6 +21,7 @@ from bot.domain import (
     VoteIntent,
     VoteOutcome,
     VoteResult,
+    votes_token,
     window_refusal,
 )
 from storage.database import Database
@@ -39,6 +41,10 @@ ATTEMPTS = 3
 def new_receipt() -> str:
     code = "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(8))
     return f"{code[:4]}-{code[4:]}"
+
+
+class _Moved(Exception):
+    """The vote to move was moved by another transaction between our read and write."""
 
 
 @dataclass(frozen=True)
@@ -67,29 +73,41 @@ class VotingService:
             outcome, replaced = self._decide(campaign, held, case_id)
             previous = await CaseRepository(conn).get(replaced.case_id) if replaced else None
         same = next((v for v in held if v.case_id == case_id), None)
-        return VoteIntent(outcome, case=case, previous_case=previous, vote=same or replaced)
+        return VoteIntent(outcome, case=case, previous_case=previous, vote=same or replaced,
+                          held=votes_token(held))
 
-    async def cast_vote(self, campaign: Campaign, citizen: Citizen, case_id: int) -> VoteResult:
-        """Record the vote. When this returns RECORDED or CHANGED, the vote is on disk."""
+    async def cast_vote(self, campaign: Campaign, citizen: Citizen, case_id: int,
+                        made_for: str | None = None) -> VoteResult:
+        """Record the vote. When this returns RECORDED or CHANGED, the vote is on disk.
+
+        `made_for` is the votes_token a confirmation was made for (VoteIntent.held): when the
+        citizen's votes are no longer those, nothing changes and the outcome is STALE. Decided
+        in the vote's own transaction, so a press on another worker a moment ago counts."""
         for attempt in range(ATTEMPTS):
             try:
-                return await self._cast(campaign, citizen, case_id)
-            except IntegrityError:
-                # Another process took the slot between our read and write: decide again.
+                return await self._cast(campaign, citizen, case_id, made_for)
+            except (IntegrityError, _Moved):
+                # Another process took the slot or moved the vote between our read and write:
+                # decide again.
                 log.warning("vote conflict for citizen %s, attempt %s", citizen.id, attempt + 1)
         raise RuntimeError("vote could not be recorded after repeated conflicts")
 
-    async def _cast(self, campaign: Campaign, citizen: Citizen, case_id: int) -> VoteResult:
+    async def _cast(self, campaign: Campaign, citizen: Citizen, case_id: int,
+                    made_for: str | None) -> VoteResult:
         async with self.db.write() as conn:
             now = self.clock.now()
             cases = CaseRepository(conn)
             repo = VoteRepository(conn)
             # Most votes are a citizen's first: one statement checks the voting window (the
             # phase times as stored now, not as a cache remembers them), the case, and writes.
-            first = await repo.insert_first(campaign.id, citizen.id, case_id, now, new_receipt())
-            if first is not None:
-                return VoteResult(VoteOutcome.RECORDED, vote=first,
-                                  case=await self._case_to_show(cases, case_id))
+            # It writes only where the citizen holds no vote in slot 1, so it is right for a
+            # confirmation made for no votes; one made for votes takes the longer way.
+            if made_for in (None, NO_VOTES):
+                first = await repo.insert_first(campaign.id, citizen.id, case_id, now,
+                                                new_receipt())
+                if first is not None:
+                    return VoteResult(VoteOutcome.RECORDED, vote=first,
+                                      case=await self._case_to_show(cases, case_id))
             # The phase times and rules as stored, read inside this transaction: a /close or
             # /extend a moment ago (in any process) counts.
             campaign = await CampaignRepository(conn).get(campaign.id) or campaign
@@ -99,7 +117,11 @@ class VotingService:
             case = await self._votable_case(cases, campaign, case_id)
             if case is None:
                 return VoteResult(VoteOutcome.UNKNOWN_CASE)
-            held = await repo.of_citizen(campaign.id, citizen.id)
+            # Locked: two casts for one citizen at once (two workers) take turns here, so the
+            # second decides on the votes the first left, not on what both read before.
+            held = await repo.of_citizen(campaign.id, citizen.id, lock=True)
+            if made_for is not None and votes_token(held) != made_for:
+                return VoteResult(VoteOutcome.STALE, case=case)
             outcome, replaced = self._decide(campaign, held, case_id)
             if outcome is VoteOutcome.RECORDED:
                 slot = min(set(range(1, len(held) + 2)) - {v.slot for v in held})
@@ -109,12 +131,14 @@ class VotingService:
             if outcome is VoteOutcome.CHANGED:
                 assert replaced is not None
                 previous = await cases.get(replaced.case_id)
-                vote = await repo.move(replaced, case_id, now, new_receipt())
+                moved = await repo.move(replaced, case_id, now, new_receipt())
+                if moved is None:
+                    raise _Moved  # rolls this transaction back
                 await AuditRepository(conn).record(
                     now, f"citizen:{citizen.id}", "vote.changed", campaign.id,
-                    from_case=replaced.case_id, to_case=case_id, receipt=vote.receipt,
+                    from_case=replaced.case_id, to_case=case_id, receipt=moved.receipt,
                 )
-                return VoteResult(outcome, vote=vote, case=case, previous_case=previous)
+                return VoteResult(outcome, vote=moved, case=case, previous_case=previous)
             same = next((v for v in held if v.case_id == case_id), None)
             return VoteResult(outcome, vote=same or (held[0] if held else None), case=case)
 

@@ -1,6 +1,8 @@
 """The `extra` our Kakao buttons and quick replies carry, which comes back as
 `action.clientExtra`: built and parsed here only, and never trusted. Campaign-bound actions
-carry the campaign id, so a button from another campaign is recognised as stale."""
+carry the campaign id, so a button from another campaign is recognised as stale; a vote's
+confirmation carries the votes it was made for (`v`), so it is recognised as stale once the
+citizen's votes change (one without `v`, made before, is taken as stale too)."""
 
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ class Extra(BaseModel):
     q: str | None = Field(None, min_length=1, max_length=30)  # search word
     on: bool | None = None
     lang: str | None = Field(None, pattern="^(ko|en)$")
+    v: str | None = Field(None, pattern="^(0|[0-9a-f]{8})$")  # bot.domain.votes_token
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {

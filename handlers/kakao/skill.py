@@ -313,7 +313,9 @@ class KakaoSkill:
         replies.append(self._reply(turn, "kakao.reply.home", Extra(a=Act.MENU)))
         return _response(outputs, replies)
 
-    async def _ask_vote(self, turn: Turn, extra: Extra) -> SkillResponse:
+    async def _ask_vote(self, turn: Turn, extra: Extra, stale: bool = False) -> SkillResponse:
+        """The question, its confirmation made for the votes held now. `stale`: asked again
+        after a confirmation made for other votes, which changed nothing: said first."""
         lang, campaign = turn.lang, turn.campaign
         intent = await self.services.voting.intent(campaign, turn.citizen, extra.c)
         held = await self.services.voting.current_votes(campaign, turn.citizen)
@@ -321,27 +323,35 @@ class KakaoSkill:
         question = vote_question_text(lang, campaign, intent, left)
         replies = [self._reply(turn, "kakao.reply.list", Extra(a=Act.LIST, k=campaign.id)),
                    self._reply(turn, "kakao.reply.home", Extra(a=Act.MENU))]
+        notice = [output(SimpleText(text=_plain(t(lang, "vote.stale"))))] \
+            if stale and intent.case is not None else []
         if intent.outcome not in (VoteOutcome.RECORDED, VoteOutcome.CHANGED):
-            return self._say(turn, question, replies)
+            return _response([*notice, output(SimpleText(text=_plain(question)))], replies)
         yes = "kakao.button.yes_change" if intent.outcome is VoteOutcome.CHANGED \
             else "kakao.button.yes"
         card = TextCard(description=_plain(question, TEXT_CARD_DESCRIPTION_LENGTH), buttons=[
-            self._button(turn, yes, Extra(a=Act.CONFIRM_VOTE, k=campaign.id, c=extra.c)),
+            self._button(turn, yes, Extra(a=Act.CONFIRM_VOTE, k=campaign.id, c=extra.c,
+                                          v=intent.held)),
             self._button(turn, "kakao.button.no", Extra(a=Act.CASE, k=campaign.id, c=extra.c)),
         ])
-        return _response([output(card)], replies)
+        return _response([*notice, output(card)], replies)
 
     async def _confirm_vote(self, turn: Turn, extra: Extra) -> SkillResponse:
         lang, campaign = turn.lang, turn.campaign
+        if extra.v is None:  # a card made before confirmations carried the votes
+            return await self._ask_vote(turn, extra, stale=True)
         # Shielded: if the answer runs out of time, the vote still completes (or not) as a
         # whole; the citizen is told to check "my vote" (kakao.busy).
-        vote = asyncio.ensure_future(
-            self.services.voting.cast_vote(campaign, turn.citizen, extra.c))
+        vote = asyncio.ensure_future(self.services.voting.cast_vote(
+            campaign, turn.citizen, extra.c, made_for=extra.v))
         try:
             result = await asyncio.shield(vote)
         except asyncio.CancelledError:
             vote.add_done_callback(_log_late_vote)  # no one awaits it now: say how it ended
             raise
+        if result.outcome is VoteOutcome.STALE:
+            # Made for votes the citizen no longer holds: nothing changed; ask again.
+            return await self._ask_vote(turn, extra, stale=True)
         replies = [self._reply(turn, "kakao.reply.myvote", Extra(a=Act.MY_VOTE)),
                    self._reply(turn, "kakao.reply.list", Extra(a=Act.LIST, k=campaign.id)),
                    self._reply(turn, "kakao.reply.home", Extra(a=Act.MENU))]

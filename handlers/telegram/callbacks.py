@@ -2,12 +2,16 @@
 
 Telegram allows 64 bytes. The data is short text, `action:field:field...`, and is never trusted:
 handlers re-check the campaign, the case, the phase and the user on every press. Campaign-bound
-buttons carry the campaign id, so a button from another campaign is recognised as stale."""
+buttons carry the campaign id, so a button from another campaign is recognised as stale; a
+vote's confirmation carries the votes it was made for, so it is recognised as stale once the
+citizen's votes change."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from bot.domain import is_votes_token
 
 MAX_BYTES = 64
 _MAX_INT = 10**9
@@ -74,6 +78,9 @@ class ConfirmVote:
     campaign_id: int
     case_id: int
     state: ListState
+    # The votes the citizen held when asked (bot.domain.votes_token); None on a button made
+    # before confirmations carried them, which is taken as stale.
+    votes: str | None
 
 
 @dataclass(frozen=True)
@@ -144,7 +151,9 @@ DRAFT_CODE = "d"
 _DRAFT_WORD = re.compile(r"^[a-z0-9-]{1,16}$")
 _SIMPLE = {Menu: "m", MyVote: "mv", Schedule: "sc", Help: "h", MyCases: "mc"}
 _WITH_STATE = {ShowList: "l", PickDistrict: "fd", PickCategory: "fc"}
-_CASE_WITH_STATE = {AskVote: "v", ConfirmVote: "y", CancelVote: "n"}
+_CASE_WITH_STATE = {AskVote: "v", CancelVote: "n"}
+CONFIRM_CODE = "yv"
+OLD_CONFIRM_CODE = "y"  # before confirmations carried the votes: still decoded, as stale
 
 
 def _opt(value: int | None) -> str:
@@ -182,6 +191,15 @@ def encode(action: Action) -> str:
         *state, keyword = action.state.fields()
         head = ["c", str(action.campaign_id), str(action.case_id), str(action.part), *state]
         return _fit(head, keyword)
+    if isinstance(action, ConfirmVote):
+        *state, keyword = action.state.fields()
+        if action.votes is None:
+            return _fit([OLD_CONFIRM_CODE, str(action.campaign_id), str(action.case_id),
+                         *state], keyword)
+        if not is_votes_token(action.votes):
+            raise ValueError(f"not a votes token: {action!r}")
+        return _fit([CONFIRM_CODE, str(action.campaign_id), str(action.case_id), action.votes,
+                     *state], keyword)
     for kind, code in _CASE_WITH_STATE.items():
         if isinstance(action, kind):
             *state, keyword = action.state.fields()
@@ -242,6 +260,16 @@ def decode(data: str | None) -> Action | None:
                 return None
             campaign, case, part = (_int(f) for f in fields[:3])
             return ShowCase(campaign, case, _state(fields[3:]), part)
+        if code == CONFIRM_CODE:
+            fields = rest.split(":", 6)
+            if len(fields) != 7 or not is_votes_token(fields[2]):
+                return None
+            return ConfirmVote(_int(fields[0]), _int(fields[1]), _state(fields[3:]), fields[2])
+        if code == OLD_CONFIRM_CODE:
+            fields = rest.split(":", 5)
+            if len(fields) != 6:
+                return None
+            return ConfirmVote(_int(fields[0]), _int(fields[1]), _state(fields[2:]), None)
         for kind, case_code in _CASE_WITH_STATE.items():
             if code == case_code:
                 fields = rest.split(":", 5)

@@ -220,15 +220,20 @@ def back_to_case(lang: str, campaign: Campaign, case_id: int, state: cb.ListStat
 
 
 def vote_confirmation(
-    lang: str, campaign: Campaign, intent: VoteIntent, state: cb.ListState, votes_left: int
+    lang: str, campaign: Campaign, intent: VoteIntent, state: cb.ListState, votes_left: int,
+    stale: bool = False,
 ) -> Screen:
+    """The question, its confirmation made for the votes held now. `stale`: asked again after
+    a confirmation made for other votes, which changed nothing."""
     case = intent.case
     text = vote_question_text(lang, campaign, intent, votes_left)
+    if stale:
+        text = t(lang, "vote.stale") + "\n\n" + text
     if intent.outcome not in (VoteOutcome.CHANGED, VoteOutcome.RECORDED):
         return Screen(text, back_to_case(lang, campaign, case.id, state))
     yes = plain(lang, "vote.yes_change" if intent.outcome is VoteOutcome.CHANGED else "vote.yes")
     keyboard = [
-        [button(yes, cb.ConfirmVote(campaign.id, case.id, state))],
+        [button(yes, cb.ConfirmVote(campaign.id, case.id, state, intent.held))],
         [button(plain(lang, "vote.cancel"), cb.CancelVote(campaign.id, case.id, state))],
     ]
     return Screen(text, keyboard)

@@ -6,13 +6,15 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot.domain import VoteOutcome
 from bot.phrases import vote_refusal_text
 from handlers.telegram import callbacks as cb
 from handlers.telegram import views
 from handlers.telegram.common import Turn, begin_turn, show
 
 
-async def ask_vote(update: Update, turn: Turn, action: cb.AskVote) -> None:
+async def ask_vote(update: Update, turn: Turn, action: cb.AskVote | cb.ConfirmVote,
+                   stale: bool = False) -> None:
     voting = turn.services.voting
     intent = await voting.intent(turn.campaign, turn.citizen, action.case_id)
     if intent.case is None:
@@ -24,13 +26,21 @@ async def ask_vote(update: Update, turn: Turn, action: cb.AskVote) -> None:
     if turn.campaign.rules.votes_per_citizen > 1:
         left -= len(await voting.current_votes(turn.campaign, turn.citizen))
     await show(update, views.vote_confirmation(turn.language, turn.campaign, intent,
-                                               action.state, left))
+                                               action.state, left, stale=stale))
 
 
 async def confirm_vote(update: Update, turn: Turn, action: cb.ConfirmVote) -> None:
-    result = await turn.services.voting.cast_vote(turn.campaign, turn.citizen, action.case_id)
-    # The vote is committed before this message is sent (see VotingService.cast_vote).
-    await show(update, views.vote_result(turn.language, turn.campaign, result, action.state))
+    if action.votes is not None:
+        result = await turn.services.voting.cast_vote(turn.campaign, turn.citizen,
+                                                      action.case_id, made_for=action.votes)
+        if result.outcome is not VoteOutcome.STALE:
+            # The vote is committed before this message is sent (see VotingService.cast_vote).
+            await show(update, views.vote_result(turn.language, turn.campaign, result,
+                                                 action.state))
+            return
+    # Made for votes the citizen no longer holds (or before buttons carried them): nothing
+    # changed; ask again, for the votes as they are now.
+    await ask_vote(update, turn, action, stale=True)
 
 
 async def my_vote(update: Update, turn: Turn) -> None:

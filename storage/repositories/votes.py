@@ -37,12 +37,16 @@ class VoteRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def of_citizen(self, campaign_id: int, citizen_id: int) -> list[Vote]:
-        rows = await self.conn.execute(
+    async def of_citizen(self, campaign_id: int, citizen_id: int,
+                         lock: bool = False) -> list[Vote]:
+        """`lock`: for a vote about to be cast (PostgreSQL; SQLite has one writer anyway):
+        another transaction casting for this citizen waits, then reads the votes as left."""
+        query = (
             votes.select()
             .where(votes.c.campaign_id == campaign_id, votes.c.citizen_id == citizen_id)
             .order_by(votes.c.slot)
         )
+        rows = await self.conn.execute(query.with_for_update() if lock else query)
         return [_vote(r) for r in rows.mappings()]
 
     async def insert(
@@ -79,12 +83,16 @@ class VoteRepository:
             return None
         return Vote(vote_id, campaign_id, citizen_id, case_id, 1, at, receipt)
 
-    async def move(self, vote: Vote, case_id: int, at: datetime, receipt: str) -> Vote:
-        await self.conn.execute(
+    async def move(self, vote: Vote, case_id: int, at: datetime, receipt: str) -> Vote | None:
+        """Move `vote` to another case, only if it is still as read (its receipt): None, and
+        nothing written, when another transaction moved it first."""
+        result = await self.conn.execute(
             votes.update()
-            .where(votes.c.id == vote.id)
+            .where(votes.c.id == vote.id, votes.c.receipt == vote.receipt)
             .values(case_id=case_id, cast_at=at, receipt=receipt)
         )
+        if result.rowcount != 1:
+            return None
         return Vote(vote.id, vote.campaign_id, vote.citizen_id, case_id, vote.slot, at, receipt)
 
     async def count_for_case(self, case_id: int) -> int:
