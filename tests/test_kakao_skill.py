@@ -516,6 +516,20 @@ async def test_typed_news_words_and_labels_in_any_case(kakao, services, campaign
     assert texts(answer)[0].startswith("이렇게 쓰세요")
 
 
+def budget_ending_at(casting: asyncio.Event):
+    """A `within_budget` whose budget runs out exactly when `casting` is set (no wall clock)."""
+
+    async def budget(answer, seconds):
+        task = asyncio.ensure_future(answer)
+        await casting.wait()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise TimeoutError
+
+    return budget
+
+
 async def test_a_vote_outlasting_the_budget_still_completes(services, campaign, monkeypatch):
     """The answer gives up at the budget; the vote itself is shielded and is recorded whole,
     and the citizen is told where to check it. The budget runs out exactly while the vote is
@@ -528,16 +542,8 @@ async def test_a_vote_outlasting_the_budget_still_completes(services, campaign, 
         await release.wait()
         return await real_cast(*args, **kwargs)
 
-    async def budget_ends_while_casting(answer, seconds):
-        task = asyncio.ensure_future(answer)
-        await casting.wait()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        raise TimeoutError
-
     monkeypatch.setattr(services.voting, "cast_vote", slow_cast)
-    monkeypatch.setattr(kakao_server, "within_budget", budget_ends_while_casting)
+    monkeypatch.setattr(kakao_server, "within_budget", budget_ending_at(casting))
     client = TestClient(TestServer(build_kakao_app(services, SETTINGS)))
     await client.start_server()
     try:
@@ -566,16 +572,8 @@ async def test_a_vote_failing_after_its_answer_ran_out_is_logged_with_its_cause(
         await release.wait()
         raise RuntimeError("the disk is full")
 
-    async def budget_ends_while_casting(answer, seconds):
-        task = asyncio.ensure_future(answer)
-        await casting.wait()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        raise TimeoutError
-
     monkeypatch.setattr(services.voting, "cast_vote", failing_cast)
-    monkeypatch.setattr(kakao_server, "within_budget", budget_ends_while_casting)
+    monkeypatch.setattr(kakao_server, "within_budget", budget_ending_at(casting))
     client = TestClient(TestServer(build_kakao_app(services, SETTINGS)))
     await client.start_server()
     try:
