@@ -27,10 +27,14 @@ class Act(StrEnum):
     HELP = "h"
     NOTIFY = "nt"
     LANGUAGE = "lg"
+    SUBMIT = "sb"  # begin a case, or go back to the draft under way
+    DRAFT = "dr"  # a button of a draft's step: `s` the step, `o` the choice
+    MY_CASES = "mc"
+    RESULTS = "rs"
 
 
 CAMPAIGN_BOUND = {Act.LIST, Act.PICK_DISTRICT, Act.PICK_CATEGORY, Act.CASE, Act.ASK_VOTE,
-                  Act.CONFIRM_VOTE, Act.NOTIFY}
+                  Act.CONFIRM_VOTE, Act.NOTIFY, Act.SUBMIT, Act.DRAFT, Act.RESULTS}
 
 
 class Extra(BaseModel):
@@ -46,6 +50,8 @@ class Extra(BaseModel):
     on: bool | None = None
     lang: str | None = Field(None, pattern="^(ko|en)$")
     v: str | None = Field(None, pattern="^(0|[0-9a-f]{8})$")  # bot.domain.votes_token
+    s: str | None = Field(None, pattern="^[a-z]{1,12}$")  # a draft's step (bot.drafts.Step)
+    o: str | None = Field(None, pattern="^[a-z0-9-]{1,16}$")  # a choice index, or a word
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {
@@ -65,5 +71,7 @@ def parse_extra(raw: dict[str, Any]) -> Extra | None:
     if extra.a is Act.NOTIFY and extra.on is None:
         return None
     if extra.a is Act.LANGUAGE and extra.lang is None:
+        return None
+    if extra.a is Act.DRAFT and (extra.s is None or extra.o is None):
         return None
     return extra

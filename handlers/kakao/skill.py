@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from datetime import datetime
-from urllib.parse import urlsplit
 
-from bot.domain import Campaign, Case, Citizen, PhaseStatus, VoteOutcome
+from bot.domain import Case, PhaseStatus, VoteOutcome
 from bot.i18n import Safe, plain, t
 from bot.phrases import (
     my_votes_text,
@@ -22,7 +19,7 @@ from bot.phrases import (
 )
 from bot.services import Services
 from bot.services.catalog import ListQuery, clean_keyword
-from bot.text import clip, plain_text, shorten, split_text
+from bot.text import plain_text, shorten, split_text
 from handlers.kakao import CHANNEL
 from handlers.kakao.extra import CAMPAIGN_BOUND, Act, Extra, parse_extra
 from handlers.kakao.models import (
@@ -34,17 +31,22 @@ from handlers.kakao.models import (
     TEXT_CARD_CAROUSEL_DESCRIPTION_LENGTH,
     TEXT_CARD_DESCRIPTION_LENGTH,
     BasicCard,
-    Button,
     Carousel,
-    Output,
     QuickReply,
     SimpleText,
     SkillRequest,
     SkillResponse,
-    Template,
     TextCard,
     Thumbnail,
     output,
+)
+from handlers.kakao.screens import (
+    Controls,
+    Turn,
+    case_picture,
+    fit,
+    fit_catalog,
+    response,
 )
 
 log = logging.getLogger(__name__)
@@ -56,34 +58,11 @@ MENU_WORDS = {"", "시작", "처음", "처음으로", "메뉴", "홈", "start", 
               "안녕하세요"}
 
 
-def _fit(text: str, limit: int = SIMPLE_TEXT_LENGTH) -> str:
-    """Plain text (campaign text as written, say) cut to a component's limit, its line
-    breaks kept: Kakao shows "\n" in texts and card descriptions as a new line."""
-    return clip(text.strip(), limit)
-
-
-def _plain(catalog_html: str, limit: int = SIMPLE_TEXT_LENGTH) -> str:
-    """A catalog text (HTML, built by `t()` or bot.phrases) as plain text, cut to a limit:
-    our tags dropped, the values filled in back exactly as given."""
-    return _fit(plain_text(catalog_html), limit)
-
-
-@dataclass(frozen=True)
-class Turn:
-    citizen: Citizen
-    campaign: Campaign | None
-    now: datetime
-
-    @property
-    def lang(self) -> str:
-        return self.citizen.language
-
-
 class KakaoSkill:
     def __init__(self, services: Services, block_id: str, announcements: bool = True,
                  welcome_block_id: str | None = None) -> None:
         self.services = services
-        self.block_id = block_id  # the Open Builder block that calls this skill on a press
+        self.controls = Controls(block_id)  # our buttons call this skill's block
         # The welcome block: it greets whatever its utterance ("반가워요" is no search word).
         self.welcome_block_id = welcome_block_id
         # Whether announcements reach Kakao (the Event API is set up): else no news button.
@@ -104,7 +83,7 @@ class KakaoSkill:
             return await self._utterance(turn, request.user_request.utterance)
         extra = parse_extra(request.extra)
         if extra is None or self._stale(extra, turn):
-            return self._say(turn, t(turn.lang, "kakao.expired"), self._menu_replies(turn))
+            return self.controls.say(t(turn.lang, "kakao.expired"), self._menu_replies(turn))
         return await self._act(turn, extra)
 
     @staticmethod
@@ -157,35 +136,35 @@ class KakaoSkill:
                 held = await self.services.voting.current_votes(turn.campaign, turn.citizen)
                 text = plain_text(my_votes_text(turn.lang, turn.campaign, held))
                 parts = split_text(text, SIMPLE_TEXT_LENGTH)[:MAX_OUTPUTS]
-                return _response([output(SimpleText(text=_fit(p))) for p in parts],
+                return response([output(SimpleText(text=fit(p))) for p in parts],
                                  self._menu_replies(turn))
             case Act.SCHEDULE:
-                return self._say(turn, schedule_text(turn.lang, turn.campaign, turn.now),
+                return self.controls.say(schedule_text(turn.lang, turn.campaign, turn.now),
                                  self._menu_replies(turn))
             case Act.HELP:
-                return self._say(turn, t(turn.lang, "kakao.help"), self._menu_replies(turn))
+                return self.controls.say(t(turn.lang, "kakao.help"), self._menu_replies(turn))
             case Act.NOTIFY:
                 await self.services.subscriptions.set(turn.campaign, turn.citizen, extra.on)
                 text = t(turn.lang, "kakao.notify.on" if extra.on else "kakao.notify.off")
-                return self._say(turn, text, self._menu_replies(turn, subscribed=extra.on))
+                return self.controls.say(text, self._menu_replies(turn, subscribed=extra.on))
             case Act.LANGUAGE:
                 citizen = await self.services.citizens.set_language(turn.citizen, extra.lang)
                 return await self._welcome(Turn(citizen, turn.campaign, turn.now))
-        return self._say(turn, t(turn.lang, "kakao.expired"), self._menu_replies(turn))
+        return self.controls.say(t(turn.lang, "kakao.expired"), self._menu_replies(turn))
 
     # --- screens -------------------------------------------------------------------------
 
     async def _welcome(self, turn: Turn) -> SkillResponse:
         lang, campaign = turn.lang, turn.campaign
         if campaign is None:
-            return self._say(turn, t(lang, "no_campaign"), [self._reply(turn, "kakao.reply.help",
-                                                                        Extra(a=Act.HELP))])
+            return self.controls.say(t(lang, "no_campaign"), [
+                self.controls.reply(turn, "kakao.reply.help", Extra(a=Act.HELP))])
         text = t(lang, "start.greeting", title=campaign.title.get(lang),
                  status=Safe(phase_status_text(lang, campaign, turn.now)))
         if campaign.sample_data:
             text += "\n\n" + t(lang, "sample_note")
         subscribed = await self.services.subscriptions.status(campaign, turn.citizen)
-        return self._say(turn, text, self._menu_replies(turn, subscribed=bool(subscribed)))
+        return self.controls.say(text, self._menu_replies(turn, subscribed=bool(subscribed)))
 
     async def _list(self, turn: Turn, extra: Extra) -> SkillResponse:
         lang, campaign = turn.lang, turn.campaign
@@ -201,50 +180,50 @@ class KakaoSkill:
         if words:
             lines.append(t(lang, "list.filters", filters=" · ".join(words)))
         lines.append(t(lang, "list.pick") if page.cases else t(lang, "list.empty"))
-        outputs = [output(SimpleText(text=_plain("\n".join(lines))))]
+        outputs = [output(SimpleText(text=fit_catalog("\n".join(lines))))]
         if page.cases:
             outputs.append(output(self._carousel(turn, page.cases)))
         state = {"k": campaign.id, "d": extra.d, "g": extra.g, "q": extra.q}
         replies = []
         if page.page > 0:
-            replies.append(self._reply(turn, "kakao.reply.prev",
+            replies.append(self.controls.reply(turn, "kakao.reply.prev",
                                        Extra(a=Act.LIST, p=page.page - 1, **state)))
         if page.page + 1 < page.pages:
-            replies.append(self._reply(turn, "kakao.reply.next",
+            replies.append(self.controls.reply(turn, "kakao.reply.next",
                                        Extra(a=Act.LIST, p=page.page + 1, **state)))
-        replies.append(self._reply(turn, "kakao.reply.district",
+        replies.append(self.controls.reply(turn, "kakao.reply.district",
                                    Extra(a=Act.PICK_DISTRICT, **state)))
-        replies.append(self._reply(turn, "kakao.reply.category",
+        replies.append(self.controls.reply(turn, "kakao.reply.category",
                                    Extra(a=Act.PICK_CATEGORY, **state)))
         if words:
-            replies.append(self._reply(turn, "kakao.reply.clear",
+            replies.append(self.controls.reply(turn, "kakao.reply.clear",
                                        Extra(a=Act.LIST, k=campaign.id)))
-        replies.append(self._reply(turn, "kakao.reply.home", Extra(a=Act.MENU)))
-        return _response(outputs, replies)
+        replies.append(self.controls.reply(turn, "kakao.reply.home", Extra(a=Act.MENU)))
+        return response(outputs, replies)
 
     def _carousel(self, turn: Turn, cases: tuple[Case, ...]) -> Carousel:
         """Cards with a picture when every case on the page has one (Kakao wants one kind of
         card in a carousel, and a basicCard needs a picture); plain text cards otherwise."""
         lang, campaign = turn.lang, turn.campaign
-        pictures = all(_picture(c) for c in cases)
+        pictures = all(case_picture(c) for c in cases)
         cards = []
         for case in cases:
             text = case.text(lang)
             district = campaign.district(case.district)
             where = " · ".join(x for x in (district.name.get(lang) if district else "",
                                             text.organization) if x)
-            buttons = [self._button(turn, "kakao.button.detail",
+            buttons = [self.controls.button(turn, "kakao.button.detail",
                                     Extra(a=Act.CASE, k=campaign.id, c=case.id))]
             if campaign.voting_window(turn.now) is PhaseStatus.OPEN:
-                buttons.append(self._button(turn, "kakao.button.vote",
+                buttons.append(self.controls.button(turn, "kakao.button.vote",
                                             Extra(a=Act.ASK_VOTE, k=campaign.id, c=case.id)))
-            title = _fit(text.title, CARD_TITLE_LENGTH)
+            title = fit(text.title, CARD_TITLE_LENGTH)
             if pictures:
                 cards.append(BasicCard(title=title,
-                                       description=_fit(where, CAROUSEL_DESCRIPTION),
+                                       description=fit(where, CAROUSEL_DESCRIPTION),
                                        thumbnail=Thumbnail(image_url=case.image), buttons=buttons))
             else:
-                description = _fit(f"{where}\n{text.summary}",
+                description = fit(f"{where}\n{text.summary}",
                                    TEXT_CARD_CAROUSEL_DESCRIPTION_LENGTH)
                 cards.append(TextCard(title=title, description=description, buttons=buttons))
         return Carousel(type="basicCard" if pictures else "textCard", items=cards)
@@ -257,22 +236,23 @@ class KakaoSkill:
         start = min(extra.p, max(len(options) - 1, 0) // PICKER_PAGE) * PICKER_PAGE
         base = {"k": campaign.id, "d": extra.d, "g": extra.g, "q": extra.q}
         field = "d" if districts else "g"
-        replies = [self._reply(turn, "kakao.reply.all",
+        replies = [self.controls.reply(turn, "kakao.reply.all",
                                Extra(a=Act.LIST, **(base | {field: None})))]
         for index in range(start, min(start + PICKER_PAGE, len(options))):
             label = shorten(options[index].name.get(lang), 14)
-            replies.append(self._reply_label(label, Extra(a=Act.LIST, **(base | {field: index}))))
+            replies.append(self.controls.reply_label(
+                label, Extra(a=Act.LIST, **(base | {field: index}))))
         if start + PICKER_PAGE < len(options):
-            replies.append(self._reply(turn, "kakao.reply.next",
+            replies.append(self.controls.reply(turn, "kakao.reply.next",
                                        Extra(a=extra.a, p=start // PICKER_PAGE + 1, **base)))
         prompt = "filter.district_prompt" if districts else "filter.category_prompt"
-        return _response([output(SimpleText(text=_plain(t(lang, prompt))))], replies)
+        return response([output(SimpleText(text=fit_catalog(t(lang, prompt))))], replies)
 
     async def _case(self, turn: Turn, extra: Extra) -> SkillResponse:
         lang, campaign = turn.lang, turn.campaign
         case = await self.services.catalog.get_case(campaign, extra.c)
         if case is None:
-            return self._say(turn, t(lang, "case.unknown"), self._menu_replies(turn))
+            return self.controls.say(t(lang, "case.unknown"), self._menu_replies(turn))
         text = case.text(lang)
         parts = split_text(text.body, BODY_PART_LENGTH)
         part = min(extra.p, len(parts) - 1)
@@ -288,30 +268,31 @@ class KakaoSkill:
             about = plain_text(t(lang, "case.votes", votes=votes)) + "\n" + about
         buttons = []
         if campaign.voting_window(turn.now) is PhaseStatus.OPEN:
-            buttons.append(self._button(turn, "kakao.button.vote",
+            buttons.append(self.controls.button(turn, "kakao.button.vote",
                                         Extra(a=Act.ASK_VOTE, k=campaign.id, c=case.id)))
-        title = _fit(text.title, CARD_TITLE_LENGTH)
-        if _picture(case):
+        title = fit(text.title, CARD_TITLE_LENGTH)
+        if case_picture(case):
             card = output(BasicCard(title=title,
-                                    description=_fit(about, BASIC_CARD_DESCRIPTION_LENGTH),
+                                    description=fit(about, BASIC_CARD_DESCRIPTION_LENGTH),
                                     thumbnail=Thumbnail(image_url=case.image), buttons=buttons))
         else:
-            card = output(TextCard(title=title, description=_fit(about,
+            card = output(TextCard(title=title, description=fit(about,
                                                                  TEXT_CARD_DESCRIPTION_LENGTH),
                                    buttons=buttons))
         body = parts[part] if len(parts) == 1 else f"({part + 1}/{len(parts)})\n{parts[part]}"
-        outputs = [card, output(SimpleText(text=_fit(body)))] if part == 0 else \
-            [output(SimpleText(text=_fit(body)))]
+        outputs = [card, output(SimpleText(text=fit(body)))] if part == 0 else \
+            [output(SimpleText(text=fit(body)))]
         replies = []
         if part + 1 < len(parts):
-            replies.append(self._reply(turn, "kakao.reply.more",
+            replies.append(self.controls.reply(turn, "kakao.reply.more",
                                        Extra(a=Act.CASE, k=campaign.id, c=case.id, p=part + 1)))
         if part > 0 and buttons:
-            replies.append(self._reply(turn, "kakao.button.vote",
+            replies.append(self.controls.reply(turn, "kakao.button.vote",
                                        Extra(a=Act.ASK_VOTE, k=campaign.id, c=case.id)))
-        replies.append(self._reply(turn, "kakao.reply.list", Extra(a=Act.LIST, k=campaign.id)))
-        replies.append(self._reply(turn, "kakao.reply.home", Extra(a=Act.MENU)))
-        return _response(outputs, replies)
+        replies.append(self.controls.reply(turn, "kakao.reply.list",
+                                           Extra(a=Act.LIST, k=campaign.id)))
+        replies.append(self.controls.reply(turn, "kakao.reply.home", Extra(a=Act.MENU)))
+        return response(outputs, replies)
 
     async def _ask_vote(self, turn: Turn, extra: Extra, stale: bool = False) -> SkillResponse:
         """The question, its confirmation made for the votes held now. `stale`: asked again
@@ -321,20 +302,21 @@ class KakaoSkill:
         held = await self.services.voting.current_votes(campaign, turn.citizen)
         left = campaign.rules.votes_per_citizen - len(held)
         question = vote_question_text(lang, campaign, intent, left)
-        replies = [self._reply(turn, "kakao.reply.list", Extra(a=Act.LIST, k=campaign.id)),
-                   self._reply(turn, "kakao.reply.home", Extra(a=Act.MENU))]
-        notice = [output(SimpleText(text=_plain(t(lang, "vote.stale"))))] \
+        replies = [self.controls.reply(turn, "kakao.reply.list", Extra(a=Act.LIST, k=campaign.id)),
+                   self.controls.reply(turn, "kakao.reply.home", Extra(a=Act.MENU))]
+        notice = [output(SimpleText(text=fit_catalog(t(lang, "vote.stale"))))] \
             if stale and intent.case is not None else []
         if intent.outcome not in (VoteOutcome.RECORDED, VoteOutcome.CHANGED):
-            return _response([*notice, output(SimpleText(text=_plain(question)))], replies)
+            return response([*notice, output(SimpleText(text=fit_catalog(question)))], replies)
         yes = "kakao.button.yes_change" if intent.outcome is VoteOutcome.CHANGED \
             else "kakao.button.yes"
-        card = TextCard(description=_plain(question, TEXT_CARD_DESCRIPTION_LENGTH), buttons=[
-            self._button(turn, yes, Extra(a=Act.CONFIRM_VOTE, k=campaign.id, c=extra.c,
+        card = TextCard(description=fit_catalog(question, TEXT_CARD_DESCRIPTION_LENGTH), buttons=[
+            self.controls.button(turn, yes, Extra(a=Act.CONFIRM_VOTE, k=campaign.id, c=extra.c,
                                           v=intent.held)),
-            self._button(turn, "kakao.button.no", Extra(a=Act.CASE, k=campaign.id, c=extra.c)),
+            self.controls.button(turn, "kakao.button.no",
+                                 Extra(a=Act.CASE, k=campaign.id, c=extra.c)),
         ])
-        return _response([*notice, output(card)], replies)
+        return response([*notice, output(card)], replies)
 
     async def _confirm_vote(self, turn: Turn, extra: Extra) -> SkillResponse:
         lang, campaign = turn.lang, turn.campaign
@@ -352,65 +334,38 @@ class KakaoSkill:
         if result.outcome is VoteOutcome.STALE:
             # Made for votes the citizen no longer holds: nothing changed; ask again.
             return await self._ask_vote(turn, extra, stale=True)
-        replies = [self._reply(turn, "kakao.reply.myvote", Extra(a=Act.MY_VOTE)),
-                   self._reply(turn, "kakao.reply.list", Extra(a=Act.LIST, k=campaign.id)),
-                   self._reply(turn, "kakao.reply.home", Extra(a=Act.MENU))]
-        return self._say(turn, vote_result_text(lang, campaign, result), replies)
+        replies = [self.controls.reply(turn, "kakao.reply.myvote", Extra(a=Act.MY_VOTE)),
+                   self.controls.reply(turn, "kakao.reply.list", Extra(a=Act.LIST, k=campaign.id)),
+                   self.controls.reply(turn, "kakao.reply.home", Extra(a=Act.MENU))]
+        return self.controls.say(vote_result_text(lang, campaign, result), replies)
 
     # --- pieces --------------------------------------------------------------------------
 
     def _menu_replies(self, turn: Turn, subscribed: bool | None = None) -> list[QuickReply]:
         campaign = turn.campaign
         if campaign is None:
-            return [self._reply(turn, "kakao.reply.help", Extra(a=Act.HELP))]
+            return [self.controls.reply(turn, "kakao.reply.help", Extra(a=Act.HELP))]
         replies = [
-            self._reply(turn, "kakao.reply.browse", Extra(a=Act.LIST, k=campaign.id)),
-            self._reply(turn, "kakao.reply.myvote", Extra(a=Act.MY_VOTE)),
-            self._reply(turn, "kakao.reply.schedule", Extra(a=Act.SCHEDULE)),
+            self.controls.reply(turn, "kakao.reply.browse", Extra(a=Act.LIST, k=campaign.id)),
+            self.controls.reply(turn, "kakao.reply.myvote", Extra(a=Act.MY_VOTE)),
+            self.controls.reply(turn, "kakao.reply.schedule", Extra(a=Act.SCHEDULE)),
         ]
         if subscribed is not None and self.announcements:
-            replies.append(self._reply(
+            replies.append(self.controls.reply(
                 turn, "kakao.reply.notify_off" if subscribed else "kakao.reply.notify_on",
                 Extra(a=Act.NOTIFY, k=campaign.id, on=not subscribed)))
-        replies.append(self._reply(turn, "kakao.reply.help", Extra(a=Act.HELP)))
+        replies.append(self.controls.reply(turn, "kakao.reply.help", Extra(a=Act.HELP)))
         other = "en" if turn.lang == "ko" else "ko"
-        replies.append(self._reply(turn, "kakao.reply.language", Extra(a=Act.LANGUAGE,
+        replies.append(self.controls.reply(turn, "kakao.reply.language", Extra(a=Act.LANGUAGE,
                                                                        lang=other)))
         return replies
-
-    def _reply(self, turn: Turn, key: str, extra: Extra) -> QuickReply:
-        return self._reply_label(plain(turn.lang, key), extra)
-
-    def _reply_label(self, label: str, extra: Extra) -> QuickReply:
-        return QuickReply(label=label, action="block", block_id=self.block_id,
-                          message_text=label, extra=extra.to_dict())
-
-    def _button(self, turn: Turn, key: str, extra: Extra) -> Button:
-        label = plain(turn.lang, key)
-        return Button(label=label, action="block", block_id=self.block_id, message_text=label,
-                      extra=extra.to_dict())
-
-    def _say(self, turn: Turn, catalog_html: str, replies: list[QuickReply]) -> SkillResponse:
-        return _response([output(SimpleText(text=_plain(catalog_html)))], replies)
-
 
 _REPLY_LABEL = {Act.MY_VOTE: "kakao.reply.myvote", Act.SCHEDULE: "kakao.reply.schedule",
                 Act.HELP: "kakao.reply.help"}
 
 
-def _picture(case: Case) -> bool:
-    """A picture Kakao can show: an https URL with a host (local files are for Telegram)."""
-    return bool(case.image) and case.image.startswith("https://") \
-        and bool(urlsplit(case.image).netloc)
-
-
 def _option(options, index: int | None):
     return options[index] if index is not None and index < len(options) else None
-
-
-def _response(outputs: list[Output], replies: list[QuickReply]) -> SkillResponse:
-    return SkillResponse(template=Template(outputs=outputs,
-                                           quick_replies=replies[:MAX_QUICK_REPLIES]))
 
 
 def _log_late_vote(vote: asyncio.Future) -> None:
@@ -423,4 +378,4 @@ def _log_late_vote(vote: asyncio.Future) -> None:
 
 def busy_response(language: str) -> SkillResponse:
     """When the answer would miss Kakao's 5 seconds: something rather than nothing."""
-    return _response([output(SimpleText(text=_plain(t(language, "kakao.busy"))))], [])
+    return response([output(SimpleText(text=fit_catalog(t(language, "kakao.busy"))))], [])

@@ -1,0 +1,89 @@
+"""The pieces every Kakao screen is made of: the turn being answered, texts cut to a
+component's limit, and quick replies and buttons that call our block back with an `extra`.
+The flows (skill.py, submission.py, ...) build their screens from these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from bot.domain import Campaign, Case, Citizen
+from bot.i18n import plain
+from bot.text import clip, plain_text
+from handlers.kakao.extra import Extra
+from handlers.kakao.models import (
+    MAX_QUICK_REPLIES,
+    SIMPLE_TEXT_LENGTH,
+    Button,
+    Output,
+    QuickReply,
+    SimpleText,
+    SkillResponse,
+    Template,
+    output,
+)
+
+
+def fit(text: str, limit: int = SIMPLE_TEXT_LENGTH) -> str:
+    """Plain text (campaign text as written, say) cut to a component's limit, its line
+    breaks kept: Kakao shows "\n" in texts and card descriptions as a new line."""
+    return clip(text.strip(), limit)
+
+
+def fit_catalog(catalog_html: str, limit: int = SIMPLE_TEXT_LENGTH) -> str:
+    """A catalog text (HTML, built by `t()` or bot.phrases) as plain text, cut to a limit:
+    our tags dropped, the values filled in back exactly as given."""
+    return fit(plain_text(catalog_html), limit)
+
+
+@dataclass(frozen=True)
+class Turn:
+    citizen: Citizen
+    campaign: Campaign | None
+    now: datetime
+
+    @property
+    def lang(self) -> str:
+        return self.citizen.language
+
+
+def response(outputs: list[Output], replies: list[QuickReply]) -> SkillResponse:
+    return SkillResponse(template=Template(outputs=outputs,
+                                           quick_replies=replies[:MAX_QUICK_REPLIES]))
+
+
+def picture(url: str | None) -> bool:
+    """A picture Kakao can show: an https URL with a host (local files are for Telegram)."""
+    return url is not None and url.startswith("https://") and bool(urlsplit(url).netloc)
+
+
+def case_picture(case: Case) -> bool:
+    return picture(case.image)
+
+
+class Controls:
+    """Quick replies and buttons that call the block our skill answers (`block_id`) with an
+    `extra` saying what was pressed."""
+
+    def __init__(self, block_id: str) -> None:
+        self.block_id = block_id
+
+    def reply(self, turn: Turn, key: str, extra: Extra) -> QuickReply:
+        return self.reply_label(plain(turn.lang, key), extra)
+
+    def reply_label(self, label: str, extra: Extra) -> QuickReply:
+        return QuickReply(label=label, action="block", block_id=self.block_id,
+                          message_text=label, extra=extra.to_dict())
+
+    def button(self, turn: Turn, key: str, extra: Extra) -> Button:
+        return self.button_label(plain(turn.lang, key), extra)
+
+    def button_label(self, label: str, extra: Extra) -> Button:
+        return Button(label=label, action="block", block_id=self.block_id, message_text=label,
+                      extra=extra.to_dict())
+
+    @staticmethod
+    def say(catalog_html: str, replies: list[QuickReply]) -> SkillResponse:
+        """One catalog text, with quick replies under it."""
+        return response([output(SimpleText(text=fit_catalog(catalog_html)))], replies)
