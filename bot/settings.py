@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError, ValidationInfo, field_validator
@@ -47,6 +48,10 @@ class Settings(BaseSettings):
     chamyeo_kakao_rest_api_key: str | None = None
     chamyeo_kakao_event_name: str | None = None
     chamyeo_kakao_event_api_url: str = "https://bot-api.kakao.com"
+    # The public base address of our HTTP server (the one serving /kakao/skill), e.g.
+    # https://chamyeo.example.org: KakaoTalk shows pictures only from a public URL, so the
+    # results chart and case pictures held as files are served under <this>/media/.
+    chamyeo_public_url: str | None = None
 
     @property
     def kakao_enabled(self) -> bool:
@@ -62,7 +67,7 @@ class Settings(BaseSettings):
         "chamyeo_announce_chat_id", "telegram_webhook_url", "telegram_webhook_secret",
         "chamyeo_kakao_bot_id", "chamyeo_kakao_skill_secret", "chamyeo_kakao_block_id",
         "chamyeo_kakao_welcome_block_id", "chamyeo_kakao_rest_api_key",
-        "chamyeo_kakao_event_name", mode="before",
+        "chamyeo_kakao_event_name", "chamyeo_public_url", mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
@@ -119,6 +124,18 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("https://", "http://")):
             raise ValueError("must be an http(s):// URL")
         return value
+
+    @field_validator("chamyeo_public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            raise ValueError("must be an http(s):// URL with a host name")
+        if parts.query or parts.fragment:
+            raise ValueError("must be a base address, without ?query or #fragment")
+        return value.strip().rstrip("/")
 
     @field_validator("chamyeo_database_url")
     @classmethod

@@ -20,6 +20,7 @@ from handlers.kakao.models import (
     ListItem,
     Output,
     QuickReply,
+    SimpleImage,
     SimpleText,
     SkillRequest,
     SkillResponse,
@@ -389,6 +390,15 @@ def _built_simple_text() -> SkillResponse:
     return _response(SimpleText(text="간단한 텍스트 요소입니다."))
 
 
+SIMPLE_IMAGE_DOC = {"version": "2.0", "template": {"outputs": [{"simpleImage": {
+    "imageUrl": _BOX_URL, "altText": "보물상자가 모래사장 위에 놓여 있습니다"}}]}}
+
+
+def _built_simple_image() -> SkillResponse:
+    return _response(SimpleImage(image_url=_BOX_URL,
+                                 alt_text="보물상자가 모래사장 위에 놓여 있습니다"))
+
+
 def _built_basic_card() -> SkillResponse:
     return _response(_box_card())
 
@@ -447,6 +457,7 @@ def _built_list_carousel() -> SkillResponse:
 
 GOLDEN = [
     pytest.param(_built_simple_text, SIMPLE_TEXT_DOC, id="simpleText"),
+    pytest.param(_built_simple_image, SIMPLE_IMAGE_DOC, id="simpleImage"),
     pytest.param(_built_basic_card, BASIC_CARD_DOC, id="basicCard"),
     pytest.param(_built_carousel, CAROUSEL_DOC, id="carousel-basicCard"),
     pytest.param(_built_text_card, TEXT_CARD_DOC, id="textCard"),
@@ -491,9 +502,6 @@ def test_the_documented_list_card_with_a_linked_item_round_trips():
 @pytest.mark.parametrize(
     "documented",
     [
-        pytest.param({"version": "2.0", "template": {"outputs": [{"simpleImage": {
-            "imageUrl": _BOX_URL, "altText": "보물상자가 모래사장 위에 놓여 있습니다"}}]}},
-            id="simpleImage"),
         pytest.param({"version": "2.0", "data": {"customDataField": "customDataValue",
                                                  "customDataField2": "customDataValue2"}},
                      id="data-only"),
@@ -514,6 +522,18 @@ def test_documented_responses_our_models_do_not_cover_are_refused(documented):
     # These documented shapes are outside our models; if one is added, move it to GOLDEN.
     with pytest.raises(ValidationError):
         SkillResponse.model_validate(documented)
+
+
+@pytest.mark.parametrize("image", [
+    {"imageUrl": "file:///etc/passwd", "altText": "그림"},
+    {"imageUrl": _BOX_URL},  # altText is required
+    {"imageUrl": _BOX_URL, "altText": ""},
+    {"imageUrl": _BOX_URL, "altText": "가" * 1001},
+])
+def test_a_simple_image_needs_an_http_url_and_an_alt_text(image):
+    with pytest.raises(ValidationError):
+        SkillResponse.model_validate({"version": "2.0", "template": {
+            "outputs": [{"simpleImage": image}]}})
 
 
 def test_to_json_drops_none_fields_and_empty_lists():

@@ -39,6 +39,7 @@ BASIC_CARD_DESCRIPTION_LENGTH = 230
 TEXT_CARD_DESCRIPTION_LENGTH = 400
 TEXT_CARD_CAROUSEL_DESCRIPTION_LENGTH = 128
 ALT_TEXT_LENGTH = 50
+SIMPLE_IMAGE_ALT_TEXT_LENGTH = 1000
 BUTTON_LABEL_LENGTH = 14
 SIDE_BY_SIDE_LABEL_LENGTH = 8
 QUICK_REPLY_LABEL_LENGTH = 14  # not documented; kept as short as a button's for big fingers
@@ -241,6 +242,17 @@ class SimpleText(_Response):
     text: str = Field(min_length=1, max_length=SIMPLE_TEXT_LENGTH)
 
 
+class SimpleImage(_Response):
+    """A picture on its own; `altText` is what Kakao shows when the picture cannot be loaded
+    (required by Kakao)."""
+
+    image_url: str = Field(alias="imageUrl")
+    alt_text: str = Field(alias="altText", min_length=1,
+                          max_length=SIMPLE_IMAGE_ALT_TEXT_LENGTH)
+
+    _url = field_validator("image_url")(classmethod(lambda cls, v: _https(v)))
+
+
 class TextCard(_Response):
     title: str | None = Field(None, min_length=1, max_length=CARD_TITLE_LENGTH)
     description: str | None = Field(None, min_length=1, max_length=TEXT_CARD_DESCRIPTION_LENGTH)
@@ -340,6 +352,7 @@ class Output(_Response):
     """One element of `template.outputs`: exactly one component."""
 
     simple_text: SimpleText | None = Field(None, alias="simpleText")
+    simple_image: SimpleImage | None = Field(None, alias="simpleImage")
     text_card: TextCard | None = Field(None, alias="textCard")
     basic_card: BasicCard | None = Field(None, alias="basicCard")
     list_card: ListCard | None = Field(None, alias="listCard")
@@ -396,7 +409,8 @@ def _drop_empty_buttons(component: dict[str, Any]) -> None:
             _drop_empty_buttons(item)
 
 
-def output(component: SimpleText | TextCard | BasicCard | ListCard | Carousel) -> Output:
-    field = {SimpleText: "simple_text", TextCard: "text_card", BasicCard: "basic_card",
-             ListCard: "list_card", Carousel: "carousel"}[type(component)]
+def output(component: SimpleText | SimpleImage | TextCard | BasicCard | ListCard | Carousel
+           ) -> Output:
+    field = {SimpleText: "simple_text", SimpleImage: "simple_image", TextCard: "text_card",
+             BasicCard: "basic_card", ListCard: "list_card", Carousel: "carousel"}[type(component)]
     return Output(**{field: component})
