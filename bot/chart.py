@@ -10,7 +10,7 @@ import io
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -28,8 +28,11 @@ MAX_ROWS = 30  # more rows would not be readable on a phone
 
 
 class _Ranked(Protocol):  # a RankedResult, without importing the services here
-    ranked: object
-    case: object
+    @property  # read-only, as in a frozen dataclass
+    def ranked(self) -> Any: ...
+
+    @property
+    def case(self) -> Any: ...
 
 
 @cache

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 from enum import Enum, StrEnum
 
 LANGUAGES = ("ko", "en")
+# A case picture that is the file id of a photo sent in by chat: Telegram's, shown only there.
+TELEGRAM_PHOTO = "telegram:"
 
 
 @dataclass(frozen=True)

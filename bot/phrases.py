@@ -16,7 +16,11 @@ from bot.domain import (
     VoteResult,
 )
 from bot.i18n import format_when, plain, t
+from bot.services.results import RankedResult
 from bot.services.voting import HeldVote
+from bot.text import shorten
+
+RESULT_TITLE_LENGTH = 60  # one line per case on a phone
 
 
 def when(campaign: Campaign, instant: datetime, lang: str) -> str:
@@ -127,3 +131,15 @@ def schedule_text(lang: str, campaign: Campaign, now: datetime) -> str:
                      end=when(campaign, phase.end, lang), status=status_word)
         lines.append(f"{icons[status]} {line}")
     return "\n".join(lines)
+
+
+def results_lines(lang: str, campaign: Campaign, ranked: list[RankedResult]) -> list[str]:
+    """The published results as lines, best first: a header, then rank, award, title and
+    votes per case. A channel cuts them to its message size from the end (the top counts)."""
+    lines = [t(lang, "results.citizen.header", title=campaign.title.get(lang))]
+    for r in ranked:
+        award = f"[{r.ranked.award.name.get(lang)}] " if r.ranked.award is not None else ""
+        lines.append(t(lang, "results.citizen.line", rank=r.ranked.rank, award=award,
+                       title=shorten(r.case.text(lang).title, RESULT_TITLE_LENGTH),
+                       votes=r.ranked.votes))
+    return lines

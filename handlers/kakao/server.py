@@ -1,7 +1,8 @@
 """The Kakao i Open Builder skill server (aiohttp): one POST route that every block of ours
-calls. It checks the secret header and the bot id, parses the request leniently, and answers
-within a time budget well inside Kakao's 5 seconds, with a friendly "try again" if the answer
-is late. Malformed requests get 400 and a log line, never a crash."""
+calls, and the pictures KakaoTalk fetches from us (media.py). It checks the secret header and
+the bot id, parses the request leniently, and answers within a time budget well inside Kakao's
+5 seconds, with a friendly "try again" if the answer is late. Malformed requests get 400 and a
+log line, never a crash."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from bot.i18n import t
 from bot.services import Services
 from bot.settings import Settings
 from bot.text import plain_text
+from handlers.kakao.media import add_media_routes
 from handlers.kakao.models import SimpleText, SkillRequest, SkillResponse, Template, output
 from handlers.kakao.skill import KakaoSkill, busy_response
 
@@ -39,11 +41,13 @@ def build_kakao_app(services: Services, settings: Settings,
     app = web.Application(client_max_size=MAX_BODY)
     app[SKILL] = KakaoSkill(services, settings.chamyeo_kakao_block_id or "",
                             announcements=settings.kakao_events_enabled,
-                            welcome_block_id=settings.chamyeo_kakao_welcome_block_id)
+                            welcome_block_id=settings.chamyeo_kakao_welcome_block_id,
+                            public_url=settings.chamyeo_public_url)
     app[SETTINGS] = settings
     app[BUDGET] = time_budget
     app.router.add_post(SKILL_PATH, skill_route)
     app.router.add_get(HEALTH_PATH, health_route)
+    add_media_routes(app, services)  # the pictures KakaoTalk fetches from CHAMYEO_PUBLIC_URL
     return app
 
 

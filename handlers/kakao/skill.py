@@ -1,7 +1,7 @@
 """The citizen's flows on KakaoTalk: welcome, browse (a carousel per page, filters), a case,
-vote with a confirmation, my vote, schedule, help, news on/off. The same services and message
-catalogs as Telegram; only the screens differ. Every press re-checks the campaign, the case
-and the phase on the server, as on Telegram."""
+vote with a confirmation, my vote, schedule, help, news on/off, the results (results.py). The
+same services and message catalogs as Telegram; only the screens differ. Every press
+re-checks the campaign, the case and the phase on the server, as on Telegram."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from bot.services.catalog import ListQuery, clean_keyword
 from bot.text import plain_text, shorten, split_text
 from handlers.kakao import CHANNEL
 from handlers.kakao.extra import CAMPAIGN_BOUND, Act, Extra, parse_extra
+from handlers.kakao.media import case_picture_path, public
 from handlers.kakao.models import (
     BASIC_CARD_DESCRIPTION_LENGTH,
     CARD_TITLE_LENGTH,
@@ -40,6 +41,7 @@ from handlers.kakao.models import (
     Thumbnail,
     output,
 )
+from handlers.kakao.results import results_answer
 from handlers.kakao.screens import (
     Controls,
     Turn,
@@ -60,13 +62,16 @@ MENU_WORDS = {"", "시작", "처음", "처음으로", "메뉴", "홈", "start", 
 
 class KakaoSkill:
     def __init__(self, services: Services, block_id: str, announcements: bool = True,
-                 welcome_block_id: str | None = None) -> None:
+                 welcome_block_id: str | None = None, public_url: str | None = None) -> None:
         self.services = services
         self.controls = Controls(block_id)  # our buttons call this skill's block
         # The welcome block: it greets whatever its utterance ("반가워요" is no search word).
         self.welcome_block_id = welcome_block_id
         # Whether announcements reach Kakao (the Event API is set up): else no news button.
         self.announcements = announcements
+        # Where our server is reachable (CHAMYEO_PUBLIC_URL): pictures we serve (the results
+        # chart, case pictures kept as files) are shown only with it.
+        self.public_url = public_url
 
     # --- entry ---------------------------------------------------------------------------
 
@@ -102,6 +107,8 @@ class KakaoSkill:
         for act in (Act.MY_VOTE, Act.SCHEDULE, Act.HELP):
             if folded in self._labels(_REPLY_LABEL[act]):
                 return await self._act(turn, Extra(a=act))
+        if folded in self._labels("kakao.reply.results"):
+            return await self._act(turn, Extra(a=Act.RESULTS, k=turn.campaign.id))
         if folded in self._labels("kakao.reply.browse"):
             return await self._list(turn, Extra(a=Act.LIST, k=turn.campaign.id))
         for key, on in (("kakao.reply.notify_on", True), ("kakao.reply.notify_off", False)):
@@ -150,6 +157,9 @@ class KakaoSkill:
             case Act.LANGUAGE:
                 citizen = await self.services.citizens.set_language(turn.citizen, extra.lang)
                 return await self._welcome(Turn(citizen, turn.campaign, turn.now))
+            case Act.RESULTS:
+                return await results_answer(self.services, turn, self.public_url,
+                                            self._menu_replies(turn))
         return self.controls.say(t(turn.lang, "kakao.expired"), self._menu_replies(turn))
 
     # --- screens -------------------------------------------------------------------------
@@ -205,7 +215,8 @@ class KakaoSkill:
         """Cards with a picture when every case on the page has one (Kakao wants one kind of
         card in a carousel, and a basicCard needs a picture); plain text cards otherwise."""
         lang, campaign = turn.lang, turn.campaign
-        pictures = all(case_picture(c) for c in cases)
+        images = {c.id: self.case_image_url(c) for c in cases}
+        pictures = all(images.values())
         cards = []
         for case in cases:
             text = case.text(lang)
@@ -221,7 +232,8 @@ class KakaoSkill:
             if pictures:
                 cards.append(BasicCard(title=title,
                                        description=fit(where, CAROUSEL_DESCRIPTION),
-                                       thumbnail=Thumbnail(image_url=case.image), buttons=buttons))
+                                       thumbnail=Thumbnail(image_url=images[case.id]),
+                                       buttons=buttons))
             else:
                 description = fit(f"{where}\n{text.summary}",
                                    TEXT_CARD_CAROUSEL_DESCRIPTION_LENGTH)
@@ -271,10 +283,11 @@ class KakaoSkill:
             buttons.append(self.controls.button(turn, "kakao.button.vote",
                                         Extra(a=Act.ASK_VOTE, k=campaign.id, c=case.id)))
         title = fit(text.title, CARD_TITLE_LENGTH)
-        if case_picture(case):
+        image = self.case_image_url(case)
+        if image is not None:
             card = output(BasicCard(title=title,
                                     description=fit(about, BASIC_CARD_DESCRIPTION_LENGTH),
-                                    thumbnail=Thumbnail(image_url=case.image), buttons=buttons))
+                                    thumbnail=Thumbnail(image_url=image), buttons=buttons))
         else:
             card = output(TextCard(title=title, description=fit(about,
                                                                  TEXT_CARD_DESCRIPTION_LENGTH),
@@ -341,11 +354,24 @@ class KakaoSkill:
 
     # --- pieces --------------------------------------------------------------------------
 
+    def case_image_url(self, case: Case) -> str | None:
+        """A case's picture as KakaoTalk can fetch it: its https address, or the file it holds
+        served by us under CHAMYEO_PUBLIC_URL; None for none (a photo sent in on Telegram is
+        Telegram's)."""
+        if case_picture(case):
+            return case.image
+        path = case_picture_path(case) if self.public_url is not None else None
+        return None if path is None or self.public_url is None else public(self.public_url, path)
+
     def _menu_replies(self, turn: Turn, subscribed: bool | None = None) -> list[QuickReply]:
         campaign = turn.campaign
         if campaign is None:
             return [self.controls.reply(turn, "kakao.reply.help", Extra(a=Act.HELP))]
-        replies = [
+        replies = []
+        if campaign.results_published_at is not None:  # first: what everyone comes for now
+            replies.append(self.controls.reply(turn, "kakao.reply.results",
+                                               Extra(a=Act.RESULTS, k=campaign.id)))
+        replies += [
             self.controls.reply(turn, "kakao.reply.browse", Extra(a=Act.LIST, k=campaign.id)),
             self.controls.reply(turn, "kakao.reply.myvote", Extra(a=Act.MY_VOTE)),
             self.controls.reply(turn, "kakao.reply.schedule", Extra(a=Act.SCHEDULE)),

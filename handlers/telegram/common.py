@@ -22,7 +22,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes, filters
 
-from bot.domain import Campaign, Citizen
+from bot.domain import TELEGRAM_PHOTO, Campaign, Citizen
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,6 @@ SERVICES = "services"
 SCHEDULER = "scheduler"
 CHANNEL = "telegram"
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-TELEGRAM_PHOTO = "telegram:"  # a case image that is the file id of a photo sent by chat
 # New messages in private chats only: an edited message must not run a command twice.
 PRIVATE = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & filters.USER
 

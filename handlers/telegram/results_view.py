@@ -10,6 +10,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.i18n import plain, t
+from bot.phrases import results_lines
 from bot.text import shorten
 from handlers.telegram.common import Screen, Turn, show
 from handlers.telegram.views import home_button
@@ -17,16 +18,10 @@ from handlers.telegram.views import home_button
 CAPTION_LIMIT = 1024
 PUBLISHED_CHARTS = "published_charts"  # bot_data: (campaign, language, published at) -> file id
 MESSAGE_LIMIT = 4096
-TITLE_LENGTH = 60
 
 
 def results_screen(lang: str, campaign, ranked) -> Screen:
-    lines = [t(lang, "results.citizen.header", title=campaign.title.get(lang))]
-    for r in ranked:
-        award = f"[{r.ranked.award.name.get(lang)}] " if r.ranked.award is not None else ""
-        lines.append(t(lang, "results.citizen.line", rank=r.ranked.rank, award=award,
-                       title=shorten(r.case.text(lang).title, TITLE_LENGTH),
-                       votes=r.ranked.votes))
+    lines = results_lines(lang, campaign, ranked)
     text = "\n".join(lines)
     while len(text) > MESSAGE_LIMIT:  # very many cases: the top of the list is what counts
         lines.pop()
