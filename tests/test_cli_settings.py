@@ -294,6 +294,7 @@ def test_defaults(clean_env):
     assert settings.chamyeo_admin_ids == ()
     assert settings.chamyeo_timezone == "Asia/Seoul"
     assert settings.chamyeo_default_language == "ko"
+    assert settings.chamyeo_public_url is None
 
 
 @pytest.mark.parametrize(
@@ -318,6 +319,10 @@ def test_admin_ids(clean_env, raw, ids):
         ("CHAMYEO_DEFAULT_LANGUAGE", "fr", "setting CHAMYEO_DEFAULT_LANGUAGE is invalid: "
                                            "must be one of ko, en"),
         ("CHAMYEO_DATABASE_URL", "mysql://x", "setting CHAMYEO_DATABASE_URL is invalid"),
+        ("CHAMYEO_PUBLIC_URL", "chamyeo.example.org", "setting CHAMYEO_PUBLIC_URL is invalid: "
+                                                      "must be an http(s):// URL"),
+        ("CHAMYEO_PUBLIC_URL", "https://", "CHAMYEO_PUBLIC_URL"),
+        ("CHAMYEO_PUBLIC_URL", "https://x.org/?a=1", "without ?query"),
     ],
 )
 def test_malformed_settings(clean_env, name, value, message):
@@ -327,6 +332,17 @@ def test_malformed_settings(clean_env, name, value, message):
     text = str(caught.value)
     assert message in text
     assert "\n" not in text
+
+
+@pytest.mark.parametrize(("raw", "url"), [
+    ("", None), ("  ", None), ("https://chamyeo.example.org", "https://chamyeo.example.org"),
+    ("https://chamyeo.example.org/", "https://chamyeo.example.org"),
+    ("https://example.org/chamyeo/", "https://example.org/chamyeo"),
+    ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+])
+def test_the_public_url(clean_env, raw, url):
+    clean_env.setenv("CHAMYEO_PUBLIC_URL", raw)
+    assert load_settings().chamyeo_public_url == url
 
 
 def test_settings_from_the_environment(clean_env):
