@@ -360,8 +360,10 @@ class KakaoSkill:
         Telegram's)."""
         if case_picture(case):
             return case.image
-        path = case_picture_path(case) if self.public_url is not None else None
-        return None if path is None or self.public_url is None else public(self.public_url, path)
+        if self.public_url is None:
+            return None
+        path = case_picture_path(case)
+        return None if path is None else public(self.public_url, path)
 
     def _menu_replies(self, turn: Turn, subscribed: bool | None = None) -> list[QuickReply]:
         campaign = turn.campaign
