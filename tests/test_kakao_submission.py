@@ -316,10 +316,11 @@ async def test_another_button_leaves_the_draft_waiting(kakao, services, campaign
     assert "시험 공모 2024" in found[0]
     assert kim.labels()[:2] == ["✏️ 이어 쓰기", "📂 내 사례"]
     found = await kim.tap("사례 보기")
-    found = await kim.say(TITLE)  # now a search word, not the title
-    assert found[0].startswith("📋 사례 목록")
+    found = await kim.say(TITLE)  # now a search word, not the title; said so
+    assert found[0].startswith("✍️ 쓰던 사례가 기다리고 있어서, 보내신 글은 사례 찾기로")
+    assert found[1].startswith("📋 사례 목록")
+    assert kim.labels()[0] == "✏️ 이어 쓰기"
     assert "title" not in (await draft_of(services, KIM)).answers
-    found = await kim.tap("처음으로")
     found = await kim.tap("이어 쓰기")
     assert found[0].startswith("쓰던 사례를 이어서 씁니다.") and "(6/10)" in found[0]
     found = await kim.say(TITLE)
@@ -463,3 +464,38 @@ async def test_many_districts_are_picked_a_page_at_a_time(kakao, services, campa
     found = await smith.tap("Back")
     assert "(list page 2 of 2)" in found[0]  # the page of the answer given
     assert "✓ Gu 10 with…" in smith.labels()
+
+
+async def test_the_longest_answers_fit_kakaos_limits(kakao, services, campaign):
+    """A 100-character name, an 80-character title, a 300-character summary and a
+    3,000-character description: the preview is a card and the description in parts, each
+    within Kakao's limits (checked on every answer), read with "read more"."""
+    kim = Citizen(kakao, KIM)
+    await kim.say("시작")
+    await kim.tap("사례 보내기")
+    await kim.tap("협의체")
+    await kim.say("협" * 100)
+    await kim.tap("동구")
+    await kim.tap("효동")
+    await kim.tap("돌봄")
+    await kim.say("제" * 80)
+    await kim.say("요" * 300)
+    body = ("이웃이 함께 반찬을 만들어 어르신께 전합니다. " * 120)[:3000]
+    found = await kim.say(body)
+    await kim.tap("건너뛰기")
+    found = await kim.tap("동의합니다")
+    card = kim.answer["template"]["outputs"][1]["textCard"]
+    assert card["title"] == "제" * 49 + "…"
+    assert found[2].startswith("(1/4)\n이웃이 함께")
+    assert kim.labels() == ["📖 더 읽기", "📨 접수하기", "✏️ 고치기", "✖ 그만두기"]
+    parts = [found[2].split("\n", 1)[1]]
+    for number in (2, 3, 4):
+        found = await kim.tap("더 읽기")
+        assert len(kim.answer["template"]["outputs"]) == 1
+        assert found[0].startswith(f"({number}/4)\n")
+        parts.append(found[0].split("\n", 1)[1])
+    assert "📖 더 읽기" not in kim.labels()
+    assert "".join(parts).replace(" ", "") == body.replace(" ", "")  # all of it, in order
+    await kim.tap("접수하기")
+    [case] = await stored_cases(services)
+    assert case["body_ko"] == body.strip() and case["organization_ko"] == "협" * 100

@@ -136,7 +136,8 @@ class KakaoSkill:
             if folded in self._labels(key):
                 return await self._act(turn, Extra(a=Act.NOTIFY, k=turn.campaign.id, on=on))
         keyword = clean_keyword(word)
-        return await self._list(turn, Extra(a=Act.LIST, k=turn.campaign.id, q=keyword))
+        found = await self._list(turn, Extra(a=Act.LIST, k=turn.campaign.id, q=keyword))
+        return await self.submission.note_waiting(turn, found)  # a draft waiting: say so
 
     @staticmethod
     def _labels(key: str) -> set[str]:

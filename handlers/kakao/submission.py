@@ -202,6 +202,20 @@ class KakaoSubmission:
                                                Extra(a=Act.MY_CASES)))
         return replies
 
+    async def note_waiting(self, turn: Turn, answer: SkillResponse) -> SkillResponse:
+        """Typed text taken as a search while a draft waits (the citizen went elsewhere):
+        said so on the answer, with "continue", or the text would seem lost."""
+        campaign = turn.campaign
+        if campaign is None or not self.submissions.is_open(campaign):
+            return answer
+        draft = await self.submissions.draft_of(turn.citizen)
+        outputs, replies = answer.template.outputs, answer.template.quick_replies
+        if draft is None or draft.campaign_id != campaign.id or len(outputs) >= MAX_OUTPUTS:
+            return answer
+        note = output(SimpleText(text=fit_catalog(t(turn.lang, "kakao.draft.waiting"))))
+        return response([note, *outputs],
+                        [self._submit_reply(turn, writing=True), *replies])
+
     # --- screens -------------------------------------------------------------------------
 
     def _respond(self, turn: Turn, reply: SubmissionReply, page: int | None = None
