@@ -12,6 +12,9 @@ to us here, so the photo step is only skipped."""
 
 from __future__ import annotations
 
+import html
+
+from bot.domain import Campaign
 from bot.drafts import CHOICE_STEPS, Draft, ProblemKind, Step, as_case, choices, previous_step
 from bot.i18n import plain, t
 from bot.services import Services
@@ -251,11 +254,11 @@ class KakaoSubmission:
         replies: list[QuickReply] = []
         if draft.step in CHOICE_STEPS:
             lines.append(question_text(lang, campaign, draft))
-            options, paging = self._options(turn, draft, answer, page,
-                                            MAX_QUICK_REPLIES - len(navigation))
+            options, names = self._options(turn, draft, answer, page,
+                                           MAX_QUICK_REPLIES - len(navigation))
             replies += options
-            if paging:
-                lines.append(paging)
+            if names:
+                lines.append(names)
         elif draft.step is Step.PHOTO:
             lines.append(t(lang, "kakao.draft.photo"))
             replies.append(self._reply(turn, draft, "kakao.draft.button.skip", SKIP))
@@ -271,7 +274,9 @@ class KakaoSubmission:
     def _options(self, turn: Turn, draft: Draft, answer: str | None, page: int | None,
                  room: int) -> tuple[list[QuickReply], str | None]:
         """A choice step's options as quick replies, a page at a time when they do not all
-        fit beside Back and Stop; the page holding the current answer first."""
+        fit beside Back and Stop; the page holding the current answer first. Also what to
+        add under the question: the page's names in full when a label had to be cut, and
+        which page this is."""
         lang, campaign = turn.lang, turn.campaign
         assert campaign is not None
         values = choices(campaign, draft, draft.step)
@@ -281,19 +286,25 @@ class KakaoSubmission:
         if page is None:
             page = values.index(answer) // size if answer in values else 0
         page %= pages
+        shown = range(page * size, min((page + 1) * size, len(values)))
         replies = []
-        for index in range(page * size, min((page + 1) * size, len(values))):
+        cut = False
+        for index in shown:
             label = f"✓ {labels[index]}" if values[index] == answer else labels[index]
+            cut = cut or len(label) > QUICK_REPLY_LABEL_LENGTH
             replies.append(self.controls.reply_label(
                 shorten(label, QUICK_REPLY_LABEL_LENGTH),
                 self._extra(draft, str(index))))
-        if pages == 1:
-            return replies, None
-        replies.append(self.controls.reply_label(
-            plain(lang, "kakao.reply.next"),
-            Extra(a=Act.DRAFT, k=draft.campaign_id, s=draft.step.value, o=PAGE,
-                  p=(page + 1) % pages)))
-        return replies, t(lang, "kakao.draft.page", page=page + 1, pages=pages)
+        notes = []
+        if cut:
+            notes.append("\n".join(f"• {html.escape(labels[index])}" for index in shown))
+        if pages > 1:
+            replies.append(self.controls.reply_label(
+                plain(lang, "kakao.reply.next"),
+                Extra(a=Act.DRAFT, k=draft.campaign_id, s=draft.step.value, o=PAGE,
+                      p=(page + 1) % pages)))
+            notes.append(t(lang, "kakao.draft.page", page=page + 1, pages=pages))
+        return replies, "\n".join(notes) or None
 
     def _preview(self, turn: Turn, draft: Draft, note: str | None, part: int
                  ) -> SkillResponse:
@@ -383,23 +394,28 @@ class KakaoSubmission:
         return Extra(a=Act.DRAFT, k=draft.campaign_id, s=draft.step.value, o=choice)
 
     @staticmethod
-    def _typed_option(campaign, draft: Draft, folded: str) -> int | None:
+    def _typed_option(campaign: Campaign, draft: Draft, folded: str) -> int | None:
         """The option whose label (in either language, with or without its emoji) is what
         was typed, or None."""
         for lang in ("ko", "en"):
-            for index, label in enumerate(_option_labels(lang, campaign, draft)):
-                label = label.casefold()
-                if folded in (label, label.split(" ", 1)[-1]):
-                    return index
-            if draft.step is Step.TYPE:
-                for index, label in enumerate(option_labels(lang, campaign, draft, Step.TYPE)):
-                    label = label.casefold()
-                    if folded in (label, label.split(" ", 1)[-1]):
+            labels = [_option_labels(lang, campaign, draft)]
+            if draft.step is Step.TYPE:  # the catalog's longer words too
+                labels.append(option_labels(lang, campaign, draft, Step.TYPE))
+            for found in labels:
+                for index, label in enumerate(found):
+                    if folded in _forms(label):
                         return index
         return None
 
 
-def _option_labels(lang: str, campaign, draft: Draft) -> list[str]:
+def _forms(label: str) -> set[str]:
+    """A label as it may be typed: folded, and without a leading emoji."""
+    folded = label.casefold()
+    first, _, rest = folded.partition(" ")
+    return {folded, rest} if rest and not any(c.isalnum() for c in first) else {folded}
+
+
+def _option_labels(lang: str, campaign: Campaign, draft: Draft) -> list[str]:
     """A choice step's labels, the submitter types in KakaoTalk's short words."""
     if draft.step is Step.TYPE:
         return [plain(lang, f"kakao.draft.type.{value}")
@@ -408,6 +424,5 @@ def _option_labels(lang: str, campaign, draft: Draft) -> list[str]:
 
 
 def _labels(key: str) -> set[str]:
-    """A label in both languages, with and without its leading emoji, folded."""
-    labels = {plain(lang, key).casefold() for lang in ("ko", "en")}
-    return labels | {label.split(" ", 1)[-1] for label in labels}
+    """A label in both languages, as it may be typed."""
+    return _forms(plain("ko", key)) | _forms(plain("en", key))
