@@ -503,3 +503,24 @@ async def test_the_longest_answers_fit_kakaos_limits(kakao, services, campaign):
     await kim.tap("접수하기")
     [case] = await stored_cases(services)
     assert case["body_ko"] == body.strip() and case["organization_ko"] == "협" * 100
+
+
+async def test_the_welcome_block_leaves_the_draft_waiting(services, campaign):
+    welcome = "65a1b2c3d4e5f60718290000"
+    settings = SETTINGS.model_copy(update={"chamyeo_kakao_welcome_block_id": welcome})
+    client = TestClient(TestServer(build_kakao_app(services, settings)))
+    await client.start_server()
+    try:
+        kim = Citizen(client, KIM)
+        await write_until_title(kim)
+        body = skill_request("반가워요", None, KIM)
+        body["userRequest"]["block"] = {"id": welcome, "name": "웰컴 블록"}
+        status, answer = await ask(client, body)
+        assert "시험 공모 2024" in texts(answer)[0]
+        kim.answer = answer
+        assert kim.labels()[0] == "✏️ 이어 쓰기"
+        found = await kim.say(TITLE)  # a search now
+        assert found[1].startswith("📋 사례 목록")
+        assert "title" not in (await draft_of(services, KIM)).answers
+    finally:
+        await client.close()
