@@ -43,7 +43,9 @@ class Extra(BaseModel):
     a: Act
     k: int | None = Field(None, ge=1, lt=_MAX_ID)  # campaign id
     c: int | None = Field(None, ge=1, lt=_MAX_ID)  # case id
-    p: int = Field(0, ge=0, lt=10_000)  # page of a list or of a picker, or part of a case
+    # page of a list or of a picker, part of a case; a draft's page of choices, or part of
+    # its preview (with `o` = "page")
+    p: int = Field(0, ge=0, lt=10_000)
     d: int | None = Field(None, ge=0, lt=1000)  # district, as an index into the campaign's
     g: int | None = Field(None, ge=0, lt=1000)  # category, likewise
     q: str | None = Field(None, min_length=1, max_length=30)  # search word
@@ -51,7 +53,9 @@ class Extra(BaseModel):
     lang: str | None = Field(None, pattern="^(ko|en)$")
     v: str | None = Field(None, pattern="^(0|[0-9a-f]{8})$")  # bot.domain.votes_token
     s: str | None = Field(None, pattern="^[a-z]{1,12}$")  # a draft's step (bot.drafts.Step)
-    o: str | None = Field(None, pattern="^[a-z0-9-]{1,16}$")  # a choice index, or a word
+    # a choice's index, or a word (handlers/kakao/submission.py: back, keep, skip, send,
+    # edit, e-<step>, cancel, discard, here, page)
+    o: str | None = Field(None, pattern="^[a-z0-9-]{1,16}$")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {

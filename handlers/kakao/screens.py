@@ -4,13 +4,14 @@ The flows (skill.py, submission.py, ...) build their screens from these."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from bot.domain import Campaign, Case, Citizen
 from bot.i18n import plain
-from bot.text import clip, plain_text
+from bot.text import clip, plain_text, split_text
 from handlers.kakao.extra import Extra
 from handlers.kakao.models import (
     MAX_QUICK_REPLIES,
@@ -23,6 +24,8 @@ from handlers.kakao.models import (
     Template,
     output,
 )
+
+BODY_PART_LENGTH = 900  # one simpleText, with room for "(1/3)"
 
 
 def fit(text: str, limit: int = SIMPLE_TEXT_LENGTH) -> str:
@@ -42,6 +45,9 @@ class Turn:
     citizen: Citizen
     campaign: Campaign | None
     now: datetime
+    # The chat session's state (bot/services/sessions.py), kept in the database between
+    # requests: what the citizen's next typed message answers. Flows change it in place.
+    state: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def lang(self) -> str:
@@ -60,6 +66,27 @@ def picture(url: str | None) -> bool:
 
 def case_picture(case: Case) -> bool:
     return picture(case.image)
+
+
+def case_about(lang: str, campaign: Campaign, case: Case) -> str:
+    """Under a case's title: who, where, which field, and the summary."""
+    text = case.text(lang)
+    district = campaign.district(case.district)
+    category = campaign.category(case.category)
+    hood = next((h for h in (district.neighbourhoods if district else ())
+                 if h.ko == case.neighbourhood), None)
+    return (f"🏢 {text.organization}\n📍 {district.name.get(lang) if district else ''} "
+            f"{hood.get(lang) if hood else case.neighbourhood} · 🏷 "
+            f"{category.name.get(lang) if category else case.category}\n\n{text.summary}")
+
+
+def body_parts(lang: str, case: Case) -> list[str]:
+    """A case's description in the parts citizens read it in, one simpleText each."""
+    return split_text(case.text(lang).body, BODY_PART_LENGTH)
+
+
+def body_part(parts: list[str], part: int) -> str:
+    return parts[part] if len(parts) == 1 else f"({part + 1}/{len(parts)})\n{parts[part]}"
 
 
 class Controls:

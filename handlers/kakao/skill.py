@@ -1,7 +1,9 @@
 """The citizen's flows on KakaoTalk: welcome, browse (a carousel per page, filters), a case,
-vote with a confirmation, my vote, schedule, help, news on/off, the results (results.py). The
-same services and message catalogs as Telegram; only the screens differ. Every press
-re-checks the campaign, the case and the phase on the server, as on Telegram."""
+vote with a confirmation, my vote, schedule, help, news on/off, the results (results.py);
+submitting a case and "my cases" are in submission.py. The same services and message catalogs
+as Telegram; only the screens differ. Every press re-checks the campaign, the case and the
+phase on the server, as on Telegram. Each request runs in the citizen's chat session (kept in
+the database, as on Telegram): it says whether typed text answers a case being written."""
 
 from __future__ import annotations
 
@@ -45,15 +47,18 @@ from handlers.kakao.results import results_answer
 from handlers.kakao.screens import (
     Controls,
     Turn,
+    body_part,
+    body_parts,
+    case_about,
     case_picture,
     fit,
     fit_catalog,
     response,
 )
+from handlers.kakao.submission import WRITING, KakaoSubmission
 
 log = logging.getLogger(__name__)
 
-BODY_PART_LENGTH = 900  # one simpleText, with room for "(1/3)"
 PICKER_PAGE = MAX_QUICK_REPLIES - 2  # options per page, next to "all" and "next"
 CAROUSEL_DESCRIPTION = 76  # two lines of a card in a carousel
 MENU_WORDS = {"", "시작", "처음", "처음으로", "메뉴", "홈", "start", "menu", "home", "hi", "안녕",
@@ -72,23 +77,44 @@ class KakaoSkill:
         # Where our server is reachable (CHAMYEO_PUBLIC_URL): pictures we serve (the results
         # chart, case pictures kept as files) are shown only with it.
         self.public_url = public_url
+        self.submission = KakaoSubmission(services, self.controls)
 
     # --- entry ---------------------------------------------------------------------------
 
     async def answer(self, request: SkillRequest) -> SkillResponse:
+        sessions = self.services.sessions
+        session = await sessions.begin(CHANNEL, request.user_key)
+        state = dict(session.state)
+        try:
+            return await self._answer(request, state)
+        finally:
+            await _end_session(sessions.end(session, state))
+
+    async def _answer(self, request: SkillRequest, state: dict) -> SkillResponse:
         properties = request.user_request.user.properties
         citizen = await self.services.citizens.identify(
             CHANNEL, request.user_key, request.user_request.lang,
             alias=properties.plusfriend_user_key)
         turn = Turn(citizen, await self.services.campaigns.current(),
-                    self.services.clock.now())
+                    self.services.clock.now(), state)
         if self.welcome_block_id is not None and self.welcome_block_id in request.block_ids:
+            state.clear()  # the menu: a case being written waits for "continue"
             return await self._welcome(turn)
         if not request.extra:
-            return await self._utterance(turn, request.user_request.utterance)
+            utterance = request.user_request.utterance
+            if state.get(WRITING) and turn.campaign is not None \
+                    and " ".join(utterance.split()).lower() not in MENU_WORDS:
+                return await self.submission.typed(turn, utterance)
+            state.clear()
+            return await self._utterance(turn, utterance)
         extra = parse_extra(request.extra)
         if extra is None or self._stale(extra, turn):
+            if request.extra.get("a") in (Act.DRAFT.value, Act.SUBMIT.value):
+                return await self.submission.stale(turn)
+            state.clear()
             return self.controls.say(t(turn.lang, "kakao.expired"), self._menu_replies(turn))
+        if extra.a not in (Act.SUBMIT, Act.DRAFT):
+            state.clear()  # another button: a case being written waits for "continue"
         return await self._act(turn, extra)
 
     @staticmethod
@@ -104,18 +130,21 @@ class KakaoSkill:
         if word.lower() in MENU_WORDS or turn.campaign is None:
             return await self._welcome(turn)
         folded = word.casefold()
-        for act in (Act.MY_VOTE, Act.SCHEDULE, Act.HELP):
+        for act in (Act.MY_VOTE, Act.SCHEDULE, Act.HELP, Act.MY_CASES):
             if folded in self._labels(_REPLY_LABEL[act]):
                 return await self._act(turn, Extra(a=act))
         if folded in self._labels("kakao.reply.results"):
             return await self._act(turn, Extra(a=Act.RESULTS, k=turn.campaign.id))
+        if folded in self._labels("kakao.reply.submit") | self._labels("kakao.reply.continue"):
+            return await self._act(turn, Extra(a=Act.SUBMIT, k=turn.campaign.id))
         if folded in self._labels("kakao.reply.browse"):
             return await self._list(turn, Extra(a=Act.LIST, k=turn.campaign.id))
         for key, on in (("kakao.reply.notify_on", True), ("kakao.reply.notify_off", False)):
             if folded in self._labels(key):
                 return await self._act(turn, Extra(a=Act.NOTIFY, k=turn.campaign.id, on=on))
         keyword = clean_keyword(word)
-        return await self._list(turn, Extra(a=Act.LIST, k=turn.campaign.id, q=keyword))
+        found = await self._list(turn, Extra(a=Act.LIST, k=turn.campaign.id, q=keyword))
+        return await self.submission.note_waiting(turn, found)  # a draft waiting: say so
 
     @staticmethod
     def _labels(key: str) -> set[str]:
@@ -156,10 +185,16 @@ class KakaoSkill:
                 return self.controls.say(text, self._menu_replies(turn, subscribed=extra.on))
             case Act.LANGUAGE:
                 citizen = await self.services.citizens.set_language(turn.citizen, extra.lang)
-                return await self._welcome(Turn(citizen, turn.campaign, turn.now))
+                return await self._welcome(Turn(citizen, turn.campaign, turn.now, turn.state))
             case Act.RESULTS:
                 return await results_answer(self.services, turn, self.public_url,
                                             self._menu_replies(turn))
+            case Act.SUBMIT:
+                return await self.submission.start(turn)
+            case Act.DRAFT:
+                return await self.submission.press(turn, extra)
+            case Act.MY_CASES:
+                return await self.submission.my_cases(turn)
         return self.controls.say(t(turn.lang, "kakao.expired"), self._menu_replies(turn))
 
     # --- screens -------------------------------------------------------------------------
@@ -174,7 +209,9 @@ class KakaoSkill:
         if campaign.sample_data:
             text += "\n\n" + t(lang, "sample_note")
         subscribed = await self.services.subscriptions.status(campaign, turn.citizen)
-        return self.controls.say(text, self._menu_replies(turn, subscribed=bool(subscribed)))
+        return self.controls.say(text, self._menu_replies(
+            turn, subscribed=bool(subscribed),
+            submission=await self.submission.menu_replies(turn)))
 
     async def _list(self, turn: Turn, extra: Extra) -> SkillResponse:
         lang, campaign = turn.lang, turn.campaign
@@ -266,15 +303,9 @@ class KakaoSkill:
         if case is None:
             return self.controls.say(t(lang, "case.unknown"), self._menu_replies(turn))
         text = case.text(lang)
-        parts = split_text(text.body, BODY_PART_LENGTH)
+        parts = body_parts(lang, case)
         part = min(extra.p, len(parts) - 1)
-        district = campaign.district(case.district)
-        category = campaign.category(case.category)
-        hood = next((h for h in (district.neighbourhoods if district else ())
-                     if h.ko == case.neighbourhood), None)
-        about = (f"🏢 {text.organization}\n📍 {district.name.get(lang) if district else ''} "
-                 f"{hood.get(lang) if hood else case.neighbourhood} · 🏷 "
-                 f"{category.name.get(lang) if category else case.category}\n\n{text.summary}")
+        about = case_about(lang, campaign, case)
         votes = await self.services.catalog.visible_votes(campaign, case.id)
         if votes is not None:
             about = plain_text(t(lang, "case.votes", votes=votes)) + "\n" + about
@@ -292,7 +323,7 @@ class KakaoSkill:
             card = output(TextCard(title=title, description=fit(about,
                                                                  TEXT_CARD_DESCRIPTION_LENGTH),
                                    buttons=buttons))
-        body = parts[part] if len(parts) == 1 else f"({part + 1}/{len(parts)})\n{parts[part]}"
+        body = body_part(parts, part)
         outputs = [card, output(SimpleText(text=fit(body)))] if part == 0 else \
             [output(SimpleText(text=fit(body)))]
         replies = []
@@ -365,7 +396,9 @@ class KakaoSkill:
         path = case_picture_path(case)
         return None if path is None else public(self.public_url, path)
 
-    def _menu_replies(self, turn: Turn, subscribed: bool | None = None) -> list[QuickReply]:
+    def _menu_replies(self, turn: Turn, subscribed: bool | None = None,
+                      submission: list[QuickReply] | None = None) -> list[QuickReply]:
+        """`submission`: "submit" and "my cases" (welcome menu only), after the results."""
         campaign = turn.campaign
         if campaign is None:
             return [self.controls.reply(turn, "kakao.reply.help", Extra(a=Act.HELP))]
@@ -374,6 +407,7 @@ class KakaoSkill:
             replies.append(self.controls.reply(turn, "kakao.reply.results",
                                                Extra(a=Act.RESULTS, k=campaign.id)))
         replies += [
+            *(submission or []),
             self.controls.reply(turn, "kakao.reply.browse", Extra(a=Act.LIST, k=campaign.id)),
             self.controls.reply(turn, "kakao.reply.myvote", Extra(a=Act.MY_VOTE)),
             self.controls.reply(turn, "kakao.reply.schedule", Extra(a=Act.SCHEDULE)),
@@ -389,11 +423,25 @@ class KakaoSkill:
         return replies
 
 _REPLY_LABEL = {Act.MY_VOTE: "kakao.reply.myvote", Act.SCHEDULE: "kakao.reply.schedule",
-                Act.HELP: "kakao.reply.help"}
+                Act.HELP: "kakao.reply.help", Act.MY_CASES: "kakao.reply.mine"}
 
 
 def _option(options, index: int | None):
     return options[index] if index is not None and index < len(options) else None
+
+
+async def _end_session(ending) -> None:
+    """Keep the session and end the citizen's turn, even when the answer ran out of time
+    (a turn left held would make their next request wait for its lease). A failure is
+    logged: the answer is given anyway."""
+    task = asyncio.ensure_future(ending)
+    task.add_done_callback(_log_session_failure)
+    await asyncio.shield(task)
+
+
+def _log_session_failure(task: asyncio.Future) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("kakao skill: could not save the chat session", exc_info=task.exception())
 
 
 def _log_late_vote(vote: asyncio.Future) -> None:

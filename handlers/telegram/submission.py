@@ -22,6 +22,7 @@ from bot.drafts import Step
 from bot.i18n import plain, t
 from bot.services.staff import actor
 from bot.services.submissions import SubmissionOutcome, SubmissionReply
+from bot.submission_texts import problem_text
 from bot.text import shorten
 from handlers.telegram import callbacks as cb
 from handlers.telegram import submission_views as sv
@@ -83,7 +84,7 @@ async def respond(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Turn
         return
     note = None
     if reply.outcome is SubmissionOutcome.PROBLEM:
-        note = sv.problem_text(lang, reply.problem)
+        note = problem_text(lang, reply.problem)
     elif reply.outcome is SubmissionOutcome.STALE:
         note = t(lang, "submission.stale")
     elif reply.resumed:

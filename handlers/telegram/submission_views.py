@@ -8,27 +8,24 @@ from datetime import datetime
 from telegram import InlineKeyboardButton
 
 from bot.domain import Campaign
-from bot.drafts import (
-    ANSWER_STEPS,
-    CHOICE_STEPS,
-    TEXT_LIMITS,
-    AnswerProblem,
-    Draft,
-    Step,
-    applies,
-    as_case,
-    choices,
-    previous_step,
-)
-from bot.i18n import format_when, plain, t
+from bot.drafts import CHOICE_STEPS, Draft, Step, as_case, choices, previous_step
+from bot.i18n import plain, t
 from bot.services.submissions import SubmissionOutcome, SubmissionReply, SubmittedCase
+from bot.submission_texts import (
+    answer_steps,
+    draft_waiting_text,
+    ending_text,
+    header_text,
+    my_case_text,
+    option_labels,
+    question_text,
+)
 from bot.text import shorten, split_text
 from handlers.telegram import callbacks as cb
 from handlers.telegram.common import Screen
 from handlers.telegram.views import BODY_PART_LENGTH, button, case_card, home_button
 
 CURRENT_PREVIEW = 200  # how much of an earlier answer is repeated under the question
-REASON_PREVIEW = 150  # staff's reason, in the list of a citizen's cases
 MESSAGE_BUDGET = 3800  # under Telegram's 4096, with room for the HTML tags
 
 # The word on a button, for the steps and actions that are not an option's index.
@@ -39,41 +36,6 @@ EDIT_PREFIX = "e-"
 
 def _button(lang: str, label: str, draft: Draft, choice: str, step: Step | None = None):
     return button(label, cb.DraftButton(draft.campaign_id, (step or draft.step).value, choice))
-
-
-def _steps(campaign: Campaign, draft: Draft) -> list[Step]:
-    return [s for s in ANSWER_STEPS if applies(campaign, draft, s)]
-
-
-def _position(steps: list[Step], draft: Draft) -> int:
-    """1-based; a step the campaign no longer asks counts as the last."""
-    return steps.index(draft.step) + 1 if draft.step in steps else len(steps)
-
-
-def _option_labels(lang: str, campaign: Campaign, draft: Draft, step: Step) -> list[str]:
-    values = choices(campaign, draft, step)
-    if step is Step.TYPE:
-        return [plain(lang, f"submission.type.{v}") for v in values]
-    if step is Step.DISTRICT:
-        return [d.name.get(lang) for d in campaign.districts]
-    if step is Step.NEIGHBOURHOOD:
-        district = campaign.district(draft.answer(Step.DISTRICT))
-        return [h.get(lang) for h in district.neighbourhoods]
-    if step is Step.CATEGORY:
-        return [c.name.get(lang) for c in campaign.categories]
-    return [plain(lang, "submission.button.agree"), plain(lang, "submission.button.disagree")]
-
-
-def _question(lang: str, campaign: Campaign, draft: Draft) -> str:
-    step = draft.step
-    low, high = TEXT_LIMITS.get(step, (0, 0))
-    if step is Step.NAME:
-        kind = draft.answer(Step.TYPE) or "individual"
-        return t(lang, f"submission.ask.name_{kind}", max=high)
-    if step is Step.NEIGHBOURHOOD:
-        district = campaign.district(draft.answer(Step.DISTRICT))
-        return t(lang, "submission.ask.hood", district=district.name.get(lang) if district else "")
-    return t(lang, f"submission.ask.{step.value}", min=low, max=high)
 
 
 def _navigation(lang: str, campaign: Campaign, draft: Draft) -> list[InlineKeyboardButton]:
@@ -98,15 +60,14 @@ def step_screens(lang: str, campaign: Campaign, draft: Draft, now: datetime,
 
 def step_screen(lang: str, campaign: Campaign, draft: Draft, note: str | None = None) -> Screen:
     """The question of a step (not the preview) with its buttons."""
-    steps = _steps(campaign, draft)
     lines = [note] if note else []
-    lines.append(t(lang, "submission.header", step=_position(steps, draft), steps=len(steps)))
-    lines.append(_question(lang, campaign, draft))
+    lines.append(header_text(lang, campaign, draft))
+    lines.append(question_text(lang, campaign, draft))
     keyboard: list[list[InlineKeyboardButton]] = []
     answer = draft.answer(draft.step)
     if draft.step in CHOICE_STEPS:
         values = choices(campaign, draft, draft.step)
-        labels = _option_labels(lang, campaign, draft, draft.step)
+        labels = option_labels(lang, campaign, draft, draft.step)
         options = [_button(lang, f"✓ {label}" if value == answer else label, draft, str(i))
                    for i, (value, label) in enumerate(zip(values, labels, strict=True))]
         per_row = 2 if draft.step in (Step.DISTRICT, Step.NEIGHBOURHOOD) else 1
@@ -149,7 +110,7 @@ def preview_screens(lang: str, campaign: Campaign, draft: Draft, now: datetime,
 
 
 def edit_menu(lang: str, campaign: Campaign, draft: Draft) -> Screen:
-    fields = [s for s in _steps(campaign, draft) if s is not Step.CONSENT]
+    fields = [s for s in answer_steps(campaign, draft) if s is not Step.CONSENT]
     buttons = [_button(lang, plain(lang, f"submission.field.{s.value}"), draft,
                        EDIT_PREFIX + s.value) for s in fields]
     keyboard = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
@@ -164,11 +125,6 @@ def confirm_cancel(lang: str, draft: Draft) -> Screen:
     ])
 
 
-def problem_text(lang: str, problem: AnswerProblem) -> str:
-    return "⚠️ " + t(lang, f"submission.problem.{problem.kind.value}", length=problem.length,
-                     min=problem.minimum, max=problem.maximum)
-
-
 def ending(lang: str, campaign: Campaign, reply: SubmissionReply) -> Screen:
     """What to say when there is no draft (any more): why, and where to go from here."""
     keyboard = [[home_button(lang)]]
@@ -178,23 +134,9 @@ def ending(lang: str, campaign: Campaign, reply: SubmissionReply) -> Screen:
         keyboard.insert(0, [button(plain(lang, "submission.menu_mine"), cb.MyCases())])
         return Screen(t(lang, "submission.submitted", reference=case.key,
                         title=case.ko.title), keyboard)
-    if outcome is SubmissionOutcome.NOT_OPEN_YET:
-        text = t(lang, "submission.not_open", time=format_when(reply.boundary, campaign.timezone,
-                                                               lang))
-    elif outcome is SubmissionOutcome.CLOSED:
-        if reply.boundary is None:
-            text = t(lang, "submission.no_phase")
-        else:
-            key = "submission.closed_draft" if reply.had_draft else "submission.closed"
-            text = t(lang, key, time=format_when(reply.boundary, campaign.timezone, lang))
-    elif outcome is SubmissionOutcome.LIMIT_REACHED:
-        text = t(lang, "submission.limit", limit=campaign.submission.cases_per_citizen)
+    if outcome is SubmissionOutcome.LIMIT_REACHED:
         keyboard.insert(0, [button(plain(lang, "submission.menu_mine"), cb.MyCases())])
-    elif outcome is SubmissionOutcome.CANCELLED:
-        text = t(lang, "submission.cancelled")
-    else:
-        text = t(lang, "submission.no_draft")
-    return Screen(text, keyboard)
+    return Screen(ending_text(lang, campaign, reply), keyboard)
 
 
 def my_cases(lang: str, campaign: Campaign, mine: list[SubmittedCase], draft: Draft | None,
@@ -205,21 +147,13 @@ def my_cases(lang: str, campaign: Campaign, mine: list[SubmittedCase], draft: Dr
     header = t(lang, "submission.mine.header", count=len(mine), limit=limit)
     items = []
     for item in reversed(mine):
-        line = t(lang, "submission.mine.item", title=item.case.ko.title, reference=item.case.key,
-                 time=format_when(item.sent_at, campaign.timezone, lang),
-                 status=plain(lang, f"submission.status.{item.case.status.value}"))
-        if item.reason:
-            line += "\n" + t(lang, "submission.mine.reason",
-                              reason=shorten(item.reason, REASON_PREVIEW))
-        items.append(line)
+        items.append(my_case_text(lang, campaign, item))
     keyboard = []
     footer = []
     if not mine:
         footer.append(t(lang, "submission.mine.none"))
     if can_start and draft is not None and draft.campaign_id == campaign.id:
-        steps = _steps(campaign, draft)
-        footer.append(t(lang, "submission.mine.draft", step=_position(steps, draft),
-                        steps=len(steps)))
+        footer.append(draft_waiting_text(lang, campaign, draft))
         keyboard.append([button(plain(lang, "submission.menu_continue"),
                                 cb.StartSubmission(campaign.id))])
     elif can_start and len(mine) < limit:
