@@ -112,7 +112,7 @@ class KakaoProcess(BotProcess):
     """`python -m bot run` with no Telegram: ready once its skill server accepts connections."""
 
     def __init__(self, workdir: Path, env: dict[str, str], port: int) -> None:
-        super().__init__(workdir, env, stub=None)  # type: ignore[arg-type]  # no Telegram
+        super().__init__(workdir, env, stub=None)  # type: ignore[arg-type]  # no Bot API stub
         self.port = port
 
     def launch(self) -> None:
@@ -132,7 +132,7 @@ class KakaoProcess(BotProcess):
 
 @pytest.fixture
 def kakao_process(database_url, tmp_path):
-    """Makes the Kakao-only bot process (`make(env_extra)`); killed at teardown whatever
+    """Makes the Kakao-only bot process (`make(port, event_api_url)`); killed at teardown whatever
     happened (asked for after `database_url`, so torn down before the database is dropped)."""
     made: list[KakaoProcess] = []
 
