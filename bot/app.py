@@ -1,5 +1,7 @@
-"""Wiring: settings + database + services + Telegram handlers = a running Application.
-This and handlers/ are the only places that know about python-telegram-bot."""
+"""Wiring: settings + database + services + Telegram handlers = a running Application, and
+`run`, which serves whichever channels are configured (Telegram, KakaoTalk or both). This and
+handlers/ are the only places that know about python-telegram-bot; what every run shares, and
+the KakaoTalk-only run, are in bot/runtime.py."""
 
 from __future__ import annotations
 
@@ -12,12 +14,11 @@ from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
 from bot.clock import Clock, SystemClock
+from bot.runtime import KakaoOnly, Runtime
 from bot.scheduler import ClockWatch, Scheduler
 from bot.services import AnnounceChat, Services
 from bot.services.outbound import OutboundPace
 from bot.settings import Settings
-from handlers.kakao import CHANNEL as KAKAO_CHANNEL
-from handlers.kakao.events import KakaoEventSender, SkippedKakaoSender, kakao_sender
 from handlers.kakao.server import KakaoServer
 from handlers.telegram.common import CHANNEL, SCHEDULER, SERVICES
 from handlers.telegram.menus import refresh_staff_menu, set_commands
@@ -25,7 +26,7 @@ from handlers.telegram.processor import PerUserUpdateProcessor
 from handlers.telegram.rate_limiter import PacedRateLimiter
 from handlers.telegram.sender import TelegramSender
 from handlers.telegram.setup import register
-from storage.coordination import AdvisoryLeadership, Leadership, claim_sqlite
+from storage.coordination import AdvisoryLeadership, FileLeadership, Leadership, claim_sqlite
 from storage.database import Database
 from storage.migrate import upgrade
 
@@ -50,10 +51,10 @@ def build_application(
     alongside while the bot runs. With `rate_limited`, every call to Telegram keeps the
     outbound pace all workers share (handlers/telegram/rate_limiter.py)."""
     pace = OutboundPace(services.db, CHANNEL) if rate_limited else None
-    scheduler = Scheduler(services, leadership=leadership,
-                          clock_watch=ClockWatch() if run_scheduler else None,
-                          paces=(pace,) if pace else ())
-    kakao_events = kakao_sender(settings)
+    runtime = Runtime(settings, services, leadership=leadership,
+                      clock_watch=ClockWatch() if run_scheduler else None,
+                      paces=(pace,) if pace else ())
+    scheduler = runtime.scheduler
     processor = PerUserUpdateProcessor(256, CHANNEL)
     builder = (
         ApplicationBuilder()
@@ -62,7 +63,7 @@ def build_application(
         .concurrent_updates(processor)
         .post_init(_post_init(services, scheduler if run_scheduler else None, kakao))
         .post_stop(_post_stop(scheduler, kakao))
-        .post_shutdown(_post_shutdown(services, kakao_events))
+        .post_shutdown(_post_shutdown(runtime))
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
@@ -77,8 +78,6 @@ def build_application(
     sender = TelegramSender(application.bot, settings.chamyeo_admin_ids,
                             settings.chamyeo_default_language)
     services.broadcaster.register(CHANNEL, sender)
-    # Kakao subscribers get announcements through the Event API, or a log line without it.
-    services.broadcaster.register(KAKAO_CHANNEL, kakao_events)
     services.staff.add_bootstrap_admins(CHANNEL, {str(i) for i in settings.chamyeo_admin_ids})
     services.broadcaster.on_finished(sender.tell_admins)
     register(application)
@@ -107,18 +106,19 @@ def _post_stop(scheduler: Scheduler, kakao: KakaoServer | None):
     return post_stop
 
 
-def _post_shutdown(services: Services, kakao_events: KakaoEventSender | SkippedKakaoSender):
+def _post_shutdown(runtime: Runtime):
     async def post_shutdown(application: Application) -> None:
-        await kakao_events.close()
-        await services.db.dispose()
+        await runtime.close()
 
     return post_shutdown
 
 
-def create_services(settings: Settings, clock: Clock | None = None) -> Services:
+def create_services(settings: Settings, clock: Clock | None = None, *,
+                    telegram: bool = True) -> Services:
+    """`telegram`: whether Telegram is served (the announce chat is a Telegram chat)."""
     db = Database(settings.chamyeo_database_url)
     announce_chat = None
-    if settings.chamyeo_announce_chat_id is not None:
+    if telegram and settings.chamyeo_announce_chat_id is not None:
         announce_chat = AnnounceChat(CHANNEL, str(settings.chamyeo_announce_chat_id),
                                      settings.chamyeo_default_language)
     return Services.create(db, clock or SystemClock(), settings.chamyeo_default_language,
@@ -134,12 +134,28 @@ async def migrate(database_url: str) -> None:
     log.info("database is up to date")
 
 
+def served_channels(settings: Settings, webhook: bool = False) -> list[str]:
+    channels = []
+    if settings.telegram_bot_token:
+        channels.append("Telegram (webhook)" if webhook else "Telegram (polling)")
+    if settings.kakao_enabled:
+        channels.append("KakaoTalk")
+    return channels
+
+
 def run(settings: Settings, *, webhook: bool = False) -> None:
-    """Migrate the database, then serve Telegram until interrupted: by long polling, or with
-    `webhook` as a webhook server that Telegram posts to (the TELEGRAM_WEBHOOK_* settings;
-    requests without the secret in X-Telegram-Bot-Api-Secret-Token are refused with 403)."""
+    """Migrate the database, then serve every configured channel until interrupted. Telegram
+    (TELEGRAM_BOT_TOKEN): by long polling, or with `webhook` as a webhook server that Telegram
+    posts to (the TELEGRAM_WEBHOOK_* settings; requests without the secret in
+    X-Telegram-Bot-Api-Secret-Token are refused with 403). KakaoTalk (the CHAMYEO_KAKAO_*
+    settings): the skill server, beside Telegram or alone."""
+    telegram = bool(settings.telegram_bot_token)
     if webhook and not (settings.telegram_webhook_url and settings.telegram_webhook_secret):
         raise ValueError("webhook mode needs TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET")
+    if webhook and not telegram:
+        raise ValueError("webhook mode is Telegram's: it needs TELEGRAM_BOT_TOKEN")
+    if not telegram and not settings.kakao_enabled:
+        raise ValueError("nothing to serve: set TELEGRAM_BOT_TOKEN or the KakaoTalk settings")
     # A port already taken would otherwise fail inside PTB's server and leave the bot hanging.
     if webhook:
         ensure_port_free("TELEGRAM_WEBHOOK_PORT", settings.telegram_webhook_listen,
@@ -151,10 +167,15 @@ def run(settings: Settings, *, webhook: bool = False) -> None:
     # run touches nothing, not even the migrations.
     sqlite_lock = claim_sqlite(settings.chamyeo_database_url)
     # Telegram answers (else one line, not PTB's traceback at its first call).
-    if settings.telegram_bot_token:
+    if telegram:
         asyncio.run(ensure_telegram_answers(settings))
     # Before the bot's own event loop: its connections must be made inside that loop.
     asyncio.run(migrate(settings.chamyeo_database_url))
+    log.info("serving: %s", ", ".join(served_channels(settings, webhook)))
+    if not telegram:
+        log.info("Telegram is off (set TELEGRAM_BOT_TOKEN to serve it)")
+        asyncio.run(_serve_kakao_only(settings, sqlite_lock))
+        return
     # asyncio.run() leaves no current loop; older PTB 22.x releases expect one.
     asyncio.set_event_loop(asyncio.new_event_loop())
     services = create_services(settings)
@@ -167,8 +188,7 @@ def run(settings: Settings, *, webhook: bool = False) -> None:
                  "CHAMYEO_KAKAO_BLOCK_ID to serve it)")
     application = build_application(settings, services, run_scheduler=True, kakao=kakao,
                                     leadership=leadership)
-    log.info("Chamyeo is starting (database %s, worker %s)",
-             settings.chamyeo_database_url.split("://")[0], services.worker_id)
+    _log_start(settings, services)
     allowed_updates = ["message", "callback_query"]
     if not webhook:
         application.run_polling(allowed_updates=allowed_updates)
@@ -187,6 +207,21 @@ def run(settings: Settings, *, webhook: bool = False) -> None:
         secret_token=secret,
         allowed_updates=allowed_updates,
     )
+
+
+async def _serve_kakao_only(settings: Settings, sqlite_lock: FileLeadership | None) -> None:
+    if settings.chamyeo_announce_chat_id is not None:
+        log.warning("CHAMYEO_ANNOUNCE_CHAT_ID is a Telegram chat: without TELEGRAM_BOT_TOKEN "
+                    "announcements go to KakaoTalk subscribers only")
+    services = create_services(settings, telegram=False)
+    leadership: Leadership = sqlite_lock or AdvisoryLeadership(services.db)
+    _log_start(settings, services)
+    await KakaoOnly(settings, services, leadership=leadership, clock_watch=ClockWatch()).serve()
+
+
+def _log_start(settings: Settings, services: Services) -> None:
+    log.info("Chamyeo is starting (database %s, worker %s)",
+             settings.chamyeo_database_url.split("://")[0], services.worker_id)
 
 
 class TelegramUnreachable(Exception):

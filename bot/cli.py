@@ -22,9 +22,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="chamyeo", description="Chamyeo: a citizen-participation competition over chat."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = commands.add_parser("run", help="serve the bot on Telegram (needs TELEGRAM_BOT_TOKEN)")
+    run = commands.add_parser(
+        "run", help="serve the bot on the channels configured: Telegram (TELEGRAM_BOT_TOKEN), "
+                    "KakaoTalk (CHAMYEO_KAKAO_*), or both")
     run.add_argument("--webhook", action="store_true",
-                     help="serve through a webhook Telegram posts to (needs "
+                     help="serve Telegram through a webhook Telegram posts to (needs "
                           "TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET; default: polling)")
     campaign = commands.add_parser("campaign", help="load or list campaigns").add_subparsers(
         dest="campaign_command", required=True, metavar="ACTION"
@@ -73,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     url = settings.chamyeo_database_url
     if args.command == "run":
-        if not settings.telegram_bot_token:
-            print("chamyeo: TELEGRAM_BOT_TOKEN is not set: put it in .env or the environment "
-                  "(see .env.example), or try `chamyeo demo`", file=sys.stderr)
+        refusal = _nothing_to_serve(settings, args.webhook)
+        if refusal:
+            print(f"chamyeo: {refusal}", file=sys.stderr)
             return EXIT_USAGE
         if args.webhook:
             missing = [name for name, value in (
@@ -135,6 +137,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.campaign_command == "load":
         return _with_services(settings, lambda s: _campaign_load(s, args.file))
     return _with_services(settings, _campaign_list)
+
+
+def _nothing_to_serve(settings: Settings, webhook: bool) -> str | None:
+    """Why `run` has no channel to serve (or `--webhook` no Telegram), in one line; None if it
+    has one."""
+    if not settings.telegram_bot_token and not settings.kakao_enabled:
+        missing = settings.kakao_missing
+        kakao = f"{', '.join(missing[:-1])} and {missing[-1]}" if len(missing) > 1 \
+            else missing[0]
+        if len(missing) < 3:  # some are set: name what is still missing
+            kakao += " as well"
+        return (f"nothing to serve: set TELEGRAM_BOT_TOKEN for Telegram, or {kakao} for "
+                "KakaoTalk, in .env or the environment (see .env.example), or try `chamyeo demo`")
+    if webhook and not settings.telegram_bot_token:
+        return ("--webhook is Telegram's webhook and needs TELEGRAM_BOT_TOKEN; to serve "
+                "KakaoTalk alone, run without --webhook")
+    return None
 
 
 def _reachable(url: str) -> bool:

@@ -15,6 +15,8 @@ from sqlalchemy.engine import make_url
 from bot.domain import LANGUAGES
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+# What KakaoTalk needs to be served (the skill server); the Event API needs two more.
+KAKAO_REQUIRED = ("CHAMYEO_KAKAO_BOT_ID", "CHAMYEO_KAKAO_SKILL_SECRET", "CHAMYEO_KAKAO_BLOCK_ID")
 
 
 class Settings(BaseSettings):
@@ -54,9 +56,13 @@ class Settings(BaseSettings):
     chamyeo_public_url: str | None = None
 
     @property
+    def kakao_missing(self) -> tuple[str, ...]:
+        """The settings KakaoTalk still needs, by name (none: it is served)."""
+        return tuple(name for name in KAKAO_REQUIRED if not getattr(self, name.lower()))
+
+    @property
     def kakao_enabled(self) -> bool:
-        return bool(self.chamyeo_kakao_bot_id and self.chamyeo_kakao_skill_secret
-                    and self.chamyeo_kakao_block_id)
+        return not self.kakao_missing
 
     @property
     def kakao_events_enabled(self) -> bool:

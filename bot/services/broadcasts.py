@@ -46,6 +46,8 @@ CLAIM_LEASE = timedelta(seconds=30)
 # task gives up for now (the scheduler tick starts it again), and the first pause.
 DATABASE_TRIES = 6
 DATABASE_PAUSE_SECONDS = 0.5
+# Deliveries of a channel no sender serves, recorded as failed in one claim (see _unserved).
+UNSERVED_BATCH = 100
 
 
 class SendStatus(Enum):
@@ -149,6 +151,7 @@ class Broadcaster:
         # Held while waiting out flood control: every worker pauses, not only the one told.
         self._flood_pause = asyncio.Lock()
         self._flood_waits: dict[int, int] = {}
+        self._unserved_told: set[tuple[int, str]] = set()  # (broadcast, channel) logged
 
     def register(self, channel: str, sender: Sender | BatchSender) -> None:
         self.senders[channel] = sender
@@ -276,7 +279,9 @@ class Broadcaster:
             batch, sender = claimed
             if not batch:  # another worker took them first: look again
                 continue
-            if isinstance(sender, BatchSender):
+            if sender is None:
+                await self._unserved(batch, broadcast)
+            elif isinstance(sender, BatchSender):
                 await self._deliver_batch(batch, sender, broadcast, campaign)
             else:
                 await self._deliver(batch[0], sender, broadcast, campaign)
@@ -295,7 +300,12 @@ class Broadcaster:
                 return None
             channel, language = due
             sender = self.senders.get(channel)
-            size = max(sender.batch_size, 1) if isinstance(sender, BatchSender) else 1
+            if sender is None:
+                size = UNSERVED_BATCH
+            elif isinstance(sender, BatchSender):
+                size = max(sender.batch_size, 1)
+            else:
+                size = 1
             batch = await repo.claim(broadcast.id, self.worker_id, now, now + CLAIM_LEASE,
                                      limit=size, channel=channel, language=language)
             return batch, sender
@@ -319,18 +329,27 @@ class Broadcaster:
                 pause = min(pause * 2, 30.0)
         raise AssertionError("unreachable")
 
-    async def _deliver(self, delivery: Delivery, sender: Sender | BatchSender | None,
-                       broadcast: Broadcast, campaign: Campaign) -> None:
-        if sender is None or isinstance(sender, BatchSender):
-            result = SendResult(SendStatus.REJECTED, error=f"no sender for {delivery.channel}")
-        else:
-            try:
-                result = await sender.send(delivery, broadcast, campaign,
-                                           self._handover([delivery]))
-            except Exception as exc:  # a sender bug must not stop the broadcast
-                log.exception("sender failed for delivery %s", delivery.id)
-                result = SendResult(SendStatus.FAILED, error=repr(exc))
+    async def _deliver(self, delivery: Delivery, sender: Sender, broadcast: Broadcast,
+                       campaign: Campaign) -> None:
+        try:
+            result = await sender.send(delivery, broadcast, campaign, self._handover([delivery]))
+        except Exception as exc:  # a sender bug must not stop the broadcast
+            log.exception("sender failed for delivery %s", delivery.id)
+            result = SendResult(SendStatus.FAILED, error=repr(exc))
         await self._settle([self._outcome(delivery, result)])
+
+    async def _unserved(self, batch: list[Delivery], broadcast: Broadcast) -> None:
+        """Deliveries to a channel no sender serves in this process (a KakaoTalk-only run
+        finding Telegram subscribers from before, or a Telegram announce chat): recorded as
+        failed with the reason, once, and never sent. Held back instead, they would keep the
+        broadcast open for good and arrive stale whenever the channel came back."""
+        channel = batch[0].channel
+        if (broadcast.id, channel) not in self._unserved_told:
+            self._unserved_told.add((broadcast.id, channel))
+            log.warning("broadcast %s: %s is not served by this process: its recipients there "
+                        "are recorded as failed, not sent", broadcast.id, channel)
+        result = SendResult(SendStatus.REJECTED, error=f"{channel} is not served (no sender)")
+        await self._settle([self._outcome(d, result) for d in batch])
 
     async def _deliver_batch(self, batch: list[Delivery], sender: BatchSender,
                              broadcast: Broadcast, campaign: Campaign) -> None:
