@@ -50,6 +50,7 @@ class HeldSender:
         self.real = real
         self.hold = hold
         self.entered = 0
+        self.handed_over = 0
         self.all_held = asyncio.Event()
         self.release = asyncio.Event()
 
@@ -57,7 +58,9 @@ class HeldSender:
         self.entered += 1
         if self.entered <= self.hold:
             await handover()  # held "on its way": the request has left, no answer yet
-            if self.entered == self.hold:
+            # Counted once its handover is recorded (the first may finish after the second).
+            self.handed_over += 1
+            if self.handed_over == self.hold:
                 self.all_held.set()
             await self.release.wait()
         return await self.real.send(delivery, broadcast, campaign, handover)
