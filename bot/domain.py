@@ -416,10 +416,48 @@ class Announcement:
 class Broadcast:
     id: int
     campaign_id: int
-    kind: str  # an AnnouncementKind value, or "staff" for a message staff wrote
+    # an AnnouncementKind value, "staff" for a message staff wrote, or CASE_NOTICE_KIND
+    kind: str
     payload: dict
     status: str  # running, done
     created_at: datetime
+
+
+CASE_NOTICE_KIND = "case_notice"  # a broadcast to one submitter: see CaseNotice
+
+
+@dataclass(frozen=True)
+class CaseNotice:
+    """What a case's submitter is told of a moderation decision. Kept as the payload of a
+    broadcast of CASE_NOTICE_KIND (to that one person), so it is sent once, and rendered when
+    it goes out, in the recipient's language."""
+
+    decision: CaseStatus  # APPROVED, REJECTED or HIDDEN
+    case_id: int
+    reference: str  # the case's key, which the submitter was given
+    title: Text  # the case's title in every language it has
+    reason: str | None = None  # staff's words, as typed (rejected, hidden)
+
+    DECISIONS = (CaseStatus.APPROVED, CaseStatus.REJECTED, CaseStatus.HIDDEN)
+
+    def payload(self) -> dict:
+        return {"decision": self.decision.value, "case_id": self.case_id,
+                "reference": self.reference,
+                "title": {"ko": self.title.ko, "en": self.title.en}, "reason": self.reason}
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> CaseNotice:
+        """Raises ValueError for a payload that is not a notice."""
+        try:
+            decision = CaseStatus(payload["decision"])
+            title = payload["title"]
+            notice = cls(decision, int(payload["case_id"]), str(payload["reference"]),
+                         Text(str(title["ko"]), title.get("en")), payload.get("reason"))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a case notice: {exc!r}") from exc
+        if decision not in cls.DECISIONS:
+            raise ValueError(f"not a moderation decision: {decision.value}")
+        return notice
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Texts composed from the campaign and the catalogs that every channel shows the same way:
-where the campaign stands, an announcement, why a vote was refused. Telegram-style HTML, as
-the catalogs are; a channel without HTML turns them into plain text (bot.text.plain_text)."""
+where the campaign stands, an announcement, a moderation notice, why a vote was refused.
+Telegram-style HTML, as the catalogs are; a channel without HTML turns them into plain text
+(bot.text.plain_text)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime
 from bot.domain import (
     AnnouncementKind,
     Campaign,
+    CaseNotice,
     PhaseName,
     PhaseStatus,
     VoteIntent,
@@ -47,6 +49,14 @@ def announcement_text(lang: str, campaign: Campaign, kind: AnnouncementKind) -> 
     if kind is AnnouncementKind.VOTING_CLOSES and awards is not None:
         text += "\n" + t(lang, "announce.awards_at", at=when(campaign, awards.start, lang))
     return text
+
+
+def case_notice_text(lang: str, campaign: Campaign, notice: CaseNotice) -> str:
+    """What the submitter is told of a decision on their case. Staff's reason is filled in
+    escaped, so it shows exactly as typed (and comes back verbatim from plain_text)."""
+    return t(lang, f"operations.moderation.notify_{notice.decision.value}",
+             title=notice.title.get(lang), campaign=campaign.title.get(lang),
+             reason=notice.reason or "", reference=notice.reference)
 
 
 def _phase_end(campaign: Campaign, kind: AnnouncementKind) -> datetime:

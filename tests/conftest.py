@@ -115,8 +115,12 @@ async def db(database_url):
 
 
 @pytest.fixture
-async def services(db, clock) -> Services:
-    return Services.create(db, clock)
+async def services(db, clock):
+    services = Services.create(db, clock)
+    yield services
+    # A broadcast a test started and did not wait for (a case notice, say) ends before the
+    # database goes: what is in flight finishes, nothing more is claimed.
+    await services.broadcaster.stop()
 
 
 @pytest.fixture

@@ -38,6 +38,13 @@ async def listed_titles(services, campaign) -> list[str]:
     return titles
 
 
+async def told(staffbot, services, user: TelegramUser) -> list[str]:
+    """What the submitter was sent, once the notices under way have gone out."""
+    await services.broadcaster.idle()
+    return [c.text for c in staffbot.request.calls
+            if c.method == "sendMessage" and c.chat_id == user.id]
+
+
 @pytest.fixture
 async def moderator(staffbot):
     await staffbot.send(MOD, "/start")
@@ -55,11 +62,10 @@ async def test_approve_puts_the_case_in_browsing_and_tells_the_submitter(
     assert card.labels() == ["✅ 승인", "❌ 반려"]
 
     calls = await staffbot.press(MOD, "승인")
-    told = [c for c in calls if c.method == "sendMessage" and c.chat_id == KIM.id]
-    assert [c.text for c in told] == [
+    assert "경로당 점심" in calls[-1].text  # the next case follows
+    assert await told(staffbot, services, KIM) == [
         "✅ 보내 주신 사례 「골목 화단」이(가) 승인되었습니다. 이제 시험 공모 2024에서 시민들이 "
         "볼 수 있습니다.\n접수번호 chat-골목 화단"]
-    assert "경로당 점심" in calls[-1].text  # the next case follows
     assert "골목 화단" in await listed_titles(services, campaign)
     [entry] = await audit(services, "case.approved")
     assert entry["actor"] == f"telegram:{MOD.id}"
@@ -80,8 +86,7 @@ async def test_reject_asks_for_a_reason_and_tells_the_submitter_in_english(
     calls = await staffbot.send(MOD, "x" * 301)  # too long: asked again
     assert calls[-1].text == "이유는 1~300자로 써 주세요. 다시 보내 주세요."
     calls = await staffbot.send(MOD, "개인정보 <포함>")
-    told = [c for c in calls if c.chat_id == SMITH.id]
-    assert [c.text for c in told] == [
+    assert await told(staffbot, services, SMITH) == [
         "Your case “경로당 점심 (en)” was not accepted for Test competition 2024.\n"
         "Reason: 개인정보 &lt;포함&gt;\nReference chat-경로당 점심"]
     assert any("반려했습니다" in (c.text or "") for c in calls)

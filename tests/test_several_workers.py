@@ -184,7 +184,7 @@ async def test_a_search_asked_on_one_worker_is_answered_on_another(pair, campaig
 
 
 async def test_a_rejection_reason_asked_on_one_worker_is_taken_on_another(pair, services,
-                                                                          campaign):
+                                                                          campaign, cloud):
     a, b = pair
     case = await submit(services, campaign, KIM, "골목 화단")
     await a.bot.send(ADMIN, "/moderate")
@@ -194,7 +194,8 @@ async def test_a_rejection_reason_asked_on_one_worker_is_taken_on_another(pair, 
     calls = await b.bot.send(ADMIN, "사진이 흐립니다")
     row = await case_row(services.db, case)
     assert (row["status"], row["status_reason"]) == ("rejected", "사진이 흐립니다")
-    [told] = [c for c in calls if c.chat_id == KIM.id]
+    await b.services.broadcaster.idle()  # the notice, sent by the worker that decided
+    [told] = [c for c in cloud.calls() if c.chat_id == KIM.id]
     assert "이유: 사진이 흐립니다" in told.text
     assert any("반려했습니다" in (c.text or "") for c in calls)
     async with services.db.read() as conn:

@@ -445,9 +445,11 @@ async def test_approved_case_is_listed_for_voting_with_its_photo(staffbot, servi
     [case] = await stored_cases(services)
     calls = await staffbot.send(ADMIN, "/moderate")
     assert calls[0].method == "sendPhoto" and calls[0].params["photo"] == "PHOTO-9"
-    calls = await staffbot.press(ADMIN, "승인")
-    told = [c for c in calls if c.chat_id == KIM.id]
-    assert len(told) == 1 and f"「{TITLE}」이(가) 승인되었습니다" in told[0].text
+    await staffbot.press(ADMIN, "승인")
+    await services.broadcaster.idle()  # the notice goes out through the broadcaster
+    told = [c for c in staffbot.request.calls if c.chat_id == KIM.id
+            and f"「{TITLE}」이(가) 승인되었습니다" in (c.text or "")]
+    assert len(told) == 1 and told[0].method == "sendMessage"
     calls = await staffbot.send(KIM, "/mycases")
     assert "상태: ✅ 승인됨 (목록에 공개)" in last_text(calls)
 
@@ -469,9 +471,11 @@ async def test_rejected_case_shows_the_reason(staffbot, services, campaign):
     await staffbot.press(SMITH, "Submit")
     await staffbot.send(ADMIN, "/moderate")
     await staffbot.press(ADMIN, "반려")
-    calls = await staffbot.send(ADMIN, "같은 사례가 이미 접수되었습니다")
-    told = [c for c in calls if c.chat_id == SMITH.id]
-    assert len(told) == 1 and "Reason: 같은 사례가 이미 접수되었습니다" in told[0].text
+    await staffbot.send(ADMIN, "같은 사례가 이미 접수되었습니다")
+    await services.broadcaster.idle()  # the notice goes out through the broadcaster
+    told = [c for c in staffbot.request.calls if c.chat_id == SMITH.id
+            and "Reason: 같은 사례가 이미 접수되었습니다" in (c.text or "")]
+    assert len(told) == 1 and told[0].method == "sendMessage"
     calls = await staffbot.send(SMITH, "/mycases")
     assert "Status: ❌ Not accepted\nReason: 같은 사례가 이미 접수되었습니다" in last_text(calls)
     [case] = await stored_cases(services)
@@ -559,6 +563,7 @@ async def test_my_cases_fits_in_one_message(services, clock, telegram):
         await services.submissions.choose(campaign, citizen, Step.CONSENT, 0)
         reply = await services.submissions.submit(campaign, citizen, "test")
         await services.moderation.reject(campaign, reply.case.id, "test", "사유 " * 95)
+    await services.broadcaster.idle()  # the 30 notices of rejection, sent before we look
     calls = await telegram.send(KIM, "/mycases")
     text = last_text(calls)
     assert len(text) <= 4096
@@ -586,9 +591,11 @@ async def test_the_moderation_card_names_the_reference_and_the_sender(staffbot, 
     calls = await staffbot.send(ADMIN, "/moderate")
     assert (f"✍️ 채팅으로 접수 · 접수번호 {case['key']} · 🏢 기관·단체\n"
             f'👤 <a href="tg://user?id={KIM.id}">보낸 분에게 연락하기</a>') in last_text(calls)
-    calls = await staffbot.press(ADMIN, "승인")
-    told = [c for c in calls if c.chat_id == KIM.id]
-    assert told[0].text.endswith(f"접수번호 {case['key']}")
+    await staffbot.press(ADMIN, "승인")
+    await services.broadcaster.idle()  # the notice goes out through the broadcaster
+    told = [c for c in staffbot.request.calls if c.chat_id == KIM.id and "승인되었습니다" in
+            (c.text or "")]
+    assert told[-1].text.endswith(f"접수번호 {case['key']}")
     # Outside the submission phase the menu still leads to the citizen's cases.
     staffbot.clock.set(datetime(2024, 11, 28, 10, 0, tzinfo=SEOUL))
     calls = await staffbot.send(KIM, "/start")

@@ -85,7 +85,7 @@ class Services:
             tally=TallyService(db, clock),
             exports=ExportService(db, clock, results),
             phases=PhaseService(db, clock),
-            moderation=ModerationService(db, clock),
+            moderation=ModerationService(db, clock, broadcaster),
             submissions=SubmissionService(db, clock),
             staff_broadcasts=StaffBroadcastService(db, clock, broadcaster),
             audit=AuditLogService(db),

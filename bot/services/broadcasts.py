@@ -21,7 +21,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 from sqlalchemy.exc import DBAPIError
 
 from bot.clock import Clock
-from bot.domain import Broadcast, Campaign, Delivery
+from bot.domain import CASE_NOTICE_KIND, Broadcast, Campaign, Delivery
 from storage.coordination import WORKER_SILENT_AFTER, new_worker_id
 from storage.database import Database
 from storage.repositories import (
@@ -157,6 +157,8 @@ class Broadcaster:
         self.senders[channel] = sender
 
     def on_finished(self, listener: Listener) -> None:
+        """`listener` gets the summary of every finished broadcast that reached someone,
+        except a case notice (one submitter told of a decision: nothing for staff)."""
         self.listeners.append(listener)
 
     def start(self, broadcast_id: int) -> asyncio.Task:
@@ -254,6 +256,8 @@ class Broadcaster:
                  broadcast_id, broadcast.kind, summary.sent, summary.blocked, summary.failed,
                  summary.uncertain, summary.seconds)
         if not counts:  # nobody to tell: no summary to bother the admins with
+            return summary
+        if broadcast.kind == CASE_NOTICE_KIND:  # one submitter told of their case: no report
             return summary
         for listener in self.listeners:
             try:

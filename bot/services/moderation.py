@@ -1,15 +1,32 @@
 """Moderation: staff approve or reject submitted cases, and hide approved ones. Every decision
-is audited with before and after, and returns the submitter so the channel can tell them."""
+is audited with before and after, and a case sent in by chat gets, in the same transaction, a
+notice to its submitter: a broadcast to that one person (bot/services/broadcasts.py), so it
+reaches them once, in their channel and language, even across a restart."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 
 from bot.clock import Clock
-from bot.domain import Campaign, Case, CaseStatus, Citizen
+from bot.domain import (
+    CASE_NOTICE_KIND,
+    Campaign,
+    Case,
+    CaseNotice,
+    CaseStatus,
+    Citizen,
+    Text,
+)
+from bot.services.broadcasts import Broadcaster
 from storage.database import Database
-from storage.repositories import AuditRepository, CaseRepository, CitizenRepository
+from storage.repositories import (
+    AuditRepository,
+    BroadcastRepository,
+    CaseRepository,
+    CitizenRepository,
+)
 
 REASON_MAX = 300
 
@@ -25,8 +42,9 @@ class ModerationOutcome(Enum):
 class ModerationResult:
     outcome: ModerationOutcome
     case: Case | None = None
-    submitter: Citizen | None = None  # to notify; None for cases from the campaign file
+    submitter: Citizen | None = None  # None for cases from the campaign file
     reason: str | None = None
+    notice_id: int | None = None  # the broadcast that tells the submitter
 
 
 @dataclass(frozen=True)
@@ -41,9 +59,10 @@ def clean_reason(reason: str | None) -> str | None:
 
 
 class ModerationService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, broadcaster: Broadcaster) -> None:
         self.db = db
         self.clock = clock
+        self.broadcaster = broadcaster
 
     async def queue(self, campaign: Campaign) -> list[Case]:
         """Submitted cases waiting for a decision, oldest first."""
@@ -105,4 +124,21 @@ class ModerationService:
             submitter = (await CitizenRepository(conn).get(submitter_id)
                          if submitter_id is not None else None)
             decided = await cases.get(case_id)
-        return ModerationResult(ModerationOutcome.DONE, decided, submitter, reason)
+            notice_id = None
+            if submitter is not None and decided is not None:
+                notice_id = await self._notice(conn, campaign, decided, submitter, reason, now)
+        if notice_id is not None:
+            self.broadcaster.start(notice_id)
+        return ModerationResult(ModerationOutcome.DONE, decided, submitter, reason, notice_id)
+
+    @staticmethod
+    async def _notice(conn, campaign: Campaign, case: Case, submitter: Citizen,
+                      reason: str | None, now: datetime) -> int:
+        """The submitter's notice of the decision, written with it: both or neither."""
+        notice = CaseNotice(case.status, case.id, case.key,
+                            Text(case.ko.title, case.en.title if case.en else None),
+                            reason)
+        broadcasts = BroadcastRepository(conn)
+        notice_id = await broadcasts.create(campaign.id, CASE_NOTICE_KIND, notice.payload(), now)
+        await broadcasts.add_citizen(notice_id, submitter.id, now)
+        return notice_id

@@ -1,5 +1,5 @@
-"""The broadcaster's Kakao side: announcements to Kakao subscribers through the Kakao i Open
-Builder Event API, up to 100 users per request (`POST {base}/v2/bots/{botId}/talk`).
+"""The broadcaster's Kakao side: announcements (and case notices) to Kakao users through the
+Kakao i Open Builder Event API, up to 100 users per request (`POST {base}/v2/bots/{botId}/talk`).
 
 The block with the configured event name shows the text we send as `event.data.text`
 (in Open Builder: `{{#current.event.data.text}}`). A SUCCESS answer means Kakao accepted the
@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bot.domain import AnnouncementKind, Broadcast, Campaign, Delivery
-from bot.phrases import announcement_text
+from bot.domain import CASE_NOTICE_KIND, AnnouncementKind, Broadcast, Campaign, CaseNotice, Delivery
+from bot.phrases import announcement_text, case_notice_text
 from bot.services.broadcasts import Handover, SendResult, SendStatus
 from bot.services.staff_broadcasts import STAFF_KIND
 from bot.settings import Settings
@@ -31,9 +31,14 @@ NOT_CONFIGURED = "kakao announcements not configured"
 
 
 def event_text(lang: str, broadcast: Broadcast, campaign: Campaign) -> str:
-    """The message in one language: staff text as written, or the announcement made plain."""
+    """The message in one language: staff text as written, or the announcement or a case
+    notice made plain (staff's reason in it comes back as typed). ValueError: a kind or
+    payload this channel cannot render."""
     if broadcast.kind == STAFF_KIND:
         text = str(broadcast.payload.get("text", ""))
+    elif broadcast.kind == CASE_NOTICE_KIND:
+        notice = CaseNotice.from_payload(broadcast.payload)
+        text = plain_text(case_notice_text(lang, campaign, notice))
     else:
         text = plain_text(announcement_text(lang, campaign, AnnouncementKind(broadcast.kind)))
     return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1].rstrip() + "…"

@@ -11,8 +11,9 @@ from telegram import Bot, InlineKeyboardButton
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
 
-from bot.domain import AnnouncementKind, Broadcast, Campaign, Delivery
+from bot.domain import CASE_NOTICE_KIND, AnnouncementKind, Broadcast, Campaign, CaseNotice, Delivery
 from bot.i18n import plain, t
+from bot.phrases import case_notice_text
 from bot.services.broadcasts import BroadcastSummary, Handover, SendResult, SendStatus
 from bot.services.staff_broadcasts import STAFF_KIND
 from handlers.telegram import views
@@ -34,6 +35,10 @@ class TelegramSender:
         if broadcast.kind == STAFF_KIND:
             screen = _staff_message(delivery.language, broadcast, self.bot.username,
                                     in_chat=delivery.citizen_id is None)
+        elif broadcast.kind == CASE_NOTICE_KIND:
+            notice = CaseNotice.from_payload(broadcast.payload)
+            screen = Screen(case_notice_text(delivery.language, campaign, notice),
+                            [[views.home_button(delivery.language)]])
         else:
             screen = views.announcement(
                 delivery.language, campaign, AnnouncementKind(broadcast.kind),
@@ -67,7 +72,9 @@ class TelegramSender:
 
     async def tell_admins(self, summary: BroadcastSummary) -> None:
         """The summary of a finished broadcast, to each bootstrap admin and to the staff
-        member who sent it."""
+        member who sent it. A case notice has none (the broadcaster reports none)."""
+        if summary.kind == CASE_NOTICE_KIND:
+            return
         lang = self.language
         text = t(lang, "broadcast.summary", kind=plain(lang, f"announce.kind.{summary.kind}"),
                  sent=summary.sent, blocked=summary.blocked, failed=summary.failed,

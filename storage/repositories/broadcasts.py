@@ -38,6 +38,15 @@ def _delivery(row) -> Delivery:
     )
 
 
+def _pending_for(broadcast_id: int, now: datetime) -> sa.Select:
+    """Citizens as pending deliveries of a broadcast, in the columns _add_citizens inserts."""
+    return sa.select(
+        sa.literal(broadcast_id), citizens.c.id, citizens.c.channel, citizens.c.external_id,
+        citizens.c.language, sa.literal(PENDING), sa.literal(0),
+        sa.literal(now, type_=deliveries.c.updated_at.type),
+    )
+
+
 class BroadcastRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -60,16 +69,20 @@ class BroadcastRepository:
         if only_non_voters:
             conditions.append(~sa.exists().where(votes.c.campaign_id == campaign_id,
                                                   votes.c.citizen_id == citizens.c.id))
-        select = (
-            sa.select(
-                sa.literal(broadcast_id), citizens.c.id, citizens.c.channel,
-                citizens.c.external_id, citizens.c.language, sa.literal(PENDING),
-                sa.literal(0), sa.literal(now, type_=deliveries.c.updated_at.type),
-            )
+        return await self._add_citizens(
+            _pending_for(broadcast_id, now)
             .select_from(subscriptions.join(citizens, citizens.c.id == subscriptions.c.citizen_id))
             .where(*conditions)
             .order_by(citizens.c.id)
         )
+
+    async def add_citizen(self, broadcast_id: int, citizen_id: int, now: datetime) -> int:
+        """One citizen becomes a pending delivery, at their channel, address and language as
+        stored now; 0 if there is no such citizen."""
+        return await self._add_citizens(
+            _pending_for(broadcast_id, now).where(citizens.c.id == citizen_id))
+
+    async def _add_citizens(self, select: sa.Select) -> int:
         result = await self.conn.execute(
             deliveries.insert().from_select(
                 ["broadcast_id", "citizen_id", "channel", "address", "language", "status",

@@ -1,14 +1,10 @@
 """/moderate and /hide: moderators approve or reject submitted cases one at a time (a rejection
 asks for the reason as the next typed message) and hide approved ones. The submitter is told
-each decision in their own language."""
+each decision by the service (a case notice, in their channel and language), not from here."""
 
 from __future__ import annotations
 
-import logging
-
-from telegram import Bot, InlineKeyboardButton, Update
-from telegram.constants import ParseMode
-from telegram.error import TelegramError
+from telegram import InlineKeyboardButton, Update
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -34,8 +30,6 @@ from handlers.telegram.common import (
 )
 from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_only, staff_pattern
 from handlers.telegram.staff.pending import awaiting_text
-
-log = logging.getLogger(__name__)
 
 AREA = "m"
 AWAITING_REASON = "operations.reject_case"  # user_data: (campaign id, case id)
@@ -80,20 +74,6 @@ async def show_next(update: Update, turn: Turn, new_message: bool = False) -> No
                new_message)
 
 
-async def notify_submitter(bot: Bot, campaign: Campaign, result: ModerationResult,
-                           key: str) -> None:
-    citizen = result.submitter
-    if citizen is None or citizen.channel != CHANNEL or result.case is None:
-        return
-    lang = citizen.language
-    text = t(lang, key, title=result.case.text(lang).title, campaign=campaign.title.get(lang),
-             reason=result.reason or "", reference=result.case.key)
-    try:
-        await bot.send_message(int(citizen.external_id), text, parse_mode=ParseMode.HTML)
-    except TelegramError:  # blocked the bot, or gone: the decision stands all the same
-        log.warning("could not tell the submitter of case %s", result.case.id)
-
-
 def refusal(lang: str, result: ModerationResult, case_id: int, hiding: bool = False) -> str:
     if result.outcome is ModerationOutcome.BAD_REASON:
         return t(lang, "operations.moderation.bad_reason")
@@ -132,7 +112,6 @@ async def hide_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     await show(update, Screen(t(lang, "operations.moderation.hidden", id=case_id,
                                 title=result.case.text(lang).title)))
-    await notify_submitter(context.bot, campaign, result, "operations.moderation.notify_hidden")
 
 
 @staff_only(Role.MODERATOR)
@@ -172,7 +151,6 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     await show(update, Screen(t(lang, "operations.moderation.approved", id=case_id,
                                 title=result.case.text(lang).title)))
-    await notify_submitter(context.bot, campaign, result, "operations.moderation.notify_approved")
     await show_next(update, turn, new_message=True)
 
 
@@ -194,7 +172,6 @@ async def reason_typed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     await show(update, Screen(t(lang, "operations.moderation.rejected", id=case_id,
                                 title=result.case.text(lang).title, reason=result.reason)))
-    await notify_submitter(context.bot, campaign, result, "operations.moderation.notify_rejected")
     await show_next(update, turn)
 
 
