@@ -182,7 +182,7 @@ async def test_the_whole_calendar_on_kakaotalk(words, db, database_url, clock,
         await citizen._ask(skill_request(yes["messageText"], yes["extra"], user))
         held = await services.voting.current_votes(
             campaign, await services.citizens.identify(CHANNEL, user, lang))
-        assert [v.case_id for v in held] == [case["id"]]
+        assert [v.case.id for v in held] == [case["id"]]
 
         other = (await services.catalog.list_cases(campaign, _first_page())).cases[0]
         await citizen.send_extra({"a": "v", "k": campaign.id, "c": other.id})
