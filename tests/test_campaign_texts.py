@@ -205,3 +205,26 @@ def test_kakao_announcements_name_the_campaign_as_written(campaign):
     broadcast = Broadcast(1, campaign.id, AnnouncementKind.VOTING_OPENS.value, {}, "running",
                           datetime(2024, 11, 28, tzinfo=UTC))
     assert CAMPAIGN_TITLE in event_text("ko", broadcast, campaign)
+
+
+async def test_a_case_without_neighbourhood_or_field_leaves_no_stray_marks(services):
+    from dataclasses import replace
+
+    from handlers.kakao.screens import case_about
+
+    report = await services.campaigns.load(parse_campaign(small_campaign()))
+    campaign = await services.campaigns.get(report.campaign_id)
+    case = (await services.catalog.list_cases(campaign, _all_cases())).cases[0]
+    full = case_about("ko", campaign, case)
+    assert full.splitlines()[:2] == [f"🏢 {case.ko.organization}", "📍 동구 효동 · 🏷 돌봄"]
+    bare = replace(case, neighbourhood="", category="")
+    assert case_about("ko", campaign, bare).splitlines()[:2] == [
+        f"🏢 {case.ko.organization}", "📍 동구"]
+    nothing = replace(bare, district="", ko=replace(case.ko, organization=""))
+    assert case_about("ko", campaign, nothing) == case.ko.summary
+
+
+def _all_cases():
+    from bot.services.catalog import ListQuery
+
+    return ListQuery(0, None, None, None)

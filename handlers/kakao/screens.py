@@ -75,9 +75,15 @@ def case_about(lang: str, campaign: Campaign, case: Case) -> str:
     category = campaign.category(case.category)
     hood = next((h for h in (district.neighbourhoods if district else ())
                  if h.ko == case.neighbourhood), None)
-    return (f"🏢 {text.organization}\n📍 {district.name.get(lang) if district else ''} "
-            f"{hood.get(lang) if hood else case.neighbourhood} · 🏷 "
-            f"{category.name.get(lang) if category else case.category}\n\n{text.summary}")
+    where = " ".join(x for x in (district.name.get(lang) if district else case.district,
+                                 hood.get(lang) if hood else case.neighbourhood) if x)
+    field = category.name.get(lang) if category else case.category
+    # A part the case does not have (no neighbourhood, no category) leaves no stray mark.
+    place = " · ".join(x for x in (f"📍 {where}" if where else "",
+                                   f"🏷 {field}" if field else "") if x)
+    lines = [f"🏢 {text.organization}" if text.organization else "", place]
+    head = "\n".join(line for line in lines if line)
+    return f"{head}\n\n{text.summary}" if head else text.summary
 
 
 def body_parts(lang: str, case: Case) -> list[str]:
