@@ -159,7 +159,7 @@ async def show_case(services: Services, slug: str, id_text: str) -> int:
     ]
     if record.reason:
         fields.append(("staff's reason", record.reason))
-    label = max(len(name) for name, _ in fields) + 1
+    label = len("staff's reason:")  # the same columns, with a reason or without
     for name, value in fields:
         say(f"{name + ':':<{label}} {printable(value, False)}")
     say("")
