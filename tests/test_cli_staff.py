@@ -9,6 +9,7 @@ leader of the running bot sends them, once."""
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,6 +24,7 @@ from bot.domain import CASE_NOTICE_KIND
 from bot.i18n import format_when
 from bot.scheduler import Scheduler
 from bot.services import Services
+from bot.services.broadcasts import Broadcaster, SendResult, SendStatus
 from bot.staff_cli import printable, table, width
 from handlers.kakao.events import KakaoEventSender
 from storage.database import Database
@@ -49,8 +51,6 @@ def clock() -> SettableClock:
 @pytest.fixture
 def env(monkeypatch, tmp_path, database_url):
     """The command's environment: only the database, and a login name for the audit log."""
-    import os
-
     for name in list(os.environ):
         if name.startswith(SETTING_PREFIXES):
             monkeypatch.delenv(name)
@@ -296,8 +296,6 @@ async def test_notices_are_only_recorded_and_the_running_bots_leader_sends_them_
 
     class TelegramStandIn:
         async def send(self, delivery, broadcast, campaign, handover):
-            from bot.services.broadcasts import SendResult, SendStatus
-
             await handover()
             telegram_sent.append(delivery.address)
             return SendResult(SendStatus.SENT)
@@ -317,8 +315,6 @@ async def test_notices_are_only_recorded_and_the_running_bots_leader_sends_them_
 
 
 async def test_a_record_only_broadcaster_runs_nothing(services, campaign, clock):
-    from bot.services.broadcasts import Broadcaster
-
     citizen = await services.citizens.identify("kakao", KO_USER, "ko")
     recorder = Broadcaster(services.db, clock, record_only=True)
     cli_services = Services.create(services.db, clock, broadcaster=recorder)
