@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import shlex
 import sys
 from collections.abc import Awaitable, Callable
@@ -213,11 +214,15 @@ def _unless_unreachable(url: str, action: Callable[[], int]) -> int:
     """Run `action`; if the database stops answering meanwhile (a server restarting), or a
     migration refuses to leave dangling rows, say so in one line too. Any other error is a
     bug and keeps its traceback."""
+    from bot.staff_cli import OutputClosed
     from storage.migrate import MigrationError
     from storage.reachable import unreachable_line, unreachable_reason
 
     try:
         return action()
+    except OutputClosed:  # `| head` stopped reading: nobody left to tell, and no traceback
+        _stdout_to_devnull()
+        return EXIT_INVALID
     except MigrationError as exc:  # nothing was changed: say why, in one line
         print(f"chamyeo: the database was not upgraded: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -227,6 +232,15 @@ def _unless_unreachable(url: str, action: Callable[[], int]) -> int:
             raise
         print(f"chamyeo: {unreachable_line(url, reason)}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _stdout_to_devnull() -> None:
+    """After a broken pipe, so that Python's own flush at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (a test's capture): nothing to redirect
+        pass
 
 
 def _with_services(settings: Settings, action: Callable[..., Awaitable[int]], *,

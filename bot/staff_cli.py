@@ -42,8 +42,15 @@ def cli_actor() -> str:
     return actor("cli", printable(name, keep_newlines=False)[:ACTOR_NAME_LENGTH] or "unknown")
 
 
+class OutputClosed(Exception):
+    """Whoever read the output went away (`chamyeo cases list | head`): not a database error."""
+
+
 def say(line: str) -> None:
-    print(line)
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        raise OutputClosed from None
 
 
 def refuse(line: str) -> None:

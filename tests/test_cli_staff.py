@@ -380,3 +380,26 @@ async def test_results_preview_publish_and_its_guards(services, campaign, clock,
     await services.broadcaster.idle()
     assert stub.delivered() == {KO_USER: 1}
     assert [r["status"] for r in await delivery_rows(services.db)] == ["sent"]
+
+
+def test_a_reader_that_stops_early_is_not_a_database_error(capsys, monkeypatch):
+    """`chamyeo cases list | head`: the rest of the output has nowhere to go. Not "cannot
+    reach the database: Broken pipe", not a traceback: status 1 and nothing said."""
+    import builtins
+
+    import bot.cli
+    from bot.staff_cli import OutputClosed, say
+
+    def closed(*args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    with monkeypatch.context() as m:
+        m.setattr(builtins, "print", closed)
+        with pytest.raises(OutputClosed):
+            say("1  REF  submitted")
+
+    def listing() -> int:
+        raise OutputClosed
+
+    assert bot.cli._unless_unreachable("sqlite+aiosqlite:///x.db", listing) == 1
+    assert capsys.readouterr() == ("", "")
