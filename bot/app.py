@@ -17,6 +17,7 @@ from bot.clock import Clock, SystemClock
 from bot.runtime import KakaoOnly, Runtime
 from bot.scheduler import ClockWatch, Scheduler
 from bot.services import AnnounceChat, Services
+from bot.services.broadcasts import Broadcaster
 from bot.services.outbound import OutboundPace
 from bot.settings import Settings
 from handlers.kakao.server import KakaoServer
@@ -114,15 +115,19 @@ def _post_shutdown(runtime: Runtime):
 
 
 def create_services(settings: Settings, clock: Clock | None = None, *,
-                    telegram: bool = True) -> Services:
-    """`telegram`: whether Telegram is served (the announce chat is a Telegram chat)."""
+                    telegram: bool = True, record_only: bool = False) -> Services:
+    """`telegram`: whether Telegram is served (the announce chat is a Telegram chat).
+    `record_only`: broadcasts are written down, never run here (a command line process with no
+    channel: the running bot sends them; see Broadcaster)."""
     db = Database(settings.chamyeo_database_url)
+    clock = clock or SystemClock()
     announce_chat = None
     if telegram and settings.chamyeo_announce_chat_id is not None:
         announce_chat = AnnounceChat(CHANNEL, str(settings.chamyeo_announce_chat_id),
                                      settings.chamyeo_default_language)
-    return Services.create(db, clock or SystemClock(), settings.chamyeo_default_language,
-                           announce_chat=announce_chat)
+    broadcaster = Broadcaster(db, clock, record_only=True) if record_only else None
+    return Services.create(db, clock, settings.chamyeo_default_language,
+                           announce_chat=announce_chat, broadcaster=broadcaster)
 
 
 async def migrate(database_url: str) -> None:

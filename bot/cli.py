@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import shlex
 import sys
 from collections.abc import Awaitable, Callable
@@ -55,7 +56,44 @@ def _parser() -> argparse.ArgumentParser:
         "backup", help="copy the live SQLite database to FILE, checked (PostgreSQL: pg_dump)")
     backup.add_argument("--out", required=True, metavar="FILE",
                         help="the copy to write (never overwritten)")
+    _staff_parsers(commands)
     return parser
+
+
+def _staff_parsers(commands) -> None:
+    """`cases` and `results`: moderation and publishing without a staff chat (a city with
+    only KakaoTalk). The running bot sends the notices and announcements they record."""
+    cases = commands.add_parser(
+        "cases", help="list, read and decide submitted cases (the running bot tells the "
+                      "submitter)").add_subparsers(dest="cases_command", required=True,
+                                                   metavar="ACTION")
+    listing = cases.add_parser("list", help="the moderation queue, oldest first, or the cases "
+                                            "in one status")
+    listing.add_argument("--campaign", required=True, metavar="SLUG")
+    listing.add_argument("--status", choices=("submitted", "approved", "rejected", "hidden"),
+                         default=None, help="default: the moderation queue (submitted)")
+    show = cases.add_parser("show", help="the whole case, to read before deciding")
+    show.add_argument("--campaign", required=True, metavar="SLUG")
+    show.add_argument("id", metavar="ID")
+    approve = cases.add_parser("approve", help="approve a submitted case")
+    approve.add_argument("--campaign", required=True, metavar="SLUG")
+    approve.add_argument("id", metavar="ID")
+    for action, what in (("reject", "reject a submitted case"),
+                         ("hide", "take an approved case out of browsing (votes stay)")):
+        decided = cases.add_parser(action, help=what)
+        decided.add_argument("--campaign", required=True, metavar="SLUG")
+        decided.add_argument("--reason", required=True, metavar="TEXT",
+                             help="1-300 characters; the submitter reads it as typed")
+        decided.add_argument("id", metavar="ID")
+    results = commands.add_parser(
+        "results", help="preview the ranking or publish it (the running bot announces it)"
+    ).add_subparsers(dest="results_command", required=True, metavar="ACTION")
+    preview = results.add_parser("preview", help="the ranking as staff preview it")
+    preview.add_argument("--campaign", required=True, metavar="SLUG")
+    preview.add_argument("--language", choices=("ko", "en"), default=None,
+                         help="default: CHAMYEO_DEFAULT_LANGUAGE")
+    publish = results.add_parser("publish", help="publish the results, once voting has closed")
+    publish.add_argument("--campaign", required=True, metavar="SLUG")
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -134,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         return _with_services(settings, _db_upgrade)
     if args.command == "export":
         return _with_services(settings, lambda s: _export(s, args.campaign, args.out))
+    if args.command in ("cases", "results"):
+        return _with_services(settings, lambda s: _staff(s, args, settings),
+                              record_only=True)
     if args.campaign_command == "load":
         return _with_services(settings, lambda s: _campaign_load(s, args.file))
     return _with_services(settings, _campaign_list)
@@ -173,11 +214,15 @@ def _unless_unreachable(url: str, action: Callable[[], int]) -> int:
     """Run `action`; if the database stops answering meanwhile (a server restarting), or a
     migration refuses to leave dangling rows, say so in one line too. Any other error is a
     bug and keeps its traceback."""
+    from bot.staff_cli import OutputClosed
     from storage.migrate import MigrationError
     from storage.reachable import unreachable_line, unreachable_reason
 
     try:
         return action()
+    except OutputClosed:  # `| head` stopped reading: nobody left to tell, and no traceback
+        _stdout_to_devnull()
+        return EXIT_INVALID
     except MigrationError as exc:  # nothing was changed: say why, in one line
         print(f"chamyeo: the database was not upgraded: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -189,12 +234,27 @@ def _unless_unreachable(url: str, action: Callable[[], int]) -> int:
         return EXIT_USAGE
 
 
-def _with_services(settings: Settings, action: Callable[..., Awaitable[int]]) -> int:
+def _stdout_to_devnull() -> None:
+    """After a broken pipe, so that Python's own flush at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (a test's capture): nothing to redirect
+        pass
+
+
+def _with_services(settings: Settings, action: Callable[..., Awaitable[int]], *,
+                   record_only: bool = False) -> int:
+    """`record_only`: the broadcasts the action writes (a notice, an announcement) are left to
+    the running bot, which serves the channels; this process sends nothing."""
     from bot.app import create_services
     from storage.migrate import upgrade
 
     async def go() -> int:
-        services = create_services(settings)
+        # The announce chat is Telegram's: included as the running bot would include it.
+        services = create_services(settings, telegram=bool(settings.telegram_bot_token),
+                                   record_only=True) if record_only \
+            else create_services(settings)
         try:
             await upgrade(services.db)
             return await action(services)
@@ -295,11 +355,27 @@ async def _campaign_list(services) -> int:
     return 0
 
 
+async def _staff(services, args: argparse.Namespace, settings: Settings) -> int:
+    from bot import staff_cli
+
+    if args.command == "results":
+        if args.results_command == "preview":
+            return await staff_cli.preview_results(
+                services, args.campaign, args.language or settings.chamyeo_default_language)
+        return await staff_cli.publish_results(services, args.campaign)
+    if args.cases_command == "list":
+        return await staff_cli.list_cases(services, args.campaign, args.status)
+    if args.cases_command == "show":
+        return await staff_cli.show_case(services, args.campaign, args.id)
+    return await staff_cli.decide(services, args.campaign, args.id, args.cases_command,
+                                  getattr(args, "reason", None))
+
+
 async def _export(services, slug: str, out: str) -> int:
-    campaign = next((c for c in await services.campaigns.all() if c.slug == slug), None)
+    from bot.staff_cli import find_campaign
+
+    campaign = await find_campaign(services, slug)
     if campaign is None:
-        known = ", ".join(sorted(c.slug for c in await services.campaigns.all())) or "none"
-        print(f"chamyeo: no campaign {slug!r} (known: {known})", file=sys.stderr)
         return EXIT_INVALID
     try:
         paths = await services.exports.export(campaign, out)

@@ -153,3 +153,30 @@ def results_lines(lang: str, campaign: Campaign, ranked: list[RankedResult]) -> 
                        title=shorten(r.case.text(lang).title, RESULT_TITLE_LENGTH),
                        votes=r.ranked.votes))
     return lines
+
+
+def _award(lang: str, result: RankedResult) -> str:
+    award = result.ranked.award
+    return f"[{award.name.get(lang)}] " if award is not None else ""
+
+
+def results_preview_lines(lang: str, campaign: Campaign, ranked: list[RankedResult]) -> list[str]:
+    """Staff's preview of the ranking (Telegram's /results, `chamyeo results preview`): a
+    header with the weights, when it was published, then rank, award, title, votes, the
+    judges' mean and the final score per case."""
+    lines = [t(lang, "results.staff.header", title=campaign.title.get(lang),
+               citizen=round(campaign.ranking.citizen_weight * 100),
+               judge=round(campaign.ranking.judge_weight * 100))]
+    if campaign.results_published_at is not None:
+        lines.append(t(lang, "results.staff.published_note",
+                       at=when(campaign, campaign.results_published_at, lang)))
+    if not ranked:
+        lines.append(t(lang, "results.staff.empty"))
+    for r in ranked:
+        mean = (f"{r.ranked.judge_mean:g}" if r.ranked.judge_mean is not None
+                else plain(lang, "results.staff.no_mean"))
+        lines.append(t(lang, "results.staff.line", rank=r.ranked.rank, award=_award(lang, r),
+                       title=shorten(r.case.text(lang).title, RESULT_TITLE_LENGTH),
+                       votes=r.ranked.votes, mean=mean, judges=r.ranked.judge_count,
+                       final=f"{r.ranked.final:.2f}"))
+    return lines

@@ -40,6 +40,8 @@ COMMANDS = {
     "export": ("export", "--campaign", "daejeon-2024", "--out", "out"),
     "demo --database": ("demo", "--database", URL),
     "backup": ("backup", "--out", "copy.db"),
+    "cases approve": ("cases", "approve", "--campaign", "daejeon-2024", "1"),
+    "results publish": ("results", "publish", "--campaign", "daejeon-2024"),
 }
 NOT_BACKUP = [name for name in COMMANDS if name != "backup"]
 

@@ -134,8 +134,15 @@ class Broadcaster:
         workers: int = WORKERS,
         max_attempts: int = MAX_ATTEMPTS,
         worker_id: str | None = None,
+        record_only: bool = False,
     ) -> None:
+        """`record_only`: for a process that sends nothing (the `chamyeo cases` and `results`
+        staff commands): broadcasts are written down by the services as always, and start() and
+        resume() run nothing. Nothing is claimed, so nothing is recorded as failed for want of
+        a sender here; the leader of the running bot sends them (its scheduler tick resumes
+        every unfinished broadcast)."""
         self.db = db
+        self.record_only = record_only
         self.clock = clock
         self.sleep = sleep
         self.workers = workers
@@ -161,8 +168,11 @@ class Broadcaster:
         except a case notice (one submitter told of a decision: nothing for staff)."""
         self.listeners.append(listener)
 
-    def start(self, broadcast_id: int) -> asyncio.Task:
-        """Run the broadcast in the background; starting it twice runs it once."""
+    def start(self, broadcast_id: int) -> asyncio.Task | None:
+        """Run the broadcast in the background; starting it twice runs it once. Record-only:
+        nothing runs (None), the running bot's leader sends it."""
+        if self.record_only:
+            return None
         task = self._tasks.get(broadcast_id)
         if task is None or task.done():
             task = asyncio.create_task(self.run(broadcast_id), name=f"broadcast-{broadcast_id}")
@@ -181,7 +191,9 @@ class Broadcaster:
         worker takes the lead, and at every scheduler tick (so a broadcast whose task stopped,
         say on a database error, starts again). What another worker had in flight stays its
         own until its lease runs out; with `exclusive` (no other process can be alive, as on
-        SQLite) it is abandoned at once."""
+        SQLite) it is abandoned at once. Record-only: nothing (another process sends)."""
+        if self.record_only:
+            return []
         async with self.db.read() as conn:
             unfinished = await BroadcastRepository(conn).running()
         resumed = []

@@ -53,6 +53,17 @@ class Submitter:
     kind: str | None  # individual, organization, council
 
 
+@dataclass(frozen=True)
+class CaseRecord:
+    """A case as staff review it: with staff's reason, when it entered (sent in, or loaded
+    from the campaign file) and the channel it was sent in from (None: the campaign file)."""
+
+    case: Case
+    reason: str | None
+    entered_at: datetime
+    channel: str | None
+
+
 def clean_reason(reason: str | None) -> str | None:
     reason = (reason or "").strip()
     return reason if 1 <= len(reason) <= REASON_MAX else None
@@ -68,6 +79,19 @@ class ModerationService:
         """Submitted cases waiting for a decision, oldest first."""
         async with self.db.read() as conn:
             return await CaseRepository(conn).submitted(campaign.id)
+
+    async def records(self, campaign: Campaign,
+                      status: CaseStatus = CaseStatus.SUBMITTED) -> list[CaseRecord]:
+        """The campaign's cases in `status` (default: the moderation queue), oldest first."""
+        async with self.db.read() as conn:
+            found = await CaseRepository(conn).staff_records(campaign.id, status)
+        return [CaseRecord(*row) for row in found]
+
+    async def record(self, campaign: Campaign, case_id: int) -> CaseRecord | None:
+        """One case of this campaign, whatever its status; None if it is not one."""
+        async with self.db.read() as conn:
+            found = await CaseRepository(conn).staff_records(campaign.id, case_id=case_id)
+        return CaseRecord(*found[0]) if found else None
 
     async def pending(self, campaign: Campaign, case_id: int) -> Case | None:
         """The case if it is still waiting for a decision in this campaign."""

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import Case, CaseStatus, CaseText
-from storage.tables import cases
+from storage.tables import cases, citizens
 from storage.upsert import new_id
 
 TEXT_FIELDS = ("title", "summary", "body", "organization")
@@ -180,6 +180,26 @@ class CaseRepository:
     async def submitted(self, campaign_id: int, limit: int = 100) -> list[Case]:
         """Cases waiting for moderation, oldest first."""
         return await self.with_status(campaign_id, CaseStatus.SUBMITTED, limit)
+
+    async def staff_records(
+        self, campaign_id: int, status: CaseStatus | None = None, case_id: int | None = None,
+    ) -> list[tuple[Case, str | None, datetime, str | None]]:
+        """For staff: the campaign's cases in `status` (or the one `case_id`), oldest first,
+        each with staff's reason, when it entered and its submitter's channel (None for a
+        case from the campaign file). Never the submitter's chat id."""
+        query = (
+            sa.select(cases, citizens.c.channel.label("submitter_channel"))
+            .select_from(cases.outerjoin(citizens, citizens.c.id == cases.c.submitter_id))
+            .where(cases.c.campaign_id == campaign_id)
+            .order_by(cases.c.created_at, cases.c.id)
+        )
+        if status is not None:
+            query = query.where(cases.c.status == status.value)
+        if case_id is not None:
+            query = query.where(cases.c.id == case_id)
+        rows = await self.conn.execute(query)
+        return [(case_from_row(r), r["status_reason"], r["created_at"], r["submitter_channel"])
+                for r in rows.mappings()]
 
     async def submission(self, case_id: int) -> tuple[int, str | None] | None:
         """The citizen who sent a case in by chat and as what; None for file cases."""

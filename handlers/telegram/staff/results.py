@@ -9,9 +9,9 @@ from telegram import InlineKeyboardButton, Update
 from telegram.constants import ParseMode
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.domain import Campaign, Role
+from bot.domain import Role
 from bot.i18n import plain, t
-from bot.phrases import when
+from bot.phrases import results_preview_lines, when
 from bot.services.results import PublishOutcome, RankedResult
 from bot.services.staff import actor
 from bot.text import shorten
@@ -21,31 +21,6 @@ from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_onl
 AREA = "r"
 CAPTION_LIMIT = 1024
 MESSAGE_LIMIT = 4096
-TITLE_LENGTH = 60
-
-
-def _award(lang: str, result: RankedResult) -> str:
-    award = result.ranked.award
-    return f"[{award.name.get(lang)}] " if award is not None else ""
-
-
-def preview_lines(lang: str, campaign: Campaign, ranked: list[RankedResult]) -> list[str]:
-    lines = [t(lang, "results.staff.header", title=campaign.title.get(lang),
-               citizen=round(campaign.ranking.citizen_weight * 100),
-               judge=round(campaign.ranking.judge_weight * 100))]
-    if campaign.results_published_at is not None:
-        lines.append(t(lang, "results.staff.published_note",
-                       at=when(campaign, campaign.results_published_at, lang)))
-    if not ranked:
-        lines.append(t(lang, "results.staff.empty"))
-    for r in ranked:
-        mean = (f"{r.ranked.judge_mean:g}" if r.ranked.judge_mean is not None
-                else plain(lang, "results.staff.no_mean"))
-        lines.append(t(lang, "results.staff.line", rank=r.ranked.rank, award=_award(lang, r),
-                       title=shorten(r.case.text(lang).title, TITLE_LENGTH),
-                       votes=r.ranked.votes, mean=mean, judges=r.ranked.judge_count,
-                       final=f"{r.ranked.final:.2f}"))
-    return lines
 
 
 def chunks(lines: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -78,7 +53,7 @@ async def results_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await send_chart(update, lang, ranked, plain(lang, "results.staff.caption",
                                                  title=campaign.title.get(lang),
                                                  count=len(ranked)))
-    for text in chunks(preview_lines(lang, campaign, ranked)):
+    for text in chunks(results_preview_lines(lang, campaign, ranked)):
         await update.effective_chat.send_message(text, parse_mode=ParseMode.HTML)
 
 
