@@ -177,6 +177,10 @@ def run(settings: Settings, *, webhook: bool = False) -> None:
     # Before the bot's own event loop: its connections must be made inside that loop.
     asyncio.run(migrate(settings.chamyeo_database_url))
     log.info("serving: %s", ", ".join(served_channels(settings, webhook)))
+    if settings.kakao_enabled and not settings.kakao_events_enabled:
+        log.warning("KakaoTalk without the Event API (set CHAMYEO_KAKAO_REST_API_KEY and "
+                    "CHAMYEO_KAKAO_EVENT_NAME): citizens on KakaoTalk get no announcements "
+                    "and are not told of staff's decisions on their cases")
     if not telegram:
         log.info("Telegram is off (set TELEGRAM_BOT_TOKEN to serve it)")
         asyncio.run(_serve_kakao_only(settings, sqlite_lock))

@@ -524,3 +524,44 @@ async def test_the_welcome_block_leaves_the_draft_waiting(services, campaign):
         assert "title" not in (await draft_of(services, KIM)).answers
     finally:
         await client.close()
+
+
+async def test_only_the_drafts_requests_take_the_accounts_turn(kakao, services, campaign):
+    """Typed text and the draft's buttons take the account's turn (on PostgreSQL, two writes);
+    any other press only reads the session, and writes it only to clear the writing mark."""
+    from storage.tables import chat_sessions
+
+    async def session_row(user: str) -> dict | None:
+        async with services.db.read() as conn:
+            row = (await conn.execute(chat_sessions.select().where(
+                chat_sessions.c.channel == CHANNEL,
+                chat_sessions.c.external_id == user))).mappings().first()
+        return dict(row) if row else None
+
+    browsing = Citizen(kakao, "browsing-only")
+    await browsing.send_extra({"a": "l", "k": campaign.id})
+    await browsing.tap("다음")
+    assert await session_row("browsing-only") is None  # read, nothing written
+
+    kim = Citizen(kakao, KIM)
+    await write_until_title(kim)
+    row = await session_row(KIM)
+    assert row is not None and row["state"] == {"writing_case": True}
+    if services.db.shared:  # the turn is taken, and ended, by the draft's requests
+        assert row["turn_owner"] is None
+    await kim.tap("그만두기")  # a draft's button: the mark stays
+    await kim.send_extra({"a": "l", "k": campaign.id})  # another press clears the mark
+    assert (await session_row(KIM))["state"] == {}
+
+
+async def test_a_bare_link_at_a_text_step_is_not_taken_for_the_answer(kakao, services,
+                                                                      campaign):
+    """KakaoTalk may hand a photo or a file to the skill as its address: at a text step that
+    is not the text asked for."""
+    kim = Citizen(kakao, KIM)
+    await write_until_title(kim)
+    found = await kim.say("https://dn-m.talk.kakao.com/talkm/bl4Xyz/abc/kakaotalk_1.jpg")
+    assert found[0].startswith("⚠️ 여기에는 글을 써서 보내 주세요.") and "(6/10)" in found[0]
+    assert "title" not in (await draft_of(services, KIM)).answers
+    found = await kim.say(f"{TITLE} https://example.org/more")  # a title with a link in it
+    assert "요약해 주세요" in found[0]

@@ -69,9 +69,11 @@ class SessionService:
         self.sleep = sleep
         self._bookkeeping: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
-    async def begin(self, channel: str, external_id: str) -> Session:
-        """The account's session, its turn taken when processes share the database."""
-        if not self.db.shared:
+    async def begin(self, channel: str, external_id: str, turn: bool = True) -> Session:
+        """The account's session, its turn taken when processes share the database. Without
+        `turn`, only read (an update that at most clears the state: the turn's two writes
+        would be the most of its cost); end() then writes only if the state changed."""
+        if not self.db.shared or not turn:
             async with self.db.read() as conn:
                 loaded, _ = _split(await SessionRepository(conn).load(channel, external_id))
             current = {**loaded, **self._bookkeeping.get((channel, external_id), {})}

@@ -83,7 +83,11 @@ class KakaoSkill:
 
     async def answer(self, request: SkillRequest) -> SkillResponse:
         sessions = self.services.sessions
-        session = await sessions.begin(CHANNEL, request.user_key)
+        # The account's turn (two writes on PostgreSQL) only where the session decides what
+        # happens: typed text (it may answer a case being written) and the draft's buttons.
+        # Any other press at most clears the writing mark, written only if it was set.
+        drafting = not request.extra or request.extra.get("a") in _DRAFTING
+        session = await sessions.begin(CHANNEL, request.user_key, turn=drafting)
         state = dict(session.state)
         try:
             return await self._answer(request, state)
@@ -422,6 +426,7 @@ class KakaoSkill:
                                                                        lang=other)))
         return replies
 
+_DRAFTING = (Act.SUBMIT.value, Act.DRAFT.value)
 _REPLY_LABEL = {Act.MY_VOTE: "kakao.reply.myvote", Act.SCHEDULE: "kakao.reply.schedule",
                 Act.HELP: "kakao.reply.help", Act.MY_CASES: "kakao.reply.mine"}
 

@@ -13,9 +13,19 @@ to us here, so the photo step is only skipped."""
 from __future__ import annotations
 
 import html
+import re
 
 from bot.domain import Campaign
-from bot.drafts import CHOICE_STEPS, Draft, ProblemKind, Step, as_case, choices, previous_step
+from bot.drafts import (
+    CHOICE_STEPS,
+    TEXT_LIMITS,
+    Draft,
+    ProblemKind,
+    Step,
+    as_case,
+    choices,
+    previous_step,
+)
 from bot.i18n import plain, t
 from bot.services import Services
 from bot.services.staff import actor
@@ -58,6 +68,7 @@ from handlers.kakao.screens import (
     response,
 )
 
+_BARE_LINK = re.compile(r"https?://\S+", re.IGNORECASE)
 WRITING = "writing_case"  # session mark: typed messages answer the draft's step (as Telegram)
 CURRENT_PREVIEW = 200  # how much of an earlier answer is repeated under the question
 STEPS = {step.value: step for step in Step}
@@ -144,6 +155,11 @@ class KakaoSubmission:
                         campaign, citizen, draft.step, index))
             elif draft.step is Step.PHOTO and folded in _labels("kakao.draft.button.skip"):
                 return self._respond(turn, await self.submissions.skip_photo(campaign, citizen))
+            elif draft.step in TEXT_LIMITS and _BARE_LINK.fullmatch(text.strip()):
+                # Perhaps a photo or a file, which KakaoTalk may hand over as its address:
+                # not the text this step asks for.
+                return self._respond(turn, await self.submissions.wrong_kind(campaign,
+                                                                             citizen))
         return self._respond(turn, await self.submissions.type_text(campaign, citizen, text))
 
     async def stale(self, turn: Turn) -> SkillResponse:
