@@ -215,8 +215,9 @@ async def test_the_chart_is_drawn_once_for_requests_that_come_together(kakao, se
     monkeypatch.setattr(charts, "get", counted_get)
     requests = [asyncio.ensure_future(kakao.get(chart)) for _ in range(6)]
     # The drawing goes on only once all six have asked for the chart: five wait for the first.
-    while len(asked) < 6 or not calls:  # noqa: ASYNC110 (filled by the server's handlers)
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(30):  # a regression fails here rather than hanging the run
+        while len(asked) < 6 or not calls:  # noqa: ASYNC110 (filled by the server's handlers)
+            await asyncio.sleep(0.01)
     assert calls == ["ko"]
     release.set()
     responses = await asyncio.gather(*requests)

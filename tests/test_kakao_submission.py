@@ -155,10 +155,10 @@ async def test_a_case_submitted_in_korean(kakao, services, campaign):
     found = await kim.say(SUMMARY)
     assert "자세히 써 주세요 (50~3000자)" in found[0]
     found = await kim.say(BODY)
-    assert "카카오톡으로는 여기서 사진을 받을 수 없습니다" in found[0]
+    assert "카카오톡에서는 사진을 받을 수 없습니다" in found[0]
     assert kim.labels() == ["➡ 건너뛰기", "◀ 이전", "✖ 그만두기"]
     found = await kim.say("사진 보냈어요")  # text at the photo step
-    assert found[0].startswith("⚠️ 이 단계에서는 글을 받지 않고, 카카오톡으로는 사진도")
+    assert found[0].startswith("⚠️ 이 단계에서는 글을 받지 않고, 카카오톡에서는 사진도")
     found = await kim.tap("건너뛰기")
     assert "두 가지에 동의해 주세요" in found[0]
     assert kim.labels() == ["✅ 동의합니다", "동의하지 않습니다", "◀ 이전", "✖ 그만두기"]
@@ -317,7 +317,7 @@ async def test_another_button_leaves_the_draft_waiting(kakao, services, campaign
     assert kim.labels()[:2] == ["✏️ 이어 쓰기", "📂 내 사례"]
     found = await kim.tap("사례 보기")
     found = await kim.say(TITLE)  # now a search word, not the title; said so
-    assert found[0].startswith("✍️ 쓰던 사례가 기다리고 있어서, 보내신 글은 사례 찾기로")
+    assert found[0].startswith("✍️ 보내신 글은 사례 찾기로 처리했습니다. 쓰던 사례에")
     assert found[1].startswith("📋 사례 목록")
     assert kim.labels()[0] == "✏️ 이어 쓰기"
     assert "title" not in (await draft_of(services, KIM)).answers

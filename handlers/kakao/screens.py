@@ -77,10 +77,10 @@ def case_about(lang: str, campaign: Campaign, case: Case) -> str:
                  if h.ko == case.neighbourhood), None)
     where = " ".join(x for x in (district.name.get(lang) if district else case.district,
                                  hood.get(lang) if hood else case.neighbourhood) if x)
-    field = category.name.get(lang) if category else case.category
+    topic = category.name.get(lang) if category else case.category
     # A part the case does not have (no neighbourhood, no category) leaves no stray mark.
     place = " · ".join(x for x in (f"📍 {where}" if where else "",
-                                   f"🏷 {field}" if field else "") if x)
+                                   f"🏷 {topic}" if topic else "") if x)
     lines = [f"🏢 {text.organization}" if text.organization else "", place]
     head = "\n".join(line for line in lines if line)
     return f"{head}\n\n{text.summary}" if head else text.summary
