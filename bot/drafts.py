@@ -4,10 +4,11 @@ and every channel shows the steps in its own way."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from bot.campaign_file import BODY_LENGTH, ORGANIZATION_LENGTH, SUMMARY_LENGTH, TITLE_LENGTH
@@ -48,6 +49,13 @@ NO_PHOTO = ""  # the photo step answered with "skip"
 CONSENT_YES = "yes"
 CONSENT_NO = "no"
 
+# The word a draft's button carries (Telegram's callback data, KakaoTalk's `o`), for what is
+# not an option's index. Both channels take the same words: ^[a-z0-9-]{1,16}$.
+BACK, KEEP, SKIP, SEND, EDIT, CANCEL, DISCARD, HERE = (
+    "back", "keep", "skip", "send", "edit", "cancel", "discard", "here")
+EDIT_PREFIX = "e-"  # + a step: answer that step again, from the preview
+DISCARD_PREFIX = DISCARD + "-"  # + draft_token: throw away that draft (and no other)
+
 
 class ProblemKind(StrEnum):
     EMPTY = "empty"
@@ -78,6 +86,31 @@ class Draft:
 
     def answer(self, step: Step) -> str | None:
         return self.answers.get(step.value)
+
+
+def draft_token(draft: Draft) -> str:
+    """A short fingerprint of one draft (8 hex digits), carried by the "throw it away" button:
+    a press whose token is not the stored draft's was made for an earlier draft."""
+    started = draft.started_at.astimezone(UTC).isoformat() if draft.started_at else ""
+    text = f"{draft.campaign_id}:{draft.citizen_id}:{started}"
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def discard_choice(draft: Draft) -> str:
+    """The word of the button that throws `draft` away."""
+    return DISCARD_PREFIX + draft_token(draft)
+
+
+def is_discard(choice: str) -> bool:
+    """A "throw it away" button, with or without its draft's token (old buttons have none)."""
+    return choice == DISCARD or choice.startswith(DISCARD_PREFIX)
+
+
+def discard_token(choice: str) -> str | None:
+    """The draft token a "throw it away" button carries, or None (an old button, or a word
+    that is not a token: never trusted)."""
+    token = choice.removeprefix(DISCARD_PREFIX) if choice.startswith(DISCARD_PREFIX) else ""
+    return token if len(token) == 8 and all(c in "0123456789abcdef" for c in token) else None
 
 
 def submission_refusal(

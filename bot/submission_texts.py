@@ -5,13 +5,25 @@ HTML, as the catalogs are; a channel without HTML makes them plain (bot.text.pla
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from bot.domain import Campaign
-from bot.drafts import ANSWER_STEPS, TEXT_LIMITS, AnswerProblem, Draft, Step, applies, choices
+from bot.drafts import (
+    ANSWER_STEPS,
+    TEXT_LIMITS,
+    AnswerProblem,
+    Draft,
+    ProblemKind,
+    Step,
+    applies,
+    choices,
+)
 from bot.i18n import format_when, plain, t
 from bot.services.submissions import SubmissionOutcome, SubmissionReply, SubmittedCase
 from bot.text import shorten
 
 REASON_PREVIEW = 150  # staff's reason, in the list of a citizen's cases
+CURRENT_PREVIEW = 200  # how much of an earlier answer is repeated under the question
 
 
 def answer_steps(campaign: Campaign, draft: Draft) -> list[Step]:
@@ -60,6 +72,21 @@ def option_labels(lang: str, campaign: Campaign, draft: Draft, step: Step) -> li
 def problem_text(lang: str, problem: AnswerProblem) -> str:
     return "⚠️ " + t(lang, f"submission.problem.{problem.kind.value}", length=problem.length,
                      min=problem.minimum, max=problem.maximum)
+
+
+def note_text(lang: str, reply: SubmissionReply,
+              instead: Mapping[ProblemKind, str] | None = None) -> str | None:
+    """What to say above the step a reply shows: what was wrong with the answer, that the
+    button was stale, or that a draft was already under way; None for nothing. `instead`:
+    a channel's own catalog key for a problem (KakaoTalk cannot take photos, say)."""
+    if reply.outcome is SubmissionOutcome.PROBLEM and reply.problem is not None:
+        key = (instead or {}).get(reply.problem.kind)
+        return t(lang, key) if key else problem_text(lang, reply.problem)
+    if reply.outcome is SubmissionOutcome.STALE:
+        return t(lang, "submission.stale")
+    if reply.resumed:
+        return t(lang, "submission.resumed")
+    return None
 
 
 def ending_text(lang: str, campaign: Campaign, reply: SubmissionReply) -> str:

@@ -4,14 +4,16 @@ and when the submission phase lets a case in. Also the [submission] table of cam
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from bot.campaign_file import CampaignFileError, parse_campaign
 from bot.domain import Campaign, CaseStatus, PhaseName, PhaseStatus, SubmissionRules
 from bot.drafts import (
+    DISCARD,
     STEPS,
     AnswerProblem,
     Draft,
@@ -22,6 +24,10 @@ from bot.drafts import (
     as_case,
     choices,
     clean_text,
+    discard_choice,
+    discard_token,
+    draft_token,
+    is_discard,
     missing,
     next_step,
     previous_step,
@@ -397,3 +403,24 @@ def test_unknown_keys_in_submission_are_refused():
 
 def test_submission_must_be_a_table():
     assert refusals(3) == ["submission"]
+
+
+def test_a_discard_button_carries_its_drafts_token():
+    started = datetime(2024, 11, 1, 10, 0, tzinfo=UTC)
+    first = replace(draft(Step.TITLE), started_at=started)
+    word = discard_choice(first)
+    assert re.fullmatch(r"[a-z0-9-]{1,16}", word)  # Telegram's and KakaoTalk's word shape
+    assert is_discard(word) and discard_token(word) == draft_token(first)
+    # The same draft, later, at another step or in another zone: the same token.
+    assert draft_token(replace(first, step=Step.BODY, answers={"title": "x"})) \
+        == draft_token(replace(first, started_at=started.astimezone(timezone(
+            timedelta(hours=9)))))
+    # Another draft (begun later, or another citizen's): another token.
+    assert draft_token(replace(first, started_at=started + timedelta(microseconds=1))) \
+        != draft_token(first)
+    assert draft_token(replace(first, citizen_id=43)) != draft_token(first)
+    # A button made before buttons carried a token, or a forged one, carries none.
+    assert is_discard(DISCARD) and discard_token(DISCARD) is None
+    for forged in ("discard-", "discard-zzzzzzzz", "discard-0000000", "discard-000000000",
+                   "discard-ABCDEF12", "keep"):
+        assert discard_token(forged) is None

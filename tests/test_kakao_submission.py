@@ -5,7 +5,7 @@ with its reference number, and "my cases" with status and staff's reason."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -385,6 +385,37 @@ async def submit_one(kim: Citizen, title: str = TITLE) -> None:
     await kim.tap("건너뛰기")
     await kim.tap("동의합니다")
     await kim.tap("접수하기")
+
+
+async def test_an_old_discard_does_not_delete_a_newer_draft(kakao, services, campaign, clock):
+    """Stop pressed and the question ignored: the draft goes on, is sent in, a second one is
+    begun; the old "Yes, throw it away" (same step) is stale and deletes nothing, as are one
+    without the draft's token (made before buttons carried it) and a forged one."""
+    kim = Citizen(kakao, KIM)
+    await write_until_title(kim)
+    await kim.tap("그만두기")
+    old_discard = kim.extra_of("네, 버립니다")
+    await kim.say(TITLE)  # goes on writing instead
+    await kim.say(SUMMARY)
+    await kim.say(BODY)
+    await kim.tap("건너뛰기")
+    await kim.tap("동의합니다")
+    await kim.tap("접수하기")
+    assert len(await stored_cases(services)) == 1
+    clock.advance(timedelta(minutes=10))
+    await write_until_title(kim)  # a second draft, at the same step
+    second = await draft_of(services, KIM)
+    for extra in (old_discard, {**old_discard, "o": "discard"},
+                  {**old_discard, "o": "discard-00000000"}):
+        found = await kim.send_extra(extra)
+        assert found[0].startswith("지난 단계의 버튼입니다.") and "제목을 써 주세요" in found[0]
+        assert await draft_of(services, KIM) == second
+    # The second draft's own confirmation still throws it away.
+    await kim.tap("그만두기")
+    found = await kim.tap("네, 버립니다")
+    assert "아무것도 접수되지 않았습니다" in found[0]
+    assert await draft_of(services, KIM) is None
+    assert len(await stored_cases(services)) == 1
 
 
 async def test_my_cases_shows_a_rejection_with_staffs_reason(kakao, services, campaign):

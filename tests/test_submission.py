@@ -216,6 +216,9 @@ async def test_consent_refused_keeps_the_draft_at_consent(telegram, services, ca
     "d:1:preview:send",  # Submit before the preview
     "d:1:title:keep",  # keep an answer that was never given
     "d:1:preview:e-zzz",  # no such field
+    "d:1:title:discard",  # "throw it away" made before buttons carried the draft's token
+    "d:1:title:discard-00000000",  # a forged token
+    "d:1:title:discard-zz",  # not even a token
 ])
 async def test_stale_or_forged_step_buttons_change_nothing(telegram, services, campaign, data):
     await write_until(telegram, KIM, Step.TITLE)
@@ -300,6 +303,35 @@ async def test_stop_asks_first_then_throws_the_draft_away(telegram, services, ca
     # The conversation is over: typed text is not an answer any more.
     calls = await telegram.send(KIM, BODY)
     assert "아래 버튼을 눌러 주세요" in last_text(calls)
+
+
+async def test_an_old_throw_away_button_does_not_delete_a_newer_draft(telegram, services,
+                                                                     campaign, clock):
+    """Stop pressed and the question ignored: the draft goes on, is sent in, a second one is
+    begun; the old "Yes, throw it away" (same step) is stale and deletes nothing."""
+    await write_until(telegram, KIM, Step.TITLE)
+    await telegram.press(KIM, "그만두기")
+    confirmation = telegram.last_message_with_buttons(KIM.id)
+    await telegram.send(KIM, TITLE)  # goes on writing instead
+    await telegram.send(KIM, SUMMARY)
+    await telegram.send(KIM, BODY)
+    await telegram.press(KIM, "사진 없이")
+    await telegram.press(KIM, "동의합니다")
+    await telegram.press(KIM, "접수하기")
+    assert len(await stored_cases(services)) == 1
+    clock.advance(timedelta(minutes=10))
+    await write_until(telegram, KIM, Step.TITLE)  # a second draft, at the same step
+    second = await draft_of(services, KIM)
+    calls = await telegram.press(KIM, "네, 버립니다", message=confirmation)
+    assert "지난 단계의 버튼입니다" in last_text(calls)
+    assert "제목을 써 주세요" in last_text(calls)
+    assert await draft_of(services, KIM) == second
+    # The second draft's own confirmation still throws it away.
+    await telegram.press(KIM, "그만두기")
+    calls = await telegram.press(KIM, "네, 버립니다")
+    assert "아무것도 접수되지 않았습니다" in last_text(calls)
+    assert await draft_of(services, KIM) is None
+    assert len(await stored_cases(services)) == 1
 
 
 @pytest.mark.parametrize("stop", [Step.TYPE, Step.NAME, Step.DISTRICT, Step.TITLE, Step.PHOTO,

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from bot.campaign_file import parse_campaign
 from bot.domain import Case, CaseStatus, CaseText
-from bot.drafts import CHOICE_STEPS, ProblemKind, Step, choices
+from bot.drafts import CHOICE_STEPS, ProblemKind, Step, choices, draft_token
 from bot.services.submissions import SubmissionOutcome, SubmissionService
 from storage.repositories import CaseRepository
 from storage.tables import audit_log, cases, submission_drafts
@@ -425,6 +425,47 @@ async def test_cancel_deletes_the_draft(services, campaign, kim, lee):
     # A new start begins from the first step.
     reply = await services.submissions.start(campaign, kim)
     assert reply.draft.step is Step.TYPE and not reply.resumed and reply.draft.answers == {}
+
+
+async def test_discard_deletes_the_draft_it_was_made_for(services, campaign, kim, lee):
+    await fill(services, campaign, kim, until=Step.BODY)
+    await fill(services, campaign, lee, until=Step.NAME)
+    token = draft_token(await services.submissions.draft_of(kim))
+    reply = await services.submissions.discard(campaign, kim, Step.BODY, token)
+    assert reply.outcome is Out.CANCELLED and reply.ends
+    assert [r["citizen_id"] for r in await draft_rows(services)] == [lee.id]
+    reply = await services.submissions.discard(campaign, kim, Step.BODY, token)
+    assert reply.outcome is Out.NO_DRAFT
+
+
+@pytest.mark.parametrize("token", [None, "00000000", "discard", ""])
+async def test_discard_without_the_drafts_token_is_stale(services, campaign, clock, kim,
+                                                          token):
+    await fill(services, campaign, kim, until=Step.BODY)
+    reply = await unchanged_by(clock, services, lambda: services.submissions.discard(
+        campaign, kim, Step.BODY, token))
+    assert reply.outcome is Out.STALE and reply.draft.step is Step.BODY
+
+
+async def test_discard_of_another_step_is_stale(services, campaign, clock, kim):
+    await fill(services, campaign, kim, until=Step.BODY)
+    token = draft_token(await services.submissions.draft_of(kim))
+    reply = await unchanged_by(clock, services, lambda: services.submissions.discard(
+        campaign, kim, Step.TITLE, token))
+    assert reply.outcome is Out.STALE and reply.draft.step is Step.BODY
+
+
+async def test_discard_made_for_an_earlier_draft_keeps_the_new_one(services, campaign, clock,
+                                                                    kim):
+    await fill(services, campaign, kim)
+    old = draft_token(await services.submissions.draft_of(kim))
+    assert (await services.submissions.submit(campaign, kim, "test")).outcome is Out.SUBMITTED
+    clock.advance(timedelta(minutes=5))
+    await fill(services, campaign, kim)  # a second draft, at the same step
+    assert draft_token(await services.submissions.draft_of(kim)) != old
+    reply = await unchanged_by(clock, services, lambda: services.submissions.discard(
+        campaign, kim, Step.PREVIEW, old))
+    assert reply.outcome is Out.STALE and reply.draft.step is Step.PREVIEW
 
 
 # ------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from bot.drafts import (
     as_case,
     choices,
     clean_text,
+    draft_token,
     missing,
     move,
     previous_step,
@@ -218,11 +219,30 @@ class SubmissionService:
         return await self._update(campaign, citizen, Step.PREVIEW, apply)
 
     async def cancel(self, campaign: Campaign | None, citizen: Citizen) -> SubmissionReply:
+        """/cancel: throw away whatever draft the citizen has (an explicit, fresh request;
+        a button uses discard)."""
         async with self.db.write() as conn:
             drafts = DraftRepository(conn)
             if await drafts.get(citizen.id) is None:
                 return SubmissionReply(SubmissionOutcome.NO_DRAFT)
             await drafts.delete(citizen.id)
+        return SubmissionReply(SubmissionOutcome.CANCELLED)
+
+    async def discard(self, campaign: Campaign, citizen: Citizen, step: Step,
+                      made_for: str | None) -> SubmissionReply:
+        """The "throw it away" button of the confirmation made at `step` for the draft whose
+        draft_token is `made_for`. Checked in the delete's own transaction: a button of an
+        earlier draft, of another step, or without a token (made before buttons carried one)
+        deletes nothing, and the draft's current step is shown again."""
+        async with self.db.write() as conn:
+            now = self.clock.now()
+            drafts = DraftRepository(conn)
+            draft, refused = await self._open_draft(drafts, campaign, citizen, step, now)
+            if refused is not None:
+                return refused
+            if made_for is None or made_for != draft_token(draft):
+                return SubmissionReply(SubmissionOutcome.STALE, draft)
+            await drafts.delete(citizen.id, draft.started_at)
         return SubmissionReply(SubmissionOutcome.CANCELLED)
 
     async def submit(self, campaign: Campaign, citizen: Citizen, by: str) -> SubmissionReply:

@@ -53,8 +53,8 @@ class Extra(BaseModel):
     lang: str | None = Field(None, pattern="^(ko|en)$")
     v: str | None = Field(None, pattern="^(0|[0-9a-f]{8})$")  # bot.domain.votes_token
     s: str | None = Field(None, pattern="^[a-z]{1,12}$")  # a draft's step (bot.drafts.Step)
-    # a choice's index, or a word (handlers/kakao/submission.py: back, keep, skip, send,
-    # edit, e-<step>, cancel, discard, here, page)
+    # a choice's index, or a word (bot.drafts: back, keep, skip, send, edit, e-<step>,
+    # cancel, discard-<draft token>, here; handlers/kakao/submission.py: page)
     o: str | None = Field(None, pattern="^[a-z0-9-]{1,16}$")
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,13 +17,24 @@ import re
 
 from bot.domain import Campaign
 from bot.drafts import (
+    BACK,
+    CANCEL,
     CHOICE_STEPS,
+    EDIT,
+    EDIT_PREFIX,
+    HERE,
+    KEEP,
+    SEND,
+    SKIP,
     TEXT_LIMITS,
     Draft,
     ProblemKind,
     Step,
     as_case,
     choices,
+    discard_choice,
+    discard_token,
+    is_discard,
     previous_step,
 )
 from bot.i18n import plain, t
@@ -31,13 +42,14 @@ from bot.services import Services
 from bot.services.staff import actor
 from bot.services.submissions import SubmissionOutcome, SubmissionReply
 from bot.submission_texts import (
+    CURRENT_PREVIEW,
     answer_steps,
     draft_waiting_text,
     ending_text,
     header_text,
     my_case_text,
+    note_text,
     option_labels,
-    problem_text,
     question_text,
 )
 from bot.text import shorten, split_text
@@ -70,13 +82,13 @@ from handlers.kakao.screens import (
 
 _BARE_LINK = re.compile(r"https?://\S+", re.IGNORECASE)
 WRITING = "writing_case"  # session mark: typed messages answer the draft's step (as Telegram)
-CURRENT_PREVIEW = 200  # how much of an earlier answer is repeated under the question
 STEPS = {step.value: step for step in Step}
 
-# The word a draft's quick reply carries in `o`, for what is not an option's index.
-BACK, KEEP, SKIP, SEND, EDIT, CANCEL, DISCARD, HERE, PAGE = (
-    "back", "keep", "skip", "send", "edit", "cancel", "discard", "here", "page")
-EDIT_PREFIX = "e-"
+# The word a draft's quick reply carries in `o`, besides bot.drafts' words (both channels')
+# and an option's index: the next page of choices, or of the preview.
+PAGE = "page"
+# KakaoTalk cannot send us a photo here: a problem said in its own words.
+KAKAO_PROBLEMS = {ProblemKind.NOT_A_PHOTO: "kakao.draft.no_photo"}
 
 # Catalog labels too long for a quick reply in some language: KakaoTalk's own, short ones.
 SHORT_LABELS = {
@@ -123,14 +135,14 @@ class KakaoSubmission:
         elif choice.startswith(EDIT_PREFIX) and choice.removeprefix(EDIT_PREFIX) in STEPS:
             reply = await submissions.edit(campaign, citizen,
                                            STEPS[choice.removeprefix(EDIT_PREFIX)])
-        elif choice in (EDIT, CANCEL, DISCARD, HERE, PAGE):
+        elif is_discard(choice):  # only the draft the confirmation was made for, at its step
+            reply = await submissions.discard(campaign, citizen, step, discard_token(choice))
+        elif choice in (EDIT, CANCEL, HERE, PAGE):
             reply = await submissions.current(campaign, citizen, step)
             draft = reply.draft
             if reply.outcome is SubmissionOutcome.STEP and draft is not None:
                 turn.state[WRITING] = True  # back at the draft
-                if choice == DISCARD:
-                    reply = await submissions.cancel(campaign, citizen)
-                elif choice == EDIT and step is Step.PREVIEW:
+                if choice == EDIT and step is Step.PREVIEW:
                     return self._edit_menu(turn, draft)
                 elif choice == CANCEL:
                     return self._confirm_cancel(turn, draft)
@@ -246,15 +258,7 @@ class KakaoSubmission:
             return self._ending(turn, reply)
         turn.state[WRITING] = True
         lang = turn.lang
-        note = None
-        if reply.outcome is SubmissionOutcome.PROBLEM and reply.problem is not None:
-            note = t(lang, "kakao.draft.no_photo") \
-                if reply.problem.kind is ProblemKind.NOT_A_PHOTO \
-                else problem_text(lang, reply.problem)
-        elif reply.outcome is SubmissionOutcome.STALE:
-            note = t(lang, "submission.stale")
-        elif reply.resumed:
-            note = t(lang, "submission.resumed")
+        note = note_text(lang, reply, KAKAO_PROBLEMS)
         if reply.draft.step is Step.PREVIEW:
             return self._preview(turn, reply.draft, note, page or 0)
         return self._step(turn, reply.draft, note, page)
@@ -363,7 +367,8 @@ class KakaoSubmission:
 
     def _confirm_cancel(self, turn: Turn, draft: Draft) -> SkillResponse:
         return self.controls.say(t(turn.lang, "submission.confirm_cancel"), [
-            self._reply(turn, draft, "submission.button.discard", DISCARD),
+            # The draft's token: throws away this draft only, never one begun after it.
+            self._reply(turn, draft, "submission.button.discard", discard_choice(draft)),
             self._reply(turn, draft, "submission.button.continue", HERE),
         ])
 

@@ -18,11 +18,23 @@ from telegram.ext import (
     filters,
 )
 
-from bot.drafts import Step
-from bot.i18n import plain, t
+from bot.drafts import (
+    BACK,
+    CANCEL,
+    EDIT,
+    EDIT_PREFIX,
+    HERE,
+    KEEP,
+    SEND,
+    SKIP,
+    Step,
+    discard_token,
+    is_discard,
+)
+from bot.i18n import plain
 from bot.services.staff import actor
 from bot.services.submissions import SubmissionOutcome, SubmissionReply
-from bot.submission_texts import problem_text
+from bot.submission_texts import note_text
 from bot.text import shorten
 from handlers.telegram import callbacks as cb
 from handlers.telegram import submission_views as sv
@@ -82,13 +94,7 @@ async def respond(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Turn
     if reply.draft is None:
         await show(update, sv.ending(lang, campaign, reply))
         return
-    note = None
-    if reply.outcome is SubmissionOutcome.PROBLEM:
-        note = problem_text(lang, reply.problem)
-    elif reply.outcome is SubmissionOutcome.STALE:
-        note = t(lang, "submission.stale")
-    elif reply.resumed:
-        note = t(lang, "submission.resumed")
+    note = note_text(lang, reply)
     draft = reply.draft
     photo = draft.answer(Step.PHOTO)
     new_message = False
@@ -139,23 +145,23 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     choice = action.choice
     if choice.isdigit() and len(choice) < 4:
         reply = await submissions.choose(campaign, citizen, step, int(choice))
-    elif choice == sv.BACK:
+    elif choice == BACK:
         reply = await submissions.back(campaign, citizen, step)
-    elif choice == sv.KEEP:
+    elif choice == KEEP:
         reply = await submissions.keep(campaign, citizen, step)
-    elif choice == sv.SKIP:
+    elif choice == SKIP:
         reply = await submissions.skip_photo(campaign, citizen)
-    elif choice == sv.SEND:
+    elif choice == SEND:
         reply = await submissions.submit(campaign, citizen, actor(CHANNEL, citizen.external_id))
-    elif choice == sv.DISCARD:
-        reply = await submissions.cancel(campaign, citizen)
-    elif choice.startswith(sv.EDIT_PREFIX) and choice.removeprefix(sv.EDIT_PREFIX) in STATES:
-        field = Step(choice.removeprefix(sv.EDIT_PREFIX))
+    elif is_discard(choice):  # only the draft the confirmation was made for, at its step
+        reply = await submissions.discard(campaign, citizen, step, discard_token(choice))
+    elif choice.startswith(EDIT_PREFIX) and choice.removeprefix(EDIT_PREFIX) in STATES:
+        field = Step(choice.removeprefix(EDIT_PREFIX))
         reply = await submissions.edit(campaign, citizen, field)
-    elif choice in (sv.EDIT, sv.CANCEL, sv.HERE):
+    elif choice in (EDIT, CANCEL, HERE):
         reply = await submissions.current(campaign, citizen, step)
-        if reply.outcome is SubmissionOutcome.STEP and choice != sv.HERE:
-            screen = (sv.edit_menu(turn.language, campaign, reply.draft) if choice == sv.EDIT
+        if reply.outcome is SubmissionOutcome.STEP and choice != HERE:
+            screen = (sv.edit_menu(turn.language, campaign, reply.draft) if choice == EDIT
                       else sv.confirm_cancel(turn.language, reply.draft))
             await query.answer()
             await show(update, screen)

@@ -8,10 +8,27 @@ from datetime import datetime
 from telegram import InlineKeyboardButton
 
 from bot.domain import Campaign
-from bot.drafts import CHOICE_STEPS, Draft, Step, as_case, choices, previous_step
+from bot.drafts import (
+    BACK,
+    CANCEL,
+    CHOICE_STEPS,
+    EDIT,
+    EDIT_PREFIX,
+    HERE,
+    KEEP,
+    SEND,
+    SKIP,
+    Draft,
+    Step,
+    as_case,
+    choices,
+    discard_choice,
+    previous_step,
+)
 from bot.i18n import plain, t
 from bot.services.submissions import SubmissionOutcome, SubmissionReply, SubmittedCase
 from bot.submission_texts import (
+    CURRENT_PREVIEW,
     answer_steps,
     draft_waiting_text,
     ending_text,
@@ -25,13 +42,7 @@ from handlers.telegram import callbacks as cb
 from handlers.telegram.common import Screen
 from handlers.telegram.views import BODY_PART_LENGTH, button, case_card, home_button
 
-CURRENT_PREVIEW = 200  # how much of an earlier answer is repeated under the question
 MESSAGE_BUDGET = 3800  # under Telegram's 4096, with room for the HTML tags
-
-# The word on a button, for the steps and actions that are not an option's index.
-BACK, KEEP, SKIP, SEND, EDIT, CANCEL, DISCARD, HERE = (
-    "back", "keep", "skip", "send", "edit", "cancel", "discard", "here")
-EDIT_PREFIX = "e-"
 
 
 def _button(lang: str, label: str, draft: Draft, choice: str, step: Step | None = None):
@@ -119,8 +130,11 @@ def edit_menu(lang: str, campaign: Campaign, draft: Draft) -> Screen:
 
 
 def confirm_cancel(lang: str, draft: Draft) -> Screen:
+    """"Throw it away?": the Yes button carries the draft's token, so it throws away this
+    draft only, never one begun after it."""
     return Screen(t(lang, "submission.confirm_cancel"), [
-        [_button(lang, plain(lang, "submission.button.discard"), draft, DISCARD)],
+        [_button(lang, plain(lang, "submission.button.discard"), draft,
+                 discard_choice(draft))],
         [_button(lang, plain(lang, "submission.button.continue"), draft, HERE)],
     ])
 

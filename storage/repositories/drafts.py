@@ -48,10 +48,13 @@ class DraftRepository:
             await self.conn.execute(submission_drafts.insert().values(
                 citizen_id=draft.citizen_id, started_at=draft.started_at or now, **values))
 
-    async def delete(self, citizen_id: int) -> None:
-        await self.conn.execute(
-            submission_drafts.delete().where(submission_drafts.c.citizen_id == citizen_id)
-        )
+    async def delete(self, citizen_id: int, started_at: datetime | None = None) -> None:
+        """The citizen's draft; with `started_at`, only the draft begun then (not one begun
+        since by another transaction)."""
+        query = submission_drafts.delete().where(submission_drafts.c.citizen_id == citizen_id)
+        if started_at is not None:
+            query = query.where(submission_drafts.c.started_at == started_at)
+        await self.conn.execute(query)
 
     async def steps_on(self, channel: str) -> dict[str, Step]:
         """Each chat account on `channel` that has a draft, and the step it is at."""
