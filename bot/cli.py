@@ -94,6 +94,8 @@ def _staff_parsers(commands) -> None:
                          help="default: CHAMYEO_DEFAULT_LANGUAGE")
     publish = results.add_parser("publish", help="publish the results, once voting has closed")
     publish.add_argument("--campaign", required=True, metavar="SLUG")
+    publish.add_argument("--incomplete-ok", action="store_true",
+                         help="publish even though some approved cases have no judge's score")
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -362,7 +364,8 @@ async def _staff(services, args: argparse.Namespace, settings: Settings) -> int:
         if args.results_command == "preview":
             return await staff_cli.preview_results(
                 services, args.campaign, args.language or settings.chamyeo_default_language)
-        return await staff_cli.publish_results(services, args.campaign)
+        return await staff_cli.publish_results(services, args.campaign,
+                                                  args.incomplete_ok)
     if args.cases_command == "list":
         return await staff_cli.list_cases(services, args.campaign, args.status)
     if args.cases_command == "show":

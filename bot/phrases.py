@@ -18,7 +18,7 @@ from bot.domain import (
     VoteResult,
 )
 from bot.i18n import format_when, plain, t
-from bot.services.results import RankedResult
+from bot.services.results import RankedResult, unscored_count
 from bot.services.voting import HeldVote
 from bot.text import shorten
 
@@ -172,6 +172,9 @@ def results_preview_lines(lang: str, campaign: Campaign, ranked: list[RankedResu
                        at=when(campaign, campaign.results_published_at, lang)))
     if not ranked:
         lines.append(t(lang, "results.staff.empty"))
+    unscored = unscored_count(campaign, ranked)
+    if unscored:
+        lines.append(t(lang, "results.staff.unscored", count=unscored, total=len(ranked)))
     for r in ranked:
         mean = (f"{r.ranked.judge_mean:g}" if r.ranked.judge_mean is not None
                 else plain(lang, "results.staff.no_mean"))

@@ -251,16 +251,22 @@ async def preview_results(services: Services, slug: str, language: str) -> int:
     return 0
 
 
-async def publish_results(services: Services, slug: str) -> int:
+async def publish_results(services: Services, slug: str, incomplete_ok: bool = False) -> int:
     campaign = await find_campaign(services, slug)
     if campaign is None:
         return EXIT_INVALID
-    result = await services.results.publish(campaign, cli_actor())
+    result = await services.results.publish(campaign, cli_actor(), incomplete_ok)
     if result.outcome is PublishOutcome.PUBLISHED and result.published_at is not None:
-        say(f"results of {slug} published at {_when(campaign, result.published_at)}; "
-            f"announced by the running bot to the subscribers (broadcast "
+        unscored = (f" with {result.unscored} approved cases unscored by the judges"
+                    if result.unscored else "")
+        say(f"results of {slug} published at {_when(campaign, result.published_at)}"
+            f"{unscored}; announced by the running bot to the subscribers (broadcast "
             f"{result.broadcast_id})")
         return 0
+    if result.outcome is PublishOutcome.INCOMPLETE:
+        refuse(f"judging incomplete: {result.unscored} approved cases have no judge's score; "
+               f"the results of {slug} were not published (to publish anyway: --incomplete-ok)")
+        return EXIT_INVALID
     if result.outcome is PublishOutcome.ALREADY:
         at = _when(campaign, result.published_at) if result.published_at else "an earlier time"
         refuse(f"already published: the results of {slug} were published at {at}; "

@@ -81,7 +81,7 @@ async def publish_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     lang, campaign = turn.language, turn.campaign
     button = StaffButton.decode(query.data)
     if (button is None or campaign is None or button.int_arg(0) != campaign.id
-            or button.action not in ("p", "c")):
+            or button.action not in ("p", "f", "c")):
         await query.answer(plain(lang, "expired"), show_alert=True)
         return
     await query.answer()
@@ -89,7 +89,16 @@ async def publish_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await show(update, Screen(t(lang, "results.staff.cancelled")))
         return
     by = actor(CHANNEL, str(update.effective_user.id))
-    result = await turn.services.results.publish(campaign, by)
+    # "p" is the first confirmation; "f" the second, given after the warning that some
+    # approved cases have no judge's score: only it publishes incomplete judging.
+    result = await turn.services.results.publish(campaign, by,
+                                                 incomplete_ok=button.action == "f")
+    if result.outcome is PublishOutcome.INCOMPLETE:
+        await show(update, Screen(t(lang, "results.staff.incomplete", count=result.unscored), [
+            [_button(plain(lang, "results.staff.publish_anyway"), "f", campaign.id)],
+            [_button(plain(lang, "results.staff.cancel"), "c", campaign.id)],
+        ]))
+        return
     at = when(campaign, result.published_at, lang) if result.published_at else ""
     if result.outcome is PublishOutcome.PUBLISHED:
         text = t(lang, "results.staff.published", at=at)
