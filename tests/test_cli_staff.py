@@ -357,9 +357,19 @@ async def test_results_preview_publish_and_its_guards(services, campaign, clock,
         "the results of future-2099 cannot be published"]
     assert await delivery_rows(services.db) == []
 
+    # No judge has scored: refused, with the count and the flag that overrides.
     code, out, err = await chamyeo("results", "publish", "--campaign", SLUG)
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        "chamyeo: judging incomplete: 10 approved cases have no judge's score; the results of "
+        f"{SLUG} were not published (to publish anyway: --incomplete-ok)"]
+    assert await delivery_rows(services.db) == []
+    assert [a for a in await audit_rows(services.db) if a[1] == "results.published"] == []
+
+    code, out, err = await chamyeo("results", "publish", "--campaign", SLUG, "--incomplete-ok")
     assert (code, err) == (0, "")
     assert out.startswith(f"results of {SLUG} published at ")
+    assert "with 10 approved cases unscored by the judges" in out
     assert "announced by the running bot to the subscribers" in out
     code, out, err = await chamyeo("results", "publish", "--campaign", SLUG)
     assert (code, out) == (1, "")
@@ -371,6 +381,9 @@ async def test_results_preview_publish_and_its_guards(services, campaign, clock,
     published = [(a, action) for a, action, _ in await audit_rows(services.db)
                  if action == "results.published"]
     assert published == [(ACTOR, "results.published")]
+    [detail] = [d for _, action, d in await audit_rows(services.db)
+                if action == "results.published"]
+    assert (detail["incomplete_ok"], detail["unscored"]) == (True, 10)
     rows = await delivery_rows(services.db)
     assert [(r["kind"], r["address"], r["status"], r["claimed_by"]) for r in rows] == [
         ("results", KO_USER, "pending", None)]

@@ -13,6 +13,7 @@ from matplotlib import font_manager
 from bot.campaign_file import parse_campaign
 from bot.chart import FONT_FILE, render_results_chart
 from bot.services.judging import ScoreOutcome
+from bot.services.results import PublishOutcome
 from handlers.telegram.offline import TelegramUser
 from storage.repositories import ScoreRepository
 from storage.tables import audit_log
@@ -217,6 +218,8 @@ async def test_results_preview_sends_the_chart_and_the_ranking(staffbot, judge, 
     assert first < text.index("2. [우수상] <b>사례 제목 01번")
     assert "표 2 · 심사 평균 60 (1명) · 최종 72.00" in text
     assert "표 1 · 심사 평균 - (0명) · 최종 15.00" in text
+    assert ("⚠️ 승인된 사례 10건 중 8건은 아직 심사 점수가 없습니다. 지금 발표하면 이 사례들은 "
+            "심사 점수 0점으로 순위가 매겨집니다.") in text
     assert all(len(c.text) <= 4096 for c in calls if c.method == "sendMessage")
 
 
@@ -250,6 +253,12 @@ async def test_publish_confirm_announces_and_shows_citizens_the_results(staffbot
     calls = await staffbot.send(ADMIN, "/publish")
     assert "결과를 발표할까요?" in calls[-1].text
     calls = await staffbot.press(ADMIN, "발표하기")
+    # no judge has scored: the first confirmation only warns, and asks a second time
+    assert calls[-1].text.startswith("⚠️ 승인된 사례 10건이 아직 심사 점수를 받지 못했습니다")
+    assert calls[-1].labels() == ["⚠️ 심사가 끝나지 않았지만 발표합니다", "취소"]
+    assert (await services.campaigns.get(campaign.id)).results_published_at is None
+    assert await audit(services, "results.published") == []
+    calls = await staffbot.press(ADMIN, "심사가 끝나지 않았지만 발표합니다")
     assert calls[-1].text.startswith("✅ 결과를 발표했습니다")
     await services.broadcaster.idle()
     published = (await services.campaigns.get(campaign.id)).results_published_at
@@ -259,6 +268,7 @@ async def test_publish_confirm_announces_and_shows_citizens_the_results(staffbot
     assert len(news) == 1
     [entry] = await audit(services, "results.published")
     assert entry["actor"] == f"telegram:{ADMIN.id}" and entry["campaign_id"] == campaign.id
+    assert entry["detail"]["incomplete_ok"] is True and entry["detail"]["unscored"] == 10
 
     calls = await staffbot.send(KIM, "/start")
     assert calls[0].labels()[0] == "🏆 결과 보기"
@@ -275,11 +285,60 @@ async def test_publish_confirm_announces_and_shows_citizens_the_results(staffbot
     await staffbot.send(ADMIN, "/publish")  # twice: refused, nothing announced again
     calls = await staffbot.press(ADMIN, "발표하기")
     assert calls[-1].text.startswith("이미 ")
+    calls = await staffbot.press(ADMIN, data=f"Sr:f:{campaign.id}")  # a stale second button
+    assert calls[-1].text.startswith("이미 ")
     await services.broadcaster.idle()
     assert (await services.campaigns.get(campaign.id)).results_published_at == published
     assert len(await audit(services, "results.published")) == 1
     assert len([c for c in staffbot.request.calls if c.chat_id == KIM.id and c.text
                 and "결과가 발표되었습니다" in c.text]) == 1
+
+
+async def score_all(services, campaign) -> None:
+    lee = await services.citizens.identify("telegram", str(LEE.id), "ko")
+    for case_id in await first_cases(services, campaign, 10):
+        await services.judging.score(campaign, lee, case_id, 0, 70)
+
+
+async def test_complete_judging_publishes_with_one_confirmation(staffbot, judge, services,
+                                                                campaign, clock):
+    await score_all(services, campaign)
+    calls = await staffbot.send(ADMIN, "/results")
+    assert "심사 점수가 없습니다" not in "\n".join(c.text or "" for c in calls)
+    clock.set(VOTING_CLOSES)
+    await staffbot.send(ADMIN, "/publish")
+    calls = await staffbot.press(ADMIN, "발표하기")
+    assert calls[-1].text.startswith("✅ 결과를 발표했습니다")
+    await services.broadcaster.idle()
+    [entry] = await audit(services, "results.published")
+    assert "unscored" not in entry["detail"] and "incomplete_ok" not in entry["detail"]
+
+
+async def test_service_refuses_incomplete_judging_and_changes_nothing(services, campaign,
+                                                                      clock):
+    clock.set(VOTING_CLOSES)
+    lee = await services.citizens.identify("telegram", str(LEE.id), "ko")
+    [one] = await first_cases(services, campaign, 1)
+    await services.judging.score(campaign, lee, one, 0, 70)
+    result = await services.results.publish(campaign, "telegram:1")
+    assert (result.outcome, result.unscored) == (PublishOutcome.INCOMPLETE, 9)
+    assert (await services.campaigns.get(campaign.id)).results_published_at is None
+    assert await audit(services, "results.published") == []
+    result = await services.results.publish(campaign, "telegram:1", incomplete_ok=True)
+    assert (result.outcome, result.unscored) == (PublishOutcome.PUBLISHED, 9)
+    await services.broadcaster.idle()
+    [entry] = await audit(services, "results.published")
+    assert entry["detail"]["unscored"] == 9 and entry["detail"]["incomplete_ok"] is True
+
+
+async def test_judging_with_no_weight_is_never_incomplete(staffbot, services, clock):
+    campaign = await reload(services, ranking={"citizen_weight": 1.0, "judge_weight": 0.0})
+    calls = await staffbot.send(ADMIN, "/results")
+    assert "심사 점수가 없습니다" not in "\n".join(c.text or "" for c in calls)
+    clock.set(VOTING_CLOSES)
+    result = await services.results.publish(campaign, "telegram:1")
+    assert (result.outcome, result.unscored) == (PublishOutcome.PUBLISHED, 0)
+    await services.broadcaster.idle()
 
 
 async def test_cancel_changes_nothing(staffbot, services, campaign, clock):

@@ -66,7 +66,7 @@ async def vote_and_publish(services, clock) -> object:
         citizen = await services.citizens.identify("kakao", f"voter-{n}", "ko")
         await services.voting.cast_vote(campaign, citizen, ids[key])
     clock.set(VOTING_CLOSES)
-    result = await services.results.publish(campaign, "telegram:1")
+    result = await services.results.publish(campaign, "telegram:1", incomplete_ok=True)
     assert result.published_at is not None
     await services.broadcaster.idle()  # the announcement, in the background, is done
     return await services.campaigns.get(campaign.id)
