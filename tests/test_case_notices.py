@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from bot.domain import CASE_NOTICE_KIND, Case, CaseNotice, CaseStatus, CaseText, Citizen, Text
 from bot.i18n import plain
@@ -22,7 +20,7 @@ from storage.database import Database
 from storage.repositories import BroadcastRepository, CaseRepository
 from storage.tables import audit_log, broadcasts, cases, deliveries
 from tests.conftest import ADMIN
-from tests.test_kakao_events import BOT_ID, EVENT, KEY, EventApiStub
+from tests.test_kakao_events import BOT_ID, EVENT, KEY, event_api_server
 
 REASON = "사진에 얼굴이 보여요 & <b>개인정보</b>가 </i>있습니다 &amp; 다시 보내 주세요"
 KO_USER, EN_USER = "kakao-user-ko", "kakao-user-en"
@@ -31,14 +29,8 @@ KIM = TelegramUser(1001, "김순자", "ko")
 
 @pytest.fixture
 async def stub():
-    api = EventApiStub()
-    app = web.Application()
-    app.router.add_post("/v2/bots/{bot_id}/talk", api.talk)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    api.url = str(server.make_url("")).rstrip("/")
-    yield api
-    await server.close()
+    async with event_api_server() as api:
+        yield api
 
 
 @pytest.fixture

@@ -14,8 +14,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from bot.campaign_file import parse_campaign
 from bot.cli import main
@@ -32,7 +30,7 @@ from storage.tables import audit_log, broadcasts, cases, deliveries
 from tests.conftest import small_campaign
 from tests.test_case_notices import submit
 from tests.test_cli_settings import SETTING_PREFIXES
-from tests.test_kakao_events import BOT_ID, EVENT, KEY, EventApiStub
+from tests.test_kakao_events import BOT_ID, EVENT, KEY, event_api_server
 
 LOGIN = "moderator-kim"
 ACTOR = f"cli:{LOGIN}"
@@ -77,14 +75,8 @@ def chamyeo(env, capsys):
 
 @pytest.fixture
 async def stub():
-    api = EventApiStub()
-    app = web.Application()
-    app.router.add_post("/v2/bots/{bot_id}/talk", api.talk)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    api.url = str(server.make_url("")).rstrip("/")
-    yield api
-    await server.close()
+    async with event_api_server() as api:
+        yield api
 
 
 @pytest.fixture

@@ -7,9 +7,11 @@ the broadcaster's sleep is a fake that records the seconds and moves the clock."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -99,16 +101,25 @@ def _ms() -> int:
     return int(time.time() * 1000)
 
 
-@pytest.fixture
-async def stub():
+@contextlib.asynccontextmanager
+async def event_api_server() -> AsyncIterator[EventApiStub]:
+    """The Event API stub, listening on a port of its own (`.url`) until the block ends."""
     api = EventApiStub()
     app = web.Application()
     app.router.add_post("/v2/bots/{bot_id}/talk", api.talk)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     api.url = str(server.make_url("")).rstrip("/")
-    yield api
-    await server.close()
+    try:
+        yield api
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def stub():
+    async with event_api_server() as api:
+        yield api
 
 
 @pytest.fixture

@@ -18,8 +18,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 import sqlalchemy as sa
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from bot.app import create_services
 from bot.clock import SettableClock
@@ -36,7 +34,7 @@ from storage.tables import broadcasts, deliveries
 from tests.conftest import DAEJEON_FILE, ROOT, VOTING_CLOSES
 from tests.fault_harness import BotProcess, _accepts, free_port, poll
 from tests.test_cli_settings import Cli, assert_one_clear_line
-from tests.test_kakao_events import EventApiStub
+from tests.test_kakao_events import EventApiStub, event_api_server
 from tests.test_kakao_skill import BLOCK_ID, BOT_ID, SECRET, quick_reply, skill_request
 
 REST_API_KEY = "rest-key-0123456789"
@@ -62,14 +60,8 @@ def kakao_settings(database_url: str, port: int, event_api_url: str) -> dict[str
 @pytest.fixture
 async def event_api():
     """The Kakao Event API stub (tests/test_kakao_events.py) on a port of its own."""
-    api = EventApiStub()
-    app = web.Application()
-    app.router.add_post("/v2/bots/{bot_id}/talk", api.talk)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    api.url = str(server.make_url("")).rstrip("/")
-    yield api
-    await server.close()
+    async with event_api_server() as api:
+        yield api
 
 
 async def ask(base_url: str, body: dict) -> dict:
