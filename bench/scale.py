@@ -90,7 +90,7 @@ async def seed(db: Database, campaign_id: int, case_ids: list[int], n_citizens: 
         held.add(case)
         rows.append({"campaign_id": campaign_id, "citizen_id": citizen, "case_id": case,
                      "slot": len(held), "cast_at": start + timedelta(seconds=len(rows) % 86_400),
-                     "receipt": f"{len(rows):08d}"})
+                     "receipt": f"{len(rows):08d}", "voter": f"a:{citizen}"})
     for first in range(0, len(rows), 50_000):
         async with db.write() as conn:
             await conn.execute(votes.insert(), rows[first:first + 50_000])

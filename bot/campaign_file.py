@@ -8,15 +8,18 @@ import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain import (
     PHASE_ORDER,
     AwardTier,
+    CaseOrder,
     CaseText,
+    Identity,
     JudgingRules,
     Option,
     Phase,
@@ -39,6 +42,9 @@ NAME_LENGTH = (1, 40)
 MAX_VOTES_PER_CITIZEN = 20
 MAX_CASES_PER_CITIZEN = 50
 MAX_REMINDER_HOURS = 24 * 30
+MAX_RETENTION_DAYS = 365 * 5
+
+E = TypeVar("E", bound=Enum)
 
 CASE_TEXT_LIMITS = {
     "title": TITLE_LENGTH,
@@ -91,6 +97,7 @@ class CampaignSpec:
     ranking: RankingRules = RankingRules()
     awards: tuple[AwardTier, ...] = ()
     submission: SubmissionRules = SubmissionRules()
+    retention_days: int = 90
 
 
 def parse_campaign_file(path: str | Path) -> CampaignSpec:
@@ -206,7 +213,7 @@ class _Validator:
             raw,
             {"slug", "title", "description", "timezone", "phases", "voting", "districts",
              "categories", "cases", "sample_data", "judging", "ranking", "awards",
-             "submission"},
+             "submission", "privacy"},
             "",
         )
         slug = raw.get("slug")
@@ -232,14 +239,30 @@ class _Validator:
         ranking = self.ranking(raw.get("ranking", {}))
         awards = self.awards(raw.get("awards", []))
         submission = self.submission(raw.get("submission", {}))
+        retention_days = self.retention_days(raw.get("privacy", {}))
         if self.problems:
             return None
         return CampaignSpec(
             slug=slug, title=title, description=description, timezone=timezone,
             phases=phases, rules=rules, districts=districts, categories=categories,
             cases=cases, sample_data=sample, judging=judging, ranking=ranking, awards=awards,
-            submission=submission,
+            submission=submission, retention_days=retention_days,
         )
+
+    def retention_days(self, raw: Any) -> int:
+        """[privacy] retention_days: how long after the last phase ends the campaign's
+        personal data is kept, until `chamyeo purge` removes it."""
+        if not isinstance(raw, dict):
+            self.fail("privacy", "must be a table")
+            return 90
+        self.unknown_keys(raw, {"retention_days"}, "privacy.")
+        days = raw.get("retention_days", 90)
+        if isinstance(days, bool) or not isinstance(days, int) or not (
+            1 <= days <= MAX_RETENTION_DAYS
+        ):
+            self.fail("privacy.retention_days", f"must be a number of days 1-{MAX_RETENTION_DAYS}")
+            return 90
+        return days
 
     def submission(self, raw: Any) -> SubmissionRules:
         if not isinstance(raw, dict):
@@ -370,9 +393,12 @@ class _Validator:
             self.fail("voting", "must be a table")
             return VotingRules()
         self.unknown_keys(
-            raw, {"votes_per_citizen", "allow_change", "show_running_tally", "reminder_hours"},
+            raw, {"votes_per_citizen", "allow_change", "show_running_tally", "reminder_hours",
+                  "identity", "order"},
             "voting.",
         )
+        identity = self.choice(raw, "identity", Identity, Identity.ACCOUNT)
+        order = self.choice(raw, "order", CaseOrder, CaseOrder.RANDOM)
         votes = raw.get("votes_per_citizen", 1)
         if isinstance(votes, bool) or not isinstance(votes, int) or not (
             1 <= votes <= MAX_VOTES_PER_CITIZEN
@@ -395,7 +421,18 @@ class _Validator:
                       f"must be a list of hours before voting closes, e.g. [24, 1] "
                       f"(each above 0, at most {MAX_REMINDER_HOURS})")
             reminders = [24, 1]
-        return VotingRules(votes_per_citizen=votes, reminder_hours=tuple(reminders), **flags)
+        return VotingRules(votes_per_citizen=votes, reminder_hours=tuple(reminders),
+                           identity=identity, order=order, **flags)
+
+    def choice(self, raw: dict[str, Any], name: str, kind: type[E], default: E) -> E:
+        """[voting] `name`: one of the values of the enum `kind`."""
+        value = raw.get(name, default.value)
+        try:
+            return kind(value)
+        except ValueError:
+            names = ", ".join(f'"{k.value}"' for k in kind)
+            self.fail(f"voting.{name}", f"must be one of {names}")
+            return default
 
     def options(self, raw: Any, where: str, with_neighbourhoods: bool) -> tuple[Option, ...]:
         if not isinstance(raw, list) or not raw:

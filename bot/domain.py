@@ -59,6 +59,21 @@ class Phase:
         return PhaseStatus.CLOSED
 
 
+class Identity(Enum):
+    """Who a campaign counts as one voter."""
+
+    ACCOUNT = "account"  # each chat account
+    PHONE = "phone"  # each verified phone number, across channels
+    CODE = "code"  # each one-time voting code handed out on paper
+
+
+class CaseOrder(Enum):
+    """The order citizens see cases in while voting is open."""
+
+    RANDOM = "random"  # each citizen their own stable random order
+    FILE = "file"  # the campaign file's order
+
+
 @dataclass(frozen=True)
 class VotingRules:
     votes_per_citizen: int = 1
@@ -66,6 +81,8 @@ class VotingRules:
     show_running_tally: bool = False
     # Reminders to subscribers who have not voted, this many hours before voting closes.
     reminder_hours: tuple[float, ...] = (24, 1)
+    identity: Identity = Identity.ACCOUNT
+    order: CaseOrder = CaseOrder.RANDOM
 
 
 @dataclass(frozen=True)
@@ -125,6 +142,8 @@ class Campaign:
     ranking: RankingRules = field(default_factory=RankingRules)
     awards: tuple[AwardTier, ...] = ()
     submission: SubmissionRules = field(default_factory=SubmissionRules)
+    # Days after the last phase ends that the campaign's personal data is kept.
+    retention_days: int = 90
     # Set when staff publish the results; not part of the campaign file.
     results_published_at: datetime | None = field(default=None, compare=False)
 
@@ -266,6 +285,10 @@ class VoteOutcome(Enum):
     # The confirmation was made for votes the citizen no longer holds (see votes_token):
     # nothing changed; ask again.
     STALE = "stale"
+    # The campaign counts verified people (Identity.PHONE / CODE) and this account has not
+    # shown who it is yet: ask for the number or the code, then vote.
+    NEEDS_PHONE = "needs_phone"
+    NEEDS_CODE = "needs_code"
 
 
 @dataclass(frozen=True)

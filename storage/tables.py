@@ -78,6 +78,11 @@ campaigns = sa.Table(
     sa.Column("awards", sa.JSON, nullable=False, server_default="[]"),
     sa.Column("results_published_at", UTCDateTime),
     sa.Column("cases_per_citizen", sa.Integer, nullable=False, server_default="3"),
+    # Who counts as one voter (account, phone, code) and the order citizens see cases in.
+    sa.Column("identity", String(16), nullable=False, server_default="account"),
+    sa.Column("case_order", String(16), nullable=False, server_default="random"),
+    # Days after the last phase ends that its personal data is kept (`chamyeo purge`).
+    sa.Column("retention_days", sa.Integer, nullable=False, server_default="90"),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
@@ -142,8 +147,12 @@ citizens = sa.Table(
     sa.Index("ix_citizens_username", "username"),
 )
 
-# One row per vote a citizen holds. `slot` runs 1..votes_per_citizen: the UNIQUE constraints
-# make the database itself refuse a second vote in a slot, or two votes for one case.
+# One row per vote a voter holds. The voter is who the campaign counts as one person: the
+# account ("a:<citizen id>"), or a keyed hash of a verified phone number ("p:…") or of a voting
+# code ("c:…"), so several chat accounts of one person share one voter. `slot` runs
+# 1..votes_per_citizen: the UNIQUE constraints make the database itself refuse a second vote
+# in a slot, or two votes for one case, per voter. `citizen_id` is the account that cast it
+# (last).
 votes = sa.Table(
     "votes",
     metadata,
@@ -156,10 +165,57 @@ votes = sa.Table(
     sa.Column("slot", sa.Integer, nullable=False),
     sa.Column("cast_at", UTCDateTime, nullable=False),
     sa.Column("receipt", String(16), nullable=False),
-    sa.UniqueConstraint("campaign_id", "citizen_id", "slot"),
-    sa.UniqueConstraint("campaign_id", "citizen_id", "case_id"),
+    sa.Column("voter", String(80), nullable=False),
+    sa.UniqueConstraint("campaign_id", "voter", "slot"),
+    sa.UniqueConstraint("campaign_id", "voter", "case_id"),
     sa.CheckConstraint("slot >= 1", name="slot_positive"),
     sa.Index("ix_votes_case", "case_id"),
+    sa.Index("ix_votes_citizen", "citizen_id"),
+)
+
+# A citizen's verified phone number, only as a keyed hash (HMAC-SHA256 with
+# CHAMYEO_IDENTITY_KEY over the E.164 form): never the number. Accounts of one person on
+# several channels share it. Set once per account; /forgetme deletes it.
+citizen_phones = sa.Table(
+    "citizen_phones",
+    metadata,
+    sa.Column("citizen_id", sa.Integer, sa.ForeignKey("citizens.id"), primary_key=True),
+    sa.Column("phone_key", String(64), nullable=False),
+    sa.Column("verified_at", UTCDateTime, nullable=False),
+    sa.Index("ix_citizen_phones_phone_key", "phone_key"),
+)
+
+# One-time voting codes of a campaign, only as keyed hashes. A code binds to the first account
+# that enters it (citizen_id, bound_at): that account votes as the code's voter.
+voting_codes = sa.Table(
+    "voting_codes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("code_hash", String(64), nullable=False),
+    sa.Column("batch", String(32), nullable=False),  # which `chamyeo codes issue` made it
+    sa.Column("citizen_id", sa.Integer, sa.ForeignKey("citizens.id")),
+    sa.Column("bound_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("campaign_id", "code_hash"),
+    sa.UniqueConstraint("campaign_id", "citizen_id"),
+)
+
+# Wrong voting codes an account entered, per campaign, in the current window: past the limit
+# it must wait for the window to end, so guessing a code is hopeless.
+identity_tries = sa.Table(
+    "identity_tries",
+    metadata,
+    sa.Column(
+        "campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("citizen_id", sa.Integer, sa.ForeignKey("citizens.id"), primary_key=True),
+    sa.Column("window_start", UTCDateTime, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
 )
 
 audit_log = sa.Table(

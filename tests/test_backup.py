@@ -73,7 +73,7 @@ class VoteWriter(threading.Thread):
                         conn.execute(votes.insert().values(
                             campaign_id=campaign_id, citizen_id=citizen_id,
                             case_id=case_ids[i % len(case_ids)], slot=1, cast_at=now,
-                            receipt=f"W{i:07d}"))
+                            receipt=f"W{i:07d}", voter=f"a:{citizen_id}"))
                     i += 1
                     with self._lock:
                         self.committed = i

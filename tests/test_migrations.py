@@ -69,7 +69,7 @@ def _citizen(id: int, channel: str, external_id: str, **later_columns: Any) -> d
 #               creates, and of older tables using the columns it adds (each row gives every
 #               column its table has at that revision);
 #   "defaults": the value each column it adds to an older table takes in the rows that were
-#               already there.
+#               already there (or a function of the row giving it).
 REVISIONS: dict[str, dict[str, dict[str, Any]]] = {
     "0001": {
         "rows": {
@@ -219,6 +219,32 @@ REVISIONS: dict[str, dict[str, dict[str, Any]]] = {
         },
         "defaults": {},
     },
+    "0008": {
+        "rows": {
+            "campaigns": [_campaign(
+                5, "daejeon-2028", reminder_hours=[2], judging={}, ranking={}, awards=[],
+                results_published_at=None, cases_per_citizen=2, identity="phone",
+                case_order="file", retention_days=30,
+            )],
+            "votes": [
+                {"id": 4, "campaign_id": 5, "citizen_id": 1, "case_id": 1, "slot": 1,
+                 "cast_at": T1, "receipt": "K2M3-N4P5", "voter": "p:" + "ab" * 20},
+            ],
+            "citizen_phones": [{"citizen_id": 1, "phone_key": "cd" * 32, "verified_at": T0}],
+            "voting_codes": [
+                {"id": 1, "campaign_id": 5, "code_hash": "ef" * 32, "batch": "b1",
+                 "citizen_id": 2, "bound_at": T1, "created_at": T0},
+            ],
+            "identity_tries": [
+                {"campaign_id": 5, "citizen_id": 2, "window_start": T0, "failures": 2},
+            ],
+        },
+        # Every vote before 0008 counts as its account's.
+        "defaults": {
+            "campaigns": {"identity": "account", "case_order": "random", "retention_days": 90},
+            "votes": {"voter": lambda row: f"a:{row['citizen_id']}"},
+        },
+    },
 }
 
 
@@ -246,11 +272,14 @@ async def insert_rows(db: Database, revision: str) -> set[str]:
     """The seed rows of every revision up to `revision`, in that order, by plain INSERTs
     valid at `revision`; returns the tables they went into."""
     tables: set[str] = set()
+    upto = ALL_REVISIONS.index(revision) + 1
     async with db.write() as conn:
-        for rev in ALL_REVISIONS[: ALL_REVISIONS.index(revision) + 1]:
+        for i, rev in enumerate(ALL_REVISIONS[:upto]):
             for table, rows in REVISIONS[rev]["rows"].items():
                 tables.add(table)
-                for row in rows:
+                for seed in rows:
+                    # An older row inserted at a later revision gives the columns added since.
+                    row = _with_defaults(table, seed, ALL_REVISIONS[i + 1:upto])
                     names = list(row)
                     statement = sa.text(
                         f"INSERT INTO {table} ({', '.join(names)}) "
@@ -267,11 +296,19 @@ def expected_at_head(revision: str) -> dict[str, list[dict[str, Any]]]:
     for i, rev in enumerate(ALL_REVISIONS[: ALL_REVISIONS.index(revision) + 1]):
         for table, rows in REVISIONS[rev]["rows"].items():
             for row in rows:
-                full = dict(row)
-                for later in ALL_REVISIONS[i + 1:]:
-                    full.update(REVISIONS[later]["defaults"].get(table, {}))
-                expected.setdefault(table, []).append(full)
+                expected.setdefault(table, []).append(
+                    _with_defaults(table, row, ALL_REVISIONS[i + 1:]))
     return expected
+
+
+def _with_defaults(table: str, row: dict[str, Any], later: list[str]) -> dict[str, Any]:
+    """`row` with the defaults of the columns the `later` revisions add to its table (a default
+    may be a function of the row: a column filled from others)."""
+    full = dict(row)
+    for rev in later:
+        for column, default in REVISIONS[rev]["defaults"].get(table, {}).items():
+            full[column] = default(full) if callable(default) else default
+    return full
 
 
 async def table_names(db: Database) -> set[str]:

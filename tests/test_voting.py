@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.campaign_file import parse_campaign
 from bot.domain import NO_VOTES, CaseStatus, VoteOutcome, votes_token
 from bot.i18n import plain
+from bot.services.identity import IdentityService
 from bot.services.voting import RECEIPT_ALPHABET, VotingService
 from handlers.telegram import callbacks as cb
 from handlers.telegram.offline import TelegramUser
@@ -82,7 +83,7 @@ async def test_recorded_stores_one_row_with_a_receipt(services, campaign, clock)
     assert rows == [{
         "id": result.vote.id, "campaign_id": campaign.id, "citizen_id": kim.id,
         "case_id": ids["case-4"], "slot": 1, "cast_at": clock.now(),
-        "receipt": result.vote.receipt,
+        "receipt": result.vote.receipt, "voter": f"a:{kim.id}",
     }]
     held = await services.voting.current_votes(campaign, kim)
     assert [(h.vote, h.case.id) for h in held] == [(result.vote, ids["case-4"])]
@@ -137,7 +138,7 @@ async def test_changed_moves_the_one_row_and_writes_the_audit_log(services, camp
     assert rows == [{
         "id": first.vote.id, "campaign_id": campaign.id, "citizen_id": kim.id,
         "case_id": ids["case-2"], "slot": 1, "cast_at": clock.now(),
-        "receipt": changed.vote.receipt,
+        "receipt": changed.vote.receipt, "voter": f"a:{kim.id}",
     }]
     log = await vote_changes(services)
     assert len(log) == 1
@@ -328,9 +329,14 @@ async def test_three_votes_per_citizen(services):
 # --- the database's own rule ------------------------------------------------------------
 
 
+def second_worker(db, clock) -> VotingService:
+    """The voting service of another process on the same database."""
+    return VotingService(db, clock, IdentityService(db, clock, None))
+
+
 def _vote_values(campaign_id, citizen_id, case_id, slot, now, receipt="AAAA-AAAA"):
     return {"campaign_id": campaign_id, "citizen_id": citizen_id, "case_id": case_id,
-            "slot": slot, "cast_at": now, "receipt": receipt}
+            "slot": slot, "cast_at": now, "receipt": receipt, "voter": f"a:{citizen_id}"}
 
 
 async def test_database_refuses_a_second_vote_in_the_same_slot(services, campaign, clock):
@@ -448,7 +454,7 @@ async def test_two_processes_on_one_file_still_leave_one_row(services, campaign,
     kim = await citizen(services)
     second_db = Database(services.db.url)
     try:
-        first, second = services.voting, VotingService(second_db, clock)
+        first, second = services.voting, second_worker(second_db, clock)
         calls = []
         for i in range(50):
             calls.append(first.cast_vote(campaign, kim, ids["case-1"] if i % 2 else ids["case-2"]))
@@ -609,11 +615,11 @@ async def test_one_confirmation_pressed_on_two_processes_at_once_moves_the_vote_
     kim = await citizen(services)
     first = await services.voting.cast_vote(campaign, kim, ids["case-1"])
     made_for = votes_token([first.vote])
-    real_read = VoteRepository.of_citizen
+    real_read = VoteRepository.of_voter
     reads, both_read = [], asyncio.Event()
 
-    async def read_then_wait_for_the_other(self, campaign_id, citizen_id, lock=False):
-        held = await real_read(self, campaign_id, citizen_id, lock)
+    async def read_then_wait_for_the_other(self, campaign_id, voter, lock=False):
+        held = await real_read(self, campaign_id, voter, lock)
         reads.append(held)
         if len(reads) >= 2:
             both_read.set()
@@ -622,12 +628,12 @@ async def test_one_confirmation_pressed_on_two_processes_at_once_moves_the_vote_
             await asyncio.wait_for(both_read.wait(), 1.0)
         return held
 
-    monkeypatch.setattr(VoteRepository, "of_citizen", read_then_wait_for_the_other)
+    monkeypatch.setattr(VoteRepository, "of_voter", read_then_wait_for_the_other)
     second_db = Database(services.db.url)
     try:
         results = await asyncio.gather(
             services.voting.cast_vote(campaign, kim, ids["case-2"], made_for=made_for),
-            VotingService(second_db, clock).cast_vote(campaign, kim, ids["case-3"],
+            second_worker(second_db, clock).cast_vote(campaign, kim, ids["case-3"],
                                                       made_for=made_for))
     finally:
         await second_db.dispose()

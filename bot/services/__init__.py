@@ -13,6 +13,7 @@ from bot.services.campaigns import CampaignService
 from bot.services.catalog import CatalogService
 from bot.services.citizens import CitizenService
 from bot.services.exports import ExportService
+from bot.services.identity import IdentityService
 from bot.services.judging import JudgingService
 from bot.services.moderation import ModerationService
 from bot.services.phases import PhaseService
@@ -35,6 +36,7 @@ class Services:
     campaigns: CampaignService
     catalog: CatalogService
     citizens: CitizenService
+    identity: IdentityService
     voting: VotingService
     subscriptions: SubscriptionService
     broadcaster: Broadcaster
@@ -62,20 +64,24 @@ class Services:
         broadcaster: Broadcaster | None = None,
         bootstrap_admins: dict[str, frozenset[str]] | None = None,
         worker_id: str | None = None,
+        identity_key: str | None = None,
     ) -> Services:
         """Channels register their senders on `broadcaster` when they are wired. `worker_id`
-        names this process in the claims and turns it takes (default: a new one)."""
+        names this process in the claims and turns it takes (default: a new one).
+        `identity_key` is CHAMYEO_IDENTITY_KEY (campaigns counting phones or codes need it)."""
         worker_id = worker_id or (broadcaster.worker_id if broadcaster else new_worker_id())
         broadcaster = broadcaster or Broadcaster(db, clock, worker_id=worker_id)
         announcements = AnnouncementService(db, clock, broadcaster, announce_chat)
         results = ResultsService(db, clock, announcements)
+        identity = IdentityService(db, clock, identity_key)
         return cls(
             db=db,
             clock=clock,
             campaigns=CampaignService(db, clock),
             catalog=CatalogService(db),
             citizens=CitizenService(db, clock, default_language),
-            voting=VotingService(db, clock),
+            identity=identity,
+            voting=VotingService(db, clock, identity),
             subscriptions=SubscriptionService(db, clock),
             broadcaster=broadcaster,
             announcements=announcements,

@@ -54,7 +54,7 @@ def campaign_from_spec(spec: CampaignSpec, campaign_id: int = 0) -> Campaign:
         timezone=spec.timezone, phases=tuple(sorted(spec.phases, key=lambda p: p.start)),
         rules=spec.rules, districts=spec.districts, categories=spec.categories,
         sample_data=spec.sample_data, judging=spec.judging, ranking=spec.ranking,
-        awards=spec.awards, submission=spec.submission,
+        awards=spec.awards, submission=spec.submission, retention_days=spec.retention_days,
     )
 
 

@@ -17,6 +17,7 @@ from bot.domain import (
     Case,
     CaseStatus,
     Citizen,
+    Identity,
     Vote,
     VoteIntent,
     VoteOutcome,
@@ -24,6 +25,7 @@ from bot.domain import (
     votes_token,
     window_refusal,
 )
+from bot.services.identity import IdentityService
 from storage.database import Database
 from storage.repositories import (
     AuditRepository,
@@ -53,10 +55,14 @@ class HeldVote:
     case: Case
 
 
+NEEDS = {Identity.PHONE: VoteOutcome.NEEDS_PHONE, Identity.CODE: VoteOutcome.NEEDS_CODE}
+
+
 class VotingService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, identity: IdentityService) -> None:
         self.db = db
         self.clock = clock
+        self.identity = identity
         self._shown: dict[int, tuple[int, float, Case]] = {}
 
     async def intent(self, campaign: Campaign, citizen: Citizen, case_id: int) -> VoteIntent:
@@ -69,7 +75,10 @@ class VotingService:
             case = await self._votable_case(CaseRepository(conn), campaign, case_id)
             if case is None:
                 return VoteIntent(VoteOutcome.UNKNOWN_CASE)
-            held = await VoteRepository(conn).of_citizen(campaign.id, citizen.id)
+            voter = await self.identity.voter(conn, campaign, citizen)
+            if voter is None:
+                return VoteIntent(NEEDS[campaign.rules.identity], case=case)
+            held = await VoteRepository(conn).of_voter(campaign.id, voter)
             outcome, replaced = self._decide(campaign, held, case_id)
             previous = await CaseRepository(conn).get(replaced.case_id) if replaced else None
         same = next((v for v in held if v.case_id == case_id), None)
@@ -98,13 +107,18 @@ class VotingService:
             now = self.clock.now()
             cases = CaseRepository(conn)
             repo = VoteRepository(conn)
+            # Who the campaign counts this account as (under `account`, without a query).
+            voter = await self.identity.voter(conn, campaign, citizen)
+            if voter is None:
+                return VoteResult(NEEDS[campaign.rules.identity],
+                                  case=await self._votable_case(cases, campaign, case_id))
             # Most votes are a citizen's first: one statement checks the voting window (the
             # phase times as stored now, not as a cache remembers them), the case, and writes.
             # It writes only where the citizen holds no vote in slot 1, so it is right for a
             # confirmation made for no votes; one made for votes takes the longer way.
             if made_for in (None, NO_VOTES):
                 first = await repo.insert_first(campaign.id, citizen.id, case_id, now,
-                                                new_receipt())
+                                                new_receipt(), voter)
                 if first is not None:
                     return VoteResult(VoteOutcome.RECORDED, vote=first,
                                       case=await self._case_to_show(cases, case_id))
@@ -117,21 +131,22 @@ class VotingService:
             case = await self._votable_case(cases, campaign, case_id)
             if case is None:
                 return VoteResult(VoteOutcome.UNKNOWN_CASE)
-            # Locked: two casts for one citizen at once (two workers) take turns here, so the
-            # second decides on the votes the first left, not on what both read before.
-            held = await repo.of_citizen(campaign.id, citizen.id, lock=True)
+            # Locked: two casts for one voter at once (two workers, or two channels of one
+            # person) take turns here, so the second decides on the votes the first left, not
+            # on what both read before.
+            held = await repo.of_voter(campaign.id, voter, lock=True)
             if made_for is not None and votes_token(held) != made_for:
                 return VoteResult(VoteOutcome.STALE, case=case)
             outcome, replaced = self._decide(campaign, held, case_id)
             if outcome is VoteOutcome.RECORDED:
                 slot = min(set(range(1, len(held) + 2)) - {v.slot for v in held})
                 vote = await repo.insert(campaign.id, citizen.id, case_id, slot, now,
-                                         new_receipt())
+                                         new_receipt(), voter)
                 return VoteResult(outcome, vote=vote, case=case)
             if outcome is VoteOutcome.CHANGED:
                 assert replaced is not None
                 previous = await cases.get(replaced.case_id)
-                moved = await repo.move(replaced, case_id, now, new_receipt())
+                moved = await repo.move(replaced, case_id, now, new_receipt(), citizen.id)
                 if moved is None:
                     raise _Moved  # rolls this transaction back
                 await AuditRepository(conn).record(
@@ -181,7 +196,12 @@ class VotingService:
         return case
 
     async def current_votes(self, campaign: Campaign, citizen: Citizen) -> list[HeldVote]:
+        """The votes the citizen holds, as the person the campaign counts (a vote cast on
+        another channel by the same verified person included)."""
         async with self.db.read() as conn:
-            held = await VoteRepository(conn).of_citizen(campaign.id, citizen.id)
+            voter = await self.identity.voter(conn, campaign, citizen)
+            if voter is None:
+                return []
+            held = await VoteRepository(conn).of_voter(campaign.id, voter)
             cases = await CaseRepository(conn).many(v.case_id for v in held)
         return [HeldVote(v, cases[v.case_id]) for v in held]

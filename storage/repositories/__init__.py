@@ -8,6 +8,7 @@ from storage.repositories.campaigns import CampaignRepository
 from storage.repositories.cases import CaseRepository
 from storage.repositories.citizens import CitizenRepository
 from storage.repositories.drafts import DraftRepository
+from storage.repositories.identity import IdentityRepository
 from storage.repositories.scores import ScoreRepository
 from storage.repositories.secrets import SecretRepository
 from storage.repositories.staff import StaffRepository
@@ -22,6 +23,7 @@ __all__ = [
     "CaseRepository",
     "CitizenRepository",
     "DraftRepository",
+    "IdentityRepository",
     "ScoreRepository",
     "SecretRepository",
     "StaffRepository",

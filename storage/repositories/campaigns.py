@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.domain import (
     AwardTier,
     Campaign,
+    CaseOrder,
+    Identity,
     JudgingRules,
     Option,
     Phase,
@@ -91,6 +93,8 @@ class CampaignRepository:
                 allow_change=row["allow_change"],
                 show_running_tally=row["show_running_tally"],
                 reminder_hours=tuple(row["reminder_hours"]),
+                identity=Identity(row["identity"]),
+                order=CaseOrder(row["case_order"]),
             ),
             districts=_options_from_json(row["districts"]),
             categories=_options_from_json(row["categories"]),
@@ -105,6 +109,7 @@ class CampaignRepository:
             awards=tuple(AwardTier(Text(a["ko"], a.get("en")), a["count"])
                          for a in row["awards"]),
             submission=SubmissionRules(cases_per_citizen=row["cases_per_citizen"]),
+            retention_days=row["retention_days"],
             results_published_at=row["results_published_at"],
         )
 
@@ -134,6 +139,9 @@ class CampaignRepository:
             "awards": [{"ko": a.name.ko, "en": a.name.en, "count": a.count}
                        for a in campaign.awards],
             "cases_per_citizen": campaign.submission.cases_per_citizen,
+            "identity": campaign.rules.identity.value,
+            "case_order": campaign.rules.order.value,
+            "retention_days": campaign.retention_days,
             "updated_at": now,
         }
         existing = await self.conn.scalar(

@@ -35,7 +35,7 @@ class ReportRepository:
 
     async def voters(self, campaign_id: int) -> int:
         return await self.conn.scalar(
-            sa.select(sa.func.count(sa.distinct(votes.c.citizen_id)))
+            sa.select(sa.func.count(sa.distinct(votes.c.voter)))
             .where(votes.c.campaign_id == campaign_id)
         ) or 0
 

@@ -37,13 +37,13 @@ class VoteRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def of_citizen(self, campaign_id: int, citizen_id: int,
-                         lock: bool = False) -> list[Vote]:
-        """`lock`: for a vote about to be cast (PostgreSQL; SQLite has one writer anyway):
-        another transaction casting for this citizen waits, then reads the votes as left."""
+    async def of_voter(self, campaign_id: int, voter: str, lock: bool = False) -> list[Vote]:
+        """The votes a voter holds (whichever of its accounts cast them). `lock`: for a vote
+        about to be cast (PostgreSQL; SQLite has one writer anyway): another transaction
+        casting for this voter waits, then reads the votes as left."""
         query = (
             votes.select()
-            .where(votes.c.campaign_id == campaign_id, votes.c.citizen_id == citizen_id)
+            .where(votes.c.campaign_id == campaign_id, votes.c.voter == voter)
             .order_by(votes.c.slot)
         )
         rows = await self.conn.execute(query.with_for_update() if lock else query)
@@ -51,49 +51,52 @@ class VoteRepository:
 
     async def insert(
         self, campaign_id: int, citizen_id: int, case_id: int, slot: int, at: datetime,
-        receipt: str,
+        receipt: str, voter: str,
     ) -> Vote:
-        """Raises IntegrityError when the slot or the case is already taken by this citizen."""
+        """Raises IntegrityError when the slot or the case is already taken by this voter."""
         result = await self.conn.execute(
             votes.insert().values(
                 campaign_id=campaign_id, citizen_id=citizen_id, case_id=case_id, slot=slot,
-                cast_at=at, receipt=receipt,
+                cast_at=at, receipt=receipt, voter=voter,
             )
         )
         return Vote(new_id(result), campaign_id, citizen_id, case_id, slot, at,
                     receipt)
 
     async def insert_first(self, campaign_id: int, citizen_id: int, case_id: int,
-                           at: datetime, receipt: str) -> Vote | None:
+                           at: datetime, receipt: str, voter: str) -> Vote | None:
         """The citizen's first vote, in slot 1, if voting is open at `at` (by the phase times
         stored now) and the case is open to votes in this campaign: one statement. None
         (nothing written) when voting is not open, the case is not votable, or the citizen
-        already holds a vote in slot 1 or for this case."""
+        already holds a vote in slot 1 or for this case (as its voter)."""
         votable = sa.select(
             sa.literal(campaign_id), sa.literal(citizen_id), cases.c.id, sa.literal(1),
-            sa.literal(at, UTCDateTime()), sa.literal(receipt),
+            sa.literal(at, UTCDateTime()), sa.literal(receipt), sa.literal(voter),
         ).where(cases.c.id == case_id, cases.c.campaign_id == campaign_id,
                 cases.c.status == CaseStatus.APPROVED.value, _voting_open(campaign_id, at))
         vote_id = await self.conn.scalar(
             upsert(self.conn, votes).from_select(
-                ["campaign_id", "citizen_id", "case_id", "slot", "cast_at", "receipt"], votable,
+                ["campaign_id", "citizen_id", "case_id", "slot", "cast_at", "receipt", "voter"],
+                votable,
             ).on_conflict_do_nothing().returning(votes.c.id)
         )
         if vote_id is None:
             return None
         return Vote(vote_id, campaign_id, citizen_id, case_id, 1, at, receipt)
 
-    async def move(self, vote: Vote, case_id: int, at: datetime, receipt: str) -> Vote | None:
-        """Move `vote` to another case, only if it is still as read (its receipt): None, and
-        nothing written, when another transaction moved it first."""
+    async def move(self, vote: Vote, case_id: int, at: datetime, receipt: str,
+                   citizen_id: int) -> Vote | None:
+        """Move `vote` to another case, by the account `citizen_id` (the voter's, on any
+        channel), only if it is still as read (its receipt): None, and nothing written, when
+        another transaction moved it first."""
         result = await self.conn.execute(
             votes.update()
             .where(votes.c.id == vote.id, votes.c.receipt == vote.receipt)
-            .values(case_id=case_id, cast_at=at, receipt=receipt)
+            .values(case_id=case_id, cast_at=at, receipt=receipt, citizen_id=citizen_id)
         )
         if result.rowcount != 1:
             return None
-        return Vote(vote.id, vote.campaign_id, vote.citizen_id, case_id, vote.slot, at, receipt)
+        return Vote(vote.id, vote.campaign_id, citizen_id, case_id, vote.slot, at, receipt)
 
     async def count_for_case(self, case_id: int) -> int:
         return await self.conn.scalar(
