@@ -127,7 +127,8 @@ def create_services(settings: Settings, clock: Clock | None = None, *,
                                      settings.chamyeo_default_language)
     broadcaster = Broadcaster(db, clock, record_only=True) if record_only else None
     return Services.create(db, clock, settings.chamyeo_default_language,
-                           announce_chat=announce_chat, broadcaster=broadcaster)
+                           announce_chat=announce_chat, broadcaster=broadcaster,
+                           identity_key=settings.chamyeo_identity_key)
 
 
 async def migrate(database_url: str) -> None:

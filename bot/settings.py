@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     # https://chamyeo.example.org: KakaoTalk shows pictures only from a public URL, so the
     # results chart and case pictures held as files are served under <this>/media/.
     chamyeo_public_url: str | None = None
+    # The secret behind the keyed hashes of phone numbers and voting codes (HMAC-SHA256):
+    # campaigns with `[voting] identity = "phone"` or `"code"` need it. Keep it out of the
+    # database and its backups, and never change it during a campaign.
+    chamyeo_identity_key: str | None = None
 
     @property
     def kakao_missing(self) -> tuple[str, ...]:
@@ -73,7 +77,8 @@ class Settings(BaseSettings):
         "chamyeo_announce_chat_id", "telegram_webhook_url", "telegram_webhook_secret",
         "chamyeo_kakao_bot_id", "chamyeo_kakao_skill_secret", "chamyeo_kakao_block_id",
         "chamyeo_kakao_welcome_block_id", "chamyeo_kakao_rest_api_key",
-        "chamyeo_kakao_event_name", "chamyeo_public_url", mode="before",
+        "chamyeo_kakao_event_name", "chamyeo_public_url", "chamyeo_identity_key",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
@@ -87,6 +92,14 @@ class Settings(BaseSettings):
         if value is not None and value == info.data.get("chamyeo_kakao_block_id"):
             raise ValueError("must be another block than CHAMYEO_KAKAO_BLOCK_ID (the block "
                              "our buttons call)")
+        return value
+
+    @field_validator("chamyeo_identity_key")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `python -c \"import "
+                             "secrets; print(secrets.token_hex(32))\"`)")
         return value
 
     @field_validator("chamyeo_admin_ids", mode="before")
