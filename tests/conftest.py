@@ -114,9 +114,13 @@ async def db(database_url):
     await database.dispose()
 
 
+# CHAMYEO_IDENTITY_KEY in the tests: the secret behind phone and code hashes.
+IDENTITY_KEY = "test-identity-key-" + "0123456789abcdef" * 2
+
+
 @pytest.fixture
 async def services(db, clock):
-    services = Services.create(db, clock)
+    services = Services.create(db, clock, identity_key=IDENTITY_KEY)
     yield services
     # A broadcast a test started and did not wait for (a case notice, say) ends before the
     # database goes: what is in flight finishes, nothing more is claimed.
