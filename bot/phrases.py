@@ -18,7 +18,7 @@ from bot.domain import (
     VoteResult,
 )
 from bot.i18n import format_when, plain, t
-from bot.services.results import RankedResult, unscored_count
+from bot.services.results import RankedResult, Readiness
 from bot.services.voting import HeldVote
 from bot.text import shorten
 
@@ -146,12 +146,49 @@ def schedule_text(lang: str, campaign: Campaign, now: datetime) -> str:
 def results_lines(lang: str, campaign: Campaign, ranked: list[RankedResult]) -> list[str]:
     """The published results as lines, best first: a header, then rank, award, title and
     votes per case. A channel cuts them to its message size from the end (the top counts)."""
-    lines = [t(lang, "results.citizen.header", title=campaign.title.get(lang))]
+    lines = [t(lang, "results.citizen.header", title=campaign.title.get(lang)),
+             t(lang, "results.citizen.formula", **_weights(campaign))]
     for r in ranked:
         award = f"[{r.ranked.award.name.get(lang)}] " if r.ranked.award is not None else ""
         lines.append(t(lang, "results.citizen.line", rank=r.ranked.rank, award=award,
                        title=shorten(r.case.text(lang).title, RESULT_TITLE_LENGTH),
-                       votes=r.ranked.votes))
+                       votes=r.ranked.votes, judge=f"{r.ranked.judge_points:g}",
+                       final=f"{r.ranked.final:.2f}"))
+    return lines
+
+
+def _weights(campaign: Campaign) -> dict[str, int]:
+    return {"citizen": round(campaign.ranking.citizen_weight * 100),
+            "judge": round(campaign.ranking.judge_weight * 100)}
+
+
+def _listing(lang: str, names: list[str], shown: int = 5) -> str:
+    """Up to `shown` names, then how many more."""
+    text = ", ".join(names[:shown])
+    if len(names) > shown:
+        return plain(lang, "results.staff.more", shown=text, rest=len(names) - shown)
+    return text
+
+
+def readiness_lines(lang: str, campaign: Campaign, readiness: Readiness,
+                    total: int) -> list[str]:
+    """What is not done before publishing (cases no judge scored, judges who scored nothing,
+    ties at an award's edge), one warning each; none when all is done. `total`: approved
+    cases."""
+    lines = []
+    if readiness.unscored:
+        lines.append(t(lang, "results.staff.unscored", count=len(readiness.unscored),
+                       total=total))
+        titles = [shorten(c.text(lang).title, 30) for c in readiness.unscored]
+        lines.append(t(lang, "results.staff.unscored_titles", titles=_listing(lang, titles)))
+    if readiness.idle_judges:
+        lines.append(t(lang, "results.staff.idle_judges", count=len(readiness.idle_judges),
+                       names=_listing(lang, list(readiness.idle_judges))))
+    for tie in readiness.ties:
+        lines.append(t(lang, "results.staff.tie", award=tie.award.name.get(lang),
+                       inside=shorten(tie.inside.text(lang).title, 30),
+                       outside=shorten(tie.outside.text(lang).title, 30),
+                       final=f"{tie.final:.2f}"))
     return lines
 
 
@@ -160,21 +197,20 @@ def _award(lang: str, result: RankedResult) -> str:
     return f"[{award.name.get(lang)}] " if award is not None else ""
 
 
-def results_preview_lines(lang: str, campaign: Campaign, ranked: list[RankedResult]) -> list[str]:
+def results_preview_lines(lang: str, campaign: Campaign, ranked: list[RankedResult],
+                          readiness: Readiness | None = None) -> list[str]:
     """Staff's preview of the ranking (Telegram's /results, `chamyeo results preview`): a
-    header with the weights, when it was published, then rank, award, title, votes, the
-    judges' mean and the final score per case."""
+    header with the weights, when it was published, what is not done yet (`readiness`), then
+    rank, award, title, votes, the judges' mean and the final score per case."""
     lines = [t(lang, "results.staff.header", title=campaign.title.get(lang),
-               citizen=round(campaign.ranking.citizen_weight * 100),
-               judge=round(campaign.ranking.judge_weight * 100))]
+               **_weights(campaign))]
     if campaign.results_published_at is not None:
         lines.append(t(lang, "results.staff.published_note",
                        at=when(campaign, campaign.results_published_at, lang)))
     if not ranked:
         lines.append(t(lang, "results.staff.empty"))
-    unscored = unscored_count(campaign, ranked)
-    if unscored:
-        lines.append(t(lang, "results.staff.unscored", count=unscored, total=len(ranked)))
+    if readiness is not None:
+        lines.extend(readiness_lines(lang, campaign, readiness, len(ranked)))
     for r in ranked:
         mean = (f"{r.ranked.judge_mean:g}" if r.ranked.judge_mean is not None
                 else plain(lang, "results.staff.no_mean"))

@@ -246,7 +246,8 @@ async def preview_results(services: Services, slug: str, language: str) -> int:
     if campaign is None:
         return EXIT_INVALID
     ranked = await services.results.ranking(campaign)
-    for line in results_preview_lines(language, campaign, ranked):
+    readiness = await services.results.readiness(campaign)
+    for line in results_preview_lines(language, campaign, ranked, readiness):
         say(printable(plain_text(line)))
     return 0
 
@@ -264,8 +265,20 @@ async def publish_results(services: Services, slug: str, incomplete_ok: bool = F
             f"{result.broadcast_id})")
         return 0
     if result.outcome is PublishOutcome.INCOMPLETE:
-        refuse(f"judging incomplete: {result.unscored} approved cases have no judge's score; "
-               f"the results of {slug} were not published (to publish anyway: --incomplete-ok)")
+        from bot.phrases import readiness_lines
+
+        missing = result.readiness
+        what = [text for n, text in (
+            (len(missing.unscored), f"{len(missing.unscored)} approved cases have no judge's "
+                                    "score"),
+            (len(missing.idle_judges), f"{len(missing.idle_judges)} judges scored nothing"),
+            (len(missing.ties), f"{len(missing.ties)} ties at an award's edge"),
+        ) if n]
+        refuse(f"judging incomplete: {', '.join(what)}; the results of {slug} were not "
+               "published (to publish anyway: --incomplete-ok)")
+        ranked = await services.results.ranking(campaign)
+        for line in readiness_lines("en", campaign, missing, len(ranked)):
+            refuse(printable(plain_text(line)))
         return EXIT_INVALID
     if result.outcome is PublishOutcome.ALREADY:
         at = _when(campaign, result.published_at) if result.published_at else "an earlier time"

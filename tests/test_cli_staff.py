@@ -352,9 +352,12 @@ async def test_results_preview_publish_and_its_guards(services, campaign, clock,
     # No judge has scored: refused, with the count and the flag that overrides.
     code, out, err = await chamyeo("results", "publish", "--campaign", SLUG)
     assert (code, out) == (1, "")
-    assert err.splitlines() == [
+    assert err.splitlines()[:2] == [
         "chamyeo: judging incomplete: 10 approved cases have no judge's score; the results of "
-        f"{SLUG} were not published (to publish anyway: --incomplete-ok)"]
+        f"{SLUG} were not published (to publish anyway: --incomplete-ok)",
+        "chamyeo: ⚠️ 10 of 10 approved cases have no judge's score yet. Published now, they "
+        "would be ranked with 0 judge points."]
+    assert "Case title 01" in err.splitlines()[2]  # the unscored cases by name
     assert await delivery_rows(services.db) == []
     assert [a for a in await audit_rows(services.db) if a[1] == "results.published"] == []
 

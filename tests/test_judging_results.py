@@ -4,7 +4,7 @@ results view, through the real Application driven offline."""
 from __future__ import annotations
 
 import warnings
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -12,6 +12,7 @@ from matplotlib import font_manager
 
 from bot.campaign_file import parse_campaign
 from bot.chart import FONT_FILE, render_results_chart
+from bot.phrases import readiness_lines
 from bot.services.judging import ScoreOutcome
 from bot.services.results import PublishOutcome
 from handlers.telegram.offline import TelegramUser
@@ -244,21 +245,27 @@ async def test_publish_confirm_announces_and_shows_citizens_the_results(staffbot
     calls = await staffbot.press(KIM, data=f"rs:{campaign.id}")  # forged before publishing
     assert "아직 결과가 발표되지 않았습니다" in calls[-1].text
 
-    await staffbot.send(ADMIN, "/publish")
-    calls = await staffbot.press(ADMIN, "발표하기")
-    assert calls[-1].text == "아직 투표가 끝나지 않아 발표할 수 없습니다."
+    # Before voting closes: refused with the reason, before any confirmation.
+    calls = await staffbot.send(ADMIN, "/publish")
+    assert calls[-1].text == ("아직 투표가 끝나지 않아 발표할 수 없습니다. "
+                              "투표 마감: 12월 1일(일) 18:00")
+    assert calls[-1].labels() == []
     assert (await services.campaigns.get(campaign.id)).results_published_at is None
 
     clock.set(VOTING_CLOSES)
     calls = await staffbot.send(ADMIN, "/publish")
     assert "결과를 발표할까요?" in calls[-1].text
+    # what is missing is named on the confirmation itself
+    assert "승인된 사례 10건 중 10건은 아직 심사 점수가 없습니다" in calls[-1].text
     calls = await staffbot.press(ADMIN, "발표하기")
     # no judge has scored: the first confirmation only warns, and asks a second time
-    assert calls[-1].text.startswith("⚠️ 승인된 사례 10건이 아직 심사 점수를 받지 못했습니다")
-    assert calls[-1].labels() == ["⚠️ 심사가 끝나지 않았지만 발표합니다", "취소"]
+    assert calls[-1].text.startswith("⚠️ 아직 끝나지 않은 것이 있습니다.")
+    assert "10건은 아직 심사 점수가 없습니다" in calls[-1].text
+    assert "감사 기록에 남습니다" in calls[-1].text
+    assert calls[-1].labels() == ["⚠️ 알고 있습니다. 그래도 발표합니다", "취소"]
     assert (await services.campaigns.get(campaign.id)).results_published_at is None
     assert await audit(services, "results.published") == []
-    calls = await staffbot.press(ADMIN, "심사가 끝나지 않았지만 발표합니다")
+    calls = await staffbot.press(ADMIN, "그래도 발표합니다")
     assert calls[-1].text.startswith("✅ 결과를 발표했습니다")
     await services.broadcaster.idle()
     published = (await services.campaigns.get(campaign.id)).results_published_at
@@ -282,9 +289,8 @@ async def test_publish_confirm_announces_and_shows_citizens_the_results(staffbot
     photo = next(c for c in calls if c.method == "sendPhoto")
     assert isinstance(photo.params["photo"], str) and "_files" not in photo.params
 
-    await staffbot.send(ADMIN, "/publish")  # twice: refused, nothing announced again
-    calls = await staffbot.press(ADMIN, "발표하기")
-    assert calls[-1].text.startswith("이미 ")
+    calls = await staffbot.send(ADMIN, "/publish")  # twice: refused at once, no button
+    assert calls[-1].text.startswith("이미 ") and calls[-1].labels() == []
     calls = await staffbot.press(ADMIN, data=f"Sr:f:{campaign.id}")  # a stale second button
     assert calls[-1].text.startswith("이미 ")
     await services.broadcaster.idle()
@@ -348,3 +354,62 @@ async def test_cancel_changes_nothing(staffbot, services, campaign, clock):
     assert calls[-1].text == "발표를 취소했습니다. 아무것도 바뀌지 않았습니다."
     assert (await services.campaigns.get(campaign.id)).results_published_at is None
     assert await audit(services, "results.published") == []
+
+
+# --- what is incomplete: idle judges, ties at an award's edge ---------------------------------
+
+MIN = TelegramUser(1005, "민지훈", "ko", username="min_judge")
+
+
+async def test_a_judge_who_scored_nothing_makes_publishing_incomplete(staffbot, judge, services,
+                                                                     campaign, clock):
+    await staffbot.send(MIN, "/start")
+    await staffbot.send(ADMIN, f"/grant {MIN.id} judge")
+    await score_all(services, campaign)  # Lee scores everything, Min nothing
+    readiness = await services.results.readiness(campaign)
+    assert readiness.too_early and readiness.unscored == ()
+    assert readiness.idle_judges == ("@min_judge",) and readiness.incomplete
+    calls = await staffbot.send(ADMIN, "/results")
+    text = "\n".join(c.text or "" for c in calls)
+    assert "아직 한 건도 심사하지 않은 심사위원 1명: @min_judge" in text
+
+    clock.set(VOTING_CLOSES)
+    calls = await staffbot.send(ADMIN, "/publish")
+    assert "@min_judge" in calls[-1].text
+    calls = await staffbot.press(ADMIN, "발표하기")
+    assert "@min_judge" in calls[-1].text and "그래도 발표합니다" in calls[-1].labels()[0]
+    assert (await services.campaigns.get(campaign.id)).results_published_at is None
+    await staffbot.press(ADMIN, "그래도 발표합니다")
+    await services.broadcaster.idle()
+    [entry] = await audit(services, "results.published")
+    assert entry["detail"] == {"before": None, "after": VOTING_CLOSES.astimezone(UTC).isoformat(),
+                               "incomplete_ok": True, "unscored": 0, "idle_judges": 1,
+                               "boundary_ties": 0}
+
+
+async def test_a_tie_at_an_awards_edge_is_named_and_needs_the_second_confirmation(
+        services, clock):
+    # Votes alone count (judges weigh nothing), one award place: two cases with one vote each
+    # tie for it, and only the tie-break (the earlier case) decides.
+    campaign = await reload(services, awards=[{"ko": "대상", "en": "Grand prize", "count": 1}],
+                            ranking={"citizen_weight": 1.0, "judge_weight": 0.0})
+    ids = await first_cases(services, campaign, 2)
+    clock.set(VOTING_CLOSES - timedelta(hours=1))
+    for n, case_id in enumerate(ids):
+        voter = await services.citizens.identify("telegram", str(5000 + n), "ko")
+        await services.voting.cast_vote(campaign, voter, case_id)
+    clock.set(VOTING_CLOSES)
+    readiness = await services.results.readiness(campaign)
+    [tie] = readiness.ties
+    assert (tie.inside.id, tie.outside.id, tie.final) == (ids[0], ids[1], 100.0)
+    assert readiness.unscored == () and readiness.idle_judges == ()
+    lines = readiness_lines("ko", campaign, readiness, 10)
+    assert lines == ["⚠️ 「대상」 경계에서 동점: 「사례 제목 01번」 · 「사례 제목 02번」 모두 "
+                     "최종 100.00점. 동점 규칙(심사 점수 → 표 → 먼저 낸 사례)에 따라 수상: "
+                     "「사례 제목 01번」"]
+    result = await services.results.publish(campaign, "telegram:1")
+    assert result.outcome is PublishOutcome.INCOMPLETE and result.readiness.ties == (tie,)
+    result = await services.results.publish(campaign, "telegram:1", incomplete_ok=True)
+    assert result.outcome is PublishOutcome.PUBLISHED
+    [entry] = await audit(services, "results.published")
+    assert entry["detail"]["boundary_ties"] == 1

@@ -100,9 +100,10 @@ async def test_published_results_with_the_chart_served_by_us(kakao, services, cl
     assert outputs[0]["simpleImage"]["altText"] == "🏆 시험 공모 2024 결과"
     text = ranking_text(answer)
     assert text.startswith("🏆 시험 공모 2024 결과")
-    assert "1. [대상] 사례 제목 02번 · 3표" in text
-    assert "2. [우수상] 사례 제목 01번 · 2표" in text
-    assert "3. [우수상] 사례 제목 05번 · 1표" in text
+    assert "1. [대상] 사례 제목 02번\n   3표 · 심사 0점 · 최종 30.00점" in text
+    assert "최종 점수 = 시민 투표 30% + 심사 70%" in text  # the formula, with the weights
+    assert "2. [우수상] 사례 제목 01번\n   2표 · 심사 0점 · 최종 20.00점" in text
+    assert "3. [우수상] 사례 제목 05번\n   1표 · 심사 0점 · 최종 10.00점" in text
     assert all(len(o["simpleText"]["text"]) <= 1000 for o in outputs[1:])
     assert quick_reply(answer, "사례 보기")  # the menu under it
 
@@ -126,8 +127,8 @@ async def test_published_results_with_the_chart_served_by_us(kakao, services, cl
     status, answer = await press(kakao, quick_reply(answer, "English"))
     status, answer = await ask(kakao, skill_request("Results"))
     text = ranking_text(answer)
-    assert "1. [Grand prize] Case title 02 · 3 votes" in text
-    assert "2. [Excellence] Case title 01 · 2 votes" in text
+    assert "1. [Grand prize] Case title 02\n   3 votes · judges 0 points · final 30.00" in text
+    assert "2. [Excellence] Case title 01\n   2 votes · judges 0 points · final 20.00" in text
     english = path(image_url(answer))
     assert english == chart.replace("/ko/", "/en/")
     response = await kakao.get(english)
@@ -185,7 +186,7 @@ async def test_without_a_public_url_the_results_are_text_only(services, clock, c
         await client.close()
     assert image_url(answer) is None
     assert all("simpleText" in o for o in answer["template"]["outputs"])
-    assert "1. [대상] 사례 제목 02번 · 3표" in ranking_text(answer)
+    assert "1. [대상] 사례 제목 02번\n   3표 · 심사 0점 · 최종 30.00점" in ranking_text(answer)
 
 
 async def test_the_chart_is_drawn_once_for_requests_that_come_together(kakao, services, clock,

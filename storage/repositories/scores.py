@@ -5,7 +5,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.tables import scores
+from bot.domain import Role
+from storage.tables import citizens, scores, staff_roles
 from storage.upsert import insert as upsert
 
 
@@ -62,3 +63,19 @@ class ScoreRepository:
         for case_id, _judge, total in rows:
             totals.setdefault(case_id, []).append(float(total))
         return totals
+
+    async def idle_judges(self, campaign_id: int) -> list[tuple[str, str, str | None]]:
+        """The judges (staff role "judge") who have scored no case of the campaign: (channel,
+        external id, username), in the order they were granted."""
+        scored = sa.select(scores.c.judge_id).where(scores.c.campaign_id == campaign_id)
+        rows = await self.conn.execute(
+            sa.select(staff_roles.c.channel, staff_roles.c.external_id, citizens.c.username)
+            .select_from(staff_roles.outerjoin(citizens, sa.and_(
+                citizens.c.channel == staff_roles.c.channel,
+                citizens.c.external_id == staff_roles.c.external_id)))
+            .where(staff_roles.c.role == Role.JUDGE.value,
+                   sa.or_(citizens.c.id.is_(None), citizens.c.id.not_in(scored)))
+            .order_by(staff_roles.c.granted_at, staff_roles.c.external_id)
+        )
+        return [(channel, external_id, username) for channel, external_id, username in rows]
+

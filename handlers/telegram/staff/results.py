@@ -4,14 +4,15 @@ after a confirmation. The chart is drawn in a worker thread: matplotlib is slow 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from telegram import InlineKeyboardButton, Update
 from telegram.constants import ParseMode
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.domain import Role
-from bot.i18n import plain, t
-from bot.phrases import results_preview_lines, when
+from bot.domain import Campaign, PhaseName, Role
+from bot.i18n import Safe, plain, t
+from bot.phrases import readiness_lines, results_preview_lines, when
 from bot.services.results import PublishOutcome, RankedResult
 from bot.services.staff import actor
 from bot.text import shorten
@@ -50,10 +51,11 @@ async def results_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return
     lang, campaign = turn.language, turn.campaign
     ranked = await turn.services.results.ranking(campaign)
+    readiness = await turn.services.results.readiness(campaign)
     await send_chart(update, lang, ranked, plain(lang, "results.staff.caption",
                                                  title=campaign.title.get(lang),
                                                  count=len(ranked)))
-    for text in chunks(results_preview_lines(lang, campaign, ranked)):
+    for text in chunks(results_preview_lines(lang, campaign, ranked, readiness)):
         await update.effective_chat.send_message(text, parse_mode=ParseMode.HTML)
 
 
@@ -68,10 +70,34 @@ async def publish_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if turn is None:
         return
     lang, campaign = turn.language, turn.campaign
-    await show(update, Screen(t(lang, "results.staff.confirm", title=campaign.title.get(lang)), [
+    # What makes publishing impossible is said before anything is asked; what is not done
+    # yet is named on the confirmation itself (and asked about a second time).
+    readiness = await turn.services.results.readiness(campaign)
+    refusal = _refusal(lang, campaign, readiness.too_early, readiness.published_at,
+                       readiness.voting_closes)
+    if refusal:
+        await show(update, Screen(refusal))
+        return
+    ranked = await turn.services.results.ranking(campaign)
+    missing = readiness_lines(lang, campaign, readiness, len(ranked))
+    text = "\n\n".join([t(lang, "results.staff.confirm", title=campaign.title.get(lang)),
+                         *(["\n".join(missing)] if missing else [])])
+    await show(update, Screen(text, [
         [_button(plain(lang, "results.staff.publish"), "p", campaign.id)],
         [_button(plain(lang, "results.staff.cancel"), "c", campaign.id)],
     ]))
+
+
+def _refusal(lang: str, campaign: Campaign, too_early: bool, published_at: datetime | None,
+             closes: datetime | None) -> str | None:
+    """Why the results cannot be published now, or None."""
+    if published_at is not None:
+        return t(lang, "results.staff.already", at=when(campaign, published_at, lang))
+    if too_early:
+        if closes is None:
+            return t(lang, "results.staff.too_early")
+        return t(lang, "results.staff.too_early_at", at=when(campaign, closes, lang))
+    return None
 
 
 @staff_only(Role.ADMIN)
@@ -94,18 +120,20 @@ async def publish_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     result = await turn.services.results.publish(campaign, by,
                                                  incomplete_ok=button.action == "f")
     if result.outcome is PublishOutcome.INCOMPLETE:
-        await show(update, Screen(t(lang, "results.staff.incomplete", count=result.unscored), [
+        ranked = await turn.services.results.ranking(campaign)
+        missing = "\n".join(readiness_lines(lang, campaign, result.readiness, len(ranked)))
+        await show(update, Screen(t(lang, "results.staff.incomplete", missing=Safe(missing)), [
             [_button(plain(lang, "results.staff.publish_anyway"), "f", campaign.id)],
             [_button(plain(lang, "results.staff.cancel"), "c", campaign.id)],
         ]))
         return
-    at = when(campaign, result.published_at, lang) if result.published_at else ""
     if result.outcome is PublishOutcome.PUBLISHED:
-        text = t(lang, "results.staff.published", at=at)
-    elif result.outcome is PublishOutcome.ALREADY:
-        text = t(lang, "results.staff.already", at=at)
-    else:
-        text = t(lang, "results.staff.too_early")
+        assert result.published_at is not None
+        text = t(lang, "results.staff.published", at=when(campaign, result.published_at, lang))
+    else:  # voting reopened, or another admin published, since the confirmation
+        voting = campaign.phase(PhaseName.VOTING)
+        text = _refusal(lang, campaign, result.outcome is PublishOutcome.TOO_EARLY,
+                        result.published_at, voting.end if voting else None) or ""
     await show(update, Screen(text))
 
 
