@@ -17,6 +17,7 @@ from bot.domain import (
     Announcement,
     AnnouncementKind,
     Campaign,
+    Identity,
     announcement_still_true,
     plan_announcements,
     reopened_phases,
@@ -151,6 +152,7 @@ class AnnouncementService:
         await broadcasts.add_subscribers(
             broadcast_id, campaign.id, now,
             only_non_voters=kind is AnnouncementKind.VOTING_REMINDER,
+            by_phone=campaign.rules.identity is Identity.PHONE,
         )
         if self.announce_chat is not None and kind is not AnnouncementKind.VOTING_REMINDER:
             chat = self.announce_chat

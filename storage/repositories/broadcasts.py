@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import Broadcast, Delivery
 from storage.repositories.workers import worker_gone
-from storage.tables import broadcasts, citizens, deliveries, subscriptions, votes
+from storage.tables import broadcasts, citizen_phones, citizens, deliveries, subscriptions, votes
 from storage.upsert import new_id
 
 RUNNING = "running"
@@ -61,14 +61,25 @@ class BroadcastRepository:
         return new_id(result)
 
     async def add_subscribers(
-        self, broadcast_id: int, campaign_id: int, now: datetime, only_non_voters: bool = False
+        self, broadcast_id: int, campaign_id: int, now: datetime, only_non_voters: bool = False,
+        by_phone: bool = False,
     ) -> int:
-        """Every active subscriber becomes a pending delivery, in one INSERT ... SELECT."""
+        """Every active subscriber becomes a pending delivery, in one INSERT ... SELECT.
+        `only_non_voters`: those who have not voted; `by_phone` (a campaign counting verified
+        numbers): nor has any account with the same verified number, on any channel."""
         conditions = [subscriptions.c.campaign_id == campaign_id,
                       subscriptions.c.active.is_(True)]
         if only_non_voters:
             conditions.append(~sa.exists().where(votes.c.campaign_id == campaign_id,
                                                   votes.c.citizen_id == citizens.c.id))
+            if by_phone:
+                mine, twin = citizen_phones.alias("mine"), citizen_phones.alias("twin")
+                conditions.append(~sa.exists(
+                    sa.select(votes.c.id)
+                    .join(twin, twin.c.citizen_id == votes.c.citizen_id)
+                    .join(mine, mine.c.phone_key == twin.c.phone_key)
+                    .where(votes.c.campaign_id == campaign_id,
+                           mine.c.citizen_id == citizens.c.id)))
         return await self._add_citizens(
             _pending_for(broadcast_id, now)
             .select_from(subscriptions.join(citizens, citizens.c.id == subscriptions.c.citizen_id))
