@@ -319,7 +319,17 @@ async def _db_upgrade(services) -> int:
 
 
 async def _campaign_load(services, path: str) -> int:
+    from bot.campaign_file import parse_campaign_file
+    from bot.domain import Identity
+
     try:
+        identity = parse_campaign_file(path).rules.identity
+        if identity is not Identity.ACCOUNT and not services.identity.keys.available:
+            # Numbers and codes are kept only as hashes keyed by it: without it none can be.
+            print(f"{path}: not loaded: it counts one vote per {identity.value} "
+                  "([voting] identity), which needs CHAMYEO_IDENTITY_KEY: set it in .env or "
+                  "the environment (see .env.example)", file=sys.stderr)
+            return EXIT_INVALID
         report = await services.campaigns.load_file(path)
     except CampaignFileError as exc:
         print(f"{exc.path}: not loaded, {len(exc.problems)} problem(s):", file=sys.stderr)

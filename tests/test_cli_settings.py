@@ -411,3 +411,23 @@ async def test_run_with_a_refused_token_is_one_line(cli):
         await stub.stop()
     line = assert_one_clear_line(result, "Telegram refused TELEGRAM_BOT_TOKEN")
     assert "wrong" not in line
+
+
+def test_a_phone_or_code_campaign_needs_the_identity_key(cli, tmp_path):
+    text = DAEJEON_FILE.read_text(encoding="utf-8")
+    assert "votes_per_citizen = 1" in text
+    phone = tmp_path / "phone.toml"
+    phone.write_text(text.replace("votes_per_citizen = 1",
+                                  'votes_per_citizen = 1\nidentity = "phone"', 1),
+                     encoding="utf-8")
+    refused = cli("campaign", "load", str(phone))
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.strip() == (
+        f"{phone}: not loaded: it counts one vote per phone ([voting] identity), which needs "
+        "CHAMYEO_IDENTITY_KEY: set it in .env or the environment (see .env.example)")
+    assert "no campaigns yet" in cli("campaign", "list").stdout
+    loaded = cli("campaign", "load", str(phone), CHAMYEO_IDENTITY_KEY="k" * 32)
+    assert loaded.returncode == 0, loaded.stderr
+    short = cli("campaign", "list", CHAMYEO_IDENTITY_KEY="short")
+    assert short.returncode == 2 and "CHAMYEO_IDENTITY_KEY" in short.stderr
+    assert "at least 32 characters" in short.stderr

@@ -199,6 +199,10 @@ async def test_without_the_key_phone_and_code_campaigns_say_so(db, clock):
     services = Services.create(db, clock)  # no CHAMYEO_IDENTITY_KEY
     campaign = await load(services, "phone")
     kim = await services.citizens.identify("telegram", "1001", "ko")
+    [first] = (await approved(services, campaign))[:1]
+    clock.set(DURING_VOTING)
+    assert (await services.voting.cast_vote(campaign, kim, first)).outcome \
+        is VoteOutcome.NEEDS_PHONE
     with pytest.raises(IdentityKeyMissing, match="CHAMYEO_IDENTITY_KEY"):
         await services.identity.verify_phone(kim, "010-1111-2222")
     await services.broadcaster.stop()
