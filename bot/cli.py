@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="use this database (sqlite+aiosqlite:///FILE or "
                            "postgresql+asyncpg://...), migrated and kept afterwards "
                            "(default: a temporary SQLite file)")
+    demo.add_argument("--identity", choices=("account", "phone", "code"), default=None,
+                      help="count one vote per account, per verified phone number (`:contact`) "
+                           "or per voting code (printed at the start) instead of what the "
+                           "campaign file says")
     export = commands.add_parser(
         "export", help="write a campaign's data (CSV and a workbook; no Telegram ids) to DIR")
     export.add_argument("--campaign", required=True, metavar="SLUG")
@@ -163,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
             if not _reachable(args.database):
                 return EXIT_USAGE
             return _unless_unreachable(args.database, lambda: run_demo(
-                settings, at=args.at, campaign_file=args.campaign, database=args.database))
-        return run_demo(settings, at=args.at, campaign_file=args.campaign)
+                settings, at=args.at, campaign_file=args.campaign, database=args.database,
+                identity=args.identity))
+        return run_demo(settings, at=args.at, campaign_file=args.campaign,
+                        identity=args.identity)
     if args.command == "backup":
         return _backup(url, args.out)
     configure_logging(logging.WARNING)

@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import secrets
 import sys
 import tempfile
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.campaign_file import CampaignFileError, parse_campaign_file
 from bot.clock import RunningClock
-from bot.domain import PhaseName
+from bot.domain import Identity, PhaseName
 from bot.i18n import format_when
 from bot.settings import Settings
 from bot.text import plain_text
@@ -32,6 +34,8 @@ DEMO_HELP = """\
   :jump +2d   move the clock ahead (+30m, +6h, +2d) or to an instant (2024-12-02T10:00)
   :user 2     talk as another citizen (each has one vote)
   :user 99    talk as the demo's admin (try /admin, /tally, /grant 2 judge, /results)
+  :contact N  share your own phone number N (when the campaign counts phones: --identity phone)
+  :contact N forwarded   share someone else's number (refused)
   :photo      send a photo (while submitting a case: /submit, in the submission phase)
   :file       send a picture as a file, not as a photo
   :quit       leave"""
@@ -81,20 +85,24 @@ class ConsoleChat:
         for number, button in enumerate(buttons, 1):
             target = "" if "callback_data" in button else "  🔗"
             print(f"   [{number}] {button['text']}{target}", file=self.out)
+        for key in call.keyboard():  # the reply keyboard, under the text field
+            how = "  (type :contact 010-1234-5678)" if key.get("request_contact") else ""
+            print(f"   [⌨ {key['text']}]{how}", file=self.out)
 
 
 def run_demo(settings: Settings, at: str | None = None, campaign_file: str | None = None,
-             database: str | None = None) -> int:
+             database: str | None = None, identity: str | None = None) -> int:
     """The demo on a temporary SQLite file, or on `database` (a URL), which is migrated, loaded
-    with the campaign and left there afterwards."""
+    with the campaign and left there afterwards. `identity` overrides the campaign's."""
     try:
         return asyncio.run(_demo(settings, at, Path(campaign_file or DEFAULT_CAMPAIGN),
-                                 database))
+                                 database, identity))
     except KeyboardInterrupt:
         return 0
 
 
-async def _demo(settings: Settings, at: str | None, path: Path, database: str | None) -> int:
+async def _demo(settings: Settings, at: str | None, path: Path, database: str | None,
+                identity: str | None = None) -> int:
     # Imported here so `chamyeo --help` stays fast.
     from bot.app import build_application
     from bot.services import Services
@@ -118,6 +126,8 @@ async def _demo(settings: Settings, at: str | None, path: Path, database: str | 
     except ValueError:
         print(f"--at: not an ISO-8601 instant: {at!r}", file=sys.stderr)
         return 2
+    if identity is not None:
+        spec = replace(spec, rules=replace(spec.rules, identity=Identity(identity)))
     clock = RunningClock(start)
     interactive = sys.stdin.isatty()
     async with contextlib.AsyncExitStack() as cleanup:
@@ -130,8 +140,17 @@ async def _demo(settings: Settings, at: str | None, path: Path, database: str | 
         db = Database(database)
         cleanup.push_async_callback(db.dispose)  # before the temporary folder goes
         await upgrade(db)
-        services = Services.create(db, clock, settings.chamyeo_default_language)
-        await services.campaigns.load(spec, actor="demo", source=str(path))
+        # Phone numbers and codes are hashed with the real key if there is one, else with a
+        # key made for this demo alone.
+        services = Services.create(db, clock, settings.chamyeo_default_language,
+                                   identity_key=settings.chamyeo_identity_key
+                                   or secrets.token_hex(32))
+        report = await services.campaigns.load(spec, actor="demo", source=str(path))
+        codes: tuple[str, ...] = ()
+        if spec.rules.identity is Identity.CODE:
+            campaign = await services.campaigns.get(report.campaign_id)
+            assert campaign is not None
+            codes = (await services.identity.issue_codes(campaign, 5, by="demo")).codes
         request = OfflineRequest(clock=clock)
         application = build_application(
             Settings(_env_file=None, chamyeo_admin_ids=(DEMO_ADMIN,)), services,
@@ -150,6 +169,11 @@ async def _demo(settings: Settings, at: str | None, path: Path, database: str | 
             print(f"Chamyeo demo: {spec.title.get('en')} ({path.name}), offline, {where}."
                   f"\nClock: {format_when(clock.now(), spec.timezone, 'en')} "
                   f"({spec.timezone}). Type :help for commands.")
+            if spec.rules.identity is not Identity.ACCOUNT:
+                print(f"One vote per {spec.rules.identity.value}"
+                      + (": share your number with `:contact 010-1234-5678`."
+                         if spec.rules.identity is Identity.PHONE else
+                         f". Voting codes for this demo: {', '.join(codes)}"))
             await driver.send(user, "/start")
             chat.flush()
             photos = 0
@@ -170,6 +194,16 @@ async def _demo(settings: Settings, at: str | None, path: Path, database: str | 
                         await driver.send_photo(user, f"demo-photo-{photos}")
                     else:
                         await driver.send_document(user, f"picture-{photos}.jpg")
+                    chat.flush()
+                    continue
+                if line.startswith(":contact"):
+                    words = line.split()
+                    if len(words) < 2:
+                        print("(usage: :contact 010-1234-5678 [forwarded])")
+                        continue
+                    # Forwarded: the contact card of someone else (another Telegram user).
+                    owner = user.id + 1000 if words[-1] == "forwarded" else user.id
+                    await driver.send_contact(user, words[1], owner_id=owner)
                     chat.flush()
                     continue
                 if line.startswith(":"):

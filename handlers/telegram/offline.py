@@ -54,6 +54,14 @@ class ApiCall:
     def labels(self) -> list[str]:
         return [b["text"] for b in self.buttons()]
 
+    def keyboard(self) -> list[dict[str, Any]]:
+        """The reply keyboard's buttons (under the text field), row by row flattened."""
+        markup = self.params.get("reply_markup") or {}
+        if isinstance(markup, str):
+            markup = json.loads(markup)
+        return [b if isinstance(b, dict) else {"text": b}
+                for row in markup.get("keyboard", []) for b in row]
+
 
 class TelegramError(Exception):
     """Raise from `OfflineRequest.fail_next` to make one call fail like Telegram would."""
@@ -235,6 +243,17 @@ class OfflineTelegram:
             "file_name": file_name, "mime_type": mime_type, "file_size": 2_400_000,
         })
 
+    def contact_update(self, user: TelegramUser, phone_number: str,
+                       owner_id: int | None = -1) -> dict[str, Any]:
+        """A shared contact, as the "share my number" button sends it: the sender's own
+        (`user_id` is the sender), or with `owner_id` another person's (a forwarded contact;
+        None: a contact without a Telegram account)."""
+        contact: dict[str, Any] = {"phone_number": phone_number, "first_name": user.first_name}
+        owner = user.id if owner_id == -1 else owner_id
+        if owner is not None:
+            contact["user_id"] = owner
+        return self.media_update(user, contact=contact)
+
     def callback_update(
         self, user: TelegramUser, data: str, message: dict[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -271,6 +290,10 @@ class OfflineTelegram:
 
     async def send_document(self, user: TelegramUser, file_name: str) -> list[ApiCall]:
         return await self.feed(self.document_update(user, file_name))
+
+    async def send_contact(self, user: TelegramUser, phone_number: str,
+                           owner_id: int | None = -1) -> list[ApiCall]:
+        return await self.feed(self.contact_update(user, phone_number, owner_id))
 
     async def press(
         self,
