@@ -361,3 +361,33 @@ async def test_cancel_leaves_the_code_question(services, client, clock):
     async with services.db.read() as conn:
         assert (await conn.execute(sa.select(sa.func.count()).select_from(identity_tries))
                 ).scalar_one() == 0
+
+
+def in_english(body: dict) -> dict:
+    body["userRequest"]["lang"] = "en"
+    return body
+
+
+async def test_the_screens_in_english(services, client, clock):
+    """Every screen of both flows builds in English too (labels within Kakao's limits)."""
+    campaign = await load(services, "phone")
+    clock.set(DURING_VOTING)
+    first = (await approved(services, campaign))[0]
+    status, answer = await ask(client, in_english(skill_request(
+        "🗳 Vote", {"a": "v", "k": campaign.id, "c": first})))
+    assert status == 200 and "one person's vote counts once" in texts(answer)[0]
+    assert quick_reply(answer, "My number")["blockId"] == PHONE_BLOCK_ID
+    status, answer = await ask(client, in_english(plugin_request(params={})))
+    assert texts(answer)[0].startswith("⚠️ We did not receive a number")
+    status, answer = await ask(client, in_english(plugin_request()))
+    assert texts(answer)[0] == "✅ Your number is verified."
+
+    other = await load(services, "code")  # the current campaign now counts codes
+    status, answer = await ask(client, in_english(skill_request(
+        "🗳 Vote", {"a": "v", "k": other.id, "c": (await approved(services, other))[0]},
+        OTHER_USER)))
+    assert "XXXX-XXXX-XXXX" in texts(answer)[0]
+    assert quick_reply(answer, "Cancel")["extra"] == {"a": "m"}
+    status, answer = await ask(client, in_english(skill_request("AAAA-AAAA-AAAA", None,
+                                                                OTHER_USER)))
+    assert texts(answer)[0].startswith("⚠️ That code is not right.")
