@@ -269,8 +269,13 @@ async def test_a_forgotten_code_stays_used(services, clock):
         (await services.campaigns.load(parse_campaign(raw))).campaign_id)
     [code] = (await services.identity.issue_codes(campaign, 1, by="test")).codes
     kim = await services.citizens.identify("telegram", "1001", "ko")
+    wrong = await services.identity.redeem_code(campaign, kim, "AAAA-AAAA-AAAA")
+    assert wrong.outcome.value == "wrong"  # a wrong try is counted for the account
     assert (await services.identity.redeem_code(campaign, kim, code)).outcome.value == "accepted"
+    assert await traces(services, kim.id, "1001") == ["citizens.external_id", "identity_tries",
+                                                      "voting_codes"]
     await services.privacy.forget(kim)
+    assert await traces(services, kim.id, "1001") == []
     async with services.db.read() as conn:
         row = (await conn.execute(sa.select(voting_codes))).mappings().one()
     assert row["citizen_id"] is None and row["bound_at"] is not None
@@ -295,6 +300,7 @@ async def test_purge_after_the_retention_period(services, campaign, clock, capsy
     [code] = (await services.identity.issue_codes(campaign, 1, by="test")).codes
     before = await snapshot(services, campaign)
     assert before[1] == 3 and before[2] == 3
+    people = (await services.tally.tally(campaign)).citizens
 
     # Before the retention period is over: refused, with the date, nothing changed.
     possible = purge_date(campaign)
@@ -319,6 +325,7 @@ async def test_purge_after_the_retention_period(services, campaign, clock, capsy
     assert await staff_cli.purge(services, campaign.slug) == 0
     assert "purged" in capsys.readouterr().out
     assert await snapshot(services, campaign) == before
+    assert (await services.tally.tally(campaign)).citizens == people  # no one new
     for citizen, key, names in ((kim, "1001", ("kim_soonja",)), (lee, "kakao-lee", ("pf-lee",))):
         assert await traces(services, citizen.id, key, names) == []
     async with services.db.read() as conn:

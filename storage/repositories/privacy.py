@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.repositories.broadcasts import PENDING
+from storage.repositories.citizens import NO_CHANNEL, CitizenRepository
 from storage.tables import (
     broadcasts,
     cases,
@@ -29,7 +30,7 @@ from storage.tables import (
 FORGOTTEN = "forgotten:"  # an anonymised citizen's external_id starts with this
 ANONYMOUS = "x:"  # a purged vote's voter, and a forgotten delivery's address
 # The one account every purged vote is counted under: votes.citizen_id cannot be NULL.
-NOBODY = ("none", "purged")
+NOBODY = (NO_CHANNEL, "purged")
 
 
 class PrivacyRepository:
@@ -151,8 +152,6 @@ class PrivacyRepository:
 
     async def nobody(self, now: datetime) -> int:
         """The id of the account purged votes are counted under (made the first time)."""
-        from storage.repositories.citizens import CitizenRepository
-
         return (await CitizenRepository(self.conn).create(*NOBODY, "ko", now)).id
 
     @staticmethod
