@@ -16,6 +16,7 @@ from bot.domain import Identity, VoteOutcome
 from bot.drafts import Draft, Step
 from bot.services import Services
 from bot.services.privacy import PurgeOutcome, purge_date
+from bot.submission_texts import question_text
 from handlers.kakao.server import build_kakao_app
 from handlers.telegram.callbacks import Forget, encode
 from handlers.telegram.offline import TelegramUser
@@ -351,3 +352,14 @@ async def test_purge_after_the_retention_period(services, campaign, clock, capsy
     assert report.outcome is PurgeOutcome.PURGED and set(report.counts.values()) == {0}
     assert await dump(services, skip=("audit_log",)) == after
     assert await snapshot(services, campaign) == before
+
+
+async def test_the_consent_says_what_is_kept_why_and_how_long(services):
+    raw = small_campaign(privacy={"retention_days": 30})
+    campaign = await services.campaigns.get(
+        (await services.campaigns.load(parse_campaign(raw))).campaign_id)
+    draft = Draft(campaign.id, 1, Step.CONSENT)
+    korean = question_text("ko", campaign, draft)
+    assert "동의해 주세요" in korean and "모으는 것: 이 채팅 계정" in korean
+    assert "쓰는 곳" in korean and "30일 뒤에 계정 정보를 지웁니다" in korean
+    assert "30 days after" in question_text("en", campaign, draft)
