@@ -115,6 +115,9 @@ class KakaoSkill:
             return await self._welcome(turn)
         if not request.extra:
             utterance = request.user_request.utterance
+            if " ".join(utterance.split()).casefold() in self._labels("privacy.reply.forget"):
+                state.clear()  # asked even while writing a case: it is about all their data
+                return self._ask_forget(turn)
             menu_word = " ".join(utterance.split()).lower() in MENU_WORDS
             if self.identity.waits_for_code(turn) and not menu_word:
                 return await self.identity.typed_code(turn, utterance)
@@ -169,6 +172,8 @@ class KakaoSkill:
         return labels | {label.split(" ", 1)[-1] for label in labels}
 
     async def _act(self, turn: Turn, extra: Extra) -> SkillResponse:
+        if extra.a is Act.FORGET:
+            return await self._forget(turn, bool(extra.on))
         if turn.campaign is None and extra.a not in (Act.HELP, Act.LANGUAGE):
             return await self._welcome(turn)
         match extra.a:
@@ -212,6 +217,23 @@ class KakaoSkill:
             case Act.MY_CASES:
                 return await self.submission.my_cases(turn)
         return self.controls.say(t(turn.lang, "kakao.expired"), self._menu_replies(turn))
+
+    # --- forget me -----------------------------------------------------------------------
+
+    def _ask_forget(self, turn: Turn) -> SkillResponse:
+        """What will be deleted and what stays, and the citizen's choice."""
+        return self.controls.say(t(turn.lang, "privacy.ask"), [
+            self.controls.reply(turn, "privacy.button.yes", Extra(a=Act.FORGET, on=True)),
+            self.controls.reply(turn, "privacy.button.no", Extra(a=Act.FORGET, on=False)),
+        ])
+
+    async def _forget(self, turn: Turn, confirmed: bool) -> SkillResponse:
+        if not confirmed:
+            return self.controls.say(t(turn.lang, "privacy.kept"), self._menu_replies(turn))
+        await self.services.privacy.forget(turn.citizen)
+        turn.state.clear()  # no chat state of theirs is written back after this request
+        return self.controls.say(t(turn.lang, "privacy.done"), [
+            self.controls.reply(turn, "kakao.reply.home", Extra(a=Act.MENU))])
 
     # --- screens -------------------------------------------------------------------------
 
