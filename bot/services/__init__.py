@@ -78,7 +78,7 @@ class Services:
             db=db,
             clock=clock,
             campaigns=CampaignService(db, clock),
-            catalog=CatalogService(db),
+            catalog=CatalogService(db, clock),
             citizens=CitizenService(db, clock, default_language),
             identity=identity,
             voting=VotingService(db, clock, identity),

@@ -223,7 +223,7 @@ class KakaoSkill:
         category = _option(campaign.categories, extra.g)
         page = await self.services.catalog.list_cases(campaign, ListQuery(
             extra.p, district.key if district else None, category.key if category else None,
-            extra.q))
+            extra.q), turn.citizen)
         lines = [t(lang, "list.header", page=page.page + 1, pages=page.pages, total=page.total)]
         words = [o.name.get(lang) for o in (district, category) if o is not None]
         if extra.q:
