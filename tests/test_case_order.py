@@ -22,7 +22,15 @@ from tests.conftest import (
     _case,
     small_campaign,
 )
-from tests.test_kakao_skill import SETTINGS, ask, press, quick_reply, skill_request, texts
+from tests.test_kakao_skill import (
+    SETTINGS,
+    ask,
+    card_button,
+    press,
+    quick_reply,
+    skill_request,
+    texts,
+)
 
 N_CASES = 30
 
@@ -31,6 +39,8 @@ def thirty_cases(**changes) -> dict:
     """The small campaign with 30 cases: an equal order for two citizens by chance is then
     1 in 30! (and one page of 8 alike, 1 in 30*29*...*23)."""
     raw = small_campaign(**changes)
+    if "voting" not in changes:  # the default order, random (the test campaign asks for file)
+        del raw["voting"]["order"]
     raw["cases"] = [
         _case(f"case-{i}", "dong" if i % 2 else "daedeok", "효동" if i % 2 else "송촌동",
               "care" if i <= 15 else "seniors", f"사례 제목 {i:02d}번", f"Case title {i:02d}")
@@ -256,3 +266,17 @@ async def test_kakao_two_citizens_see_their_own_first_page(kakao, campaign):
         _, second = await press(kakao, quick_reply(answer, "다음"), user)
         assert len(titles(second)) == 8 and not set(titles(second)) & set(firsts[user])
     assert firsts["kakao-user-kim"] != firsts["kakao-user-lee"]
+
+
+async def test_kakao_back_to_the_list_returns_to_the_same_page(kakao, campaign):
+    user = "kakao-user-kim"
+    _, answer = await ask(kakao, skill_request("시작", user=user))
+    _, answer = await press(kakao, quick_reply(answer, "사례 보기"), user)
+    _, answer = await press(kakao, quick_reply(answer, "분야"), user)
+    _, answer = await press(kakao, quick_reply(answer, "돌봄"), user)  # 15 cases, two pages
+    _, second = await press(kakao, quick_reply(answer, "다음"), user)
+    assert "(2/2쪽, 모두 15건)" in texts(second)[0]
+    _, card = await press(kakao, card_button(second, "자세히", index=1), user)
+    assert texts(card)[0].split("\n")[0] == titles(second)[1]
+    _, back = await press(kakao, quick_reply(card, "목록으로"), user)
+    assert texts(back)[0] == texts(second)[0] and titles(back) == titles(second)
