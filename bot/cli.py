@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
         "backup", help="copy the live SQLite database to FILE, checked (PostgreSQL: pg_dump)")
     backup.add_argument("--out", required=True, metavar="FILE",
                         help="the copy to write (never overwritten)")
+    purge = commands.add_parser(
+        "purge", help="delete a campaign's personal data once its retention period "
+                      "([privacy] retention_days) is over; tallies and receipts stay")
+    purge.add_argument("--campaign", required=True, metavar="SLUG")
+    purge.add_argument("--dry-run", action="store_true",
+                       help="only count what would be removed, change nothing")
     _staff_parsers(commands)
     return parser
 
@@ -180,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         return _with_services(settings, _db_upgrade)
     if args.command == "export":
         return _with_services(settings, lambda s: _export(s, args.campaign, args.out))
+    if args.command == "purge":
+        from bot import staff_cli
+
+        return _with_services(settings, lambda s: staff_cli.purge(s, args.campaign,
+                                                                  args.dry_run))
     if args.command in ("cases", "results"):
         return _with_services(settings, lambda s: _staff(s, args, settings),
                               record_only=True)

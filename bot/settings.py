@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # The welcome block (optional): a request from it is answered with the greeting and the
     # menu whatever its utterance; without it a menu word greets and any other word searches.
     chamyeo_kakao_welcome_block_id: str | None = None
+    # The block with Kakao's phone number plugin, calling our skill (optional): campaigns with
+    # `[voting] identity = "phone"` send citizens there to show their number on KakaoTalk.
+    chamyeo_kakao_phone_block_id: str | None = None
     chamyeo_kakao_listen: str = "0.0.0.0"
     chamyeo_kakao_port: int = 8080
     chamyeo_kakao_rest_api_key: str | None = None
@@ -76,7 +79,8 @@ class Settings(BaseSettings):
     @field_validator(
         "chamyeo_announce_chat_id", "telegram_webhook_url", "telegram_webhook_secret",
         "chamyeo_kakao_bot_id", "chamyeo_kakao_skill_secret", "chamyeo_kakao_block_id",
-        "chamyeo_kakao_welcome_block_id", "chamyeo_kakao_rest_api_key",
+        "chamyeo_kakao_welcome_block_id", "chamyeo_kakao_phone_block_id",
+        "chamyeo_kakao_rest_api_key",
         "chamyeo_kakao_event_name", "chamyeo_public_url", "chamyeo_identity_key",
         mode="before",
     )
@@ -84,14 +88,17 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("chamyeo_kakao_welcome_block_id")
+    @field_validator("chamyeo_kakao_welcome_block_id", "chamyeo_kakao_phone_block_id")
     @classmethod
-    def _welcome_is_not_the_button_block(cls, value: str | None,
-                                         info: ValidationInfo) -> str | None:
-        # Every press of ours calls the button block: as the welcome block it would only greet.
+    def _not_the_button_block(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Every press of ours calls the button block: as the welcome block it would only
+        # greet, as the phone block it would only ask for a number.
         if value is not None and value == info.data.get("chamyeo_kakao_block_id"):
             raise ValueError("must be another block than CHAMYEO_KAKAO_BLOCK_ID (the block "
                              "our buttons call)")
+        if value is not None and info.field_name == "chamyeo_kakao_phone_block_id" \
+                and value == info.data.get("chamyeo_kakao_welcome_block_id"):
+            raise ValueError("must be another block than CHAMYEO_KAKAO_WELCOME_BLOCK_ID")
         return value
 
     @field_validator("chamyeo_identity_key")

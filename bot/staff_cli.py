@@ -294,3 +294,30 @@ async def publish_results(services: Services, slug: str, incomplete_ok: bool = F
 
 def _when(campaign: Campaign, instant: datetime) -> str:
     return f"{format_when(instant, campaign.timezone, 'en')} ({campaign.timezone})"
+
+
+async def purge(services: Services, slug: str, dry_run: bool = False) -> int:
+    """`chamyeo purge`: the campaign's personal data, once its retention period is over."""
+    from bot.services.privacy import PurgeOutcome
+
+    campaign = await find_campaign(services, slug)
+    if campaign is None:
+        return EXIT_INVALID
+    report = await services.privacy.purge(campaign, cli_actor(), dry_run=dry_run)
+    if report.outcome is PurgeOutcome.TOO_EARLY:
+        refuse(f"the personal data of {slug} is kept {campaign.retention_days} days after its "
+               f"last phase ends ([privacy] retention_days): it can be purged from "
+               f"{report.possible_from.astimezone(ZoneInfo(campaign.timezone)):%Y-%m-%d %H:%M} "
+               f"({campaign.timezone}); nothing was changed")
+        return EXIT_INVALID
+    counts = ", ".join(f"{kind} {n}" for kind, n in report.counts.items())
+    if report.outcome is PurgeOutcome.DRY_RUN:
+        say(f"dry run, nothing changed: a purge of {slug} would remove or anonymise: {counts}")
+    else:
+        say(f"purged the personal data of {slug} ({counts}); its tallies and receipts are "
+            "kept")
+        if report.counts.get("accounts") and not services.db.shared:
+            # A running bot on SQLite remembers accounts it has seen (CitizenService).
+            say("restart a running `chamyeo run` on this SQLite database, so it forgets the "
+                "accounts it remembers")
+    return 0

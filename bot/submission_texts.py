@@ -51,6 +51,9 @@ def question_text(lang: str, campaign: Campaign, draft: Draft) -> str:
     if step is Step.NEIGHBOURHOOD:
         district = campaign.district(draft.answer(Step.DISTRICT))
         return t(lang, "submission.ask.hood", district=district.name.get(lang) if district else "")
+    if step is Step.CONSENT:  # what is kept, why and how long, before asking (PIPA)
+        return t(lang, "submission.ask.consent") + "\n\n" + t(
+            lang, "privacy.consent", days=campaign.retention_days)
     return t(lang, f"submission.ask.{step.value}", min=low, max=high)
 
 

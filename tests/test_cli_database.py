@@ -42,6 +42,7 @@ COMMANDS = {
     "backup": ("backup", "--out", "copy.db"),
     "cases approve": ("cases", "approve", "--campaign", "daejeon-2024", "1"),
     "results publish": ("results", "publish", "--campaign", "daejeon-2024"),
+    "purge": ("purge", "--campaign", "daejeon-2024", "--dry-run"),
 }
 NOT_BACKUP = [name for name in COMMANDS if name != "backup"]
 

@@ -556,6 +556,7 @@ async def test_command_menu_in_korean_and_english(telegram):
         {"command": "help", "description": "도움말"},
         {"command": "language", "description": "언어 바꾸기 / Language"},
         {"command": "cancel", "description": "작성 그만두기"},
+        {"command": "forgetme", "description": "내 정보 삭제"},
     ]
     assert english.params["commands"] == [
         {"command": "start", "description": "Main menu"},
@@ -568,6 +569,7 @@ async def test_command_menu_in_korean_and_english(telegram):
         {"command": "help", "description": "Help"},
         {"command": "language", "description": "언어 바꾸기 / Language"},
         {"command": "cancel", "description": "Stop writing a case"},
+        {"command": "forgetme", "description": "Forget me (delete my data)"},
     ]
 
 

@@ -55,7 +55,8 @@ SIMPLE_ACTIONS = [cb.Menu(), cb.MyVote(), cb.Schedule(), cb.Help(), cb.SetLangua
                   cb.StartSubmission(1), cb.StartSubmission(999_999_999),
                   cb.DraftButton(1, "type", "0"), cb.DraftButton(999_999_999, "consent", "1"),
                   cb.DraftButton(7, "preview", "e-category"),
-                  cb.DraftButton(7, "hood", "back"), cb.DraftButton(7, "photo", "skip")]
+                  cb.DraftButton(7, "hood", "back"), cb.DraftButton(7, "photo", "skip"),
+                  cb.Forget(True), cb.Forget(False)]
 
 
 def all_actions() -> list[cb.Action]:

@@ -17,6 +17,7 @@ from bot.services.identity import IdentityService
 from bot.services.judging import JudgingService
 from bot.services.moderation import ModerationService
 from bot.services.phases import PhaseService
+from bot.services.privacy import PrivacyService
 from bot.services.results import ResultsService
 from bot.services.sessions import SessionService
 from bot.services.staff import StaffService
@@ -52,6 +53,7 @@ class Services:
     staff_broadcasts: StaffBroadcastService
     audit: AuditLogService
     sessions: SessionService
+    privacy: PrivacyService
     worker_id: str
 
     @classmethod
@@ -74,12 +76,14 @@ class Services:
         announcements = AnnouncementService(db, clock, broadcaster, announce_chat)
         results = ResultsService(db, clock, announcements)
         identity = IdentityService(db, clock, identity_key)
+        citizens = CitizenService(db, clock, default_language)
+        sessions = SessionService(db, clock, worker_id)
         return cls(
             db=db,
             clock=clock,
             campaigns=CampaignService(db, clock),
             catalog=CatalogService(db, clock),
-            citizens=CitizenService(db, clock, default_language),
+            citizens=citizens,
             identity=identity,
             voting=VotingService(db, clock, identity),
             subscriptions=SubscriptionService(db, clock),
@@ -95,6 +99,7 @@ class Services:
             submissions=SubmissionService(db, clock),
             staff_broadcasts=StaffBroadcastService(db, clock, broadcaster),
             audit=AuditLogService(db),
-            sessions=SessionService(db, clock, worker_id),
+            sessions=sessions,
+            privacy=PrivacyService(db, clock, citizens, sessions),
             worker_id=worker_id,
         )

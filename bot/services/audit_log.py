@@ -13,6 +13,7 @@ from storage.repositories import AuditRepository
 STAFF_ACTIONS = (
     "campaign.loaded", "phase.changed", "case.approved", "case.rejected", "case.hidden",
     "score.set", "results.published", "broadcast.sent", "staff.granted", "staff.revoked",
+    "campaign.purged",
 )
 AUDIT_KINDS: dict[str, tuple[str, ...]] = {
     "staff": STAFF_ACTIONS,  # what staff did (no refusals, nothing by citizens)
@@ -23,6 +24,7 @@ AUDIT_KINDS: dict[str, tuple[str, ...]] = {
     "scores": ("score.set", "results.published"),
     "roles": ("staff.granted", "staff.revoked"),
     "broadcasts": ("broadcast.sent",),
+    "privacy": ("citizen.forgotten", "campaign.purged"),
 }
 
 

@@ -54,6 +54,11 @@ class CitizenService:
         for external_id in external_ids:
             self._known.pop((channel, external_id), None)
 
+    def forget_account(self, channel: str, external_id: str) -> None:
+        """The account was forgotten (bot/services/privacy.py): its next update is a new
+        citizen's, not the one remembered here."""
+        self._forget(channel, [external_id])
+
     async def identify(
         self, channel: str, external_id: str, language_hint: str | None,
         username: str | None = None, alias: str | None = None,

@@ -109,8 +109,14 @@ class SessionService:
             if session.turn:
                 await repo.end_turn(session.channel, session.external_id, self.worker_id,
                                     state if changed else None, now)
-            elif changed:
+            elif state:
                 await repo.save(session.channel, session.external_id, state, now)
+            else:  # nothing awaited: no row (a forgotten account leaves none behind)
+                await repo.delete(session.channel, session.external_id)
+
+    def forget_account(self, channel: str, external_id: str) -> None:
+        """The account was forgotten: nothing of it stays in this process's memory."""
+        self._bookkeeping.pop((channel, external_id), None)
 
     def _keep_bookkeeping(self, session: Session, state: dict[str, Any]) -> dict[str, Any]:
         """Remember the bookkeeping in memory; return what the database keeps."""

@@ -31,6 +31,7 @@ class Act(StrEnum):
     DRAFT = "dr"  # a button of a draft's step: `s` the step, `o` the choice
     MY_CASES = "mc"
     RESULTS = "rs"
+    FORGET = "fg"  # "forget me": `on` true deletes, false keeps
 
 
 CAMPAIGN_BOUND = {Act.LIST, Act.PICK_DISTRICT, Act.PICK_CATEGORY, Act.CASE, Act.ASK_VOTE,
@@ -75,7 +76,7 @@ def parse_extra(raw: dict[str, Any]) -> Extra | None:
         return None
     if extra.a in (Act.CASE, Act.ASK_VOTE, Act.CONFIRM_VOTE) and extra.c is None:
         return None
-    if extra.a is Act.NOTIFY and extra.on is None:
+    if extra.a in (Act.NOTIFY, Act.FORGET) and extra.on is None:
         return None
     if extra.a is Act.LANGUAGE and extra.lang is None:
         return None

@@ -143,6 +143,10 @@ class Action(_Request):
     id: LooseText = None
     name: LooseText = None
     params: dict[str, Any] = Field(default_factory=dict)
+    # The params resolved ({"origin", "value", ...} each): read only for a plugin's value
+    # (handlers/kakao/phone.py), so anything but a mapping is read as none.
+    detail_params: Annotated[dict[str, Any], BeforeValidator(_mapping_or_empty)] = Field(
+        default_factory=dict, alias="detailParams")
     client_extra: dict[str, Any] | None = Field(None, alias="clientExtra")
 
     @field_validator("client_extra", mode="before")

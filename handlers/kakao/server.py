@@ -42,7 +42,8 @@ def build_kakao_app(services: Services, settings: Settings,
     app[SKILL] = KakaoSkill(services, settings.chamyeo_kakao_block_id or "",
                             announcements=settings.kakao_events_enabled,
                             welcome_block_id=settings.chamyeo_kakao_welcome_block_id,
-                            public_url=settings.chamyeo_public_url)
+                            public_url=settings.chamyeo_public_url,
+                            phone_block_id=settings.chamyeo_kakao_phone_block_id)
     app[SETTINGS] = settings
     app[BUDGET] = time_budget
     app.router.add_post(SKILL_PATH, skill_route)

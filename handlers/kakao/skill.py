@@ -24,6 +24,7 @@ from bot.services.catalog import ListQuery, clean_keyword
 from bot.text import plain_text, shorten, split_text
 from handlers.kakao import CHANNEL
 from handlers.kakao.extra import CAMPAIGN_BOUND, Act, Extra, parse_extra
+from handlers.kakao.identity import KakaoIdentity
 from handlers.kakao.media import case_picture_path, public
 from handlers.kakao.models import (
     BASIC_CARD_DESCRIPTION_LENGTH,
@@ -67,7 +68,8 @@ MENU_WORDS = {"", "시작", "처음", "처음으로", "메뉴", "홈", "start", 
 
 class KakaoSkill:
     def __init__(self, services: Services, block_id: str, announcements: bool = True,
-                 welcome_block_id: str | None = None, public_url: str | None = None) -> None:
+                 welcome_block_id: str | None = None, public_url: str | None = None,
+                 phone_block_id: str | None = None) -> None:
         self.services = services
         self.controls = Controls(block_id)  # our buttons call this skill's block
         # The welcome block: it greets whatever its utterance ("반가워요" is no search word).
@@ -78,6 +80,11 @@ class KakaoSkill:
         # chart, case pictures kept as files) are shown only with it.
         self.public_url = public_url
         self.submission = KakaoSubmission(services, self.controls)
+        # The block with Kakao's phone number plugin (campaigns counting verified numbers).
+        self.phone_block_id = phone_block_id
+        self.identity = KakaoIdentity(services, self.controls, phone_block_id,
+                                      confirm=self._confirm_after_identity,
+                                      welcome=self._welcome, menu_replies=self._menu_replies)
 
     # --- entry ---------------------------------------------------------------------------
 
@@ -101,11 +108,19 @@ class KakaoSkill:
             alias=properties.plusfriend_user_key)
         turn = Turn(citizen, await self.services.campaigns.current(),
                     self.services.clock.now(), state)
+        if self.phone_block_id is not None and self.phone_block_id in request.block_ids:
+            return await self.identity.phone(turn, request)  # the plugin's number, or none
         if self.welcome_block_id is not None and self.welcome_block_id in request.block_ids:
             state.clear()  # the menu: a case being written waits for "continue"
             return await self._welcome(turn)
         if not request.extra:
             utterance = request.user_request.utterance
+            if " ".join(utterance.split()).casefold() in self._labels("privacy.reply.forget"):
+                state.clear()  # asked even while writing a case: it is about all their data
+                return self._ask_forget(turn)
+            menu_word = " ".join(utterance.split()).lower() in MENU_WORDS
+            if self.identity.waits_for_code(turn) and not menu_word:
+                return await self.identity.typed_code(turn, utterance)
             if state.get(WRITING) and turn.campaign is not None \
                     and " ".join(utterance.split()).lower() not in MENU_WORDS:
                 return await self.submission.typed(turn, utterance)
@@ -157,6 +172,8 @@ class KakaoSkill:
         return labels | {label.split(" ", 1)[-1] for label in labels}
 
     async def _act(self, turn: Turn, extra: Extra) -> SkillResponse:
+        if extra.a is Act.FORGET:
+            return await self._forget(turn, bool(extra.on))
         if turn.campaign is None and extra.a not in (Act.HELP, Act.LANGUAGE):
             return await self._welcome(turn)
         match extra.a:
@@ -200,6 +217,23 @@ class KakaoSkill:
             case Act.MY_CASES:
                 return await self.submission.my_cases(turn)
         return self.controls.say(t(turn.lang, "kakao.expired"), self._menu_replies(turn))
+
+    # --- forget me -----------------------------------------------------------------------
+
+    def _ask_forget(self, turn: Turn) -> SkillResponse:
+        """What will be deleted and what stays, and the citizen's choice."""
+        return self.controls.say(t(turn.lang, "privacy.ask"), [
+            self.controls.reply(turn, "privacy.button.yes", Extra(a=Act.FORGET, on=True)),
+            self.controls.reply(turn, "privacy.button.no", Extra(a=Act.FORGET, on=False)),
+        ])
+
+    async def _forget(self, turn: Turn, confirmed: bool) -> SkillResponse:
+        if not confirmed:
+            return self.controls.say(t(turn.lang, "privacy.kept"), self._menu_replies(turn))
+        await self.services.privacy.forget(turn.citizen)
+        turn.state.clear()  # no chat state of theirs is written back after this request
+        return self.controls.say(t(turn.lang, "privacy.done"), [
+            self.controls.reply(turn, "kakao.reply.home", Extra(a=Act.MENU))])
 
     # --- screens -------------------------------------------------------------------------
 
@@ -347,11 +381,15 @@ class KakaoSkill:
         replies.append(self.controls.reply(turn, "kakao.reply.home", Extra(a=Act.MENU)))
         return response(outputs, replies)
 
-    async def _ask_vote(self, turn: Turn, extra: Extra, stale: bool = False) -> SkillResponse:
+    async def _ask_vote(self, turn: Turn, extra: Extra, stale: bool = False,
+                        lead: str | None = None) -> SkillResponse:
         """The question, its confirmation made for the votes held now. `stale`: asked again
-        after a confirmation made for other votes, which changed nothing: said first."""
+        after a confirmation made for other votes, which changed nothing: said first.
+        `lead`: a catalog key said first (the citizen just showed who they are)."""
         lang, campaign = turn.lang, turn.campaign
         intent = await self.services.voting.intent(campaign, turn.citizen, extra.c)
+        if intent.outcome in _NEEDS_IDENTITY:
+            return await self.identity.ask(turn, extra.c, intent.outcome)
         held = await self.services.voting.current_votes(campaign, turn.citizen)
         left = campaign.rules.votes_per_citizen - len(held)
         question = vote_question_text(lang, campaign, intent, left)
@@ -359,6 +397,8 @@ class KakaoSkill:
                    self.controls.reply(turn, "kakao.reply.home", Extra(a=Act.MENU))]
         notice = [output(SimpleText(text=fit_catalog(t(lang, "vote.stale"))))] \
             if stale and intent.case is not None else []
+        if lead is not None:
+            notice.insert(0, output(SimpleText(text=fit_catalog(t(lang, lead)))))
         if intent.outcome not in (VoteOutcome.RECORDED, VoteOutcome.CHANGED):
             return response([*notice, output(SimpleText(text=fit_catalog(question)))], replies)
         yes = "kakao.button.yes_change" if intent.outcome is VoteOutcome.CHANGED \
@@ -384,6 +424,8 @@ class KakaoSkill:
         except asyncio.CancelledError:
             vote.add_done_callback(_log_late_vote)  # no one awaits it now: say how it ended
             raise
+        if result.outcome in _NEEDS_IDENTITY:  # e.g. a card from before the campaign changed
+            return await self.identity.ask(turn, extra.c, result.outcome)
         if result.outcome is VoteOutcome.STALE:
             # Made for votes the citizen no longer holds: nothing changed; ask again.
             return await self._ask_vote(turn, extra, stale=True)
@@ -391,6 +433,13 @@ class KakaoSkill:
                    self.controls.reply(turn, "kakao.reply.list", Extra(a=Act.LIST, k=campaign.id)),
                    self.controls.reply(turn, "kakao.reply.home", Extra(a=Act.MENU))]
         return self.controls.say(vote_result_text(lang, campaign, result), replies)
+
+    async def _confirm_after_identity(self, turn: Turn, case_id: int,
+                                      lead: str) -> SkillResponse:
+        """The citizen just showed who they are: the confirmation for the case they chose."""
+        assert turn.campaign is not None
+        return await self._ask_vote(turn, Extra(a=Act.ASK_VOTE, k=turn.campaign.id, c=case_id),
+                                    lead=lead)
 
     # --- pieces --------------------------------------------------------------------------
 
@@ -432,6 +481,7 @@ class KakaoSkill:
         return replies
 
 _DRAFTING = (Act.SUBMIT.value, Act.DRAFT.value)
+_NEEDS_IDENTITY = (VoteOutcome.NEEDS_PHONE, VoteOutcome.NEEDS_CODE)
 _REPLY_LABEL = {Act.MY_VOTE: "kakao.reply.myvote", Act.SCHEDULE: "kakao.reply.schedule",
                 Act.HELP: "kakao.reply.help", Act.MY_CASES: "kakao.reply.mine"}
 

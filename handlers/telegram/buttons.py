@@ -11,6 +11,7 @@ from handlers.telegram import (
     browse,
     info,
     notify,
+    privacy,
     results_view,
     start,
     submission,
@@ -72,6 +73,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await notify.set_subscription(update, turn, on)
         case cb.ShowResults():
             await results_view.show_results(update, context, turn)
+        case cb.Forget(confirmed=confirmed):
+            await privacy.answer(update, context, turn, confirmed)
         case cb.MyCases():
             await submission.my_cases(update, turn)
         case _:  # a new action without a flow: say so rather than stay silent

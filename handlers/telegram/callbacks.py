@@ -132,6 +132,13 @@ class MyCases:
 
 
 @dataclass(frozen=True)
+class Forget:
+    """/forgetme's buttons: delete the citizen's data (confirmed), or keep it."""
+
+    confirmed: bool
+
+
+@dataclass(frozen=True)
 class DraftButton:
     """A button of one step of a case being written: `choice` is an option's index, or a word
     (back, keep, skip, send, edit, cancel...). The step is checked against the draft's."""
@@ -144,7 +151,7 @@ class DraftButton:
 Action = (
     Menu | ShowList | PickDistrict | PickCategory | AskSearch | ShowCase | AskVote | ConfirmVote
     | CancelVote | MyVote | Schedule | Help | SetLanguage | Subscribe | ShowResults
-    | StartSubmission | MyCases | DraftButton
+    | StartSubmission | MyCases | DraftButton | Forget
 )
 
 DRAFT_CODE = "d"
@@ -175,6 +182,8 @@ def encode(action: Action) -> str:
             return code
     if isinstance(action, SetLanguage):
         return f"lg:{action.language}"
+    if isinstance(action, Forget):
+        return f"fg:{int(action.confirmed)}"
     if isinstance(action, AskSearch):
         return f"s:{action.campaign_id}"
     if isinstance(action, ShowResults):
@@ -240,6 +249,8 @@ def decode(data: str | None) -> Action | None:
                 return kind()
         if code == "lg":
             return SetLanguage(rest) if rest in ("ko", "en") else None
+        if code == "fg":
+            return Forget(rest == "1") if rest in ("0", "1") else None
         if code == "s":
             return AskSearch(_int(rest))
         if code == "rs":

@@ -17,7 +17,7 @@ from handlers.telegram.common import CHANNEL
 log = logging.getLogger(__name__)
 
 COMMANDS = ("start", "submit", "mycases", "search", "myvote", "schedule", "notify", "help",
-            "language", "cancel")
+            "language", "cancel", "forgetme")
 
 
 async def set_commands(bot: Bot) -> None:

@@ -6,7 +6,7 @@ import re
 
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from handlers.telegram import browse, info, notify, start, vote
+from handlers.telegram import browse, info, notify, privacy, start, vote
 from handlers.telegram.buttons import on_button
 from handlers.telegram.common import PRIVATE
 from handlers.telegram.errors import on_error
@@ -48,6 +48,8 @@ def register(application: Application) -> None:
     application.add_handler(CommandHandler("help", info.help_command, filters=PRIVATE))
     application.add_handler(CommandHandler("language", info.language_command, filters=PRIVATE))
     application.add_handler(CommandHandler("notify", notify.notify_command, filters=PRIVATE))
+    application.add_handler(CommandHandler("forgetme", privacy.forgetme_command,
+                                           filters=PRIVATE))
     # Staff commands and buttons come before the citizen catch-alls below.
     from handlers.telegram import staff  # staff modules build on this module
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.domain import Citizen
 from storage.tables import citizens
 
+NO_CHANNEL = "none"  # the channel of the placeholder account, which is no one's
 USERNAME_LENGTH: int = citizens.c.username.type.length  # type: ignore[attr-defined]
 
 
@@ -69,7 +70,10 @@ class CitizenRepository:
         )
 
     async def count(self) -> int:
-        return await self.conn.scalar(sa.select(sa.func.count()).select_from(citizens)) or 0
+        """Accounts that wrote to the bot (not the placeholder purged votes are counted
+        under: storage/repositories/privacy.py)."""
+        return await self.conn.scalar(sa.select(sa.func.count()).select_from(citizens)
+                                      .where(citizens.c.channel != NO_CHANNEL)) or 0
 
     async def set_names(self, citizen_id: int, username: str | None, alias: str | None) -> None:
         await self.conn.execute(

@@ -36,6 +36,9 @@ class SessionRepository:
             )
         )
 
+    async def delete(self, channel: str, external_id: str) -> None:
+        await self.conn.execute(chat_sessions.delete().where(*self._key(channel, external_id)))
+
     async def take_turn(self, channel: str, external_id: str, owner: str, now: datetime,
                         until: datetime, silent_since: datetime) -> dict[str, Any] | None:
         """Make it `owner`'s turn with this account until `until`, unless another worker's
