@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from bot.campaign_file import parse_campaign
 from bot.clock import SettableClock
+from bot.domain import Citizen
 from bot.services import Services
 from bot.services.catalog import ListQuery
 from storage.database import Database
@@ -128,14 +129,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result["rss_after_seed_mb"] = _rss_mb()
         steps: dict[str, Any] = {}
         catalog, pages = services.catalog, max(1, args.cases // services.catalog.page_size)
+        # A citizen's own random order, as citizens browse while voting is open.
+        reader = Citizen(id=1, channel="telegram", external_id="1", language="ko",
+                         first_seen=during_voting)
         await timed("list: first page", 20,
-                    lambda: catalog.list_cases(campaign, ListQuery()), steps)
+                    lambda: catalog.list_cases(campaign, ListQuery(), reader), steps)
         await timed("list: a middle page", 20,
-                    lambda: catalog.list_cases(campaign, ListQuery(page=pages // 2)), steps)
+                    lambda: catalog.list_cases(campaign, ListQuery(page=pages // 2), reader), steps)
         await timed("list: a district", 20,
-                    lambda: catalog.list_cases(campaign, ListQuery(district="dong")), steps)
+                    lambda: catalog.list_cases(campaign, ListQuery(district="dong"), reader), steps)
         await timed("list: a keyword", 20,
-                    lambda: catalog.list_cases(campaign, ListQuery(keyword="0123")), steps)
+                    lambda: catalog.list_cases(campaign, ListQuery(keyword="0123"), reader), steps)
 
         async def detail() -> None:
             case = await catalog.get_case(campaign, case_ids[0])

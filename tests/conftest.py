@@ -57,7 +57,10 @@ def small_campaign(**changes) -> dict:
             "review": {"start": "2024-12-02T09:00", "end": "2024-12-06T18:00"},
             "awards": {"at": "2024-12-09T14:00"},
         },
-        "voting": {"votes_per_citizen": 1, "allow_change": True, "show_running_tally": False},
+        # The file's order, so tests can name the cases on a page (tests/test_case_order.py
+        # covers the default, random order).
+        "voting": {"votes_per_citizen": 1, "allow_change": True, "show_running_tally": False,
+                   "order": "file"},
         "districts": [
             {"key": "dong", "ko": "동구", "en": "Dong-gu",
              "neighbourhoods": [{"ko": "효동", "en": "Hyo-dong"}, {"ko": "판암1동"}]},

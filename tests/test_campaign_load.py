@@ -113,7 +113,7 @@ async def test_load_creates_campaign_phases_and_cases(services, db, clock):
 
 
 async def test_loaded_cases_are_listed_for_citizens(services, campaign):
-    page = await services.catalog.list_cases(campaign, ListQuery())
+    page = await services.catalog.list_cases(campaign, ListQuery(), None)
     assert page.total == 10
 
 
@@ -273,7 +273,7 @@ async def test_a_removed_case_is_hidden_and_comes_back(services, db, clock):
     assert removed["id"] == case10["id"]
     assert removed["title_ko"] == case10["title_ko"]
     campaign = await services.campaigns.get(first.campaign_id)
-    page = await services.catalog.list_cases(campaign, ListQuery())
+    page = await services.catalog.list_cases(campaign, ListQuery(), None)
     assert page.total == 9
     assert "case-10" not in {c.key for c in page.cases}
     assert await services.catalog.get_case(campaign, case10["id"]) is None
@@ -292,7 +292,7 @@ async def test_a_removed_case_is_hidden_and_comes_back(services, db, clock):
     back = await case_row(db, "case-10")
     assert back["status"] == "approved"
     assert back["id"] == case10["id"]
-    page = await services.catalog.list_cases(campaign, ListQuery())
+    page = await services.catalog.list_cases(campaign, ListQuery(), None)
     assert page.total == 10
     assert await rows(db, votes) == [kept]
     assert (await counts(db))["cases"] == 10
@@ -307,7 +307,7 @@ async def test_a_case_hidden_by_staff_stays_hidden_on_reload(services, db, clock
     assert report.changed is False
     assert (await case_row(db, "case-2"))["status"] == "hidden"
     campaign = await services.campaigns.get(first.campaign_id)
-    assert (await services.catalog.list_cases(campaign, ListQuery())).total == 9
+    assert (await services.catalog.list_cases(campaign, ListQuery(), None)).total == 9
 
 
 # ------------------------------------------------------------------------------------------
@@ -379,11 +379,11 @@ async def test_the_daejeon_file_loads(services, db):
     voting = campaign.phase(PhaseName.VOTING)
     assert (voting.start, voting.end) == (VOTING_OPENS, VOTING_CLOSES)
 
-    page = await services.catalog.list_cases(campaign, ListQuery())
+    page = await services.catalog.list_cases(campaign, ListQuery(), None)
     assert page.total == len(spec.cases)
     for district in campaign.districts:
         in_district = await services.catalog.list_cases(campaign,
-                                                        ListQuery(district=district.key))
+                                                        ListQuery(district=district.key), None)
         assert in_district.total >= 1, district.key
     [entry] = await rows(db, audit_log)
     assert entry["detail"]["source"] == str(DAEJEON_FILE)

@@ -214,7 +214,7 @@ async def test_a_case_without_neighbourhood_or_field_leaves_no_stray_marks(servi
 
     report = await services.campaigns.load(parse_campaign(small_campaign()))
     campaign = await services.campaigns.get(report.campaign_id)
-    case = (await services.catalog.list_cases(campaign, _all_cases())).cases[0]
+    case = (await services.catalog.list_cases(campaign, _all_cases(), None)).cases[0]
     full = case_about("ko", campaign, case)
     assert full.splitlines()[:2] == [f"🏢 {case.ko.organization}", "📍 동구 효동 · 🏷 돌봄"]
     bare = replace(case, neighbourhood="", category="")

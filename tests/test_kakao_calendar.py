@@ -184,7 +184,7 @@ async def test_the_whole_calendar_on_kakaotalk(words, db, database_url, clock,
             campaign, await services.citizens.identify(CHANNEL, user, lang))
         assert [v.case.id for v in held] == [case["id"]]
 
-        other = (await services.catalog.list_cases(campaign, _first_page())).cases[0]
+        other = (await services.catalog.list_cases(campaign, _first_page(), None)).cases[0]
         await citizen.send_extra({"a": "v", "k": campaign.id, "c": other.id})
         change = card_button(citizen.answer, plain(lang, "kakao.button.yes_change"))
         await citizen._ask(skill_request(change["messageText"], change["extra"], user))

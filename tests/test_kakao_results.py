@@ -48,7 +48,7 @@ async def load(services, raw: dict):
 
 
 async def case_ids(services, campaign) -> dict[str, int]:
-    page = await services.catalog.list_cases(campaign, _all())
+    page = await services.catalog.list_cases(campaign, _all(), None)
     return {c.key: c.id for c in page.cases}
 
 

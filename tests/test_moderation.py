@@ -30,10 +30,10 @@ async def submit(services, campaign, user: TelegramUser, title: str) -> int:
 
 
 async def listed_titles(services, campaign) -> list[str]:
-    page = await services.catalog.list_cases(campaign, ListQuery())
+    page = await services.catalog.list_cases(campaign, ListQuery(), None)
     titles = [c.ko.title for c in page.cases]
     for n in range(1, page.pages):
-        more = await services.catalog.list_cases(campaign, ListQuery(page=n))
+        more = await services.catalog.list_cases(campaign, ListQuery(page=n), None)
         titles += [c.ko.title for c in more.cases]
     return titles
 
@@ -120,7 +120,7 @@ async def test_cancel_a_rejection_changes_nothing(staffbot, services, campaign, 
 async def test_hide_removes_from_browsing_and_keeps_votes(staffbot, services, campaign,
                                                           moderator):
     kim = await services.citizens.identify("telegram", str(KIM.id), "ko")
-    case = (await services.catalog.list_cases(campaign, ListQuery())).cases[0]
+    case = (await services.catalog.list_cases(campaign, ListQuery(), None)).cases[0]
     assert (await services.voting.cast_vote(campaign, kim, case.id)).stored
     calls = await staffbot.send(MOD, f"/hide {case.id} 중복 제출된 사례")
     assert "숨겼습니다" in calls[-1].text

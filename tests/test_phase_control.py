@@ -51,7 +51,7 @@ async def test_admin_moves_the_end_of_voting_and_announcements_follow(staffbot, 
     # Voting really closes at the new time, from the stored times alone.
     kim = await services.citizens.identify("telegram", str(KIM.id), "ko")
     current = await services.campaigns.get(campaign.id)
-    case = (await services.catalog.list_cases(current, ListQuery())).cases[0]
+    case = (await services.catalog.list_cases(current, ListQuery(), None)).cases[0]
     clock.set(VOTING_CLOSES + timedelta(minutes=30))
     assert (await services.voting.cast_vote(current, kim, case.id)).outcome is \
         VoteOutcome.RECORDED

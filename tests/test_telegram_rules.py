@@ -844,7 +844,7 @@ async def test_vote_counts_are_sealed_unless_allowed(db, clock, show_running_tal
     spec = parse_campaign(small_campaign(voting={"show_running_tally": show_running_tally}))
     campaign = await services.campaigns.get((await services.campaigns.load(spec)).campaign_id)
     citizen = await services.citizens.identify("telegram", "555", "ko")
-    page = await services.catalog.list_cases(campaign, ListQuery())
+    page = await services.catalog.list_cases(campaign, ListQuery(), None)
     await services.voting.cast_vote(campaign, citizen, page.cases[0].id)
     request = OfflineRequest(clock=clock)
     application = build_application(Settings(_env_file=None), services, request=request,

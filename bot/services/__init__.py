@@ -82,7 +82,7 @@ class Services:
             db=db,
             clock=clock,
             campaigns=CampaignService(db, clock),
-            catalog=CatalogService(db),
+            catalog=CatalogService(db, clock),
             citizens=citizens,
             identity=identity,
             voting=VotingService(db, clock, identity),

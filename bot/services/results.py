@@ -106,6 +106,17 @@ def boundary_ties(ranked: list[RankedResult]) -> list[BoundaryTie]:
     return ties
 
 
+async def final_ranking(conn: AsyncConnection, campaign: Campaign) -> list[RankedResult]:
+    """Every approved case, ranked; two queries, however many cases."""
+    counted = await ReportRepository(conn).cases_with_votes(campaign.id)
+    totals = await ScoreRepository(conn).judge_totals(campaign.id)
+    approved = [(c, n) for c, n in counted if c.status is CaseStatus.APPROVED]
+    standings = [Standing(c.id, n, tuple(totals.get(c.id, ()))) for c, n in approved]
+    by_id = {c.id: c for c, _ in approved}
+    ranked = rank(standings, campaign.judging, campaign.ranking, campaign.awards)
+    return [RankedResult(r, by_id[r.case_id]) for r in ranked]
+
+
 def _judge_name(channel: str, external_id: str, username: str | None) -> str:
     return f"@{username}" if username else f"{channel}:{external_id}"
 
@@ -123,13 +134,7 @@ class ResultsService:
 
     @staticmethod
     async def _ranking(conn: AsyncConnection, campaign: Campaign) -> list[RankedResult]:
-        counted = await ReportRepository(conn).cases_with_votes(campaign.id)
-        totals = await ScoreRepository(conn).judge_totals(campaign.id)
-        approved = [(c, n) for c, n in counted if c.status is CaseStatus.APPROVED]
-        standings = [Standing(c.id, n, tuple(totals.get(c.id, ()))) for c, n in approved]
-        by_id = {c.id: c for c, _ in approved}
-        ranked = rank(standings, campaign.judging, campaign.ranking, campaign.awards)
-        return [RankedResult(r, by_id[r.case_id]) for r in ranked]
+        return await final_ranking(conn, campaign)
 
     async def readiness(self, campaign: Campaign) -> Readiness:
         """What stands between the results and publishing them: for /publish to say before

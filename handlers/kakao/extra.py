@@ -50,6 +50,9 @@ class Extra(BaseModel):
     d: int | None = Field(None, ge=0, lt=1000)  # district, as an index into the campaign's
     g: int | None = Field(None, ge=0, lt=1000)  # category, likewise
     q: str | None = Field(None, min_length=1, max_length=30)  # search word
+    # on a case: the list page it was opened from, so "back to the list" returns there (with
+    # `d`, `g`, `q`)
+    lp: int = Field(0, ge=0, lt=10_000)
     on: bool | None = None
     lang: str | None = Field(None, pattern="^(ko|en)$")
     v: str | None = Field(None, pattern="^(0|[0-9a-f]{8})$")  # bot.domain.votes_token

@@ -257,7 +257,7 @@ class KakaoSkill:
         category = _option(campaign.categories, extra.g)
         page = await self.services.catalog.list_cases(campaign, ListQuery(
             extra.p, district.key if district else None, category.key if category else None,
-            extra.q))
+            extra.q), turn.citizen)
         lines = [t(lang, "list.header", page=page.page + 1, pages=page.pages, total=page.total)]
         words = [o.name.get(lang) for o in (district, category) if o is not None]
         if extra.q:
@@ -266,9 +266,10 @@ class KakaoSkill:
             lines.append(t(lang, "list.filters", filters=" · ".join(words)))
         lines.append(t(lang, "list.pick") if page.cases else t(lang, "list.empty"))
         outputs = [output(SimpleText(text=fit_catalog("\n".join(lines))))]
-        if page.cases:
-            outputs.append(output(self._carousel(turn, page.cases)))
         state = {"k": campaign.id, "d": extra.d, "g": extra.g, "q": extra.q}
+        if page.cases:
+            outputs.append(output(self._carousel(turn, page.cases,
+                                                 {"lp": page.page, **state})))
         replies = []
         if page.page > 0:
             replies.append(self.controls.reply(turn, "kakao.reply.prev",
@@ -286,9 +287,10 @@ class KakaoSkill:
         replies.append(self.controls.reply(turn, "kakao.reply.home", Extra(a=Act.MENU)))
         return response(outputs, replies)
 
-    def _carousel(self, turn: Turn, cases: tuple[Case, ...]) -> Carousel:
+    def _carousel(self, turn: Turn, cases: tuple[Case, ...], origin: dict) -> Carousel:
         """Cards with a picture when every case on the page has one (Kakao wants one kind of
-        card in a carousel, and a basicCard needs a picture); plain text cards otherwise."""
+        card in a carousel, and a basicCard needs a picture); plain text cards otherwise.
+        `origin`: the list's page and filters, carried so "back to the list" returns there."""
         lang, campaign = turn.lang, turn.campaign
         images = {c.id: self.case_image_url(c) for c in cases}
         pictures = all(images.values())
@@ -299,7 +301,7 @@ class KakaoSkill:
             where = " · ".join(x for x in (district.name.get(lang) if district else "",
                                             text.organization) if x)
             buttons = [self.controls.button(turn, "kakao.button.detail",
-                                    Extra(a=Act.CASE, k=campaign.id, c=case.id))]
+                                    Extra(a=Act.CASE, c=case.id, **origin))]
             if campaign.voting_window(turn.now) is PhaseStatus.OPEN:
                 buttons.append(self.controls.button(turn, "kakao.button.vote",
                                             Extra(a=Act.ASK_VOTE, k=campaign.id, c=case.id)))
@@ -343,6 +345,9 @@ class KakaoSkill:
         text = case.text(lang)
         parts = body_parts(lang, case)
         part = min(extra.p, len(parts) - 1)
+        # the list it was opened from: the same page and filters (and so the same cases)
+        list_state = {"k": campaign.id, "d": extra.d, "g": extra.g, "q": extra.q}
+        back = {"lp": extra.lp, **list_state}
         about = case_about(lang, campaign, case)
         votes = await self.services.catalog.visible_votes(campaign, case.id)
         if votes is not None:
@@ -367,12 +372,12 @@ class KakaoSkill:
         replies = []
         if part + 1 < len(parts):
             replies.append(self.controls.reply(turn, "kakao.reply.more",
-                                       Extra(a=Act.CASE, k=campaign.id, c=case.id, p=part + 1)))
+                                       Extra(a=Act.CASE, c=case.id, p=part + 1, **back)))
         if part > 0 and buttons:
             replies.append(self.controls.reply(turn, "kakao.button.vote",
                                        Extra(a=Act.ASK_VOTE, k=campaign.id, c=case.id)))
         replies.append(self.controls.reply(turn, "kakao.reply.list",
-                                           Extra(a=Act.LIST, k=campaign.id)))
+                                           Extra(a=Act.LIST, p=extra.lp, **list_state)))
         replies.append(self.controls.reply(turn, "kakao.reply.home", Extra(a=Act.MENU)))
         return response(outputs, replies)
 

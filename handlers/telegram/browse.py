@@ -43,7 +43,8 @@ def _query(turn: Turn, state: cb.ListState) -> ListQuery:
 
 
 async def show_list(update: Update, turn: Turn, state: cb.ListState) -> None:
-    page = await turn.services.catalog.list_cases(turn.campaign, _query(turn, state))
+    page = await turn.services.catalog.list_cases(turn.campaign, _query(turn, state),
+                                                 turn.citizen)
     await show(update, views.case_list(turn.language, turn.campaign, page, state))
 
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import Case, CaseStatus, CaseText
-from storage.tables import cases, citizens
+from storage.tables import cases, citizens, votes
 from storage.upsert import new_id
 
 TEXT_FIELDS = ("title", "summary", "body", "organization")
@@ -19,6 +19,41 @@ class CaseFilter:
     district: str | None = None
     category: str | None = None
     keyword: str | None = None
+
+
+# The shuffle's modulus: the prime 2**31 - 1. Every step keeps a value below it (case ids are
+# 32-bit), so (value XOR key) * multiplier < 2**62 and nothing overflows a 64-bit integer on
+# SQLite or PostgreSQL; both compute the same numbers.
+SHUFFLE_PRIME = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Shuffle:
+    """One citizen's stable random order: rounds of (value XOR key) * multiplier mod a prime,
+    computed in SQL so a page stays a LIMIT/OFFSET page. Ties (rare) fall back to the id, so
+    the order is total and every case is on exactly one page."""
+
+    rounds: tuple[tuple[int, int], ...]  # (key < 2**31, multiplier in 1..prime-1)
+
+
+class ByVotes:
+    """Most votes first, then the earlier case."""
+
+
+Order = Shuffle | ByVotes | None  # None: id order, the campaign file's order
+
+
+def _xor(a, b):
+    # SQLite has no XOR operator; (a | b) - (a & b) is XOR on both backends.
+    return a.op("|")(b) - a.op("&")(b)
+
+
+def _shuffled(shuffle: Shuffle):
+    value = sa.cast(cases.c.id, sa.BigInteger)
+    for key, multiplier in shuffle.rounds:
+        mixed = _xor(value, sa.literal(key, sa.BigInteger)) * sa.literal(multiplier, sa.BigInteger)
+        value = mixed % sa.literal(SHUFFLE_PRIME, sa.BigInteger)
+    return value
 
 
 def _escape_like(word: str) -> str:
@@ -91,16 +126,38 @@ class CaseRepository:
         offset: int,
         limit: int,
         status: CaseStatus = CaseStatus.APPROVED,
+        order: Order = None,
     ) -> tuple[list[Case], int]:
-        """One page of cases and the total that match, in two queries."""
+        """One page of cases in `order` and the total that match, in two queries."""
         conditions = self._where(campaign_id, status, filters)
         total = await self.conn.scalar(
             sa.select(sa.func.count()).select_from(cases).where(*conditions)
         )
-        rows = await self.conn.execute(
-            cases.select().where(*conditions).order_by(cases.c.id).offset(offset).limit(limit)
-        )
+        query = sa.select(cases).where(*conditions)
+        if isinstance(order, Shuffle):
+            query = query.order_by(_shuffled(order), cases.c.id)
+        elif isinstance(order, ByVotes):
+            counted = (
+                sa.select(votes.c.case_id, sa.func.count().label("n"))
+                .where(votes.c.campaign_id == campaign_id)
+                .group_by(votes.c.case_id)
+                .subquery()
+            )
+            query = (query.select_from(cases.outerjoin(counted, counted.c.case_id == cases.c.id))
+                     .order_by(sa.func.coalesce(counted.c.n, 0).desc(), cases.c.id))
+        else:
+            query = query.order_by(cases.c.id)
+        rows = await self.conn.execute(query.offset(offset).limit(limit))
         return [case_from_row(r) for r in rows.mappings()], total or 0
+
+    async def matching_ids(
+        self, campaign_id: int, filters: CaseFilter, status: CaseStatus = CaseStatus.APPROVED,
+    ) -> list[int]:
+        """The ids of every case that matches, for an order computed outside SQL."""
+        rows = await self.conn.execute(
+            sa.select(cases.c.id).where(*self._where(campaign_id, status, filters))
+        )
+        return list(rows.scalars())
 
     async def get(self, case_id: int) -> Case | None:
         row = (await self.conn.execute(cases.select().where(cases.c.id == case_id))
