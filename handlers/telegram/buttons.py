@@ -56,9 +56,9 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         case cb.ShowCase(case_id=case_id, state=state, part=part):
             await browse.open_case(update, context, turn, case_id, state, part)
         case cb.AskVote():
-            await vote.ask_vote(update, turn, action)
+            await vote.ask_vote(update, context, turn, action)
         case cb.ConfirmVote():
-            await vote.confirm_vote(update, turn, action)
+            await vote.confirm_vote(update, context, turn, action)
         case cb.CancelVote(case_id=case_id, state=state):
             await browse.open_case(update, context, turn, case_id, state)
         case cb.MyVote():

@@ -6,12 +6,15 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.i18n import t
+from handlers.telegram import identity
 from handlers.telegram.browse import search_reply
 from handlers.telegram.common import Screen, begin_turn, show
 from handlers.telegram.notify import menu_screen
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if await identity.typed(update, context):  # a voting code, or the phone step's cancel
+        return
     if await search_reply(update, context):
         return
     await hint(update, context)

@@ -149,8 +149,13 @@ class OfflineRequest(BaseRequest):
                                        "file_name": name}
             else:
                 message["text"] = params.get("text", "")
-            if "reply_markup" in params:
-                message["reply_markup"] = params["reply_markup"]
+            markup = params.get("reply_markup")
+            if isinstance(markup, str):
+                markup = json.loads(markup)
+            if markup and "inline_keyboard" in markup:
+                # As Telegram: a sent message carries only its inline keyboard (a reply
+                # keyboard belongs to the chat, not to the message).
+                message["reply_markup"] = markup
             self.messages[(chat_id, message["message_id"])] = message
             return message
         if method in EDITING_METHODS:

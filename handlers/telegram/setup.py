@@ -6,7 +6,7 @@ import re
 
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from handlers.telegram import browse, info, notify, privacy, start, vote
+from handlers.telegram import browse, identity, info, notify, privacy, start, vote
 from handlers.telegram.buttons import on_button
 from handlers.telegram.common import PRIVATE
 from handlers.telegram.errors import on_error
@@ -27,8 +27,10 @@ async def forget_awaited_answers(update, context) -> None:
 
 async def mark_elsewhere(update, context) -> None:
     """A button outside the submission flow: a case being written stops taking typed text
-    until the citizen goes back to it (its own buttons and /submit clear the mark)."""
+    until the citizen goes back to it (its own buttons and /submit clear the mark); a voting
+    code no longer awaited."""
     context.user_data[ELSEWHERE] = True
+    context.user_data.pop(identity.WAITING, None)
 
 
 def register(application: Application) -> None:
@@ -59,6 +61,8 @@ def register(application: Application) -> None:
 
     submission.register(application)
     application.add_handler(CallbackQueryHandler(on_button))
+    # "Share my number": the sender's own contact, when a vote asked for it.
+    application.add_handler(MessageHandler(PRIVATE & filters.CONTACT, identity.on_contact))
     application.add_handler(MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, on_text))
     # Unknown commands, photos, stickers, voice...: a hint, never silence.
     application.add_handler(MessageHandler(PRIVATE, hint))

@@ -9,14 +9,19 @@ from telegram.ext import ContextTypes
 from bot.domain import VoteOutcome
 from bot.phrases import vote_refusal_text
 from handlers.telegram import callbacks as cb
-from handlers.telegram import views
+from handlers.telegram import identity, views
 from handlers.telegram.common import Turn, begin_turn, show
 
+NEEDS_IDENTITY = (VoteOutcome.NEEDS_PHONE, VoteOutcome.NEEDS_CODE)
 
-async def ask_vote(update: Update, turn: Turn, action: cb.AskVote | cb.ConfirmVote,
-                   stale: bool = False) -> None:
+
+async def ask_vote(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Turn,
+                   action: cb.AskVote | cb.ConfirmVote, stale: bool = False) -> None:
     voting = turn.services.voting
     intent = await voting.intent(turn.campaign, turn.citizen, action.case_id)
+    if intent.outcome in NEEDS_IDENTITY:  # who is voting, first: then this confirmation
+        await identity.ask(update, context, turn, action.case_id, intent.outcome)
+        return
     if intent.case is None:
         await show(update, views.Screen(
             vote_refusal_text(turn.language, turn.campaign, intent.outcome, intent.boundary),
@@ -29,10 +34,14 @@ async def ask_vote(update: Update, turn: Turn, action: cb.AskVote | cb.ConfirmVo
                                                action.state, left, stale=stale))
 
 
-async def confirm_vote(update: Update, turn: Turn, action: cb.ConfirmVote) -> None:
+async def confirm_vote(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Turn,
+                       action: cb.ConfirmVote) -> None:
     if action.votes is not None:
         result = await turn.services.voting.cast_vote(turn.campaign, turn.citizen,
                                                       action.case_id, made_for=action.votes)
+        if result.outcome in NEEDS_IDENTITY:  # e.g. the account was forgotten meanwhile
+            await identity.ask(update, context, turn, action.case_id, result.outcome)
+            return
         if result.outcome is not VoteOutcome.STALE:
             # The vote is committed before this message is sent (see VotingService.cast_vote).
             await show(update, views.vote_result(turn.language, turn.campaign, result,
@@ -40,7 +49,7 @@ async def confirm_vote(update: Update, turn: Turn, action: cb.ConfirmVote) -> No
             return
     # Made for votes the citizen no longer holds (or before buttons carried them): nothing
     # changed; ask again, for the votes as they are now.
-    await ask_vote(update, turn, action, stale=True)
+    await ask_vote(update, context, turn, action, stale=True)
 
 
 async def my_vote(update: Update, turn: Turn) -> None:
