@@ -66,6 +66,17 @@ def _parser() -> argparse.ArgumentParser:
     purge.add_argument("--campaign", required=True, metavar="SLUG")
     purge.add_argument("--dry-run", action="store_true",
                        help="only count what would be removed, change nothing")
+    codes = commands.add_parser(
+        "codes", help="one-time voting codes for a campaign with [voting] identity = \"code\"")
+    code_commands = codes.add_subparsers(dest="codes_command", required=True)
+    issue = code_commands.add_parser(
+        "issue", help="make N codes: a CSV and a printable sheet in DIR (the database keeps "
+                      "only their hashes)")
+    issue.add_argument("--campaign", required=True, metavar="SLUG")
+    issue.add_argument("--count", required=True, type=int, metavar="N")
+    issue.add_argument("--out", required=True, metavar="DIR")
+    status = code_commands.add_parser("status", help="how many codes were issued and used")
+    status.add_argument("--campaign", required=True, metavar="SLUG")
     _staff_parsers(commands)
     return parser
 
@@ -191,6 +202,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return _with_services(settings, lambda s: staff_cli.purge(s, args.campaign,
                                                                   args.dry_run))
+    if args.command == "codes":
+        from bot import staff_cli
+
+        if args.codes_command == "issue":
+            return _with_services(settings, lambda s: staff_cli.issue_codes(
+                s, args.campaign, args.count, args.out))
+        return _with_services(settings, lambda s: staff_cli.codes_status(s, args.campaign))
     if args.command in ("cases", "results"):
         return _with_services(settings, lambda s: _staff(s, args, settings),
                               record_only=True)

@@ -14,6 +14,7 @@ import getpass
 import sys
 import unicodedata
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.domain import Campaign, CaseStatus, PhaseName
@@ -320,4 +321,49 @@ async def purge(services: Services, slug: str, dry_run: bool = False) -> int:
             # A running bot on SQLite remembers accounts it has seen (CitizenService).
             say("restart a running `chamyeo run` on this SQLite database, so it forgets the "
                 "accounts it remembers")
+    return 0
+
+
+async def issue_codes(services: Services, slug: str, count: int, out: str) -> int:
+    """`chamyeo codes issue`: a batch of voting codes, as a CSV and a printable sheet."""
+    from bot.code_sheets import out_dir_problem, write_code_files
+    from bot.domain import Identity
+    from bot.services.identity import MAX_CODES_PER_ISSUE
+
+    if not 1 <= count <= MAX_CODES_PER_ISSUE:
+        refuse(f"--count must be 1-{MAX_CODES_PER_ISSUE}; nothing was issued")
+        return EXIT_USAGE
+    if not services.identity.keys.available:
+        refuse("voting codes are kept only as hashes keyed by CHAMYEO_IDENTITY_KEY: set it in "
+               ".env or the environment (see .env.example); nothing was issued")
+        return EXIT_USAGE
+    campaign = await find_campaign(services, slug)
+    if campaign is None:
+        return EXIT_INVALID
+    if campaign.rules.identity is not Identity.CODE:
+        refuse(f"{slug} counts one vote per {campaign.rules.identity.value}, not per code "
+               '([voting] identity = "code"); nothing was issued')
+        return EXIT_INVALID
+    out_dir, batch = Path(out), services.identity.batch_name()
+    problem = out_dir_problem(out_dir, campaign, batch)
+    if problem:
+        refuse(f"{problem}; nothing was issued")
+        return EXIT_INVALID
+    issued = await services.identity.issue_codes(campaign, count, cli_actor(), batch=batch)
+    csv_path, html_path = write_code_files(out_dir, campaign, issued.batch, issued.codes)
+    say(f"issued {count} voting codes for {slug} (batch {issued.batch}): {csv_path} and "
+        f"{html_path} (print it, cut the slips; the database keeps only their hashes)")
+    return 0
+
+
+async def codes_status(services: Services, slug: str) -> int:
+    """`chamyeo codes status`: codes issued and used."""
+    from storage.repositories import IdentityRepository
+
+    campaign = await find_campaign(services, slug)
+    if campaign is None:
+        return EXIT_INVALID
+    async with services.db.read() as conn:
+        issued, used = await IdentityRepository(conn).count_codes(campaign.id)
+    say(f"{slug}: {issued} voting codes issued, {used} used, {issued - used} not used yet")
     return 0

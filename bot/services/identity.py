@@ -208,16 +208,21 @@ class IdentityService:
         async with self.db.read() as conn:
             return await IdentityRepository(conn).code_of(campaign.id, citizen.id) is not None
 
-    async def issue_codes(self, campaign: Campaign, count: int, by: str) -> IssuedCodes:
+    def batch_name(self) -> str:
+        """The name of a batch issued now: it tells batches apart (files, audit log)."""
+        return self.clock.now().strftime("%Y%m%d-%H%M%S")
+
+    async def issue_codes(self, campaign: Campaign, count: int, by: str,
+                          batch: str | None = None) -> IssuedCodes:
         """`count` new codes for the campaign: stored as hashes, returned once in the clear
-        (to print). A batch name tells the batches apart in the audit log."""
+        (to print)."""
         if not 1 <= count <= MAX_CODES_PER_ISSUE:
             raise ValueError(f"count must be 1-{MAX_CODES_PER_ISSUE}")
         now = self.clock.now()
         codes: set[str] = set()
         while len(codes) < count:
             codes.add(new_code())
-        batch = now.strftime("%Y%m%d-%H%M%S")
+        batch = batch or self.batch_name()
         hashes = [self.keys.code(campaign.id, normalize_code(c) or "") for c in codes]
         async with self.db.write() as conn:
             await IdentityRepository(conn).add_codes(campaign.id, hashes, batch, now)
