@@ -24,7 +24,7 @@ from tests.test_cli_settings import Cli
 from tests.test_tally_dashboard import ADMIN, NON_VOTER, VOTERS, cast_votes
 
 JUDGE_EXTERNAL_ID = "7779999"
-NAMES = ["cases.csv", "tally.csv", "scores.csv", "ranking.csv", "votes.csv",
+NAMES = ["cases.csv", "tally.csv", "scores.csv", "ranking.csv", "votes.csv", "signals.csv",
          "chamyeo-test-2024.xlsx"]
 
 
@@ -83,7 +83,7 @@ async def test_exports_parse_back_without_telegram_ids(services, clock, campaign
     assert len({r["voter"] for r in votes}) == 4
 
     book = load_workbook(by_name["chamyeo-test-2024.xlsx"])
-    assert book.sheetnames == ["cases", "tally", "scores", "ranking", "votes"]
+    assert book.sheetnames == ["cases", "tally", "scores", "ranking", "votes", "signals"]
     rows = list(book["votes"].iter_rows(values_only=True))
     assert [r[0] for r in rows[1:]] == [r["voter"] for r in votes]
     assert book["cases"]["G2"].value == "사례 제목 01번"
@@ -130,13 +130,13 @@ async def test_export_command_sends_documents(staffbot, services, clock, campaig
     [(name, content)] = documents[4].params["_files"].values()
     assert name == "votes.csv" and content.startswith(b"\xef\xbb\xbf")
     assert not any(v.encode() in content for v in VOTERS)
-    assert calls[-1].text.startswith("✅ 파일 6개를 보냈습니다")
+    assert calls[-1].text.startswith("✅ 파일 7개를 보냈습니다")
     assert leftovers(scratch) == []  # the temporary directory is gone
 
     # The dashboard's export button does the same.
     await staffbot.send(ADMIN, "/admin")
     calls = await staffbot.press(ADMIN, "내려받기")
-    assert len([c for c in calls if c.method == "sendDocument"]) == 6
+    assert len([c for c in calls if c.method == "sendDocument"]) == 7
 
 
 def test_cli_export(tmp_path):
@@ -146,7 +146,7 @@ def test_cli_export(tmp_path):
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == sorted([*NAMES[:-1], "chamyeo-daejeon-2024.xlsx"])
-    assert len(result.stdout.splitlines()) == 6
+    assert len(result.stdout.splitlines()) == 7
     assert read_csv(tmp_path / "out" / "cases.csv")[0]["title_ko"]
 
     result = cli("export", "--campaign", "nope", "--out", str(tmp_path / "none"))

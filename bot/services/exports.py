@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock
 from bot.domain import Campaign, CaseStatus
 from bot.services.results import ResultsService
+from bot.services.tally import unusual_activity
 from storage.database import Database
 from storage.repositories import ScoreRepository, SecretRepository
 from storage.repositories.reports import ReportRepository
@@ -85,6 +86,7 @@ class ExportService:
             reports = ReportRepository(conn)
             counted = await reports.cases_with_votes(campaign.id)
             log = await reports.vote_log(campaign.id)
+            signals = await unusual_activity(reports, campaign, counted)
             scores = await ScoreRepository(conn).of_campaign(campaign.id)
         ranked = await self.results.ranking(campaign)
         zone = ZoneInfo(campaign.timezone)
@@ -135,6 +137,11 @@ class ExportService:
                               "judge_mean", "judge_count", "judge_points", "final", "award"),
                   ranking_rows),
             Sheet("votes", ("voter", "case_id", "key", "cast_at"), vote_rows),
+            # Unusual activity worth a look (bot/services/signals.py): nothing was removed.
+            Sheet("signals", ("signal", "case_id", "key", "title_ko", "window_start",
+                              "window_end", "votes", "window_votes"),
+                  [(s.kind.value, s.case.id, s.case.key, s.case.ko.title, local(s.start),
+                    local(s.end), s.votes, s.window_votes) for s in signals]),
         ]
 
 

@@ -10,6 +10,13 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
 from bot.domain import Announcement, Campaign, Case, CaseStatus, Phase
+from bot.services.signals import (
+    NEW_ACCOUNT_AGE,
+    NEW_ACCOUNT_WINDOW,
+    SPIKE_WINDOW,
+    Signal,
+    find_signals,
+)
 from storage.database import Database
 from storage.repositories import (
     AnnouncementRepository,
@@ -39,6 +46,7 @@ class Tally:
     hourly: tuple[tuple[datetime, int], ...]  # local hour start -> votes, oldest first
     daily: tuple[tuple[date, int], ...]  # local day -> votes, oldest first
     timezone: str
+    signals: tuple[Signal, ...] = ()  # unusual activity to look at (bot/services/signals.py)
 
     @property
     def turnout(self) -> float:
@@ -82,6 +90,17 @@ def _local_buckets(
     return tuple(sorted(hourly.items())), tuple(sorted(daily.items()))
 
 
+async def unusual_activity(reports: ReportRepository, campaign: Campaign,
+                           counted: list[tuple[Case, int]]) -> tuple[Signal, ...]:
+    """The signals of bot/services/signals.py: two grouped queries."""
+    short = await reports.votes_per_window(
+        campaign.id, int(NEW_ACCOUNT_WINDOW.total_seconds()),
+        int(NEW_ACCOUNT_AGE.total_seconds()))
+    hourly = await reports.votes_per_window(campaign.id, int(SPIKE_WINDOW.total_seconds()),
+                                            int(NEW_ACCOUNT_AGE.total_seconds()))
+    return find_signals(short, hourly, {case.id: case for case, _ in counted})
+
+
 def _most_votes_first(item: CaseCount) -> tuple[int, int]:
     return -item.votes, item.case.id
 
@@ -98,6 +117,7 @@ class TallyService:
             voters = await reports.voters(campaign.id)
             per_hour = await reports.votes_per_utc_hour(campaign.id)
             citizens = await CitizenRepository(conn).count()
+            signals = await unusual_activity(reports, campaign, counted)
         votable = [CaseCount(c, n) for c, n in counted if c.status is CaseStatus.APPROVED]
         set_aside = [CaseCount(c, n) for c, n in counted
                      if c.status is not CaseStatus.APPROVED and n > 0]
@@ -111,6 +131,7 @@ class TallyService:
             hourly=hourly,
             daily=daily,
             timezone=campaign.timezone,
+            signals=signals,
         )
 
     async def dashboard(self, campaign: Campaign) -> Dashboard:

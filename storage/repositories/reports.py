@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import Case
 from storage.repositories.cases import case_from_row
-from storage.tables import campaigns, cases, votes
+from storage.tables import campaigns, cases, citizens, votes
 
 
 class ReportRepository:
@@ -55,6 +55,30 @@ class ReportRepository:
             start = datetime.fromisoformat(value) if isinstance(value, str) else value
             found[start.replace(tzinfo=UTC)] = n
         return found
+
+    def _epoch(self, column: sa.ColumnElement) -> sa.ColumnElement[int]:
+        """Whole seconds since 1970 of a stored (naive UTC) instant, in this dialect."""
+        if self.conn.dialect.name == "sqlite":
+            return sa.cast(sa.func.strftime("%s", column), sa.Integer)
+        return sa.cast(sa.func.floor(sa.extract("epoch", column)), sa.BigInteger)
+
+    async def votes_per_window(self, campaign_id: int, window_seconds: int,
+                               new_within_seconds: int) -> list[tuple[int, datetime, int, int]]:
+        """(case id, window start, votes, votes from accounts first seen less than
+        `new_within_seconds` before their vote), per case and clock-aligned UTC window of
+        `window_seconds`, for windows holding votes: one query."""
+        cast_at = self._epoch(votes.c.cast_at)
+        window = (cast_at // window_seconds).label("window")
+        new = sa.case((cast_at - self._epoch(citizens.c.first_seen) < new_within_seconds, 1),
+                      else_=0)
+        rows = await self.conn.execute(
+            sa.select(votes.c.case_id, window, sa.func.count(), sa.func.sum(new))
+            .select_from(votes.join(citizens, citizens.c.id == votes.c.citizen_id))
+            .where(votes.c.campaign_id == campaign_id)
+            .group_by(votes.c.case_id, window)
+        )
+        return [(case_id, datetime.fromtimestamp(int(w) * window_seconds, UTC), int(n),
+                 int(fresh or 0)) for case_id, w, n, fresh in rows]
 
     async def vote_log(self, campaign_id: int) -> list[tuple[int, int, datetime]]:
         """(citizen id, case id, cast at) for every vote, oldest first."""

@@ -4,6 +4,7 @@ count). The figures come from TallyService; this module only lays them out."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
@@ -85,6 +86,28 @@ def dashboard_screen(title: str, board: Dashboard, timezone: str, lang: str) -> 
     return Screen("\n".join(lines), keyboard)
 
 
+MAX_SIGNALS = 10
+
+
+def signal_lines(tally: Tally, lang: str) -> list[str]:
+    """Unusual activity worth a look (signals only), or one line saying there is none."""
+    if not tally.signals:
+        return [t(lang, "signals.none")]
+    zone = tally.timezone
+    lines = [t(lang, "signals.header")]
+    for signal in tally.signals[:MAX_SIGNALS]:
+        lines.append(t(lang, f"signals.{signal.kind.value}",
+                       case=signal.case.text(lang).title,
+                       start=format_when(signal.start, zone, lang),
+                       end=signal.end.astimezone(ZoneInfo(zone)).strftime("%H:%M"),
+                       votes=signal.votes, window_votes=signal.window_votes,
+                       share=round(100 * signal.votes / signal.window_votes)))
+    if len(tally.signals) > MAX_SIGNALS:
+        lines.append(t(lang, "reports.tally.more_cases",
+                       count=len(tally.signals) - MAX_SIGNALS))
+    return lines
+
+
 def tally_screen(title: str, tally: Tally, now: datetime, lang: str) -> Screen:
     zone = tally.timezone
     head = [
@@ -93,7 +116,7 @@ def tally_screen(title: str, tally: Tally, now: datetime, lang: str) -> Screen:
           citizens=tally.citizens, turnout=f"{tally.turnout * 100:.1f}"),
         "",
     ]
-    tail: list[str] = []
+    tail = ["", *signal_lines(tally, lang)]
     if tally.set_aside:
         tail += ["", t(lang, "reports.tally.set_aside_header")]
         tail += [t(lang, "reports.tally.set_aside_line", case=item.case.text(lang).title,
