@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     purge.add_argument("--campaign", required=True, metavar="SLUG")
     purge.add_argument("--dry-run", action="store_true",
                        help="only count what would be removed, change nothing")
+    receipts = commands.add_parser(
+        "receipts", help="write the public receipt list (every counted vote's receipt, by "
+                         "case; nobody named) to FILE as CSV, once voting has closed")
+    receipts.add_argument("--campaign", required=True, metavar="SLUG")
+    receipts.add_argument("--out", required=True, metavar="FILE",
+                          help="the CSV to write (never overwritten)")
     codes = commands.add_parser(
         "codes", help="one-time voting codes for a campaign with [voting] identity = \"code\"")
     code_commands = codes.add_subparsers(dest="codes_command", required=True)
@@ -202,6 +208,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return _with_services(settings, lambda s: staff_cli.purge(s, args.campaign,
                                                                   args.dry_run))
+    if args.command == "receipts":
+        from bot import staff_cli
+
+        return _with_services(settings, lambda s: staff_cli.write_receipts(
+            s, args.campaign, args.out))
     if args.command == "codes":
         from bot import staff_cli
 

@@ -112,3 +112,16 @@ def write_code_files(out_dir: Path, campaign: Campaign, batch: str,
     with open(html_path, "x", encoding="utf-8") as f:
         f.write(codes_sheet(campaign, codes))
     return csv_path, html_path
+
+
+def write_new_file(path: Path, data: bytes) -> str | None:
+    """Write `data` to `path`, which must not exist yet; why it could not be, or None."""
+    try:
+        with open(path, "xb") as f:
+            f.write(data)
+    except FileExistsError:
+        return f"{path} exists"
+    except OSError as exc:
+        return f"cannot write {path}: {exc.strerror or exc}"
+    return None
+

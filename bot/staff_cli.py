@@ -367,3 +367,26 @@ async def codes_status(services: Services, slug: str) -> int:
         issued, used = await IdentityRepository(conn).count_codes(campaign.id)
     say(f"{slug}: {issued} voting codes issued, {used} used, {issued - used} not used yet")
     return 0
+
+
+async def write_receipts(services: Services, slug: str, out: str) -> int:
+    """`chamyeo receipts`: the public receipt list as a CSV file."""
+    from bot.code_sheets import write_new_file
+    from bot.services.receipts import ReceiptsNotYet
+
+    campaign = await find_campaign(services, slug)
+    if campaign is None:
+        return EXIT_INVALID
+    try:
+        data = await services.receipts.csv_bytes(campaign, "ko")
+    except ReceiptsNotYet:
+        refuse(f"voting in {slug} has not closed: the receipt list is published after it")
+        return EXIT_INVALID
+    problem = write_new_file(Path(out), data)
+    if problem:
+        refuse(f"{problem}; nothing was written")
+        return EXIT_INVALID
+    rows = data.count(b"\n") - 1
+    say(f"wrote {out}: {rows} receipts of counted votes, by case")
+    return 0
+

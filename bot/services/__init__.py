@@ -18,6 +18,7 @@ from bot.services.judging import JudgingService
 from bot.services.moderation import ModerationService
 from bot.services.phases import PhaseService
 from bot.services.privacy import PrivacyService
+from bot.services.receipts import ReceiptService
 from bot.services.results import ResultsService
 from bot.services.sessions import SessionService
 from bot.services.staff import StaffService
@@ -54,6 +55,7 @@ class Services:
     audit: AuditLogService
     sessions: SessionService
     privacy: PrivacyService
+    receipts: ReceiptService
     worker_id: str
 
     @classmethod
@@ -101,5 +103,6 @@ class Services:
             audit=AuditLogService(db),
             sessions=sessions,
             privacy=PrivacyService(db, clock, citizens, sessions),
+            receipts=ReceiptService(db, clock),
             worker_id=worker_id,
         )

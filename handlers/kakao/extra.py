@@ -32,10 +32,11 @@ class Act(StrEnum):
     MY_CASES = "mc"
     RESULTS = "rs"
     FORGET = "fg"  # "forget me": `on` true deletes, false keeps
+    RECEIPT = "rc"  # check a receipt (after voting closes)
 
 
 CAMPAIGN_BOUND = {Act.LIST, Act.PICK_DISTRICT, Act.PICK_CATEGORY, Act.CASE, Act.ASK_VOTE,
-                  Act.CONFIRM_VOTE, Act.NOTIFY, Act.SUBMIT, Act.DRAFT, Act.RESULTS}
+                  Act.CONFIRM_VOTE, Act.NOTIFY, Act.SUBMIT, Act.DRAFT, Act.RESULTS, Act.RECEIPT}
 
 
 class Extra(BaseModel):

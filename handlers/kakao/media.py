@@ -27,12 +27,14 @@ from aiohttp import web
 
 from bot.domain import LANGUAGES, TELEGRAM_PHOTO, Campaign, Case
 from bot.services import Services
+from bot.services.receipts import ReceiptsNotYet
 from bot.services.results import RankedResult
 
 log = logging.getLogger(__name__)
 
 CHART_ROUTE = r"/media/results/{campaign_id:[0-9]{1,9}}/{lang:[a-z]{2}}/{version:[0-9a-f]{12}}.png"
 CASE_ROUTE = r"/media/cases/{case_id:[0-9]{1,9}}/{digest:[0-9a-f]{16}}.{ext:[a-z]{3,4}}"
+RECEIPTS_ROUTE = "/receipts/{slug:[a-z0-9-]{1,64}}.csv"
 IMMUTABLE = "public, max-age=31536000, immutable"
 PICTURE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png",
                  "webp": "image/webp"}
@@ -163,6 +165,23 @@ class Media:
             raise web.HTTPNotFound()
         return _picture(png, "image/png", etag)
 
+    async def receipts(self, request: web.Request) -> web.StreamResponse:
+        """The public receipt list of a campaign as CSV, once voting has closed: observers
+        recount every case from it. It names nobody."""
+        slug = request.match_info["slug"]
+        campaign = next((c for c in await self.services.campaigns.all() if c.slug == slug),
+                        None)
+        if campaign is None:
+            raise web.HTTPNotFound()
+        try:
+            data = await self.services.receipts.csv_bytes(campaign, "ko")
+        except ReceiptsNotYet:
+            raise web.HTTPForbidden(text="The receipt list is published once voting has "
+                                         "closed.\n") from None
+        return web.Response(body=data, content_type="text/csv", charset="utf-8", headers={
+            "Content-Disposition": f'attachment; filename="receipts-{slug}.csv"',
+            "Cache-Control": "no-cache"})
+
     async def case_picture(self, request: web.Request) -> web.StreamResponse:
         ext = request.match_info["ext"].lower()
         if ext not in PICTURE_TYPES:
@@ -224,3 +243,4 @@ def add_media_routes(app: web.Application, services: Services) -> None:
     app[MEDIA] = media
     app.router.add_get(CHART_ROUTE, media.chart)  # HEAD too
     app.router.add_get(CASE_ROUTE, media.case_picture)
+    app.router.add_get(RECEIPTS_ROUTE, media.receipts)

@@ -21,6 +21,7 @@ from bot.phrases import (
 )
 from bot.services import Services
 from bot.services.catalog import ListQuery, clean_keyword
+from bot.services.receipts import ReceiptStatus
 from bot.text import plain_text, shorten, split_text
 from handlers.kakao import CHANNEL
 from handlers.kakao.extra import CAMPAIGN_BOUND, Act, Extra, parse_extra
@@ -119,6 +120,8 @@ class KakaoSkill:
                 state.clear()  # asked even while writing a case: it is about all their data
                 return self._ask_forget(turn)
             menu_word = " ".join(utterance.split()).lower() in MENU_WORDS
+            if state.get(RECEIPT_WAIT) and not menu_word:
+                return await self._typed_receipt(turn, utterance)
             if self.identity.waits_for_code(turn) and not menu_word:
                 return await self.identity.typed_code(turn, utterance)
             if state.get(WRITING) and turn.campaign is not None \
@@ -152,6 +155,8 @@ class KakaoSkill:
         for act in (Act.MY_VOTE, Act.SCHEDULE, Act.HELP, Act.MY_CASES):
             if folded in self._labels(_REPLY_LABEL[act]):
                 return await self._act(turn, Extra(a=act))
+        if folded in self._labels("receipts.kakao_reply"):
+            return await self._act(turn, Extra(a=Act.RECEIPT, k=turn.campaign.id))
         if folded in self._labels("kakao.reply.results"):
             return await self._act(turn, Extra(a=Act.RESULTS, k=turn.campaign.id))
         if folded in self._labels("kakao.reply.submit") | self._labels("kakao.reply.continue"):
@@ -207,6 +212,8 @@ class KakaoSkill:
             case Act.LANGUAGE:
                 citizen = await self.services.citizens.set_language(turn.citizen, extra.lang)
                 return await self._welcome(Turn(citizen, turn.campaign, turn.now, turn.state))
+            case Act.RECEIPT:
+                return self._ask_receipt(turn)
             case Act.RESULTS:
                 return await results_answer(self.services, turn, self.public_url,
                                             self._menu_replies(turn))
@@ -454,6 +461,39 @@ class KakaoSkill:
         path = case_picture_path(case)
         return None if path is None else public(self.public_url, path)
 
+    def _ask_receipt(self, turn: Turn) -> SkillResponse:
+        """"Check my receipt": the next typed text is a receipt (RECEIPT_WAIT)."""
+        campaign = turn.campaign
+        assert campaign is not None
+        if not self.services.receipts.is_open(campaign):
+            return self.controls.say(t(turn.lang, "receipts.not_yet"), self._menu_replies(turn))
+        turn.state[RECEIPT_WAIT] = campaign.id
+        return self.controls.say(t(turn.lang, "receipts.ask") + "\n\n"
+                                 + self._receipt_list(turn), self._menu_replies(turn))
+
+    def _receipt_list(self, turn: Turn) -> str:
+        """Where the whole list is: our CSV under the public address, if there is one."""
+        assert turn.campaign is not None
+        if self.public_url is None:
+            return t(turn.lang, "receipts.list_elsewhere")
+        return t(turn.lang, "receipts.list_link",
+                 url=f"{self.public_url}/receipts/{turn.campaign.slug}.csv")
+
+    async def _typed_receipt(self, turn: Turn, utterance: str) -> SkillResponse:
+        campaign = turn.campaign
+        if campaign is None or turn.state.pop(RECEIPT_WAIT, None) != campaign.id:
+            return await self._welcome(turn)
+        found = await self.services.receipts.lookup(campaign, utterance)
+        if found.status is ReceiptStatus.FOUND:
+            assert found.case is not None
+            text = t(turn.lang, "receipts.found", receipt=found.receipt,
+                     title=found.case.text(turn.lang).title)
+        else:
+            text = t(turn.lang, f"receipts.{found.status.value}")
+            if found.status is ReceiptStatus.NOT_FOUND:
+                turn.state[RECEIPT_WAIT] = campaign.id  # another try
+        return self.controls.say(text, self._menu_replies(turn))
+
     def _menu_replies(self, turn: Turn, subscribed: bool | None = None,
                       submission: list[QuickReply] | None = None) -> list[QuickReply]:
         """`submission`: "submit" and "my cases" (welcome menu only), after the results."""
@@ -464,6 +504,9 @@ class KakaoSkill:
         if campaign.results_published_at is not None:  # first: what everyone comes for now
             replies.append(self.controls.reply(turn, "kakao.reply.results",
                                                Extra(a=Act.RESULTS, k=campaign.id)))
+        if self.services.receipts.is_open(campaign):  # voting closed: the receipts are public
+            replies.append(self.controls.reply(turn, "receipts.kakao_reply",
+                                               Extra(a=Act.RECEIPT, k=campaign.id)))
         replies += [
             *(submission or []),
             self.controls.reply(turn, "kakao.reply.browse", Extra(a=Act.LIST, k=campaign.id)),
@@ -481,6 +524,7 @@ class KakaoSkill:
         return replies
 
 _DRAFTING = (Act.SUBMIT.value, Act.DRAFT.value)
+RECEIPT_WAIT = "receipt_wait"  # session: the campaign a typed receipt is for
 _NEEDS_IDENTITY = (VoteOutcome.NEEDS_PHONE, VoteOutcome.NEEDS_CODE)
 _REPLY_LABEL = {Act.MY_VOTE: "kakao.reply.myvote", Act.SCHEDULE: "kakao.reply.schedule",
                 Act.HELP: "kakao.reply.help", Act.MY_CASES: "kakao.reply.mine"}

@@ -12,6 +12,7 @@ from handlers.telegram import (
     info,
     notify,
     privacy,
+    receipts,
     results_view,
     start,
     submission,
@@ -73,6 +74,10 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await notify.set_subscription(update, turn, on)
         case cb.ShowResults():
             await results_view.show_results(update, context, turn)
+        case cb.AskReceipt():
+            await receipts.ask(update, context, turn)
+        case cb.ReceiptList():
+            await receipts.send_list(update, turn)
         case cb.Forget(confirmed=confirmed):
             await privacy.answer(update, context, turn, confirmed)
         case cb.MyCases():

@@ -122,6 +122,20 @@ class ShowResults:
 
 
 @dataclass(frozen=True)
+class AskReceipt:
+    """Check a receipt: which case the vote with it was counted for."""
+
+    campaign_id: int
+
+
+@dataclass(frozen=True)
+class ReceiptList:
+    """The whole public receipt list, as a CSV file."""
+
+    campaign_id: int
+
+
+@dataclass(frozen=True)
 class StartSubmission:
     campaign_id: int
 
@@ -151,7 +165,7 @@ class DraftButton:
 Action = (
     Menu | ShowList | PickDistrict | PickCategory | AskSearch | ShowCase | AskVote | ConfirmVote
     | CancelVote | MyVote | Schedule | Help | SetLanguage | Subscribe | ShowResults
-    | StartSubmission | MyCases | DraftButton | Forget
+    | StartSubmission | MyCases | DraftButton | Forget | AskReceipt | ReceiptList
 )
 
 DRAFT_CODE = "d"
@@ -188,6 +202,10 @@ def encode(action: Action) -> str:
         return f"s:{action.campaign_id}"
     if isinstance(action, ShowResults):
         return f"rs:{action.campaign_id}"
+    if isinstance(action, AskReceipt):
+        return f"rc:{action.campaign_id}"
+    if isinstance(action, ReceiptList):
+        return f"rl:{action.campaign_id}"
     if isinstance(action, StartSubmission):
         return f"sb:{action.campaign_id}"
     if isinstance(action, DraftButton):
@@ -255,6 +273,10 @@ def decode(data: str | None) -> Action | None:
             return AskSearch(_int(rest))
         if code == "rs":
             return ShowResults(_int(rest))
+        if code == "rc":
+            return AskReceipt(_int(rest))
+        if code == "rl":
+            return ReceiptList(_int(rest))
         if code == "sb":
             return StartSubmission(_int(rest))
         if code == DRAFT_CODE:

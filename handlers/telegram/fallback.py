@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.i18n import t
-from handlers.telegram import identity
+from handlers.telegram import identity, receipts
 from handlers.telegram.browse import search_reply
 from handlers.telegram.common import Screen, begin_turn, show
 from handlers.telegram.notify import menu_screen
@@ -14,6 +14,8 @@ from handlers.telegram.notify import menu_screen
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if await identity.typed(update, context):  # a voting code, or the phone step's cancel
+        return
+    if await receipts.typed(update, context):  # a receipt after "check my receipt"
         return
     if await search_reply(update, context):
         return

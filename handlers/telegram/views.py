@@ -64,6 +64,9 @@ def main_menu(
         [button(plain(lang, "menu.notify_off" if subscribed else "menu.notify_on"),
                 cb.Subscribe(campaign.id, not subscribed))],
     ]
+    if campaign.voting_window(now) is PhaseStatus.CLOSED:  # the receipt list is public
+        keyboard.insert(0, [button(plain(lang, "receipts.menu_button"),
+                                   cb.AskReceipt(campaign.id))])
     if campaign.results_published_at is not None:
         keyboard.insert(0, [button(plain(lang, "results.menu_button"),
                                    cb.ShowResults(campaign.id))])
