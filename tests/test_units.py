@@ -56,7 +56,8 @@ SIMPLE_ACTIONS = [cb.Menu(), cb.MyVote(), cb.Schedule(), cb.Help(), cb.SetLangua
                   cb.DraftButton(1, "type", "0"), cb.DraftButton(999_999_999, "consent", "1"),
                   cb.DraftButton(7, "preview", "e-category"),
                   cb.DraftButton(7, "hood", "back"), cb.DraftButton(7, "photo", "skip"),
-                  cb.Forget(True), cb.Forget(False)]
+                  cb.Forget(True), cb.Forget(False), cb.AskReceipt(1),
+                  cb.AskReceipt(999_999_999), cb.ReceiptList(1), cb.ReceiptList(999_999_999)]
 
 
 def all_actions() -> list[cb.Action]:
