@@ -96,7 +96,7 @@ async def test_kakao_submitters_are_told_each_decision_once_in_their_language(
     by_user = {call.users[0]: call for call in stub.calls}
     assert len(stub.calls) == 2 and all(len(c.users) == 1 for c in stub.calls)
     assert by_user[KO_USER].text == (
-        "✅ 보내 주신 사례 「골목 화단」이(가) 승인되었습니다. 이제 시험 공모 2024에서 시민들이 "
+        "✅ 보내 주신 사례 「골목 화단」이 승인되었습니다. 이제 시험 공모 2024에서 시민들이 "
         "볼 수 있습니다.\n접수번호 REF-골목 화단")
     assert by_user[EN_USER].text == (
         "Your case “경로당 점심 (en)” was not accepted for Test competition 2024.\n"
@@ -127,7 +127,7 @@ async def test_hiding_an_approved_kakao_case_tells_its_submitter_too(
     await services.moderation.hide(campaign, case_id, "telegram:9001", "  중복 <제출>  ")
     await services.broadcaster.idle()
     assert [c.text for c in stub.calls][-1] == (
-        "보내 주신 사례 「골목 화단」이(가) 시험 공모 2024 목록에서 내려졌습니다.\n"
+        "보내 주신 사례 「골목 화단」이 시험 공모 2024 목록에서 내려졌습니다.\n"
         "이유: 중복 <제출>\n접수번호 REF-골목 화단")
     assert stub.delivered() == {KO_USER: 2}
 
@@ -160,7 +160,7 @@ async def test_a_telegram_submitter_gets_the_notice_as_html_with_a_home_button(
     assert told.method == "sendMessage" and told.params["parse_mode"] == "HTML"
     escaped = REASON.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     assert told.text == (
-        "보내 주신 사례 「골목 &lt;화단&gt; &amp; 길」은(는) 시험 공모 2024에 실리지 않게 "
+        "보내 주신 사례 「골목 &lt;화단&gt; &amp; 길」은 시험 공모 2024에 실리지 않게 "
         f"되었습니다.\n이유: {escaped}\n접수번호 REF-골목 &lt;화단&gt; &amp; 길")
     assert told.labels() == [plain("ko", "menu.home")]
     # The bootstrap admin hears nothing of it: a notice is not a broadcast to report.

@@ -64,7 +64,7 @@ async def test_approve_puts_the_case_in_browsing_and_tells_the_submitter(
     calls = await staffbot.press(MOD, "승인")
     assert "경로당 점심" in calls[-1].text  # the next case follows
     assert await told(staffbot, services, KIM) == [
-        "✅ 보내 주신 사례 「골목 화단」이(가) 승인되었습니다. 이제 시험 공모 2024에서 시민들이 "
+        "✅ 보내 주신 사례 「골목 화단」이 승인되었습니다. 이제 시험 공모 2024에서 시민들이 "
         "볼 수 있습니다.\n접수번호 chat-골목 화단"]
     assert "골목 화단" in await listed_titles(services, campaign)
     [entry] = await audit(services, "case.approved")

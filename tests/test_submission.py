@@ -480,7 +480,7 @@ async def test_approved_case_is_listed_for_voting_with_its_photo(staffbot, servi
     await staffbot.press(ADMIN, "승인")
     await services.broadcaster.idle()  # the notice goes out through the broadcaster
     told = [c for c in staffbot.request.calls if c.chat_id == KIM.id
-            and f"「{TITLE}」이(가) 승인되었습니다" in (c.text or "")]
+            and f"「{TITLE}」이 승인되었습니다" in (c.text or "")]
     assert len(told) == 1 and told[0].method == "sendMessage"
     calls = await staffbot.send(KIM, "/mycases")
     assert "상태: ✅ 승인됨 (목록에 공개)" in last_text(calls)

@@ -1,10 +1,17 @@
 """Message catalogs: every text a citizen reads, in Korean (default) and English, with the same
 keys and placeholders (a test checks). Texts are Telegram-style HTML; `t()` escapes the values
-it fills in unless they are marked `Safe`."""
+it fills in unless they are marked `Safe`.
+
+A Korean particle after a value is written as the placeholder's format: `{title:을}` is the
+title followed by 을 or 를, whichever its last syllable takes (`bot.i18n.korean`); `{title:~을}`
+is the particle alone, for a value already closed by quotes: `「{title}」{title:~을}`. Every
+form is accepted (`{x:를}` is `{x:을}`): 을/를, 이/가, 은/는, 과/와, 으로/로."""
 
 from __future__ import annotations
 
 import html
+import re
+import string
 import tomllib
 from datetime import datetime
 from functools import cache
@@ -12,6 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.domain import LANGUAGES
+from bot.i18n.korean import PARTICLES, particle
 
 CATALOG_DIR = Path(__file__).parent
 
@@ -46,6 +54,34 @@ def catalog(language: str) -> dict[str, str]:
     return merged
 
 
+_TAG = re.compile(r"<[^>]*>")
+
+
+class _Filler(string.Formatter):
+    """Fills a template in: particles after values, and HTML escaping when `escape` is set."""
+
+    def __init__(self, escape: bool) -> None:
+        self.escape = escape
+
+    def format_field(self, value: object, format_spec: str) -> str:
+        spelling = format_spec.removeprefix("~")
+        if spelling in PARTICLES:
+            text = self._text(value)
+            spoken = html.unescape(_TAG.sub("", text)) if isinstance(value, Safe) else str(value)
+            ending = particle(spoken, spelling)
+            return ending if format_spec.startswith("~") else text + ending
+        return self._text(format(value, format_spec) if format_spec else value,
+                          safe=isinstance(value, Safe))
+
+    def _text(self, value: object, safe: bool = False) -> str:
+        if not self.escape or safe or isinstance(value, Safe):
+            return str(value)
+        return html.escape(str(value), quote=False)
+
+
+_HTML, _PLAIN = _Filler(escape=True), _Filler(escape=False)
+
+
 def t(language: str, key: str, **params: object) -> str:
     """The text for `key` in `language` (Korean when missing), with `params` filled in."""
     if language not in LANGUAGES:
@@ -53,11 +89,7 @@ def t(language: str, key: str, **params: object) -> str:
     template = catalog(language).get(key) or catalog("ko")[key]
     if not params:
         return template
-    escaped = {
-        name: value if isinstance(value, Safe) else html.escape(str(value), quote=False)
-        for name, value in params.items()
-    }
-    return template.format(**escaped)
+    return _HTML.format(template, **params)
 
 
 def plain(language: str, key: str, **params: object) -> str:
@@ -65,7 +97,7 @@ def plain(language: str, key: str, **params: object) -> str:
     if language not in LANGUAGES:
         language = "ko"
     template = catalog(language).get(key) or catalog("ko")[key]
-    return template.format(**params) if params else template
+    return _PLAIN.format(template, **params) if params else template
 
 
 _KO_WEEKDAYS = "월화수목금토일"
