@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from telegram import (
@@ -23,7 +23,9 @@ from telegram.error import BadRequest
 from telegram.ext import ContextTypes, filters
 
 from bot.domain import TELEGRAM_PHOTO, Campaign, Citizen
+from bot.i18n import plain
 from bot.services import Services
+from handlers.telegram import callbacks as cb
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ async def begin_turn(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn
     user = update.effective_user
     citizen = await services.citizens.identify(CHANNEL, str(user.id), user.language_code,
                                                user.username)
+    TURN_LANGUAGE.set(citizen.language)
     return Turn(services, citizen, await services.campaigns.current())
 
 
@@ -76,6 +79,19 @@ class Screen:
             return LinkPreviewOptions(url=self.image_url, prefer_large_media=True,
                                       show_above_text=True)
         return NO_PREVIEW
+
+
+# The language of the person the update is from, once begin_turn knows it: show() gives a
+# screen without buttons a way home in it, so no message is a dead end.
+TURN_LANGUAGE: ContextVar[str | None] = ContextVar("turn_language", default=None)
+
+
+def with_way_home(screen: Screen) -> Screen:
+    language = TURN_LANGUAGE.get()
+    if screen.keyboard or language is None:
+        return screen
+    home = InlineKeyboardButton(plain(language, "menu.home"), callback_data=cb.encode(cb.Menu()))
+    return replace(screen, keyboard=[[home]])
 
 
 # The chat session of the update being handled (processor.py sets it around each update).
@@ -99,6 +115,7 @@ def _remember_shown(message: Message | MaybeInaccessibleMessage, fingerprint: st
 
 async def show(update: Update, screen: Screen, new_message: bool = False) -> None:
     """Edit the pressed message in place; send a new message for anything typed."""
+    screen = with_way_home(screen)
     query = update.callback_query
     fingerprint = _fingerprint(screen)
     if query is not None and query.message is not None and not new_message:

@@ -22,7 +22,7 @@ from telegram.ext import Application, BaseUpdateProcessor
 from bot.domain import LANGUAGES
 from bot.i18n import plain
 from bot.services.sessions import SessionService
-from handlers.telegram.common import SESSION_DATA
+from handlers.telegram.common import SESSION_DATA, TURN_LANGUAGE
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +105,11 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         data.clear()
         data.update(session.state)
         shown = SESSION_DATA.set(data)
+        language = TURN_LANGUAGE.set(None)  # begin_turn learns it for this update
         try:
             await _run(coroutine)
         finally:
+            TURN_LANGUAGE.reset(language)
             SESSION_DATA.reset(shown)
             state = dict(data)
             self._application.drop_user_data(user_id)  # the database keeps it, not memory
