@@ -29,11 +29,16 @@ def when(campaign: Campaign, instant: datetime, lang: str) -> str:
     return format_when(instant, campaign.timezone, lang)
 
 
-def phase_status_text(lang: str, campaign: Campaign, now: datetime) -> str:
+def phase_status_text(lang: str, campaign: Campaign, now: datetime, voted: bool = False) -> str:
+    """Where the calendar stands, for the home screen; `voted`: the citizen holds a vote."""
+    if campaign.results_published_at is not None:
+        return t(lang, "phase.results_out")
     moment = campaign.moment(now)
     if moment.current is not None and moment.current.end is not None:
-        return t(lang, f"phase.open_{moment.current.name.value}",
-                 end=when(campaign, moment.current.end, lang))
+        key = f"phase.open_{moment.current.name.value}"
+        if voted and moment.current.name is PhaseName.VOTING:
+            key = "phase.voted_can_change" if campaign.rules.allow_change else "phase.voted"
+        return t(lang, key, end=when(campaign, moment.current.end, lang))
     if moment.next is not None:
         return t(lang, "phase.next", phase=plain(lang, f"phase.name.{moment.next.name.value}"),
                  start=when(campaign, moment.next.start, lang))

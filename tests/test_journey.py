@@ -52,6 +52,8 @@ async def test_whole_journey_in_korean(telegram, services, campaign, clock):
     assert card.text.startswith("<b>사례 제목 06번</b>")
     assert "송촌동 지역사회보장협의체" in card.text and "대덕구 송촌동 · 🏷 어르신" in card.text
     assert "🗳 이 사례에 투표하기" in card.labels()
+    vote_button = next(b for b in card.buttons() if b["text"] == "🗳 이 사례에 투표하기")
+    vote_button = vote_button["callback_data"]
     share = next(b for b in card.buttons() if b["text"] == "📤 공유하기")
     assert "start%3Dcase_" in share["url"]
 
@@ -75,10 +77,25 @@ async def test_whole_journey_in_korean(telegram, services, campaign, clock):
     code = receipt.text.split("<code>")[1].split("</code>")[0]
     assert len(code) == 9 and code[4] == "-"
 
-    # voting for the same case again says so, and shows the receipt
-    await telegram.press(KIM, "목록으로")
-    await telegram.press(KIM, "사례 제목 06번")
-    calls = await telegram.press(KIM, "투표하기")
+    # the vote is marked in the list, on the case (no vote button there) and at home
+    calls = await telegram.press(KIM, "목록으로")
+    listed = next(c for c in calls if c.method == "editMessageText")
+    assert "✅ 사례 제목 06번 · 대덕구" in listed.labels()
+    assert "사례 제목 08번 · 대덕구" in listed.labels()
+    calls = await telegram.press(KIM, "사례 제목 06번")
+    voted_card = next(c for c in calls if c.method == "editMessageText")
+    assert voted_card.text.startswith("✅ 내가 투표한 사례\n<b>사례 제목 06번</b>")
+    assert "🗳 이 사례에 투표하기" not in voted_card.labels()
+    calls = await telegram.press(KIM, "내 투표 보기")
+    mine = next(c for c in calls if c.method == "editMessageText")
+    assert "사례 제목 06번" in mine.text
+    calls = await telegram.press(KIM, "처음으로")
+    home = next(c for c in calls if c.method == "editMessageText")
+    assert "✅ 투표하셨습니다" in home.text and "한 표를 주세요" not in home.text
+    assert "12월 1일(일) 18:00까지는 다른 사례로 바꿀 수 있습니다" in home.text
+
+    # an old vote button for the same case says so, and shows the receipt
+    calls = await telegram.press(KIM, data=vote_button)
     same = next(c for c in calls if c.method == "editMessageText")
     assert "이미 이 사례에 투표하셨습니다" in same.text and code in same.text
 

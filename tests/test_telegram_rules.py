@@ -616,6 +616,11 @@ async def test_long_case_body_is_shown_in_parts(telegram, services, campaign):
     assert second.text.startswith("<b>사례 제목 01번</b> (2/")
     shown.append(second.text.split("\n\n", 1)[1])
     assert not shown[1].startswith(shown[0][:20])
+    # and back: a part has its previous part one tap away
+    assert second.labels()[0] == "▲ 앞부분 보기"
+    first_again = only(await telegram.press(KIM, "앞부분 보기"), "editMessageText")
+    assert first_again.text == card.text and "▲ 앞부분 보기" not in first_again.labels()
+    await telegram.press(KIM, "더 보기")
     while "더 보기 ▼" in (calls[-1].labels() if calls else []):
         calls = await telegram.press(KIM, "더 보기")
         shown.append(only(calls, "editMessageText").text.split("\n\n", 1)[1])

@@ -18,6 +18,7 @@ from bot.domain import (
     CaseStatus,
     Citizen,
     Identity,
+    PhaseStatus,
     Vote,
     VoteIntent,
     VoteOutcome,
@@ -205,3 +206,15 @@ class VotingService:
             held = await VoteRepository(conn).of_voter(campaign.id, voter)
             cases = await CaseRepository(conn).many(v.case_id for v in held)
         return [HeldVote(v, cases[v.case_id]) for v in held]
+
+    async def voted_case_ids(self, campaign: Campaign, citizen: Citizen) -> frozenset[int]:
+        """The cases the citizen holds a vote for: to mark them in the list, on the case and
+        at home. Empty before voting opens (nobody holds a vote then)."""
+        if campaign.voting_window(self.clock.now()) is PhaseStatus.UPCOMING:
+            return frozenset()
+        async with self.db.read() as conn:
+            voter = await self.identity.voter(conn, campaign, citizen)
+            if voter is None:
+                return frozenset()
+            held = await VoteRepository(conn).of_voter(campaign.id, voter)
+        return frozenset(v.case_id for v in held)

@@ -249,8 +249,9 @@ class KakaoSkill:
         if campaign is None:
             return self.controls.say(t(lang, "no_campaign"), [
                 self.controls.reply(turn, "kakao.reply.help", Extra(a=Act.HELP))])
+        voted = bool(await self.services.voting.voted_case_ids(campaign, turn.citizen))
         text = t(lang, "start.greeting", title=campaign.title.get(lang),
-                 status=Safe(phase_status_text(lang, campaign, turn.now)))
+                 status=Safe(phase_status_text(lang, campaign, turn.now, voted)))
         if campaign.sample_data:
             text += "\n\n" + t(lang, "sample_note")
         subscribed = await self.services.subscriptions.status(campaign, turn.citizen)
@@ -275,8 +276,9 @@ class KakaoSkill:
         outputs = [output(SimpleText(text=fit_catalog("\n".join(lines))))]
         state = {"k": campaign.id, "d": extra.d, "g": extra.g, "q": extra.q}
         if page.cases:
+            voted = await self.services.voting.voted_case_ids(campaign, turn.citizen)
             outputs.append(output(self._carousel(turn, page.cases,
-                                                 {"lp": page.page, **state})))
+                                                 {"lp": page.page, **state}, voted)))
         replies = []
         if page.page > 0:
             replies.append(self.controls.reply(turn, "kakao.reply.prev",
@@ -294,10 +296,12 @@ class KakaoSkill:
         replies.append(self.controls.reply(turn, "kakao.reply.home", Extra(a=Act.MENU)))
         return response(outputs, replies)
 
-    def _carousel(self, turn: Turn, cases: tuple[Case, ...], origin: dict) -> Carousel:
+    def _carousel(self, turn: Turn, cases: tuple[Case, ...], origin: dict,
+                  voted: frozenset[int]) -> Carousel:
         """Cards with a picture when every case on the page has one (Kakao wants one kind of
         card in a carousel, and a basicCard needs a picture); plain text cards otherwise.
-        `origin`: the list's page and filters, carried so "back to the list" returns there."""
+        `origin`: the list's page and filters, carried so "back to the list" returns there;
+        `voted`: the cases the citizen holds a vote for, marked ✅ and without a vote button."""
         lang, campaign = turn.lang, turn.campaign
         images = {c.id: self.case_image_url(c) for c in cases}
         pictures = all(images.values())
@@ -309,10 +313,11 @@ class KakaoSkill:
                                             text.organization) if x)
             buttons = [self.controls.button(turn, "kakao.button.detail",
                                     Extra(a=Act.CASE, c=case.id, **origin))]
-            if campaign.voting_window(turn.now) is PhaseStatus.OPEN:
+            if case.id not in voted and campaign.voting_window(turn.now) is PhaseStatus.OPEN:
                 buttons.append(self.controls.button(turn, "kakao.button.vote",
                                             Extra(a=Act.ASK_VOTE, k=campaign.id, c=case.id)))
-            title = fit(text.title, CARD_TITLE_LENGTH)
+            title = fit(f"✅ {text.title}" if case.id in voted else text.title,
+                        CARD_TITLE_LENGTH)
             if pictures:
                 cards.append(BasicCard(title=title,
                                        description=fit(where, CAROUSEL_DESCRIPTION),
@@ -359,8 +364,11 @@ class KakaoSkill:
         votes = await self.services.catalog.visible_votes(campaign, case.id)
         if votes is not None:
             about = plain_text(t(lang, "case.votes", votes=votes)) + "\n" + about
+        voted = case.id in await self.services.voting.voted_case_ids(campaign, turn.citizen)
+        if voted:
+            about = plain_text(t(lang, "case.voted")) + "\n" + about
         buttons = []
-        if campaign.voting_window(turn.now) is PhaseStatus.OPEN:
+        if not voted and campaign.voting_window(turn.now) is PhaseStatus.OPEN:
             buttons.append(self.controls.button(turn, "kakao.button.vote",
                                         Extra(a=Act.ASK_VOTE, k=campaign.id, c=case.id)))
         title = fit(text.title, CARD_TITLE_LENGTH)
@@ -377,6 +385,9 @@ class KakaoSkill:
         outputs = [card, output(SimpleText(text=fit(body)))] if part == 0 else \
             [output(SimpleText(text=fit(body)))]
         replies = []
+        if part > 0:
+            replies.append(self.controls.reply(turn, "kakao.reply.less",
+                                       Extra(a=Act.CASE, c=case.id, p=part - 1, **back)))
         if part + 1 < len(parts):
             replies.append(self.controls.reply(turn, "kakao.reply.more",
                                        Extra(a=Act.CASE, c=case.id, p=part + 1, **back)))

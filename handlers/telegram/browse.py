@@ -45,7 +45,8 @@ def _query(turn: Turn, state: cb.ListState) -> ListQuery:
 async def show_list(update: Update, turn: Turn, state: cb.ListState) -> None:
     page = await turn.services.catalog.list_cases(turn.campaign, _query(turn, state),
                                                  turn.citizen)
-    await show(update, views.case_list(turn.language, turn.campaign, page, state))
+    voted = await turn.services.voting.voted_case_ids(turn.campaign, turn.citizen)
+    await show(update, views.case_list(turn.language, turn.campaign, page, state, voted))
 
 
 async def open_case(
@@ -59,8 +60,9 @@ async def open_case(
         return
     now = turn.services.clock.now()
     votes = await turn.services.catalog.visible_votes(turn.campaign, case.id)
+    voted = case.id in await turn.services.voting.voted_case_ids(turn.campaign, turn.citizen)
     screen = views.case_card(turn.language, turn.campaign, case, state, part, now,
-                             context.bot.username, votes)
+                             context.bot.username, votes, voted)
     photo_sent = part == 0 and await _send_local_photo(update, context, case, turn.language)
     # After a photo, the card goes below it as a new message so the two read in order.
     await show(update, screen, new_message=photo_sent)

@@ -45,7 +45,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await query.answer()
     match action:
         case cb.Menu():
-            await start.main_menu(update, turn)
+            await start.main_menu(update, turn, context)
         case cb.ShowList(state=state):
             await browse.show_list(update, turn, state)
         case cb.PickDistrict(state=state):

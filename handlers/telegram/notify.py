@@ -19,7 +19,9 @@ async def menu_screen(turn: Turn, subscribed: bool | None = None) -> Screen:
     (read here unless the caller has it)."""
     writing = None
     has_cases = False
+    voted = False
     if turn.campaign is not None:
+        voted = bool(await turn.services.voting.voted_case_ids(turn.campaign, turn.citizen))
         if subscribed is None:
             subscribed = await turn.services.subscriptions.status(turn.campaign, turn.citizen)
         submissions = turn.services.submissions
@@ -28,7 +30,7 @@ async def menu_screen(turn: Turn, subscribed: bool | None = None) -> Screen:
         else:
             has_cases = await submissions.count_mine(turn.campaign, turn.citizen) > 0
     return views.main_menu(turn.language, turn.campaign, turn.services.clock.now(), subscribed,
-                           writing, has_cases)
+                           writing, has_cases, voted)
 
 
 async def ask_once(update: Update, turn: Turn, subscribed: bool | None) -> None:
@@ -39,6 +41,18 @@ async def ask_once(update: Update, turn: Turn, subscribed: bool | None) -> None:
     await turn.services.subscriptions.set(turn.campaign, turn.citizen, False)
     await show(update, views.subscription_question(turn.language, turn.campaign),
                new_message=True)
+
+
+# A citizen who arrived by a shared case link is asked about news at the first pause instead.
+ASK_NEWS_LATER = "ask_news_later"
+
+
+async def ask_if_put_off(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Turn) -> None:
+    campaign_id = context.user_data.pop(ASK_NEWS_LATER, None)
+    if campaign_id is None or turn.campaign is None or turn.campaign.id != campaign_id:
+        return
+    await ask_once(update, turn, await turn.services.subscriptions.status(turn.campaign,
+                                                                         turn.citizen))
 
 
 async def set_subscription(update: Update, turn: Turn, on: bool) -> None:

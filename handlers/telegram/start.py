@@ -21,6 +21,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         case_id = argument.removeprefix(DEEP_LINK_PREFIX)
         if case_id.isascii() and case_id.isdigit() and len(case_id) < 10:
             await open_case(update, context, turn, int(case_id), cb.ListState())
+            # Not now, over the case they came for: at the first pause (home, or a vote).
+            if await turn.services.subscriptions.status(turn.campaign, turn.citizen) is None:
+                context.user_data[notify.ASK_NEWS_LATER] = turn.campaign.id
             return
     if await turn.services.staff.roles(CHANNEL, turn.citizen.external_id):
         # A staff member's chat may be new (a bootstrap admin's first /start): its menu now.
@@ -32,5 +35,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await notify.ask_once(update, turn, subscribed)
 
 
-async def main_menu(update: Update, turn) -> None:
+async def main_menu(update: Update, turn, context: ContextTypes.DEFAULT_TYPE | None = None) -> None:
     await show(update, await notify.menu_screen(turn))
+    if context is not None:
+        await notify.ask_if_put_off(update, context, turn)

@@ -46,14 +46,15 @@ def home_button(lang: str) -> InlineKeyboardButton:
 
 def main_menu(
     lang: str, campaign: Campaign | None, now: datetime, subscribed: bool | None = None,
-    writing: bool | None = None, has_cases: bool = False,
+    writing: bool | None = None, has_cases: bool = False, voted: bool = False,
 ) -> Screen:
     """`writing`: None outside the submission phase, else whether a case is being written;
-    `has_cases`: the citizen sent cases in by chat (their status is one tap away)."""
+    `has_cases`: the citizen sent cases in by chat (their status is one tap away); `voted`:
+    the citizen holds a vote in this campaign."""
     if campaign is None:
         return Screen(t(lang, "no_campaign"), [[button(plain(lang, "menu.help"), cb.Help())]])
     text = t(lang, "start.greeting", title=campaign.title.get(lang),
-             status=Safe(phase_status_text(lang, campaign, now)))
+             status=Safe(phase_status_text(lang, campaign, now, voted)))
     if campaign.sample_data:
         text += "\n\n" + t(lang, "sample_note")
     keyboard = [
@@ -115,7 +116,9 @@ def _filter_words(lang: str, campaign: Campaign, state: cb.ListState) -> list[st
     return words
 
 
-def case_list(lang: str, campaign: Campaign, page: CasePage, state: cb.ListState) -> Screen:
+def case_list(lang: str, campaign: Campaign, page: CasePage, state: cb.ListState,
+              voted: frozenset[int] = frozenset()) -> Screen:
+    """`voted`: the cases the citizen holds a vote for, marked ✅ in the list."""
     state = cb.ListState(page.page, state.district, state.category, state.keyword)
     lines = [t(lang, "list.header", page=page.page + 1, pages=page.pages, total=page.total)]
     words = _filter_words(lang, campaign, state)
@@ -128,8 +131,10 @@ def case_list(lang: str, campaign: Campaign, page: CasePage, state: cb.ListState
         label = case.text(lang).title
         if district:
             label = f"{label} · {district.name.get(lang)}"
-        keyboard.append([button(shorten(label, LIST_LABEL_LENGTH),
-                                cb.ShowCase(campaign.id, case.id, state))])
+        label = shorten(label, LIST_LABEL_LENGTH)
+        if case.id in voted:
+            label = f"✅ {label}"
+        keyboard.append([button(label, cb.ShowCase(campaign.id, case.id, state))])
     nav = []
     if page.page > 0:
         nav.append(button(plain(lang, "list.prev"), cb.ShowList(
@@ -183,8 +188,10 @@ def case_card(
     now: datetime,
     bot_username: str,
     votes: int | None = None,
+    voted: bool = False,
 ) -> Screen:
-    """`votes` is shown only when given: when citizens may see counts."""
+    """`votes` is shown only when given: when citizens may see counts; `voted`: the citizen
+    holds a vote for this case (marked, and no vote button)."""
     text = case.text(lang)
     parts = split_text(text.body, BODY_PART_LENGTH)
     part = min(max(part, 0), len(parts) - 1)
@@ -200,14 +207,24 @@ def case_card(
                  summary=text.summary, body=parts[0])
         if votes is not None:
             body += "\n\n" + t(lang, "case.votes", votes=votes)
+        if voted:
+            body = t(lang, "case.voted") + "\n" + body
     else:
         body = t(lang, "case.continued", title=text.title, part=part + 1, parts=len(parts),
                  body=parts[part])
     keyboard = []
+    pages = []
+    if part > 0:
+        pages.append(button(plain(lang, "case.less"),
+                            cb.ShowCase(campaign.id, case.id, state, part - 1)))
     if part + 1 < len(parts):
-        keyboard.append([button(plain(lang, "case.more"),
-                                cb.ShowCase(campaign.id, case.id, state, part + 1))])
-    if campaign.voting_window(now) is PhaseStatus.OPEN:
+        pages.append(button(plain(lang, "case.more"),
+                            cb.ShowCase(campaign.id, case.id, state, part + 1)))
+    if pages:
+        keyboard.append(pages)
+    if voted:
+        keyboard.append([button(plain(lang, "case.my_vote"), cb.MyVote())])
+    elif campaign.voting_window(now) is PhaseStatus.OPEN:
         keyboard.append([button(plain(lang, "case.vote"), cb.AskVote(campaign.id, case.id, state))])
     share = (f"https://t.me/share/url?url={quote(deep_link(bot_username, case), safe='')}"
              f"&text={quote(plain(lang, 'case.share_text', title=text.title), safe='')}")

@@ -9,7 +9,7 @@ from telegram.ext import ContextTypes
 from bot.domain import VoteOutcome
 from bot.phrases import vote_refusal_text
 from handlers.telegram import callbacks as cb
-from handlers.telegram import identity, views
+from handlers.telegram import identity, notify, views
 from handlers.telegram.common import Turn, begin_turn, show
 
 NEEDS_IDENTITY = (VoteOutcome.NEEDS_PHONE, VoteOutcome.NEEDS_CODE)
@@ -46,6 +46,7 @@ async def confirm_vote(update: Update, context: ContextTypes.DEFAULT_TYPE, turn:
             # The vote is committed before this message is sent (see VotingService.cast_vote).
             await show(update, views.vote_result(turn.language, turn.campaign, result,
                                                  action.state))
+            await notify.ask_if_put_off(update, context, turn)
             return
     # Made for votes the citizen no longer holds (or before buttons carried them): nothing
     # changed; ask again, for the votes as they are now.
