@@ -62,7 +62,7 @@ async def test_home_says_the_results_are_out(telegram, services, campaign, clock
     await services.results.publish(campaign, "telegram:1", incomplete_ok=True)
     await services.broadcaster.idle()
     calls = await telegram.send(KIM, "/start")
-    assert "결과가 발표되었습니다" in calls[0].text and "심사" not in calls[0].text
+    assert "결과가 나왔습니다" in calls[0].text and "심사" not in calls[0].text
     assert calls[0].labels()[0] == "🏆 결과 보기"
     calls = await telegram.send(SMITH, "/start")
     assert "The results are out" in calls[0].text and "reviewing" not in calls[0].text

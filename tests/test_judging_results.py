@@ -249,7 +249,7 @@ async def test_publish_confirm_announces_and_shows_citizens_the_results(staffbot
     calls = await staffbot.send(ADMIN, "/publish")
     assert calls[-1].text == ("아직 투표가 끝나지 않아 발표할 수 없습니다. "
                               "투표 마감: 12월 1일(일) 18:00")
-    assert calls[-1].labels() == []
+    assert calls[-1].labels() == ["🏠 처음으로"]
     assert (await services.campaigns.get(campaign.id)).results_published_at is None
 
     clock.set(VOTING_CLOSES)
@@ -290,9 +290,10 @@ async def test_publish_confirm_announces_and_shows_citizens_the_results(staffbot
     assert isinstance(photo.params["photo"], str) and "_files" not in photo.params
 
     calls = await staffbot.send(ADMIN, "/publish")  # twice: refused at once, no button
-    assert calls[-1].text.startswith("이미 ") and calls[-1].labels() == []
+    assert calls[-1].text.startswith("이미 ") and calls[-1].labels() == ["🏠 처음으로"]
     calls = await staffbot.press(ADMIN, data=f"Sr:f:{campaign.id}")  # a stale second button
-    assert calls[-1].text.startswith("이미 ")
+    # (on the refusal just shown: the same words again, so nothing is edited)
+    assert all(c.text.startswith("이미 ") for c in calls if c.text)
     await services.broadcaster.idle()
     assert (await services.campaigns.get(campaign.id)).results_published_at == published
     assert len(await audit(services, "results.published")) == 1

@@ -72,7 +72,7 @@ async def test_iso_time_and_cancel_change_nothing(staffbot, services, campaign):
 async def test_a_time_in_the_past_is_refused(staffbot, services, campaign):
     calls = await staffbot.send(ADMIN, "/phase voting end 2024-11-28 10:00")
     assert "이미 지났습니다" in calls[-1].text
-    assert calls[-1].labels() == []
+    assert calls[-1].labels() == ["🏠 처음으로"]
     assert await voting_end(services, campaign) == VOTING_CLOSES
 
 

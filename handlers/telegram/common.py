@@ -68,6 +68,7 @@ class Screen:
     text: str
     keyboard: list[list[InlineKeyboardButton]] | None = None
     image_url: str | None = None  # shown large above the text, as a link preview
+    continues: bool = False  # the next message goes on with it (and has the buttons)
 
     @property
     def markup(self) -> InlineKeyboardMarkup | None:
@@ -88,7 +89,7 @@ TURN_LANGUAGE: ContextVar[str | None] = ContextVar("turn_language", default=None
 
 def with_way_home(screen: Screen) -> Screen:
     language = TURN_LANGUAGE.get()
-    if screen.keyboard or language is None:
+    if screen.keyboard or screen.continues or language is None:
         return screen
     home = InlineKeyboardButton(plain(language, "menu.home"), callback_data=cb.encode(cb.Menu()))
     return replace(screen, keyboard=[[home]])

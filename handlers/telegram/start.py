@@ -22,7 +22,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if case_id.isascii() and case_id.isdigit() and len(case_id) < 10:
             await open_case(update, context, turn, int(case_id), cb.ListState())
             # Not now, over the case they came for: at the first pause (home, or a vote).
-            if await turn.services.subscriptions.status(turn.campaign, turn.citizen) is None:
+            if context.user_data is not None and await turn.services.subscriptions.status(
+                    turn.campaign, turn.citizen) is None:
                 context.user_data[notify.ASK_NEWS_LATER] = turn.campaign.id
             return
     if await turn.services.staff.roles(CHANNEL, turn.citizen.external_id):

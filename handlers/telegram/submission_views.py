@@ -117,7 +117,7 @@ def preview_screens(lang: str, campaign: Campaign, draft: Draft, now: datetime,
         [_button(lang, plain(lang, "submission.button.edit"), draft, EDIT),
          _button(lang, plain(lang, "submission.button.cancel"), draft, CANCEL)],
     ]
-    return [Screen(text) for text in cards[:-1]] + [Screen(cards[-1], keyboard)]
+    return [Screen(text, continues=True) for text in cards[:-1]] + [Screen(cards[-1], keyboard)]
 
 
 def edit_menu(lang: str, campaign: Campaign, draft: Draft) -> Screen:

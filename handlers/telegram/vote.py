@@ -46,7 +46,8 @@ async def confirm_vote(update: Update, context: ContextTypes.DEFAULT_TYPE, turn:
             # The vote is committed before this message is sent (see VotingService.cast_vote).
             await show(update, views.vote_result(turn.language, turn.campaign, result,
                                                  action.state))
-            await notify.ask_if_put_off(update, context, turn)
+            if result.outcome in (VoteOutcome.RECORDED, VoteOutcome.CHANGED):
+                await notify.ask_if_put_off(update, context, turn)
             return
     # Made for votes the citizen no longer holds (or before buttons carried them): nothing
     # changed; ask again, for the votes as they are now.

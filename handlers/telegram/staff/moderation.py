@@ -150,7 +150,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await show(update, Screen(refusal(lang, result, case_id)))
         return
     await show(update, Screen(t(lang, "operations.moderation.approved", id=case_id,
-                                title=result.case.text(lang).title)))
+                                title=result.case.text(lang).title), continues=True))
     await show_next(update, turn, new_message=True)
 
 
@@ -171,7 +171,8 @@ async def reason_typed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await show(update, Screen(refusal(lang, result, case_id)))
         return
     await show(update, Screen(t(lang, "operations.moderation.rejected", id=case_id,
-                                title=result.case.text(lang).title, reason=result.reason)))
+                                title=result.case.text(lang).title, reason=result.reason),
+                              continues=True))
     await show_next(update, turn)
 
 
