@@ -70,6 +70,10 @@ class Citizen:
             assert len(reply["label"]) <= QUICK_REPLY_LABEL_LENGTH
         self.answer = answer
         found = texts(answer)
+        # no dead end: every answer has a way on (a quick reply, or a card's button)
+        buttons = [b for o in answer["template"]["outputs"] for c in o.values()
+                   for item in (c.get("items") or [c]) for b in item.get("buttons", [])]
+        assert answer["template"].get("quickReplies") or buttons, found
         assert not any(ERROR in text or "went wrong" in text.lower() for text in found)
         assert not any("/mycases" in text or "/submit" in text for text in found)
         return found
