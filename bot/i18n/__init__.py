@@ -5,7 +5,9 @@ it fills in unless they are marked `Safe`.
 A Korean particle after a value is written as the placeholder's format: `{title:을}` is the
 title followed by 을 or 를, whichever its last syllable takes (`bot.i18n.korean`); `{title:~을}`
 is the particle alone, for a value already closed by quotes: `「{title}」{title:~을}`. Every
-form is accepted (`{x:를}` is `{x:을}`): 을/를, 이/가, 은/는, 과/와, 으로/로."""
+form is accepted (`{x:를}` is `{x:을}`): 을/를, 이/가, 은/는, 과/와, 으로/로.
+
+An English count takes its noun the same way: `{votes:vote|votes}` is "1 vote", "2 votes"."""
 
 from __future__ import annotations
 
@@ -64,6 +66,9 @@ class _Filler(string.Formatter):
         self.escape = escape
 
     def format_field(self, value: object, format_spec: str) -> str:
+        if "|" in format_spec:
+            one, many = format_spec.split("|", 1)
+            return f"{self._text(value)} {one if str(value) == '1' else many}"
         spelling = format_spec.removeprefix("~")
         if spelling in PARTICLES:
             text = self._text(value)
