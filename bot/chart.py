@@ -61,7 +61,10 @@ BAR_HEIGHT = 42
 BADGE_PAD = 14  # left and right inside an award's label
 ROW_GAP = 30  # between one case's bar and the next case's title
 REST_GAP = 24  # above the line for the rest
-BAR_SPACE = 470  # kept right of the longest bar for its value and award label
+VALUE_GAP = 16  # between a bar and its value
+BADGE_GAP = 18  # between the value and the award label
+BADGE_WIDTH = 380  # at most; a longer award name is cut with an ellipsis
+SHORTEST_LONGEST_BAR = 300  # the best case's bar, however long the labels beside it
 
 INK = "#1F2328"
 MUTED = "#57606A"
@@ -202,7 +205,8 @@ def layout(campaign: Campaign, ranked: Sequence[_Ranked], language: str,
            and (rows[shown].ranked.final > 0 or rows[shown].ranked.award is not None)):
         shown += 1
     measure = TextMeasure(BOLD_FONT_FILE, CASE_SIZE)
-    bars = [_bar(r, language, campaign, title_width, measure) for r in rows[:shown]]
+    badge = TextMeasure(BOLD_FONT_FILE, BADGE_SIZE)
+    bars = [_bar(r, language, campaign, title_width, measure, badge) for r in rows[:shown]]
     rest_measure = TextMeasure(FONT_FILE, REST_SIZE)
     while True:
         rest = _rest(rows[len(bars):], bool(bars), language)
@@ -216,7 +220,8 @@ def layout(campaign: Campaign, ranked: Sequence[_Ranked], language: str,
     return Layout(header, dated, basis, bars, "\n".join(rest_lines) or None, round(height))
 
 
-def _bar(r: _Ranked, language: str, campaign: Campaign, width: float, measure: Measure) -> Bar:
+def _bar(r: _Ranked, language: str, campaign: Campaign, width: float, measure: Measure,
+         badge: Measure) -> Bar:
     award = r.ranked.award
     lines = wrap(f"{r.ranked.rank}. {r.case.text(language).title}", width, measure)
     votes = r.ranked.votes
@@ -226,7 +231,8 @@ def _bar(r: _Ranked, language: str, campaign: Campaign, width: float, measure: M
         return Bar(r.ranked.rank, lines, r.ranked.final, value, None, PLAIN_BAR)
     tiers = list(campaign.awards)
     colour = tier_colour(tiers.index(award) if award in tiers else len(tiers))
-    return Bar(r.ranked.rank, lines, r.ranked.final, value, award.name.get(language), colour)
+    name = _ellipsized(award.name.get(language), BADGE_WIDTH - 2 * BADGE_PAD, badge)
+    return Bar(r.ranked.rank, lines, r.ranked.final, value, name, colour)
 
 
 def _rest(others: Sequence[_Ranked], after_bars: bool, language: str) -> str | None:
@@ -298,9 +304,20 @@ def render_results_chart(ranked: Sequence[_Ranked], language: str, campaign: Cam
     y += 3 + RULE_GAP
 
     top = max((b.final for b in plan.bars), default=0) or 1
-    longest = WIDTH - 2 * MARGIN - BAR_SPACE
     value_width = TextMeasure(FONT_FILE, VALUE_SIZE)
     badge_width = TextMeasure(BOLD_FONT_FILE, BADGE_SIZE)
+
+    def beside(bar: Bar) -> float:  # the value and award label right of a bar
+        width = VALUE_GAP + value_width(bar.value)
+        if bar.award is not None:
+            width += BADGE_GAP + badge_width(bar.award) + 2 * BADGE_PAD
+        return width
+
+    # Every bar on one scale, the best one as long as the labels beside each bar allow.
+    room = WIDTH - 2 * MARGIN
+    longest = min((float(room - beside(b)) * top / b.final for b in plan.bars if b.final > 0),
+                  default=float(room))
+    longest = max(float(SHORTEST_LONGEST_BAR), longest)
     for bar in plan.bars:
         for line in bar.title_lines:
             text(MARGIN, y, line, CASE_SIZE, bold)
@@ -310,11 +327,11 @@ def render_results_chart(ranked: Sequence[_Ranked], language: str, campaign: Cam
         length = max(6.0, longest * bar.final / top)
         box(MARGIN, y, length, BAR_HEIGHT, bar.colour, rounded=8)
         value = bar.value
-        x = MARGIN + length + 16
+        x = MARGIN + length + VALUE_GAP
         page.text(x, middle, value, fontproperties=regular, fontsize=VALUE_SIZE * 72 / DPI,
                   color=INK, va="center_baseline")
         if bar.award is not None:
-            x += value_width(value) + 18
+            x += value_width(value) + BADGE_GAP
             label_width = badge_width(bar.award) + 2 * BADGE_PAD
             box(x, y, label_width, BAR_HEIGHT, bar.colour, rounded=BAR_HEIGHT / 2)
             page.text(x + label_width / 2, middle, bar.award, fontproperties=bold,

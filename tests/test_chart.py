@@ -220,3 +220,22 @@ async def test_the_sample_campaigns_published_chart(services, daejeon):
             (Path(out) / f"chart-{language}.png").write_bytes(png)
     assert layout(daejeon, ranked, "ko").dated == "결과 발표 · 2024년 12월 9일"
     assert layout(daejeon, ranked, "en").header == ["Time to Change Daejeon 2024"]
+
+
+def test_values_and_long_award_names_stay_inside_the_picture():
+    from io import BytesIO
+
+    from PIL import Image
+
+    campaign = campaign_of(awards=[
+        {"ko": "대전광역시장상 최우수 공동체 돌봄 특별상", "en":
+         "Mayor's Special Prize for Community Care", "count": 2}])  # 40: the longest
+    ranked = results(campaign, [12345, 12000, 5])
+    plan = layout(campaign, ranked, "en")
+    assert plan.bars[0].award.endswith("…")  # cut to fit, on one line
+    for language in ("ko", "en"):
+        picture = Image.open(BytesIO(render_results_chart(ranked, language, campaign)))
+        picture = picture.convert("RGB")
+        # The right margin stays blank: nothing runs off the edge of a phone screen.
+        margin = picture.crop((WIDTH - MARGIN + 2, 0, WIDTH, picture.height))
+        assert margin.getcolors() == [(margin.width * margin.height, (255, 255, 255))]
