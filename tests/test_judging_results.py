@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from matplotlib import font_manager
 
 from bot.campaign_file import parse_campaign
-from bot.chart import FONT_FILE, render_results_chart
+from bot.chart import FONT_FILE, WIDTH, render_results_chart
 from bot.phrases import readiness_lines
 from bot.services.judging import ScoreOutcome
 from bot.services.results import PublishOutcome
@@ -19,6 +19,7 @@ from handlers.telegram.offline import TelegramUser
 from storage.repositories import ScoreRepository
 from storage.tables import audit_log
 from tests.conftest import ADMIN, SEOUL, VOTING_CLOSES, small_campaign
+from tests.test_chart import png_size
 
 LEE = TelegramUser(1003, "이영희", "ko", username="lee_judge")
 PARK = TelegramUser(1004, "박민수", "ko", username="park_mod")
@@ -199,9 +200,9 @@ async def test_chart_renders_korean_labels_without_missing_glyphs(services, camp
     ranked = await services.results.ranking(campaign)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # "Glyph ... missing from font" would fail here
-        png = render_results_chart(ranked, "ko")
+        png = render_results_chart(ranked, "ko", campaign)
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
-    assert render_results_chart(ranked, "en").startswith(b"\x89PNG")
+    assert render_results_chart(ranked, "en", campaign).startswith(b"\x89PNG")
 
 
 async def test_results_preview_sends_the_chart_and_the_ranking(staffbot, judge, services):
@@ -212,6 +213,7 @@ async def test_results_preview_sends_the_chart_and_the_ranking(staffbot, judge, 
     assert "photo" not in photo.params  # an upload, not a file id or URL
     [(_, png)] = photo.params["_files"].values()
     assert png.startswith(b"\x89PNG")
+    assert png_size(png)[0] == WIDTH  # the phone-shaped chart (tests/test_chart.py)
     assert len(photo.params["caption"]) <= 1024 and "결과 미리 보기" in photo.params["caption"]
     text = "\n".join(c.text for c in calls if c.method == "sendMessage")
     # case one: judges 95 -> 66.5 final; case two: 2 votes (100) and 60 -> 30 + 42 = 72

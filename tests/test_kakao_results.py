@@ -196,7 +196,8 @@ async def test_the_chart_is_drawn_once_for_requests_that_come_together(kakao, se
     calls: list[str] = []
     release = threading.Event()
 
-    def slow_render(ranked, language):
+    def slow_render(ranked, language, campaign):
+        assert campaign.results_published_at is not None  # its date heads the chart
         calls.append(language)
         release.wait(5)  # every request has arrived before the first drawing ends
         return PNG
@@ -235,7 +236,7 @@ async def test_a_failed_drawing_is_tried_again(kakao, services, clock, monkeypat
 
     calls = []
 
-    def failing_once(ranked, language):
+    def failing_once(ranked, language, campaign):
         calls.append(language)
         if len(calls) == 1:
             raise RuntimeError("no font today")

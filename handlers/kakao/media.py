@@ -128,11 +128,11 @@ class OnceCache:
             del self._entries[key]
 
 
-def _render(ranked: list[RankedResult], lang: str) -> bytes:
+def _render(ranked: list[RankedResult], lang: str, campaign: Campaign) -> bytes:
     # In a worker thread: matplotlib loads here at the first chart, not on the event loop.
     from bot.chart import render_results_chart
 
-    return render_results_chart(ranked, lang)
+    return render_results_chart(ranked, lang, campaign)
 
 
 # --- the routes ----------------------------------------------------------------------------
@@ -158,7 +158,7 @@ class Media:
             ranked = await self.services.results.ranking(campaign)
             if not ranked:
                 return None
-            return await asyncio.to_thread(_render, ranked, lang)
+            return await asyncio.to_thread(_render, ranked, lang, campaign)
 
         png = await self.charts.get((campaign.id, lang, version), draw)
         if png is None:

@@ -49,7 +49,7 @@ async def show_results(
         else:
             from bot.chart import render_results_chart  # matplotlib loads at the first chart
 
-            png = await asyncio.to_thread(render_results_chart, ranked, lang)
+            png = await asyncio.to_thread(render_results_chart, ranked, lang, campaign)
             sent = await update.effective_chat.send_photo(png, caption=caption)
             if sent.photo:
                 charts[key] = sent.photo[-1].file_id

@@ -35,12 +35,13 @@ def chunks(lines: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
     return messages
 
 
-async def send_chart(update: Update, lang: str, ranked: list[RankedResult], caption: str) -> None:
+async def send_chart(update: Update, lang: str, campaign: Campaign, ranked: list[RankedResult],
+                     caption: str) -> None:
     if not ranked:
         return
     from bot.chart import render_results_chart  # matplotlib loads at the first chart
 
-    png = await asyncio.to_thread(render_results_chart, ranked, lang)
+    png = await asyncio.to_thread(render_results_chart, ranked, lang, campaign)
     await update.effective_chat.send_photo(png, caption=shorten(caption, CAPTION_LIMIT))
 
 
@@ -52,7 +53,7 @@ async def results_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     lang, campaign = turn.language, turn.campaign
     ranked = await turn.services.results.ranking(campaign)
     readiness = await turn.services.results.readiness(campaign)
-    await send_chart(update, lang, ranked, plain(lang, "results.staff.caption",
+    await send_chart(update, lang, campaign, ranked, plain(lang, "results.staff.caption",
                                                  title=campaign.title.get(lang),
                                                  count=len(ranked)))
     for text in chunks(results_preview_lines(lang, campaign, ranked, readiness)):
