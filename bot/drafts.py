@@ -63,6 +63,7 @@ class ProblemKind(StrEnum):
     TOO_LONG = "too_long"
     USE_BUTTONS = "use_buttons"  # typed text where buttons are offered
     NOT_A_PHOTO = "not_a_photo"  # a file or anything else where a photo is asked for
+    TEXT_AT_PHOTO = "text_at_photo"  # typed text where a photo (or "skip") is asked for
     NOT_TEXT = "not_text"  # a photo or a file where text is asked for
     CONSENT_NEEDED = "consent_needed"
 

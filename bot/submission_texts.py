@@ -5,9 +5,9 @@ HTML, as the catalogs are; a channel without HTML makes them plain (bot.text.pla
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from bot.domain import Campaign
+from bot.domain import LANGUAGES, Campaign
 from bot.drafts import (
     ANSWER_STEPS,
     TEXT_LIMITS,
@@ -70,6 +70,30 @@ def option_labels(lang: str, campaign: Campaign, draft: Draft, step: Step) -> li
     if step is Step.CATEGORY:
         return [c.name.get(lang) for c in campaign.categories]
     return [plain(lang, "submission.button.agree"), plain(lang, "submission.button.disagree")]
+
+
+def label_forms(label: str) -> set[str]:
+    """A label as it may be typed: folded, and without a leading mark ("✓ 서구", "🏢 단체")."""
+    folded = " ".join(label.split()).casefold()
+    first, _, rest = folded.partition(" ")
+    return {folded, rest} if rest and not any(c.isalnum() for c in first) else {folded}
+
+
+def typed_option(campaign: Campaign, draft: Draft, text: str,
+                 more: Callable[[str], list[str]] | None = None) -> int | None:
+    """At a choice step, the option whose label was typed instead of pressed (in either
+    language, with or without its mark): "서구" where 서구 is a button. `more(lang)`: a
+    channel's own labels of the same options, in the same order. None: no label matches."""
+    typed = label_forms(text)
+    for lang in LANGUAGES:
+        candidates = [option_labels(lang, campaign, draft, draft.step)]
+        if more is not None:
+            candidates.append(more(lang))
+        for labels in candidates:
+            for index, label in enumerate(labels):
+                if typed & label_forms(label):
+                    return index
+    return None
 
 
 def problem_text(lang: str, problem: AnswerProblem) -> str:

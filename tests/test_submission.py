@@ -166,9 +166,9 @@ async def test_a_case_submitted_in_english(telegram, services, campaign):
     (Step.SUMMARY, "요" * 301, "너무 깁니다 (301자). 300자 이하로"),
     (Step.BODY, "본문이 짧습니다.", "너무 짧습니다 (9자). 50자 이상"),
     (Step.BODY, "가" * 3001, "너무 깁니다 (3001자). 3000자 이하로"),
-    (Step.DISTRICT, "동구", "아래 버튼 중에서 골라 주세요"),
+    (Step.DISTRICT, "강남구", "아래 버튼 중에서 골라 주세요"),
     (Step.CONSENT, "네 동의합니다", "아래 버튼 중에서 골라 주세요"),
-    (Step.PHOTO, "사진은 없어요", "사진으로 보내 주세요"),
+    (Step.PHOTO, "사진은 없어요", "이 단계에서는 <b>사진</b>을 받습니다"),
 ])
 async def test_a_bad_answer_is_explained_and_changes_nothing(
         telegram, services, campaign, stop, answer, problem):
@@ -178,6 +178,17 @@ async def test_a_bad_answer_is_explained_and_changes_nothing(
     assert texts(calls)[-1].startswith("⚠️ ") and problem in texts(calls)[-1]
     assert await draft_of(services, KIM) == before
     assert before.step is stop
+
+
+@pytest.mark.parametrize("typed", ["대덕구", " 대덕구 ", "daedeok-gu", "✓ 대덕구"])
+async def test_a_choice_typed_instead_of_pressed_is_taken(telegram, services, campaign, typed):
+    await write_until(telegram, KIM, Step.DISTRICT)
+    calls = await telegram.send(KIM, typed)
+    assert not texts(calls)[-1].startswith("⚠️")
+    draft = await draft_of(services, KIM)
+    assert draft.answer(Step.DISTRICT) == "daedeok" and draft.step is Step.NEIGHBOURHOOD
+    await telegram.send(KIM, "송촌동")  # the neighbourhood, typed too
+    assert (await draft_of(services, KIM)).answer(Step.NEIGHBOURHOOD) == "송촌동"
 
 
 async def test_a_file_where_a_photo_is_asked_for_is_refused(telegram, services, campaign):

@@ -272,7 +272,7 @@ async def test_typed_text_where_a_photo_is_asked(services, campaign, clock, kim)
     await fill(services, campaign, kim, until=Step.PHOTO)
     reply = await unchanged_by(clock, services, lambda: services.submissions.type_text(
         campaign, kim, "사진은 나중에"))
-    assert reply.outcome is Out.PROBLEM and reply.problem.kind is ProblemKind.NOT_A_PHOTO
+    assert reply.outcome is Out.PROBLEM and reply.problem.kind is ProblemKind.TEXT_AT_PHOTO
 
 
 async def test_text_too_short_is_asked_again(services, campaign, clock, kim):

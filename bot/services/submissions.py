@@ -161,7 +161,7 @@ class SubmissionService:
         def apply(draft: Draft) -> SubmissionReply:
             if draft.step is Step.PHOTO:
                 return SubmissionReply(SubmissionOutcome.PROBLEM, draft,
-                                       AnswerProblem(ProblemKind.NOT_A_PHOTO))
+                                       AnswerProblem(ProblemKind.TEXT_AT_PHOTO))
             if draft.step not in TEXT_LIMITS:
                 return SubmissionReply(SubmissionOutcome.PROBLEM, draft,
                                        AnswerProblem(ProblemKind.USE_BUTTONS))

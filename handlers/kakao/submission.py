@@ -47,10 +47,12 @@ from bot.submission_texts import (
     draft_waiting_text,
     ending_text,
     header_text,
+    label_forms,
     my_case_text,
     note_text,
     option_labels,
     question_text,
+    typed_option,
 )
 from bot.text import shorten, split_text
 from handlers.kakao import CHANNEL
@@ -88,7 +90,8 @@ STEPS = {step.value: step for step in Step}
 # and an option's index: the next page of choices, or of the preview.
 PAGE = "page"
 # KakaoTalk cannot send us a photo here: a problem said in its own words.
-KAKAO_PROBLEMS = {ProblemKind.NOT_A_PHOTO: "kakao.draft.no_photo"}
+KAKAO_PROBLEMS = {ProblemKind.NOT_A_PHOTO: "kakao.draft.no_photo",
+                  ProblemKind.TEXT_AT_PHOTO: "kakao.draft.no_photo"}
 
 # Catalog labels too long for a quick reply in some language: KakaoTalk's own, short ones.
 SHORT_LABELS = {
@@ -416,24 +419,9 @@ class KakaoSubmission:
 
     @staticmethod
     def _typed_option(campaign: Campaign, draft: Draft, folded: str) -> int | None:
-        """The option whose label (in either language, with or without its emoji) is what
-        was typed, or None."""
-        for lang in ("ko", "en"):
-            labels = [_option_labels(lang, campaign, draft)]
-            if draft.step is Step.TYPE:  # the catalog's longer words too
-                labels.append(option_labels(lang, campaign, draft, Step.TYPE))
-            for found in labels:
-                for index, label in enumerate(found):
-                    if folded in _forms(label):
-                        return index
-        return None
-
-
-def _forms(label: str) -> set[str]:
-    """A label as it may be typed: folded, and without a leading emoji."""
-    folded = label.casefold()
-    first, _, rest = folded.partition(" ")
-    return {folded, rest} if rest and not any(c.isalnum() for c in first) else {folded}
+        """The option whose label (either language, KakaoTalk's short words too) was typed."""
+        return typed_option(campaign, draft, folded,
+                            lambda lang: _option_labels(lang, campaign, draft))
 
 
 def _option_labels(lang: str, campaign: Campaign, draft: Draft) -> list[str]:
@@ -446,4 +434,4 @@ def _option_labels(lang: str, campaign: Campaign, draft: Draft) -> list[str]:
 
 def _labels(key: str) -> set[str]:
     """A label in both languages, as it may be typed."""
-    return _forms(plain("ko", key)) | _forms(plain("en", key))
+    return label_forms(plain("ko", key)) | label_forms(plain("en", key))

@@ -21,6 +21,7 @@ from telegram.ext import (
 from bot.drafts import (
     BACK,
     CANCEL,
+    CHOICE_STEPS,
     EDIT,
     EDIT_PREFIX,
     HERE,
@@ -34,7 +35,7 @@ from bot.drafts import (
 from bot.i18n import plain
 from bot.services.staff import actor
 from bot.services.submissions import SubmissionOutcome, SubmissionReply
-from bot.submission_texts import note_text
+from bot.submission_texts import note_text, typed_option
 from bot.text import shorten
 from handlers.telegram import callbacks as cb
 from handlers.telegram import submission_views as sv
@@ -183,8 +184,16 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if turn.campaign is None:
         await _mark_stored(context, turn)
         return
-    reply = await turn.services.submissions.type_text(turn.campaign, turn.citizen,
-                                                      update.effective_message.text)
+    submissions, campaign, text = turn.services.submissions, turn.campaign, \
+        update.effective_message.text
+    draft = await submissions.draft_of(turn.citizen)
+    if draft is not None and draft.campaign_id == campaign.id and draft.step in CHOICE_STEPS:
+        index = typed_option(campaign, draft, text)  # "서구" typed where 서구 is a button
+        if index is not None:
+            reply = await submissions.choose(campaign, turn.citizen, draft.step, index)
+            await respond(update, context, turn, reply)
+            return
+    reply = await submissions.type_text(campaign, turn.citizen, text)
     await respond(update, context, turn, reply)
 
 
