@@ -17,6 +17,7 @@ below, which each file renders its own way:
 from __future__ import annotations
 
 import csv
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 PERCENT_FORMAT = "0.0%"
 WIDTH_SAMPLE = 500  # rows looked at to size the columns: widths must be set before any row
 MIN_WIDTH, MAX_WIDTH = 6, 60
+# What openpyxl refuses in a cell (control characters XML 1.0 cannot hold).
+ILLEGAL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 @dataclass(frozen=True)
@@ -214,7 +217,21 @@ class WorkbookWriter:
             return self._with_style(ws, value.replace(tzinfo=None), "datetime")
         if isinstance(value, Percent):
             return self._with_style(ws, value.share, "percent")
-        return self.value(value)
+        shown = self.value(value)
+        if isinstance(shown, str):
+            return self._text_cell(ws, shown)
+        return shown
+
+    def _text_cell(self, ws: Any, text: str) -> object:
+        """Text stays text: what citizens typed may hold characters XML cannot carry (they
+        would stop the whole export), or start with "=" (Excel would run it as a formula)."""
+        if ILLEGAL_CHARACTERS.search(text):
+            text = ILLEGAL_CHARACTERS.sub("", text)
+        if not text.startswith("="):
+            return text
+        cell = self._cell(ws, text)
+        cell.data_type = "s"
+        return cell
 
     def save(self, path: Path) -> Path:
         self.book.save(path)

@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
 from bot.services.exports import CASE_COLUMNS
-from bot.workbooks import LazyRows, display_width, write_files
+from bot.workbooks import LazyRows, Sheet, display_width, write_files
 from handlers.telegram.offline import TelegramUser
 from tests.conftest import ADMIN, DAEJEON_FILE
 from tests.test_cli_settings import Cli
@@ -211,3 +211,18 @@ def test_cli_export_in_the_default_language(tmp_path):
     assert result.returncode == 0, result.stderr
     book = load_workbook(tmp_path / "ko" / "chamyeo-daejeon-2024.xlsx")
     assert [row[1] for row in rows_of(book["요약"])[1:3]] == ["동구", "중구"]
+
+
+def test_text_stays_text(tmp_path):
+    """What citizens typed goes into the workbook as text: a control character (which openpyxl
+    would refuse, stopping the whole export) is dropped, and "=…" is no formula."""
+    sheet = Sheet("cases", ("case_id", "title_ko", "summary_ko"),
+                  [(1, '=HYPERLINK("http://example.org","보기")', "줄\x00바꿈\x1b 없이"),
+                   (2, "-1+2", "@SUM(A1)")])
+    write_files([sheet], tmp_path, "book.xlsx", "ko")
+    ws = load_workbook(tmp_path / "book.xlsx")["사례"]
+    assert [c.value for c in ws[2]] == [1, '=HYPERLINK("http://example.org","보기")', "줄바꿈 없이"]
+    assert ws["B2"].data_type == "s"
+    assert [c.value for c in ws[3]] == [2, "-1+2", "@SUM(A1)"]
+    # The CSV keeps what was stored, for scripts.
+    assert read_csv(tmp_path / "cases.csv")[0]["summary_ko"] == "줄\x00바꿈\x1b 없이"
