@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +65,8 @@ class Percent:
 
 
 class LazyRows:
-    """Rows made from `source` each time they are read (once for the CSV, once for the
-    workbook), so a million-vote log is not held twice as finished rows."""
+    """Rows made from `source` as they are written, so a million-vote log is never held as
+    finished rows as well."""
 
     def __init__(self, source: Sequence[Any], make: Callable[[Any], tuple]) -> None:
         self.source = source
@@ -99,14 +99,6 @@ def csv_value(value: object) -> object:
     if isinstance(value, datetime):
         return value.isoformat(timespec="seconds")
     return value
-
-
-def write_csv(sheet: Sheet, path: Path) -> Path:
-    with open(path, "w", encoding=CSV_ENCODING, newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(sheet.header)
-        writer.writerows([csv_value(v) for v in row] for row in sheet.rows)
-    return path
 
 
 # --- the workbook ----------------------------------------------------------------------------
@@ -179,26 +171,31 @@ class WorkbookWriter:
                 widest[i] = max(widest[i], display_width(self.text(value)))
         return [min(max(w + 2, MIN_WIDTH), MAX_WIDTH) for w in widest]
 
-    def add(self, sheet: Sheet) -> None:
-        """The sheet, continued on "title (2)", "(3)"… past Excel's row limit."""
+    def add(self, sheet: Sheet, rows: Iterator[tuple]) -> None:
+        """The sheet's `rows` (`len(sheet.rows)` of them), continued on "title (2)", "(3)"…
+        past Excel's row limit. Widths come from the first rows: they must be set before any
+        row is written."""
+        sample = list(islice(rows, WIDTH_SAMPLE))
+        header = [plain(self.language, f"exports.header.{key}") for key in sheet.header]
+        widths = self.widths(header, sample)
+        rows = chain(sample, rows)
         per_sheet = self.max_rows - 1
-        rows = iter(sheet.rows)
         total = len(sheet.rows)
         part = 1
         while True:
             count = min(per_sheet, total - (part - 1) * per_sheet)
-            self._write(sheet, sheet_title(self.language, sheet.name, part),
+            self._write(sheet_title(self.language, sheet.name, part), header, widths,
                         islice(rows, count), count)
-            part += 1
-            if (part - 1) * per_sheet >= total:
+            if part * per_sheet >= total:
                 return
+            part += 1
 
-    def _write(self, sheet: Sheet, title: str, rows: Iterable[tuple], count: int) -> None:
+    def _write(self, title: str, header: list[str], widths: list[float],
+               rows: Iterable[tuple], count: int) -> None:
         from openpyxl.utils import get_column_letter
 
         ws = self.book.create_sheet(title)
-        header = [plain(self.language, f"exports.header.{key}") for key in sheet.header]
-        for i, width in enumerate(self.widths(header, iter(sheet.rows)), 1):
+        for i, width in enumerate(widths, 1):
             ws.column_dimensions[get_column_letter(i)].width = width
         ws.freeze_panes = "A2"
         ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{count + 1}"
@@ -238,13 +235,26 @@ class WorkbookWriter:
         return path
 
 
+def written_to_csv(rows: Iterable[tuple], writer: Any) -> Iterator[tuple]:
+    """`rows`, each written to the CSV `writer` as it passes on to the workbook."""
+    for row in rows:
+        writer.writerow([csv_value(v) for v in row])
+        yield row
+
+
 def write_files(sheets: list[Sheet], out: Path, workbook_name: str, language: str,
                 max_rows: int = XLSX_MAX_ROWS) -> list[Path]:
-    """A CSV per sheet, then the workbook with all of them; the paths, in that order."""
+    """A CSV per sheet, then the workbook with all of them; the paths, in that order. Each
+    row is made once and goes to both files at once, then is let go."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = [write_csv(sheet, out / f"{sheet.name}.csv") for sheet in sheets]
     workbook = WorkbookWriter(language, max_rows)
+    paths = []
     for sheet in sheets:
-        workbook.add(sheet)
+        path = out / f"{sheet.name}.csv"
+        with open(path, "w", encoding=CSV_ENCODING, newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(sheet.header)
+            workbook.add(sheet, written_to_csv(sheet.rows, writer))
+        paths.append(path)
     paths.append(workbook.save(out / workbook_name))
     return paths
