@@ -202,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "db":
         return _with_services(settings, _db_upgrade)
     if args.command == "export":
-        return _with_services(settings, lambda s: _export(s, args.campaign, args.out))
+        return _with_services(settings, lambda s: _export(s, args.campaign, args.out,
+                                                          settings.chamyeo_default_language))
     if args.command == "purge":
         from bot import staff_cli
 
@@ -430,14 +431,14 @@ async def _staff(services, args: argparse.Namespace, settings: Settings) -> int:
                                   getattr(args, "reason", None))
 
 
-async def _export(services, slug: str, out: str) -> int:
+async def _export(services, slug: str, out: str, language: str) -> int:
     from bot.staff_cli import find_campaign
 
     campaign = await find_campaign(services, slug)
     if campaign is None:
         return EXIT_INVALID
     try:
-        paths = await services.exports.export(campaign, out)
+        paths = await services.exports.export(campaign, out, language)
     except OSError as exc:
         print(f"chamyeo: cannot write to {out}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_INVALID

@@ -24,8 +24,8 @@ from tests.test_cli_settings import Cli
 from tests.test_tally_dashboard import ADMIN, NON_VOTER, VOTERS, cast_votes
 
 JUDGE_EXTERNAL_ID = "7779999"
-NAMES = ["cases.csv", "tally.csv", "scores.csv", "ranking.csv", "votes.csv", "signals.csv",
-         "chamyeo-test-2024.xlsx"]
+NAMES = ["summary.csv", "cases.csv", "tally.csv", "scores.csv", "ranking.csv", "votes.csv",
+         "signals.csv", "chamyeo-test-2024.xlsx"]
 
 
 async def prepare(services, clock, campaign):
@@ -83,10 +83,11 @@ async def test_exports_parse_back_without_telegram_ids(services, clock, campaign
     assert len({r["voter"] for r in votes}) == 4
 
     book = load_workbook(by_name["chamyeo-test-2024.xlsx"])
-    assert book.sheetnames == ["cases", "tally", "scores", "ranking", "votes", "signals"]
-    rows = list(book["votes"].iter_rows(values_only=True))
+    assert book.sheetnames == ["요약", "사례", "득표", "심사 점수", "순위", "투표 기록",
+                               "살펴볼 움직임"]
+    rows = list(book["투표 기록"].iter_rows(values_only=True))
     assert [r[0] for r in rows[1:]] == [r["voter"] for r in votes]
-    assert book["cases"]["G2"].value == "사례 제목 01번"
+    assert book["사례"]["G2"].value == "사례 제목 01번"
 
     secret_ids = [*VOTERS, NON_VOTER, JUDGE_EXTERNAL_ID]
     for path in paths:
@@ -101,6 +102,7 @@ async def test_exports_parse_back_without_telegram_ids(services, clock, campaign
 
 async def test_pseudonyms_differ_between_campaigns(services, clock, campaign, tmp_path):
     await prepare(services, clock, campaign)
+    await services.exports.export(campaign, tmp_path / "a")
     other_report = await services.campaigns.load(
         parse_campaign(small_campaign(slug="other-2024")))
     other = await services.campaigns.get(other_report.campaign_id)
@@ -108,8 +110,9 @@ async def test_pseudonyms_differ_between_campaigns(services, clock, campaign, tm
     clock.set(clock.now())
     citizen = await services.citizens.identify("telegram", VOTERS[0], "ko")
     assert (await services.voting.cast_vote(other, citizen, other_cases.cases[0].case.id)).stored
-    first = read_csv((await services.exports.export(campaign, tmp_path / "a"))[4])
-    second = read_csv((await services.exports.export(other, tmp_path / "b"))[4])
+    await services.exports.export(other, tmp_path / "b")
+    first = read_csv(tmp_path / "a" / "votes.csv")
+    second = read_csv(tmp_path / "b" / "votes.csv")
     assert first[0]["voter"] != second[0]["voter"]
 
 
@@ -127,16 +130,16 @@ async def test_export_command_sends_documents(staffbot, services, clock, campaig
     documents = [c for c in calls if c.method == "sendDocument"]
     assert [name for c in documents for name, _ in c.params["_files"].values()] == NAMES
     assert all(c.chat_id == ADMIN.id for c in documents)
-    [(name, content)] = documents[4].params["_files"].values()
+    [(name, content)] = documents[5].params["_files"].values()
     assert name == "votes.csv" and content.startswith(b"\xef\xbb\xbf")
     assert not any(v.encode() in content for v in VOTERS)
-    assert calls[-1].text.startswith("✅ 파일 7개를 보냈습니다")
+    assert calls[-1].text.startswith("✅ 파일 8개를 보냈습니다")
     assert leftovers(scratch) == []  # the temporary directory is gone
 
     # The dashboard's export button does the same.
     await staffbot.send(ADMIN, "/admin")
     calls = await staffbot.press(ADMIN, "내려받기")
-    assert len([c for c in calls if c.method == "sendDocument"]) == 7
+    assert len([c for c in calls if c.method == "sendDocument"]) == 8
 
 
 def test_cli_export(tmp_path):
@@ -146,7 +149,7 @@ def test_cli_export(tmp_path):
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == sorted([*NAMES[:-1], "chamyeo-daejeon-2024.xlsx"])
-    assert len(result.stdout.splitlines()) == 7
+    assert len(result.stdout.splitlines()) == 8
     assert read_csv(tmp_path / "out" / "cases.csv")[0]["title_ko"]
 
     result = cli("export", "--campaign", "nope", "--out", str(tmp_path / "none"))
@@ -237,8 +240,8 @@ async def test_two_workers_export_the_same_pseudonyms(services, clock, campaign,
             assert a.name == b.name and read_csv(a) == read_csv(b), a.name
         # And later exports by either one, after the secret exists: the same again.
         again = await other.exports.export(campaign, tmp_path / "c")
-        assert read_csv(again[4]) == read_csv(first[4])
-        assert read_csv(again[2]) == read_csv(first[2])
+        assert read_csv(again[5]) == read_csv(first[5])  # votes
+        assert read_csv(again[3]) == read_csv(first[3])  # scores
     finally:
         await other_db.dispose()
 

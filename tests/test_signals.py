@@ -84,8 +84,8 @@ async def test_an_outsized_share_of_a_busy_hour_is_flagged_and_shown(
         in text
     paths = await services.exports.export(campaign, tmp_path)
     book = load_workbook(next(p for p in paths if p.suffix == ".xlsx"))
-    rows = list(book["signals"].iter_rows(values_only=True))
-    assert rows[0][0] == "signal" and rows[1][:3] == ("share_spike", cases[6].id, cases[6].key)
+    rows = list(book["살펴볼 움직임"].iter_rows(values_only=True))
+    assert rows[0][0] == "움직임" and rows[1][:3] == ("한 사례에 몰림", cases[6].id, cases[6].key)
     assert await count_votes(services) == 96
 
 

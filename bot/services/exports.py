@@ -14,24 +14,27 @@ scores to the same person's vote.)"""
 from __future__ import annotations
 
 import asyncio
-import csv
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
-from bot.domain import Campaign, CaseStatus
+from bot.domain import Campaign, Case, CaseStatus, Text
 from bot.services.results import ResultsService
 from bot.services.tally import unusual_activity
+from bot.workbooks import CSV_ENCODING, LazyRows, Named, Percent, Sheet, Term, write_files
 from storage.database import Database
 from storage.repositories import ScoreRepository, SecretRepository
 from storage.repositories.reports import ReportRepository
 
-CSV_ENCODING = "utf-8-sig"
+__all__ = ["CSV_ENCODING", "ExportService", "Sheet", "campaign_key", "pseudonym"]
+
 PSEUDONYM_SECRET = "export_pseudonyms"  # its name in instance_secrets
 
 
@@ -50,11 +53,89 @@ def pseudonym(key: bytes, prefix: str, internal_id: int) -> str:
     return digest[:12]
 
 
+R = TypeVar("R")
+
+
 @dataclass(frozen=True)
-class Sheet:
-    name: str  # the CSV file's stem and the workbook sheet's title
-    header: tuple[str, ...]
-    rows: list[tuple]
+class Column(Generic[R]):
+    key: str  # the CSV header, and exports.header.<key> in the catalogs
+    get: Callable[[R], object]
+
+
+@dataclass(frozen=True)
+class CaseLine:
+    campaign: Campaign
+    case: Case
+    votes: int
+
+
+def district(campaign: Campaign, key: str) -> Named:
+    option = campaign.district(key)
+    return Named(key, option.name if option else Text(key))
+
+
+def category(campaign: Campaign, key: str) -> Named:
+    option = campaign.category(key)
+    return Named(key, option.name if option else Text(key))
+
+
+def neighbourhood(campaign: Campaign, case: Case) -> Named:
+    """Stored by its Korean name; the campaign file may give it an English one."""
+    option = campaign.district(case.district)
+    name = next((h for h in (option.neighbourhoods if option else ())
+                 if h.ko == case.neighbourhood), None)
+    return Named(case.neighbourhood, name or Text(case.neighbourhood))
+
+
+def status(value: CaseStatus) -> Term:
+    return Term(value.value, f"reports.status.{value.value}")
+
+
+# The cases sheet, one line a column, in this order.
+CASE_COLUMNS: tuple[Column[CaseLine], ...] = (
+    Column("case_id", lambda line: line.case.id),
+    Column("key", lambda line: line.case.key),
+    Column("status", lambda line: status(line.case.status)),
+    Column("district", lambda line: district(line.campaign, line.case.district)),
+    Column("neighbourhood", lambda line: neighbourhood(line.campaign, line.case)),
+    Column("category", lambda line: category(line.campaign, line.case.category)),
+    Column("title_ko", lambda line: line.case.ko.title),
+    Column("title_en", lambda line: line.case.en.title if line.case.en else None),
+    Column("organization_ko", lambda line: line.case.ko.organization),
+    Column("organization_en", lambda line: line.case.en.organization if line.case.en else None),
+    Column("summary_ko", lambda line: line.case.ko.summary),
+    Column("body_ko", lambda line: line.case.ko.body),
+    # A new column is one line here plus exports.header.<key> in ko/en.exports.toml; the
+    # submitter's contact, once submitted cases carry it (nullable), goes here:
+    # Column("contact", lambda line: line.case.contact),
+    Column("votes", lambda line: line.votes),
+)
+
+
+def summary_rows(campaign: Campaign, counted: list[tuple[Case, int]]) -> list[tuple]:
+    """Cases, approved cases and votes per district, then per category, then in all."""
+    total = sum(n for _, n in counted)
+
+    def line(group: str, name: Named | None, of: list[tuple[Case, int]]) -> tuple:
+        votes = sum(n for _, n in of)
+        return (Term(group, f"exports.group.{group}"), name, len(of),
+                sum(1 for case, _ in of if case.status is CaseStatus.APPROVED), votes,
+                Percent(votes / total if total else 0.0))
+
+    def grouped(group: str, keys: list[str], key_of: Callable[[Case], str],
+                name_of: Callable[[Campaign, str], Named]) -> list[tuple]:
+        # The campaign file's order, then any key a case holds that the file no longer has.
+        keys = keys + sorted({key_of(c) for c, _ in counted} - set(keys))
+        return [line(group, name_of(campaign, key), [(c, n) for c, n in counted
+                                                     if key_of(c) == key]) for key in keys]
+
+    return [
+        *grouped("district", [d.key for d in campaign.districts], lambda c: c.district,
+                 district),
+        *grouped("category", [c.key for c in campaign.categories], lambda c: c.category,
+                 category),
+        line("total", None, counted),
+    ]
 
 
 class ExportService:
@@ -63,12 +144,15 @@ class ExportService:
         self.clock = clock
         self.results = results  # the ranking sheet is the ranking staff publish, not a copy
 
-    async def export(self, campaign: Campaign, out_dir: str | Path) -> list[Path]:
-        """Write every export of `campaign` into `out_dir` (created if needed); the paths."""
+    async def export(self, campaign: Campaign, out_dir: str | Path,
+                     language: str = "ko") -> list[Path]:
+        """Write every export of `campaign` into `out_dir` (created if needed): the CSV files,
+        then the workbook with its headers and names in `language` (the staff member's); the
+        paths."""
         sheets = await self.sheets(campaign)
         # File writing blocks: keep it off the event loop the bot also serves citizens on.
         return await asyncio.to_thread(write_files, sheets, Path(out_dir),
-                                       f"chamyeo-{campaign.slug}.xlsx")
+                                       f"chamyeo-{campaign.slug}.xlsx", language)
 
     async def pseudonym_secret(self) -> str:
         """The instance's secret behind every pseudonym, made on the first export."""
@@ -91,44 +175,50 @@ class ExportService:
         ranked = await self.results.ranking(campaign)
         zone = ZoneInfo(campaign.timezone)
 
-        def local(instant: datetime) -> str:
-            return instant.astimezone(zone).isoformat(timespec="seconds")
+        def local(instant: datetime) -> datetime:
+            return instant.astimezone(zone)
 
         by_id = {case.id: case for case, _ in counted}
         total = sum(n for _, n in counted)
-        cases_rows = [
-            (c.id, c.key, c.status.value, c.district, c.neighbourhood, c.category,
-             c.ko.title, c.en.title if c.en else "", c.ko.organization,
-             c.en.organization if c.en else "", c.ko.summary, n)
-            for c, n in counted
-        ]
+        criteria = campaign.judging.criteria
+
+        def criterion(index: int) -> Named | Term:
+            if index < len(criteria):
+                return Named(index, criteria[index])
+            return Term(index, "exports.overall_score")  # a single score, no criteria
+
+        cases_rows = [tuple(column.get(CaseLine(campaign, c, n)) for column in CASE_COLUMNS)
+                      for c, n in counted]
         ordered = sorted(counted, key=lambda item: (-item[1], item[0].id))
         tally_rows = [
-            (c.id, c.key, c.ko.title, c.status.value, n,
-             round(100.0 * n / total, 2) if total else 0.0,
-             "yes" if c.status is CaseStatus.APPROVED else "no")
+            (c.id, c.key, c.ko.title, status(c.status), n,
+             Percent(n / total if total else 0.0),
+             Term("yes", "exports.yes") if c.votable else Term("no", "exports.no"))
             for c, n in ordered
         ]
         score_rows = [
             (s["case_id"], by_id[s["case_id"]].key if s["case_id"] in by_id else "",
-             "J-" + pseudonym(key, "judge", s["judge_id"]), s["criterion"], s["score"],
-             local(s["updated_at"]))
+             "J-" + pseudonym(key, "judge", s["judge_id"]), criterion(s["criterion"]),
+             s["score"], local(s["updated_at"]))
             for s in scores
         ]
         ranking_rows = [
             (r.rank, r.case_id, case.key, case.ko.title, r.votes, r.vote_points, r.judge_mean,
-             r.judge_count, r.judge_points, r.final, r.award.name.ko if r.award else "")
+             r.judge_count, r.judge_points, r.final, Named(r.award.name.ko, r.award.name)
+             if r.award else None)
             for r, case in ((result.ranked, result.case) for result in ranked)
         ]
-        vote_rows = [
-            (pseudonym(key, "citizen", citizen_id), case_id,
-             by_id[case_id].key if case_id in by_id else "", local(at))
-            for citizen_id, case_id, at in log
-        ]
+        keys = {case.id: case.key for case, _ in counted}
+
+        def vote_row(vote: tuple[int, int, datetime]) -> tuple:
+            citizen_id, case_id, at = vote
+            return (pseudonym(key, "citizen", citizen_id), case_id, keys.get(case_id, ""),
+                    local(at))
+
         return [
-            Sheet("cases", ("case_id", "key", "status", "district", "neighbourhood",
-                            "category", "title_ko", "title_en", "organization_ko",
-                            "organization_en", "summary_ko", "votes"), cases_rows),
+            Sheet("summary", ("group", "name", "cases", "approved", "votes", "share_percent"),
+                  summary_rows(campaign, counted)),
+            Sheet("cases", tuple(column.key for column in CASE_COLUMNS), cases_rows),
             Sheet("tally", ("case_id", "key", "title_ko", "status", "votes", "share_percent",
                             "votable"), tally_rows),
             Sheet("scores", ("case_id", "key", "judge", "criterion", "score", "updated_at"),
@@ -136,36 +226,12 @@ class ExportService:
             Sheet("ranking", ("rank", "case_id", "key", "title_ko", "votes", "vote_points",
                               "judge_mean", "judge_count", "judge_points", "final", "award"),
                   ranking_rows),
-            Sheet("votes", ("voter", "case_id", "key", "cast_at"), vote_rows),
+            # Pseudonymous: the same voter has the same pseudonym in every export.
+            Sheet("votes", ("voter", "case_id", "key", "cast_at"), LazyRows(log, vote_row)),
             # Unusual activity worth a look (bot/services/signals.py): nothing was removed.
             Sheet("signals", ("signal", "case_id", "key", "title_ko", "window_start",
                               "window_end", "votes", "window_votes"),
-                  [(s.kind.value, s.case.id, s.case.key, s.case.ko.title, local(s.start),
-                    local(s.end), s.votes, s.window_votes) for s in signals]),
+                  [(Term(s.kind.value, f"exports.signal.{s.kind.value}"), s.case.id,
+                    s.case.key, s.case.ko.title, local(s.start), local(s.end), s.votes,
+                    s.window_votes) for s in signals]),
         ]
-
-
-def write_files(sheets: list[Sheet], out: Path, workbook_name: str) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for sheet in sheets:
-        path = out / f"{sheet.name}.csv"
-        with open(path, "w", encoding=CSV_ENCODING, newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(sheet.header)
-            writer.writerows(sheet.rows)
-        paths.append(path)
-    from openpyxl import Workbook  # loaded when exporting, not every time the bot starts
-
-    # Write-only: rows stream to the file instead of piling up as cell objects (a million
-    # votes would take gigabytes otherwise).
-    workbook = Workbook(write_only=True)
-    for sheet in sheets:
-        ws = workbook.create_sheet(sheet.name)
-        ws.append(list(sheet.header))
-        for row in sheet.rows:
-            ws.append(["" if v is None else v for v in row])
-    book = out / workbook_name
-    workbook.save(book)
-    paths.append(book)
-    return paths

@@ -1,4 +1,5 @@
-"""/export: an admin gets the campaign's files (CSV and a workbook) as documents in the chat.
+"""/export: an admin gets the campaign's files (CSV and a workbook, the workbook in the admin's
+language) as documents in the chat.
 The files are built in a temporary directory that is removed once they are sent."""
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ async def send_export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     chat = update.effective_chat
     await chat.send_message(t(lang, "reports.export.working"))
     with tempfile.TemporaryDirectory(prefix="chamyeo-export-") as directory:
-        paths = await turn.services.exports.export(turn.campaign, directory)
+        paths = await turn.services.exports.export(turn.campaign, directory, lang)
         try:
             for path in paths:
                 await chat.send_document(InputFile(path.read_bytes(), filename=path.name))
