@@ -96,6 +96,34 @@ def _is_asyncpg_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionDoesNotExistError)
 
 
+def _sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL, absolute (relative to the working directory); None for a
+    server database or one in memory."""
+    if not url.startswith("sqlite"):
+        return None
+    try:
+        database = make_url(url).database
+    except Exception:
+        return None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).resolve()
+
+
+def database_location(url: str) -> str:
+    """Where the data is, for a log line: a SQLite file's absolute path, else the URL with
+    its password hidden."""
+    path = _sqlite_path(url)
+    return str(path) if path is not None else safe_url(url)
+
+
+def new_sqlite_file(url: str) -> Path | None:
+    """The absolute path of the SQLite file this URL names, if that file does not exist yet
+    (the first connection will create it, empty)."""
+    path = _sqlite_path(url)
+    return path if path is not None and not path.exists() else None
+
+
 def missing_sqlite_folder(url: str) -> Path | None:
     """The folder a SQLite URL's file would be in, if that folder does not exist."""
     if not url.startswith("sqlite"):
