@@ -33,8 +33,8 @@ DEMO_HELP = """\
   \\5          send "5" as text (a judge's score), not a button; \\:x sends ":x"
   :time       show the demo clock
   :jump +2d   move the clock ahead (+30m, +6h, +2d) or to an instant (2024-12-02T10:00)
-  :user 2     talk as another citizen (each has one vote); what the bot sent to citizen 1
-              meanwhile is shown when you come back with :user 1
+  :user 2     talk as another citizen (each has one vote; /start is sent for a new one);
+              what the bot sent to citizen 1 meanwhile is shown when you come back (:user 1)
   :user 99    talk as the demo's admin (try /admin, /tally, /grant 2 judge, /results)
   :contact N  share your own phone number N (when the campaign counts phones: --identity phone)
   :contact N forwarded   share someone else's number (refused)
@@ -234,6 +234,7 @@ async def _demo(settings: Settings, at: str | None, path: Path, database: str | 
                          f". Voting codes for this demo: {', '.join(codes)}"))
             await driver.send(user, "/start")
             chat.flush()
+            started = {user.id}
             photos = 0
             while True:
                 if interactive:
@@ -274,6 +275,10 @@ async def _demo(settings: Settings, at: str | None, path: Path, database: str | 
                           f" {user.id})")
                     await services.broadcaster.idle()  # a notice on its way arrives first
                     chat.switch(user.id)
+                    if user.id not in started:  # someone new opens the bot first, as user 1 did
+                        started.add(user.id)
+                        await driver.send(user, "/start")
+                        chat.flush()
                     continue
                 if line.startswith(":"):
                     if not _demo_command(line, clock, spec.timezone):

@@ -87,6 +87,15 @@ def test_user_needs_a_number(tmp_path, empty_database_url):
     assert "아직 투표하지 않으셨습니다" in out  # still citizen 1, who has not voted
 
 
+def test_someone_new_starts_the_bot_so_staff_can_grant_them_a_role(tmp_path,
+                                                                   empty_database_url):
+    out = demo(tmp_path, empty_database_url, ":user 2\n:user 99\n/grant 2 judge\n:user 2\n")
+    as_two = out.split("> :user 2\n", 1)[1].split("> :user 99\n", 1)[0]
+    assert "(now talking as citizen 2)" in as_two and "안녕하세요" in as_two
+    assert "2에게 심사위원 역할을 주었습니다" in out
+    assert out.count("안녕하세요") == 3  # citizen 1, citizen 2, the admin: once each
+
+
 def test_english_with_language(tmp_path, empty_database_url):
     out = demo(tmp_path, empty_database_url, "1\n1\n1\n1\n1\n/myvote\n", "--language", "en")
     assert "Browse cases" in out and "🗳 My vote" in out and "확인 번호" not in out
