@@ -271,9 +271,12 @@ async def _demo(settings: Settings, at: str | None, path: Path, database: str | 
                         print("(usage: :user 2, a number from 1; :user 99 is the admin)")
                         continue
                     user = TelegramUser(int(number), f"시민 {int(number)}", language)
+                    # What is on its way (a notice, a broadcast's report) arrives first, and
+                    # what is for the one you talked as is shown before you leave them.
+                    await services.broadcaster.idle()
+                    chat.flush()
                     print(f"(now talking as {'the admin' if user.id == DEMO_ADMIN else 'citizen'}"
                           f" {user.id})")
-                    await services.broadcaster.idle()  # a notice on its way arrives first
                     chat.switch(user.id)
                     if user.id not in started:  # someone new opens the bot first, as user 1 did
                         started.add(user.id)

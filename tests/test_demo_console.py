@@ -45,6 +45,20 @@ def test_a_notice_to_another_user_waits_until_you_talk_as_them(tmp_path, empty_d
     assert out.count(APPROVAL) == 1
 
 
+def test_the_results_announcement_waits_and_the_admins_report_is_the_admins(
+        tmp_path, empty_database_url):
+    out = demo(tmp_path, empty_database_url,
+               "1\n:user 99\n:jump 2024-12-10T10:00\n/publish\n1\n1\n:user 1\n")
+    assert "결과를 발표했습니다" in out
+    as_admin, _, back = out.partition("> :user 1\n")
+    assert "결과가 발표되었습니다" not in as_admin
+    # The broadcast's report goes to the admin: shown before the switch, not as citizen 1's.
+    report, _, as_citizen = back.partition("(now talking as citizen 1)")
+    assert "📣 발송 완료: 결과 발표" in report and "보냄 1" in report
+    assert as_citizen.lstrip().startswith(AWAY + "1 message(s) ──")
+    assert "결과가 발표되었습니다" in as_citizen and "발송 완료" not in as_citizen
+
+
 def test_the_buttons_of_the_user_you_talk_as_are_the_ones_pressed(tmp_path,
                                                                   empty_database_url):
     # Citizen 1's latest buttons are the news question's: [2] "no, thanks". The admin's
