@@ -403,7 +403,11 @@ async def _campaign_list(services) -> int:
 
     listing = await services.campaigns.listing()
     if not listing:
-        print("no campaigns yet: load one with `chamyeo campaign load FILE`")
+        from storage.reachable import database_location
+
+        # Where: run from another directory, the default URL names another (new) file.
+        print(f"no campaigns yet in {database_location(services.db.url)}: load one with "
+              "`chamyeo campaign load FILE`")
         return 0
     for campaign, moment in listing:
         if moment.current is not None:

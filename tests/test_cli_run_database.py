@@ -16,7 +16,7 @@ import bot.app
 import bot.cli
 from tests.conftest import DAEJEON_FILE
 from tests.databases import ON_POSTGRES
-from tests.test_cli_settings import ROOT, SETTING_PREFIXES
+from tests.test_cli_settings import ROOT, SETTING_PREFIXES, Cli
 
 
 def logged(caplog) -> list[logging.LogRecord]:
@@ -91,3 +91,12 @@ async def test_run_from_another_directory_says_where_and_warns(tmp_path):
     [warning] = [x for x in lines if "WARNING bot.app: the database" in x]
     assert f"the database {path} is new and empty (created by this start)" in warning
     assert "run `chamyeo campaign load FILE`" in warning and "another directory" in warning
+
+
+def test_campaign_list_says_which_database_has_none(tmp_path):
+    """Run from another directory, the default URL names a new file there: say which."""
+    result = Cli(tmp_path)("campaign", "list", CHAMYEO_DATABASE_URL=None)
+    assert result.returncode == 0, result.stderr
+    where = os.path.realpath(tmp_path / "chamyeo.db")
+    assert result.stdout.strip() == (f"no campaigns yet in {where}: load one with "
+                                     "`chamyeo campaign load FILE`")
