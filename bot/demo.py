@@ -344,5 +344,7 @@ def _demo_command(line: str, clock: RunningClock, timezone: str) -> bool:
     elif word == ":time":
         print(f"(clock: {format_when(clock.now(), timezone, 'en', seconds=True)})")
     else:
+        if word not in (":help", ":h", ":?"):
+            print(f"(unknown: {word}; to send it as text, type \\{word})")
         print(DEMO_HELP)
     return True

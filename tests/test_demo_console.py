@@ -94,8 +94,9 @@ def test_a_backslash_sends_a_number_or_a_colon_as_text(tmp_path, empty_database_
     assert "(no button [7]; to send 7 as text, type \\7)" in out
 
 
-def test_user_needs_a_number(tmp_path, empty_database_url):
-    out = demo(tmp_path, empty_database_url, ":user x\n:user 0\n/myvote\n")
+def test_user_needs_a_number_and_an_unknown_command_is_named(tmp_path, empty_database_url):
+    out = demo(tmp_path, empty_database_url, ":user x\n:user 0\n:bogus\n/myvote\n")
+    assert "(unknown: :bogus; to send it as text, type \\:bogus)\n  text " in out
     assert out.count("(usage: :user 2, a number from 1; :user 99 is the admin)") == 2
     assert "now talking as" not in out
     assert "아직 투표하지 않으셨습니다" in out  # still citizen 1, who has not voted
