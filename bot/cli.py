@@ -187,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from bot.demo import run_demo
 
+        if args.files is not None and Path(args.files).exists() \
+                and not Path(args.files).is_dir():
+            print(f"chamyeo: --files: {args.files} is not a folder", file=sys.stderr)
+            return EXIT_USAGE
+
         if args.database is not None:
             try:
                 check_database_url(args.database)

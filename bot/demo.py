@@ -105,8 +105,12 @@ class ConsoleChat:
         photo = "📷 (photo) " if call.method == "sendPhoto" else ""
         text = plain_text(call.text or "")
         if call.method == "sendDocument":
-            for path in self._save_files(call):
-                print(f"\n🤖 📎 (file) {path.name} → {path}", file=self.out)
+            try:
+                for path in self._save_files(call):
+                    print(f"\n🤖 📎 (file) {path.name} → {path}", file=self.out)
+            except OSError as exc:
+                print(f"\n🤖 📎 (file not written to {self.files}: {exc.strerror or exc})",
+                      file=self.out)
             if text:
                 print(f"   {text}", file=self.out)
         else:

@@ -114,3 +114,16 @@ def test_someone_new_starts_the_bot_so_staff_can_grant_them_a_role(tmp_path,
 def test_english_with_language(tmp_path, empty_database_url):
     out = demo(tmp_path, empty_database_url, "1\n1\n1\n1\n1\n/myvote\n", "--language", "en")
     assert "Browse cases" in out and "🗳 My vote" in out and "확인 번호" not in out
+
+
+def test_files_a_folder_cannot_hold_are_said_and_the_demo_goes_on(tmp_path, empty_database_url):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    refused = Cli(tmp_path)("demo", "--files", str(a_file), input="")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.strip() == f"chamyeo: --files: {a_file} is not a folder"
+    # A folder that cannot be made (inside a file): said per document, and the demo goes on.
+    out = demo(tmp_path, empty_database_url, ":user 99\n/admin\n4\n/myvote\n",
+               "--files", str(a_file / "sub"))
+    assert f"🤖 📎 (file not written to {a_file / 'sub'}: " in out
+    assert "파일 7개를 보냈습니다" in out and "> /myvote" in out
