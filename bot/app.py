@@ -30,6 +30,7 @@ from handlers.telegram.setup import register
 from storage.coordination import AdvisoryLeadership, FileLeadership, Leadership, claim_sqlite
 from storage.database import Database
 from storage.migrate import upgrade
+from storage.reachable import database_location, has_campaign
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,24 @@ def create_services(settings: Settings, clock: Clock | None = None, *,
                            identity_key=settings.chamyeo_identity_key)
 
 
+async def log_database(database_url: str) -> None:
+    """Say which database this start serves (a SQLite file by its absolute path, a URL without
+    its password), and warn in one line if no campaign was ever loaded into it: `chamyeo run`
+    from another directory makes a new, empty chamyeo.db there and would serve nothing."""
+    where = database_location(database_url)
+    log.info("database: %s", where)
+    loaded = await has_campaign(database_url)
+    if loaded is None:
+        log.warning("the database %s is new and empty (created by this start) and no campaign "
+                    "is loaded: run `chamyeo campaign load FILE` for it; running from another "
+                    "directory makes a new, empty database (CHAMYEO_DATABASE_URL names the one "
+                    "to use)", where)
+    elif not loaded:
+        log.warning("no campaign has been loaded into the database %s: run `chamyeo campaign "
+                    "load FILE` with the same CHAMYEO_DATABASE_URL, from the same directory",
+                    where)
+
+
 async def migrate(database_url: str) -> None:
     db = Database(database_url)
     try:
@@ -175,6 +194,7 @@ def run(settings: Settings, *, webhook: bool = False) -> None:
     # Telegram answers (else one line, not PTB's traceback at its first call).
     if telegram:
         asyncio.run(ensure_telegram_answers(settings))
+    asyncio.run(log_database(settings.chamyeo_database_url))
     # Before the bot's own event loop: its connections must be made inside that loop.
     asyncio.run(migrate(settings.chamyeo_database_url))
     log.info("serving: %s", ", ".join(served_channels(settings, webhook)))

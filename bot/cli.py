@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
                       help="count one vote per account, per verified phone number (`:contact`) "
                            "or per voting code (printed at the start) instead of what the "
                            "campaign file says")
+    demo.add_argument("--language", choices=("ko", "en"), default=None,
+                      help="the demo users' Telegram language (default: "
+                           "CHAMYEO_DEFAULT_LANGUAGE); /language switches it in the chat")
+    demo.add_argument("--files", default=None, metavar="DIR",
+                      help="write the files the bot sends (e.g. /admin's export) to DIR "
+                           "(default: a new temporary folder, kept afterwards)")
     export = commands.add_parser(
         "export", help="write a campaign's data (CSV and a workbook; no Telegram ids) to DIR")
     export.add_argument("--campaign", required=True, metavar="SLUG")
@@ -181,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from bot.demo import run_demo
 
+        if args.files is not None and Path(args.files).exists() \
+                and not Path(args.files).is_dir():
+            print(f"chamyeo: --files: {args.files} is not a folder", file=sys.stderr)
+            return EXIT_USAGE
+
         if args.database is not None:
             try:
                 check_database_url(args.database)
@@ -191,9 +202,9 @@ def main(argv: list[str] | None = None) -> int:
                 return EXIT_USAGE
             return _unless_unreachable(args.database, lambda: run_demo(
                 settings, at=args.at, campaign_file=args.campaign, database=args.database,
-                identity=args.identity))
+                identity=args.identity, language=args.language, files=args.files))
         return run_demo(settings, at=args.at, campaign_file=args.campaign,
-                        identity=args.identity)
+                        identity=args.identity, language=args.language, files=args.files)
     if args.command == "backup":
         return _backup(url, args.out)
     configure_logging(logging.WARNING)
@@ -398,7 +409,11 @@ async def _campaign_list(services) -> int:
 
     listing = await services.campaigns.listing()
     if not listing:
-        print("no campaigns yet: load one with `chamyeo campaign load FILE`")
+        from storage.reachable import database_location
+
+        # Where: run from another directory, the default URL names another (new) file.
+        print(f"no campaigns yet in {database_location(services.db.url)}: load one with "
+              "`chamyeo campaign load FILE`")
         return 0
     for campaign, moment in listing:
         if moment.current is not None:

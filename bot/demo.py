@@ -30,9 +30,11 @@ DEMO_ADMIN = 99  # `:user 99` is an admin, to try the staff commands
 DEMO_HELP = """\
   text        send a message to the bot (e.g. /start, /search 돌봄, /myvote)
   3           press button [3] of the latest message
+  \\5          send "5" as text (a judge's score), not a button; \\:x sends ":x"
   :time       show the demo clock
   :jump +2d   move the clock ahead (+30m, +6h, +2d) or to an instant (2024-12-02T10:00)
-  :user 2     talk as another citizen (each has one vote)
+  :user 2     talk as another citizen (each has one vote; /start is sent for a new one);
+              what the bot sent to citizen 1 meanwhile is shown when you come back (:user 1)
   :user 99    talk as the demo's admin (try /admin, /tally, /grant 2 judge, /results)
   :contact N  share your own phone number N (when the campaign counts phones: --identity phone)
   :contact N forwarded   share someone else's number (refused)
@@ -48,40 +50,78 @@ def parse_instant(text: str, timezone: str) -> datetime:
     return instant if instant.tzinfo else instant.replace(tzinfo=ZoneInfo(timezone))
 
 
+SHOWN = ("sendMessage", "editMessageText", "sendPhoto", "sendDocument")
+
+
 class ConsoleChat:
     """Prints what the bot sends to the current user, whether it answers a keystroke or arrives
-    on its own (an announcement), and remembers the buttons of the latest message."""
+    on its own (an announcement), and remembers the buttons of each user's latest message.
+    What the bot sends to another user meanwhile (an approval notice, the results) waits until
+    the demo talks as that user again. Documents are written to `files` (a new temporary
+    folder by default, kept afterwards) and listed with their paths."""
 
-    def __init__(self, request, out=sys.stdout) -> None:
+    def __init__(self, request, out=sys.stdout, files: Path | None = None) -> None:
         self.request = request
         self.out = out
         self.user_id = 0
         self.printed = 0
-        self.buttons: list[dict] = []
-        self.message: dict | None = None
+        self.files = files
+        self.away: dict[int, list] = {}
+        self.latest: dict[int, tuple[list[dict], dict | None]] = {}
+
+    @property
+    def buttons(self) -> list[dict]:
+        return self.latest.get(self.user_id, ([], None))[0]
+
+    @property
+    def message(self) -> dict | None:
+        return self.latest.get(self.user_id, ([], None))[1]
 
     def flush(self) -> None:
         calls = self.request.calls[self.printed:]
         self.printed += len(calls)
         for call in calls:
-            if call.method in ("sendMessage", "editMessageText", "sendPhoto"):
+            if call.method in SHOWN and "_failed" not in call.params:
                 if call.chat_id == self.user_id:
                     self._print_message(call)
+                elif call.chat_id is not None:
+                    self.away.setdefault(call.chat_id, []).append(call)
             elif call.method == "answerCallbackQuery" and call.params.get("text"):
                 print(f"\n💬 {call.params['text']}", file=self.out)
+
+    def switch(self, user_id: int) -> None:
+        """Talk as `user_id` from now on; first show what the bot sent them meanwhile."""
+        self.flush()  # what came before belongs to whoever it was sent to
+        self.user_id = user_id
+        waiting = self.away.pop(user_id, [])
+        if waiting:
+            print(f"\n── while you were away: {len(waiting)} message(s) ──", file=self.out)
+            for call in waiting:
+                self._print_message(call)
+            print("── (end of what came while you were away) ──", file=self.out)
 
     def _print_message(self, call) -> None:
         edited = call.method.startswith("edit")
         photo = "📷 (photo) " if call.method == "sendPhoto" else ""
-        print("\n🤖 " + ("(edited) " if edited else "") + photo + plain_text(call.text or ""),
-              file=self.out)
+        text = plain_text(call.text or "")
+        if call.method == "sendDocument":
+            try:
+                for path in self._save_files(call):
+                    print(f"\n🤖 📎 (file) {path.name} → {path}", file=self.out)
+            except OSError as exc:
+                print(f"\n🤖 📎 (file not written to {self.files}: {exc.strerror or exc})",
+                      file=self.out)
+            if text:
+                print(f"   {text}", file=self.out)
+        else:
+            print("\n🤖 " + ("(edited) " if edited else "") + photo + text, file=self.out)
         buttons = call.buttons()
         if buttons:
-            self.buttons = buttons
             message_id = call.params.get("message_id")
-            if message_id is None:
-                message_id = max(k[1] for k in self.request.messages if k[0] == call.chat_id)
-            self.message = self.request.messages[(call.chat_id, int(message_id))]
+            if message_id is None and isinstance(call.result, dict):
+                message_id = call.result.get("message_id")
+            self.latest[call.chat_id] = (
+                buttons, self.request.messages.get((call.chat_id, int(message_id or 0))))
         for number, button in enumerate(buttons, 1):
             target = "" if "callback_data" in button else "  🔗"
             print(f"   [{number}] {button['text']}{target}", file=self.out)
@@ -89,20 +129,41 @@ class ConsoleChat:
             how = "  (type :contact 010-1234-5678)" if key.get("request_contact") else ""
             print(f"   [⌨ {key['text']}]{how}", file=self.out)
 
+    def _save_files(self, call) -> list[Path]:
+        """Write the document's files where the person trying the demo can open them."""
+        if self.files is None:
+            self.files = Path(tempfile.mkdtemp(prefix="chamyeo-demo-files-"))
+        self.files.mkdir(parents=True, exist_ok=True)
+        saved = []
+        for name, content in call.params.get("_files", {}).values():
+            path = self.files / Path(name or "file").name
+            stem, suffix, copy = path.stem, path.suffix, 1
+            while path.exists():  # a second export keeps the first one's files
+                copy += 1
+                path = self.files / f"{stem}-{copy}{suffix}"
+            path.write_bytes(content)
+            saved.append(path.resolve())
+        return saved
+
 
 def run_demo(settings: Settings, at: str | None = None, campaign_file: str | None = None,
-             database: str | None = None, identity: str | None = None) -> int:
+             database: str | None = None, identity: str | None = None,
+             language: str | None = None, files: str | None = None) -> int:
     """The demo on a temporary SQLite file, or on `database` (a URL), which is migrated, loaded
-    with the campaign and left there afterwards. `identity` overrides the campaign's."""
+    with the campaign and left there afterwards. `identity` overrides the campaign's;
+    `language` is the demo users' Telegram language (default: CHAMYEO_DEFAULT_LANGUAGE);
+    documents the bot sends are written to `files` (default: a new temporary folder)."""
     try:
         return asyncio.run(_demo(settings, at, Path(campaign_file or DEFAULT_CAMPAIGN),
-                                 database, identity))
+                                 database, identity, language,
+                                 Path(files) if files else None))
     except KeyboardInterrupt:
         return 0
 
 
 async def _demo(settings: Settings, at: str | None, path: Path, database: str | None,
-                identity: str | None = None) -> int:
+                identity: str | None = None, language: str | None = None,
+                files: Path | None = None) -> int:
     # Imported here so `chamyeo --help` stays fast.
     from bot.app import build_application
     from bot.services import Services
@@ -111,7 +172,7 @@ async def _demo(settings: Settings, at: str | None, path: Path, database: str | 
     from handlers.telegram.offline import OfflineRequest, OfflineTelegram, TelegramUser
     from storage.database import Database
     from storage.migrate import upgrade
-    from storage.reachable import safe_url
+    from storage.reachable import database_location
 
     try:
         spec = parse_campaign_file(path)
@@ -136,7 +197,7 @@ async def _demo(settings: Settings, at: str | None, path: Path, database: str | 
             database = f"sqlite+aiosqlite:///{Path(folder) / 'demo.db'}"
             where = "temporary database"
         else:
-            where = f"database {safe_url(database)}"
+            where = f"database {database_location(database)}"
         db = Database(database)
         cleanup.push_async_callback(db.dispose)  # before the temporary folder goes
         await upgrade(db)
@@ -156,14 +217,15 @@ async def _demo(settings: Settings, at: str | None, path: Path, database: str | 
             Settings(_env_file=None, chamyeo_admin_ids=(DEMO_ADMIN,)), services,
             request=request, rate_limited=False
         )
-        chat = ConsoleChat(request)
+        chat = ConsoleChat(request, files=files)
+        language = language or settings.chamyeo_default_language
         async with application:
             await set_commands(application.bot)
             scheduler = application.bot_data[SCHEDULER]
             await scheduler.start()
             driver = OfflineTelegram(application, request, clock)
-            user = TelegramUser(1, "시민 1", settings.chamyeo_default_language)
-            chat.user_id = user.id
+            user = TelegramUser(1, "시민 1", language)
+            chat.switch(user.id)
             # Announcements arrive while the user reads: print them as they come.
             printer = asyncio.create_task(_keep_printing(chat))
             print(f"Chamyeo demo: {spec.title.get('en')} ({path.name}), offline, {where}."
@@ -176,6 +238,7 @@ async def _demo(settings: Settings, at: str | None, path: Path, database: str | 
                          f". Voting codes for this demo: {', '.join(codes)}"))
             await driver.send(user, "/start")
             chat.flush()
+            started = {user.id}
             photos = 0
             while True:
                 if interactive:
@@ -206,25 +269,41 @@ async def _demo(settings: Settings, at: str | None, path: Path, database: str | 
                     await driver.send_contact(user, words[1], owner_id=owner)
                     chat.flush()
                     continue
+                if line.startswith(":user"):
+                    number = line.partition(" ")[2].strip() or "1"
+                    if not number.isdigit() or int(number) == 0:
+                        print("(usage: :user 2, a number from 1; :user 99 is the admin)")
+                        continue
+                    user = TelegramUser(int(number), f"시민 {int(number)}", language)
+                    # What is on its way (a notice, a broadcast's report) arrives first, and
+                    # what is for the one you talked as is shown before you leave them.
+                    await services.broadcaster.idle()
+                    chat.flush()
+                    print(f"(now talking as {'the admin' if user.id == DEMO_ADMIN else 'citizen'}"
+                          f" {user.id})")
+                    chat.switch(user.id)
+                    if user.id not in started:  # someone new opens the bot first, as user 1 did
+                        started.add(user.id)
+                        await driver.send(user, "/start")
+                        chat.flush()
+                    continue
                 if line.startswith(":"):
                     if not _demo_command(line, clock, spec.timezone):
                         break
-                    if line.startswith(":user"):
-                        number = line.split()[1] if len(line.split()) > 1 else "1"
-                        user = TelegramUser(int(number) if number.isdigit() else 1,
-                                            f"시민 {number}", settings.chamyeo_default_language)
-                        chat.user_id = user.id
-                        print(f"(now talking as citizen {user.id})")
                     if line.startswith(":jump"):
                         # What the clock just passed is announced now, not at the next tick.
                         await scheduler.tick()
                         await services.broadcaster.idle()
                         chat.flush()
                     continue
-                if line.isdigit():
+                if line.startswith("\\"):
+                    # An escaped line is text as typed: a number, or text starting with ":".
+                    await driver.send(user, line[1:])
+                elif line.isdigit():
                     number = int(line)
                     if not 1 <= number <= len(chat.buttons):
-                        print("(no button with that number)")
+                        print(f"(no button [{number}]; to send {number} as text, type "
+                              f"\\{number})")
                         continue
                     button = chat.buttons[number - 1]
                     if "callback_data" not in button:
@@ -234,6 +313,8 @@ async def _demo(settings: Settings, at: str | None, path: Path, database: str | 
                 else:
                     await driver.send(user, line)
                 chat.flush()
+            await services.broadcaster.idle()  # what is on its way to this user, shown
+            chat.flush()
             printer.cancel()
             await scheduler.stop()
     return 0
@@ -266,8 +347,8 @@ def _demo_command(line: str, clock: RunningClock, timezone: str) -> bool:
         print(f"(clock: {format_when(clock.now(), timezone, 'en')})")
     elif word == ":time":
         print(f"(clock: {format_when(clock.now(), timezone, 'en', seconds=True)})")
-    elif word == ":user":
-        pass
     else:
+        if word not in (":help", ":h", ":?"):
+            print(f"(unknown: {word}; to send it as text, type \\{word})")
         print(DEMO_HELP)
     return True

@@ -10,6 +10,7 @@ import socket
 import sqlite3
 from pathlib import Path
 
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -96,6 +97,27 @@ def _is_asyncpg_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionDoesNotExistError)
 
 
+def _sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL, absolute (relative to the working directory); None for a
+    server database or one in memory."""
+    if not url.startswith("sqlite"):
+        return None
+    try:
+        database = make_url(url).database
+    except Exception:
+        return None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).resolve()
+
+
+def database_location(url: str) -> str:
+    """Where the data is, for a log line: a SQLite file's absolute path, else the URL with
+    its password hidden."""
+    path = _sqlite_path(url)
+    return str(path) if path is not None else safe_url(url)
+
+
 def missing_sqlite_folder(url: str) -> Path | None:
     """The folder a SQLite URL's file would be in, if that folder does not exist."""
     if not url.startswith("sqlite"):
@@ -123,5 +145,22 @@ async def check_reachable(url: str) -> None:
         # Whatever stops the first connection stops the command: say it in one line.
         reason = unreachable_reason(exc) or str(_driver_error(exc)) or type(exc).__name__
         raise DatabaseUnreachable(unreachable_line(url, reason)) from None
+    finally:
+        await engine.dispose()
+
+
+async def has_campaign(url: str) -> bool | None:
+    """Whether a campaign was ever loaded into this database (campaigns are never deleted);
+    None if it has no tables at all: new, created empty by the first connection."""
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
+            if not tables:
+                return None
+            if "campaigns" not in tables:
+                return False
+            return (await conn.execute(text("SELECT 1 FROM campaigns LIMIT 1"))).first() \
+                is not None
     finally:
         await engine.dispose()

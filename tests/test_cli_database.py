@@ -19,6 +19,7 @@ import storage.reachable
 from storage.reachable import (
     DatabaseUnreachable,
     check_reachable,
+    database_location,
     safe_url,
     unreachable_line,
     unreachable_reason,
@@ -248,7 +249,7 @@ def test_demo_on_a_fresh_database_migrates_it_and_leaves_it_there(tmp_path,
     first = cli("demo", "--database", empty_database_url, input=DEMO_VOTE)
     assert first.returncode == 0, first.stderr
     assert "Traceback" not in first.stderr
-    assert f"database {safe_url(empty_database_url)}" in first.stdout
+    assert f"database {database_location(empty_database_url)}" in first.stdout
     assert "투표가 기록되었습니다" in first.stdout
 
     [(revision,)] = query(empty_database_url, "SELECT version_num FROM alembic_version")

@@ -34,6 +34,7 @@ EDITING_METHODS = {"editMessageText", "editMessageCaption", "editMessageReplyMar
 class ApiCall:
     method: str
     params: dict[str, Any]
+    result: Any = None  # what the offline Telegram answered (a sent message: with its id)
 
     @property
     def text(self) -> str | None:
@@ -121,8 +122,9 @@ class OfflineRequest(BaseRequest):
             status, body = self._failures[api_method].pop(0)
             self.calls.append(ApiCall(api_method, {**params, "_failed": status}))
             return status, json.dumps(body).encode()
-        self.calls.append(ApiCall(api_method, params))
-        result = self._answer(api_method, params)
+        call = ApiCall(api_method, params)
+        self.calls.append(call)
+        result = call.result = self._answer(api_method, params)
         return 200, json.dumps({"ok": True, "result": result}).encode()
 
     def _answer(self, method: str, params: dict[str, Any]) -> Any:
