@@ -17,7 +17,7 @@ SUBMIT = (  # as the README's submission example: a case sent in by chat, with a
     "2023년부터 주민 봉사자 20명이 매주 목요일 모여 반찬을 만들고 홀로 사는 어르신 "
     "30가구를 찾아갑니다.\n:photo\n1\n1\n"
 )
-APPROVAL = "「우리 동네 반찬 나눔」이(가) 승인되었습니다"
+APPROVAL = "「우리 동네 반찬 나눔」이 승인되었습니다"
 AWAY = "── while you were away: "
 
 
@@ -126,4 +126,4 @@ def test_files_a_folder_cannot_hold_are_said_and_the_demo_goes_on(tmp_path, empt
     out = demo(tmp_path, empty_database_url, ":user 99\n/admin\n4\n/myvote\n",
                "--files", str(a_file / "sub"))
     assert f"🤖 📎 (file not written to {a_file / 'sub'}: " in out
-    assert "파일 7개를 보냈습니다" in out and "> /myvote" in out
+    assert "파일 8개를 보냈습니다" in out and "> /myvote" in out
