@@ -134,8 +134,33 @@ async def test_filters_and_search_keep_the_citizens_order(services, campaign):
     assert len(seniors) == 15 and seniors == [i for i in everything if i in set(seniors)]
     dong = await every_page(services, campaign, kim, district="dong", category="seniors")
     assert len(dong) == 7 and dong == [i for i in everything if i in set(dong)]
+    # every word: 제목 (in every title) and 1 (01, 10 to 19, 21)
     found = await every_page(services, campaign, kim, keyword="제목 1")
-    assert len(found) == 10 and found == [i for i in everything if i in set(found)]
+    assert len(found) == 12 and found == [i for i in everything if i in set(found)]
+
+
+async def test_a_search_lists_title_hits_first_each_group_in_the_citizens_order(services):
+    """A word in the title of some cases and only in the body of others: the title hits
+    come first, then the rest, and each group keeps the citizen's own random order."""
+    raw = thirty_cases(slug="title-first")
+    for n, case in enumerate(raw["cases"], start=1):
+        if n <= 6:
+            case["ko"]["title"] += " 도시락"
+        elif n >= 20:
+            case["ko"]["body"] += " 반찬과 도시락을 나눕니다."
+    report = await services.campaigns.load(parse_campaign(raw))
+    campaign = await services.campaigns.get(report.campaign_id)
+    ids = sorted(r.case.id for r in await services.results.ranking(campaign))
+    titled, bodied = set(ids[:6]), set(ids[19:])
+    orders = []
+    for n in (1, 2, 3):
+        who = await citizen(services, n)
+        everything = await every_page(services, campaign, who)
+        found = await every_page(services, campaign, who, keyword="도시락")
+        assert found[:6] == [i for i in everything if i in titled]
+        assert found[6:] == [i for i in everything if i in bodied]
+        orders.append(found)
+    assert len({tuple(o) for o in orders}) == 3  # still each citizen's own order
 
 
 async def test_file_order_when_the_campaign_asks_for_it(services):
