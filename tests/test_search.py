@@ -6,25 +6,28 @@ Run on SQLite and on PostgreSQL (CHAMYEO_TEST_DATABASE_URL): both must find the 
 
 from __future__ import annotations
 
+import logging
+
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from bot.campaign_file import parse_campaign_file
 from bot.domain import Case, CaseStatus, CaseText
 from bot.search import MAX_CHARS, MAX_WORDS, clean_search
 from bot.services.catalog import ListQuery
+from handlers.kakao.server import build_kakao_app
 from handlers.telegram import callbacks as cb
 from storage.repositories import CaseRepository
 from tests.conftest import DAEJEON_FILE, KIM, SMITH
-from tests.test_kakao_skill import (  # noqa: F401 (kakao: a fixture)
+from tests.test_kakao_skill import (
+    SETTINGS,
     ask,
     card_button,
-    kakao,
     press,
     quick_reply,
     skill_request,
     texts,
 )
-from tests.test_telegram_rules import errors_logged  # noqa: F401 (a fixture)
 
 LUNCH_BOX = "panam2-knock-lunchbox"  # 도시락 들고 안부 묻는 ‘똑똑 도시락’
 YOUNG_CARERS = "gayang2-young-carers"  # 가족을 돌보는 청년에게 쉼표를
@@ -35,11 +38,31 @@ CAFE = "munhwa2-together-cafe"  # The Together Café
 LONG_PHRASE = "청년 상담 기관과 함께 은둔 청년 지원을 시작했습니다"
 
 
+def is_search_answer(text: str | None) -> bool:
+    """Typed text taken as a search (Korean): a list, or "nothing found", maybe after a note
+    that it was cut."""
+    return any(mark in (text or "") for mark in ("📋 <b>사례 목록</b>", "🔎 찾는 말: "))
+
+
 @pytest.fixture
 async def campaign(services):
     """The Daejeon 2024 sample (its own random order while voting is open)."""
     report = await services.campaigns.load(parse_campaign_file(DAEJEON_FILE))
     return await services.campaigns.get(report.campaign_id)
+
+
+@pytest.fixture
+async def kakao(services, campaign):
+    client = TestClient(TestServer(build_kakao_app(services, SETTINGS)))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def errors_logged(caplog):
+    caplog.set_level(logging.ERROR, logger="handlers.telegram.errors")
+    return lambda: [r for r in caplog.records if r.name == "handlers.telegram.errors"]
 
 
 async def keys_by_id(services, campaign) -> dict[int, str]:
@@ -284,3 +307,30 @@ async def test_kakao_every_word_must_match(kakao, campaign):
     status, answer = await ask(kakao, skill_request("어르신 도시락"))
     assert "도시락 들고 안부 묻는" in texts(answer)[1]
 
+
+
+def test_recent_searches_are_numbered_bounded_and_reused():
+    from handlers.telegram.browse import (
+        SEARCH_NUMBERS,
+        SEARCHES,
+        SEARCHES_KEPT,
+        recall_search,
+        remember_search,
+    )
+
+    data: dict = {}
+    first = remember_search(data, "돌봄")
+    assert remember_search(data, "어르신 도시락") != first
+    assert remember_search(data, "돌봄") == first  # the same search, the same number
+    for n in range(SEARCHES_KEPT * 3):
+        remember_search(data, f"낱말 {n}")
+    assert len(data[SEARCHES]) == SEARCHES_KEPT
+    assert recall_search(data, first) is None  # gone: an old button shows the plain list
+    newest = remember_search(data, "새 낱말")
+    assert recall_search(data, newest) == "새 낱말"
+    # numbers wrap before they outgrow six digits
+    data = {SEARCHES: [[SEARCH_NUMBERS - 1, "끝"]]}
+    assert remember_search(data, "처음") == 1
+    assert remember_search(data, "다음") == 2
+    # a session written by hand or by an older version: ignored, not a crash
+    assert recall_search({SEARCHES: [["x"], [3, None]]}, 3) is None

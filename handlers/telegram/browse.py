@@ -36,7 +36,7 @@ CAPTION_LIMIT = 1024
 # whole search, however long. Commands keep it (handlers/telegram/setup.py); a number no
 # longer here (an old button) shows the list without the search, and says so.
 SEARCHES = "searches"
-SEARCHES_KEPT = 20
+SEARCHES_KEPT = 10
 SEARCH_NUMBERS = 1_000_000  # numbers count up and wrap: six digits in a button at most
 
 
@@ -51,20 +51,25 @@ def clear_keeping_searches(user_data: dict) -> None:
 
 def remember_search(user_data: dict, text: str) -> int:
     """The number of `text` among the recent searches, kept as the newest."""
-    searches = [entry for entry in user_data.get(SEARCHES, [])
-                if isinstance(entry, list) and len(entry) == 2]
+    searches = _searches(user_data)
     number = next((n for n, known in searches if known == text), None)
     if number is None:
-        newest = max((n for n, _ in searches), default=0)
+        newest = searches[-1][0] if searches else 0
         number = newest % (SEARCH_NUMBERS - 1) + 1
     searches = [entry for entry in searches if entry[0] != number and entry[1] != text]
     user_data[SEARCHES] = [*searches, [number, text]][-SEARCHES_KEPT:]
     return number
 
 
+def _searches(user_data: dict) -> list[list]:
+    kept = user_data.get(SEARCHES)
+    return [entry for entry in (kept if isinstance(kept, list) else [])
+            if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], int)
+            and isinstance(entry[1], str)]
+
+
 def recall_search(user_data: dict, number: int) -> str | None:
-    return next((text for n, text in user_data.get(SEARCHES, [])
-                 if n == number and isinstance(text, str)), None)
+    return next((text for n, text in _searches(user_data) if n == number), None)
 
 
 def _query(turn: Turn, state: cb.ListState, keyword: str | None) -> ListQuery:
