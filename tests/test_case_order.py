@@ -49,6 +49,13 @@ def thirty_cases(**changes) -> dict:
     return raw
 
 
+def with_lunch_boxes(raw: dict) -> dict:
+    """도시락 in the first case's title and only in the last case's body."""
+    raw["cases"][0]["ko"]["title"] += " 도시락"
+    raw["cases"][-1]["ko"]["body"] += " 도시락을 나눕니다."
+    return raw
+
+
 @pytest.fixture
 async def campaign(services):
     report = await services.campaigns.load(parse_campaign(thirty_cases()))
@@ -134,8 +141,33 @@ async def test_filters_and_search_keep_the_citizens_order(services, campaign):
     assert len(seniors) == 15 and seniors == [i for i in everything if i in set(seniors)]
     dong = await every_page(services, campaign, kim, district="dong", category="seniors")
     assert len(dong) == 7 and dong == [i for i in everything if i in set(dong)]
+    # every word: 제목 (in every title) and 1 (01, 10 to 19, 21)
     found = await every_page(services, campaign, kim, keyword="제목 1")
-    assert len(found) == 10 and found == [i for i in everything if i in set(found)]
+    assert len(found) == 12 and found == [i for i in everything if i in set(found)]
+
+
+async def test_a_search_lists_title_hits_first_each_group_in_the_citizens_order(services):
+    """A word in the title of some cases and only in the body of others: the title hits
+    come first, then the rest, and each group keeps the citizen's own random order."""
+    raw = thirty_cases(slug="title-first")
+    for n, case in enumerate(raw["cases"], start=1):
+        if n <= 6:
+            case["ko"]["title"] += " 도시락"
+        elif n >= 20:
+            case["ko"]["body"] += " 반찬과 도시락을 나눕니다."
+    report = await services.campaigns.load(parse_campaign(raw))
+    campaign = await services.campaigns.get(report.campaign_id)
+    ids = sorted(r.case.id for r in await services.results.ranking(campaign))
+    titled, bodied = set(ids[:6]), set(ids[19:])
+    orders = []
+    for n in (1, 2, 3):
+        who = await citizen(services, n)
+        everything = await every_page(services, campaign, who)
+        found = await every_page(services, campaign, who, keyword="도시락")
+        assert found[:6] == [i for i in everything if i in titled]
+        assert found[6:] == [i for i in everything if i in bodied]
+        orders.append(found)
+    assert len({tuple(o) for o in orders}) == 3  # still each citizen's own order
 
 
 async def test_file_order_when_the_campaign_asks_for_it(services):
@@ -170,8 +202,8 @@ async def cast_votes(services: Services, campaign: Campaign) -> list[int]:
 
 async def test_after_voting_the_published_ranking(services, clock):
     # Votes only, so the ranking is known from the votes cast (judges' part is weightless).
-    report = await services.campaigns.load(parse_campaign(thirty_cases(
-        ranking={"citizen_weight": 1.0, "judge_weight": 0.0})))
+    raw = with_lunch_boxes(thirty_cases(ranking={"citizen_weight": 1.0, "judge_weight": 0.0}))
+    report = await services.campaigns.load(parse_campaign(raw))
     campaign = await services.campaigns.get(report.campaign_id)
     ids = await cast_votes(services, campaign)
     clock.set(VOTING_CLOSES + timedelta(hours=1))
@@ -192,11 +224,13 @@ async def test_after_voting_the_published_ranking(services, clock):
     assert dong[:2] == [ids[29], ids[11]] and len(dong) == 15
     page = await services.catalog.list_cases(campaign, ListQuery(page=99), kim)
     assert page.page == page.pages - 1 == 3 and [c.id for c in page.cases] == expected[24:]
+    # a search: the title hit first, though the other case is ranked first
+    assert await every_page(services, campaign, kim, keyword="도시락") == [ids[0], ids[29]]
 
 
 async def test_after_voting_with_a_running_tally_most_votes_first(services, clock):
-    report = await services.campaigns.load(parse_campaign(thirty_cases(
-        voting={"votes_per_citizen": 1, "show_running_tally": True})))
+    report = await services.campaigns.load(parse_campaign(with_lunch_boxes(thirty_cases(
+        voting={"votes_per_citizen": 1, "show_running_tally": True}))))
     campaign = await services.campaigns.get(report.campaign_id)
     ids = await cast_votes(services, campaign)
     kim = await citizen(services, 1)
@@ -204,6 +238,8 @@ async def test_after_voting_with_a_running_tally_most_votes_first(services, cloc
     clock.set(VOTING_CLOSES + timedelta(minutes=1))
     top = [ids[29], ids[11], ids[6]]
     assert await every_page(services, campaign, kim) == top + [i for i in ids if i not in top]
+    # a search: the title hit first, though the other case has the most votes
+    assert await every_page(services, campaign, kim, keyword="도시락") == [ids[0], ids[29]]
 
 
 # --- through the channels -------------------------------------------------------------------

@@ -332,7 +332,7 @@ async def test_a_code_campaign_on_kakaotalk(services, client, clock, caplog):
     assert len(await rows(services, votes)) == 1
     # The wait is over: typed text is a search word again, the code is asked anew.
     answer, found = await say(client, other, OTHER_USER)
-    assert "조건에 맞는 사례가 없습니다." in found[0]
+    assert "맞는 사례가 없습니다." in found[0]  # a search that found nothing
     clock.set(DURING_VOTING + timedelta(hours=1, minutes=1))
     await vote_button(client, campaign, first, OTHER_USER)
     answer, found = await say(client, other, OTHER_USER)
@@ -353,7 +353,7 @@ async def test_cancel_leaves_the_code_question(services, client, clock):
     status, answer = await press(client, quick_reply(answer, "취소"))
     assert "시험 공모 2024" in texts(answer)[0]  # the menu
     answer, found = await say(client, "AAAA-AAAA-AAAA")  # a search word now, not a code
-    assert "조건에 맞는 사례가 없습니다." in found[0]
+    assert "맞는 사례가 없습니다." in found[0]  # a search that found nothing
     # Typed "취소" while a code is awaited does the same.
     await vote_button(client, campaign, first)
     answer, found = await say(client, "취소")

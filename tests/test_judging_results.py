@@ -20,6 +20,7 @@ from storage.repositories import ScoreRepository
 from storage.tables import audit_log
 from tests.conftest import ADMIN, SEOUL, VOTING_CLOSES, small_campaign
 from tests.test_chart import png_size
+from tests.test_search import is_search_answer
 
 LEE = TelegramUser(1003, "이영희", "ko", username="lee_judge")
 PARK = TelegramUser(1004, "박민수", "ko", username="park_mod")
@@ -113,8 +114,8 @@ async def test_out_of_range_skip_and_stop(staffbot, judge, services, campaign):
     assert "사례 제목 02번" in calls[-1].text
     calls = await staffbot.press(LEE, "그만하기")
     assert "심사를 멈췄습니다" in calls[-1].text
-    calls = await staffbot.send(LEE, "50")  # no step open: an ordinary message
-    assert calls[-1].text.startswith(HINT)
+    calls = await staffbot.send(LEE, "50")  # no step open: an ordinary message, a search
+    assert is_search_answer(calls[-1].text)
     assert await my_scores(services, campaign) == {}
 
 
@@ -149,8 +150,8 @@ async def test_score_is_refused_to_citizens_and_moderators(staffbot, services, c
     clock.advance(timedelta(minutes=1))  # refusals within one minute are one counted entry
     calls = await staffbot.press(user, data=f"Sj:s:{campaign.id}:{one}:0:100")
     assert calls[-1].method == "answerCallbackQuery" and calls[-1].params["show_alert"]
-    calls = await staffbot.send(user, "100")
-    assert calls[-1].text.startswith(HINT)
+    calls = await staffbot.send(user, "100")  # no score: an ordinary message, a search
+    assert is_search_answer(calls[-1].text)
     assert await my_scores(services, campaign) == {}
     refused = await audit(services, "staff.refused")
     assert [r["detail"]["attempt"] for r in refused] == ["/score",

@@ -184,7 +184,7 @@ async def test_the_reason_never_repeats_what_was_sent(kakao):
 
 def searched_and_found_nothing(answer: dict) -> bool:
     first = texts(answer)[0]
-    return first.startswith("📋 사례 목록") and "조건에 맞는 사례가 없습니다" in first
+    return first.startswith("🔎 찾는 말: 「") and "맞는 사례가 없습니다" in first
 
 
 # --- the block that called --------------------------------------------------------------

@@ -198,7 +198,7 @@ async def test_a_case_submitted_in_korean(kakao, services, campaign):
     assert len(await stored_cases(services)) == 1
     # Typed text is a search word again.
     found = await kim.say("반찬 나눔")
-    assert found[0].startswith("📋 사례 목록")
+    assert found[0].startswith(("📋 사례 목록", "🔎 찾는 말: "))  # a search
 
     found = await kim.tap("처음으로")
     assert kim.labels()[:2] == ["✏️ 사례 보내기", "📂 내 사례"]
@@ -270,7 +270,7 @@ async def test_a_case_in_english_with_back_edit_and_stop(kakao, services, campai
     assert await draft_of(services, SMITH) is None
     assert await stored_cases(services) == []
     found = await smith.say("lunch")  # a search word again
-    assert found[0].startswith("📋 ")
+    assert found[0].startswith(("📋 ", "🔎 You searched for: "))  # a search
 
 
 async def test_an_english_case_is_submitted_with_its_reference(kakao, services, campaign):
@@ -322,7 +322,7 @@ async def test_another_button_leaves_the_draft_waiting(kakao, services, campaign
     found = await kim.tap("사례 보기")
     found = await kim.say(TITLE)  # now a search word, not the title; said so
     assert found[0].startswith("✍️ 보내신 글은 사례 찾기로 처리했습니다. 쓰던 사례에")
-    assert found[1].startswith("📋 사례 목록")
+    assert found[1].startswith(("📋 사례 목록", "🔎 찾는 말: "))  # a search
     assert kim.labels()[0] == "✏️ 이어 쓰기"
     assert "title" not in (await draft_of(services, KIM)).answers
     found = await kim.tap("이어 쓰기")
@@ -555,7 +555,7 @@ async def test_the_welcome_block_leaves_the_draft_waiting(services, campaign):
         kim.answer = answer
         assert kim.labels()[0] == "✏️ 이어 쓰기"
         found = await kim.say(TITLE)  # a search now
-        assert found[1].startswith("📋 사례 목록")
+        assert found[1].startswith(("📋 사례 목록", "🔎 찾는 말: "))  # a search
         assert "title" not in (await draft_of(services, KIM)).answers
     finally:
         await client.close()

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from handlers.telegram.offline import TelegramUser
 from storage.tables import broadcasts
+from tests.test_search import is_search_answer
 from tests.test_staff_roles import ADMIN, HINT, KIM, LEE, audit
 
 SMITH = TelegramUser(1002, "Jane", "en")
@@ -83,9 +84,9 @@ async def test_citizens_and_judges_are_refused(staffbot, services, campaign, com
         assert calls[-1].text.startswith(HINT)
     refused = await audit(services, "staff.refused")
     assert [r["actor"] for r in refused] == [f"telegram:{KIM.id}", f"telegram:{LEE.id}"]
-    # A citizen's next message is not taken as a broadcast text.
+    # A citizen's next message is not taken as a broadcast text: a search, as always.
     calls = await staffbot.send(KIM, "안녕하세요")
-    assert calls[-1].text.startswith(HINT)
+    assert is_search_answer(calls[-1].text)
 
 
 async def test_audit_shows_the_latest_entries(staffbot, services, campaign):

@@ -16,6 +16,7 @@ from bot.settings import Settings
 from handlers.telegram.offline import OfflineRequest, OfflineTelegram, TelegramUser
 from storage.tables import audit_log, cases, submission_drafts, votes
 from tests.conftest import ADMIN, KIM, SMITH, small_campaign
+from tests.test_search import is_search_answer
 
 SEOUL = ZoneInfo("Asia/Seoul")
 SUBMITTING = datetime(2024, 11, 1, 10, 0, tzinfo=SEOUL)
@@ -311,9 +312,9 @@ async def test_stop_asks_first_then_throws_the_draft_away(telegram, services, ca
     assert "아무것도 접수되지 않았습니다" in last_text(calls)
     assert await draft_of(services, KIM) is None
     assert await stored_cases(services) == []
-    # The conversation is over: typed text is not an answer any more.
+    # The conversation is over: typed text is not an answer any more, but a search.
     calls = await telegram.send(KIM, BODY)
-    assert "아래 버튼을 눌러 주세요" in last_text(calls)
+    assert is_search_answer(last_text(calls))
 
 
 async def test_an_old_throw_away_button_does_not_delete_a_newer_draft(telegram, services,
@@ -373,7 +374,7 @@ async def test_text_after_going_elsewhere_is_not_taken_as_an_answer(telegram, se
     await telegram.press(KIM, "사례 보기")
     await telegram.press(KIM, "낱말 찾기")
     calls = await telegram.send(KIM, "돌봄")
-    assert "사례 목록" in last_text(calls)
+    assert is_search_answer(last_text(calls))
     assert (await draft_of(services, KIM)).answer(Step.TITLE) is None
     calls = await telegram.send(KIM, "/start")
     calls = await telegram.press(KIM, "쓰던 사례 이어 쓰기")
@@ -425,8 +426,8 @@ async def test_the_phase_closing_mid_way_refuses_the_rest(telegram, services, ca
                                 "접수되지 않았습니다.")
     assert await stored_cases(services) == []
     assert await draft_of(services, KIM) is None
-    calls = await telegram.send(KIM, TITLE)  # the conversation has ended
-    assert "아래 버튼을 눌러 주세요" in last_text(calls)
+    calls = await telegram.send(KIM, TITLE)  # the conversation has ended: a search
+    assert is_search_answer(last_text(calls))
 
 
 async def test_the_phase_closing_while_typing(telegram, services, campaign, clock):

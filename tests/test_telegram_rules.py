@@ -5,6 +5,7 @@ the error handling around edits, and the per-user update processor."""
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from datetime import timedelta
 
@@ -27,6 +28,12 @@ EXPIRED_KO = "이 버튼은 만료되었습니다. 처음 화면에서 다시 �
 EXPIRED_EN = "This button has expired. Please start again from the main menu."
 ERROR_WORDS = ("문제가 생겼습니다", "something went wrong")
 HINT_KO = "아래 버튼을 눌러 주세요.\n사례를 찾으려면 「/search 돌봄」처럼 보내 주세요."
+NOTHING_FOUND_KO = ["📋 모든 사례 보기", "🔎 다시 찾기", "🏠 처음으로"]
+
+
+def nothing_found_ko(word: str) -> str:
+    return (f"🔎 찾는 말: 「{word}」\n맞는 사례가 없습니다.\n"
+            "다른 낱말로 찾아보거나 아래 버튼을 눌러 주세요.")
 
 
 def methods(calls) -> list[str]:
@@ -345,7 +352,7 @@ async def test_unknown_and_hidden_cases_in_the_current_campaign(
 
 
 async def test_out_of_range_list_state_is_harmless(telegram, services, campaign, errors_logged):
-    state = cb.ListState(page=999, district=42, category=77, keyword=None)
+    state = cb.ListState(page=999, district=42, category=77, search=None)
     calls = await telegram.press(KIM, data=cb.encode(cb.ShowList(campaign.id, state)))
     edit = only(calls, "editMessageText")
     assert edit.text.startswith("📋 <b>사례 목록</b> (2/2쪽, 모두 10건)")
@@ -395,8 +402,8 @@ async def test_bad_deep_links_get_a_clear_answer(
 # --- fallback and search ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["안녕하세요", "/foo", "/foo bar", "1234"])
-async def test_anything_else_gets_the_hint_with_the_menu(telegram, campaign, text):
+@pytest.mark.parametrize("text", ["/foo", "/foo bar", "/1234"])
+async def test_an_unknown_command_gets_the_hint_with_the_menu(telegram, campaign, text):
     calls = await telegram.send(KIM, text)
     assert methods(calls) == ["sendMessage"]
     assert calls[0].chat_id == KIM.id
@@ -404,8 +411,19 @@ async def test_anything_else_gets_the_hint_with_the_menu(telegram, campaign, tex
     assert calls[0].labels() == MENU_KO
 
 
+@pytest.mark.parametrize("text", ["안녕하세요", "1234"])
+async def test_typed_text_that_finds_nothing_says_so_with_a_way_on(telegram, campaign, text):
+    calls = await telegram.send(KIM, text)
+    assert methods(calls) == ["sendMessage"]
+    assert calls[0].text == nothing_found_ko(text)
+    assert calls[0].labels() == NOTHING_FOUND_KO
+    calls = await telegram.press(KIM, "모든 사례 보기")
+    assert only(calls, "editMessageText").text.startswith(
+        "📋 <b>사례 목록</b> (1/2쪽, 모두 10건)\n보고")
+
+
 async def test_hint_in_english(telegram, campaign):
-    calls = await telegram.send(SMITH, "what now?")
+    calls = await telegram.send(SMITH, "/what")
     assert calls[0].text == ("Please use the buttons below.\n"
                              "To find cases, send something like “/search care”.")
     assert calls[0].labels() == MENU_EN
@@ -424,9 +442,10 @@ async def test_search_button_then_a_typed_word(telegram, campaign):
     assert listing.labels()[0] == "사례 제목 07번 · 동구"
     assert "✖ 조건 지우기" in listing.labels()
 
-    # the search was answered: the next free text gets the hint again
-    calls = await telegram.send(KIM, "07번")
-    assert only(calls, "sendMessage").text == HINT_KO
+    # the search was answered; free text searches anyway, as /search does
+    calls = await telegram.send(KIM, "사례 07번")
+    assert only(calls, "sendMessage").text.startswith(
+        "📋 <b>사례 목록</b> (1/1쪽, 모두 1건)\n조건: 「사례 07번」")
 
 
 async def test_search_command(telegram, campaign):
@@ -442,8 +461,8 @@ async def test_search_command(telegram, campaign):
     assert "(1/2쪽, 모두 10건)" in only(calls, "sendMessage").text
 
     calls = await telegram.send(SMITH, "/search title 0")
-    # 01 to 09 but not 03, which has no English text
-    assert "(page 1 of 1, 8 in all)" in only(calls, "sendMessage").text
+    # every word, anywhere: 01 to 10 but not 03, which has no English text
+    assert "(page 1 of 2, 9 in all)" in only(calls, "sendMessage").text
 
 
 async def test_search_without_a_word_asks_for_one(telegram, campaign):
@@ -458,17 +477,18 @@ async def test_search_without_a_word_asks_for_one(telegram, campaign):
 async def test_search_with_no_match_says_so(telegram, campaign):
     calls = await telegram.send(KIM, "/search 없는낱말")
     listing = only(calls, "sendMessage")
-    assert listing.text == ("📋 <b>사례 목록</b> (1/1쪽, 모두 0건)\n조건: 「없는낱말」\n"
-                            "조건에 맞는 사례가 없습니다.")
-    assert not any(label.startswith("사례 제목") for label in listing.labels())
+    assert listing.text == nothing_found_ko("없는낱말")
+    assert listing.labels() == NOTHING_FOUND_KO
+    calls = await telegram.press(KIM, "다시 찾기")
+    assert only(calls, "editMessageText").text == "찾을 낱말을 보내 주세요.\n예: 돌봄"
 
 
 @pytest.mark.parametrize("word", ["%", "_", "\\", "<b>", "' OR 1=1 --"])
 async def test_search_words_are_taken_literally(telegram, campaign, word, errors_logged):
     calls = await telegram.send(KIM, f"/search {word}")
     listing = only(calls, "sendMessage")
-    assert "모두 0건" in listing.text
-    assert "<b>" not in listing.text.split("\n", 1)[1]  # the word is escaped, not markup
+    assert listing.text == nothing_found_ko(html.escape(word, quote=False))
+    assert listing.labels() == NOTHING_FOUND_KO
     assert errors_logged() == []
 
 
@@ -645,7 +665,7 @@ async def test_every_message_and_button_stays_within_limits(telegram, services, 
     await telegram.press(KIM, "이전")
     await telegram.press(KIM, "가가가")
     await telegram.press(KIM, "더 보기")
-    await telegram.send(KIM, "/search " + "돌봄어르신" * 20)  # trimmed to 30 characters
+    await telegram.send(KIM, "/search 사례 " + "제목 " * 60)  # cut to its first words
     await telegram.press(KIM, "지역")
     await telegram.press(KIM, "동구")
     await telegram.send(KIM, "/search 사례 제목")

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import Clock
 from bot.domain import Campaign, Case, CaseOrder, CasePage, CaseStatus, Citizen, PhaseStatus
+from bot.search import Match, clean_search, match, words_of
 from bot.services.results import final_ranking
 from storage.database import Database
 from storage.repositories import CaseRepository, VoteRepository
 from storage.repositories.cases import SHUFFLE_PRIME, ByVotes, CaseFilter, Order, Shuffle
 
 PAGE_SIZE = 8
-MAX_KEYWORD_LENGTH = 30
 
 
 @dataclass(frozen=True)
@@ -23,15 +23,7 @@ class ListQuery:
     page: int = 0
     district: str | None = None
     category: str | None = None
-    keyword: str | None = None
-
-
-def clean_keyword(text: str | None) -> str | None:
-    """A search word as typed: trimmed, bounded, None when nothing is left."""
-    if text is None:
-        return None
-    word = " ".join(text.split())[:MAX_KEYWORD_LENGTH]
-    return word or None
+    keyword: str | None = None  # the search text (bot.search.clean_search): every word matches
 
 
 SHUFFLE_ROUNDS = 3
@@ -89,11 +81,11 @@ class CatalogService:
         filters = CaseFilter(
             district=query.district if campaign.district(query.district) else None,
             category=query.category if campaign.category(query.category) else None,
-            keyword=clean_keyword(query.keyword),
         )
         page = max(query.page, 0)
         order = self._order(campaign, citizen)
         async with self.db.read() as conn:
+            filters = await self._search(conn, campaign, filters, query.keyword)
             if isinstance(order, ByRanking):
                 return await self._ranked_page(conn, campaign, filters, page)
             repo = CaseRepository(conn)
@@ -108,6 +100,25 @@ class CatalogService:
                 )
         return CasePage(tuple(found), page, pages, total)
 
+    @staticmethod
+    async def _search(
+        conn: AsyncConnection, campaign: Campaign, filters: CaseFilter, keyword: str | None
+    ) -> CaseFilter:
+        """The filters narrowed to the cases that match every word of `keyword`, title hits
+        marked to go first. The matching is in Python (bot/search.py), over the approved
+        cases of one campaign: a few hundred at most."""
+        search = clean_search(keyword)
+        words = words_of(search.text if search else None)
+        if not words:
+            return filters
+        found = {case.id: match(campaign, case, words)
+                 for case in await CaseRepository(conn).matching(campaign.id, filters)}
+        return replace(
+            filters,
+            ids=tuple(i for i, m in found.items() if m is not Match.NONE),
+            first=tuple(i for i, m in found.items() if m is Match.TITLE),
+        )
+
     async def _ranked_page(
         self, conn: AsyncConnection, campaign: Campaign, filters: CaseFilter, page: int
     ) -> CasePage:
@@ -117,7 +128,9 @@ class CatalogService:
         repo = CaseRepository(conn)
         matching = set(await repo.matching_ids(campaign.id, filters))
         place = {r.case.id: i for i, r in enumerate(await final_ranking(conn, campaign))}
-        ordered = sorted(matching, key=lambda case_id: (place.get(case_id, len(place)), case_id))
+        first = set(filters.first)
+        ordered = sorted(matching, key=lambda case_id: (
+            case_id not in first, place.get(case_id, len(place)), case_id))
         pages = max(1, -(-len(ordered) // self.page_size))
         page = min(page, pages - 1)
         chosen = ordered[page * self.page_size:(page + 1) * self.page_size]

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot.search import MAX_CHARS
+
 _MAX_ID = 10**9
 
 
@@ -50,7 +52,8 @@ class Extra(BaseModel):
     p: int = Field(0, ge=0, lt=10_000)
     d: int | None = Field(None, ge=0, lt=1000)  # district, as an index into the campaign's
     g: int | None = Field(None, ge=0, lt=1000)  # category, likewise
-    q: str | None = Field(None, min_length=1, max_length=30)  # search word
+    # the search, whole: an extra has no 64-byte limit, and bot.search bounds it
+    q: str | None = Field(None, min_length=1, max_length=MAX_CHARS)
     # on a case: the list page it was opened from, so "back to the list" returns there (with
     # `d`, `g`, `q`)
     lp: int = Field(0, ge=0, lt=10_000)

@@ -19,8 +19,9 @@ from bot.phrases import (
     vote_question_text,
     vote_result_text,
 )
+from bot.search import clean_search
 from bot.services import Services
-from bot.services.catalog import ListQuery, clean_keyword
+from bot.services.catalog import ListQuery
 from bot.services.receipts import ReceiptStatus
 from bot.text import plain_text, shorten, split_text
 from handlers.kakao import CHANNEL
@@ -166,8 +167,10 @@ class KakaoSkill:
         for key, on in (("kakao.reply.notify_on", True), ("kakao.reply.notify_off", False)):
             if folded in self._labels(key):
                 return await self._act(turn, Extra(a=Act.NOTIFY, k=turn.campaign.id, on=on))
-        keyword = clean_keyword(word)
-        found = await self._list(turn, Extra(a=Act.LIST, k=turn.campaign.id, q=keyword))
+        search = clean_search(utterance)
+        found = await self._list(turn, Extra(a=Act.LIST, k=turn.campaign.id,
+                                             q=search.text if search else None),
+                                 cut=search is not None and search.cut)
         return await self.submission.note_waiting(turn, found)  # a draft waiting: say so
 
     @staticmethod
@@ -259,21 +262,25 @@ class KakaoSkill:
             turn, subscribed=bool(subscribed),
             submission=await self.submission.menu_replies(turn)))
 
-    async def _list(self, turn: Turn, extra: Extra) -> SkillResponse:
+    async def _list(self, turn: Turn, extra: Extra, cut: bool = False) -> SkillResponse:
+        """`cut`: the typed search was longer than what is searched: said first."""
         lang, campaign = turn.lang, turn.campaign
         district = _option(campaign.districts, extra.d)
         category = _option(campaign.categories, extra.g)
         page = await self.services.catalog.list_cases(campaign, ListQuery(
             extra.p, district.key if district else None, category.key if category else None,
             extra.q), turn.citizen)
-        lines = [t(lang, "list.header", page=page.page + 1, pages=page.pages, total=page.total)]
         words = [o.name.get(lang) for o in (district, category) if o is not None]
+        notes = [t(lang, "search.cut"), ""] if cut and extra.q else []
+        if extra.q and page.total == 0:
+            return self._nothing_found(turn, words, extra.q, notes)
+        lines = [t(lang, "list.header", page=page.page + 1, pages=page.pages, total=page.total)]
         if extra.q:
             words.append(plain(lang, "list.keyword", keyword=extra.q))
         if words:
             lines.append(t(lang, "list.filters", filters=" · ".join(words)))
         lines.append(t(lang, "list.pick") if page.cases else t(lang, "list.empty"))
-        outputs = [output(SimpleText(text=fit_catalog("\n".join(lines))))]
+        outputs = [output(SimpleText(text=fit_catalog("\n".join(notes + lines))))]
         state = {"k": campaign.id, "d": extra.d, "g": extra.g, "q": extra.q}
         if page.cases:
             voted = await self.services.voting.voted_case_ids(campaign, turn.citizen)
@@ -295,6 +302,20 @@ class KakaoSkill:
                                        Extra(a=Act.LIST, k=campaign.id)))
         replies.append(self.controls.reply(turn, "kakao.reply.home", Extra(a=Act.MENU)))
         return response(outputs, replies)
+
+    def _nothing_found(self, turn: Turn, filters: list[str], search: str,
+                       notes: list[str]) -> SkillResponse:
+        """A search that found no case: said plainly, with a way on."""
+        lang = turn.lang
+        lines = [*notes, t(lang, "search.none_header", keyword=search)]
+        if filters:
+            lines.append(t(lang, "list.filters", filters=" · ".join(filters)))
+        lines.append(t(lang, "search.none"))
+        return response([output(SimpleText(text=fit_catalog("\n".join(lines))))], [
+            self.controls.reply_label(plain(lang, "search.all_cases"),
+                                      Extra(a=Act.LIST, k=turn.campaign.id)),
+            self.controls.reply(turn, "kakao.reply.home", Extra(a=Act.MENU)),
+        ])
 
     def _carousel(self, turn: Turn, cases: tuple[Case, ...], origin: dict,
                   voted: frozenset[int]) -> Carousel:

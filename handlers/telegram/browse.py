@@ -11,7 +11,8 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.i18n import t
-from bot.services.catalog import ListQuery, clean_keyword
+from bot.search import SearchText, clean_search
+from bot.services.catalog import ListQuery
 from bot.text import shorten
 from handlers.telegram import callbacks as cb
 from handlers.telegram import views
@@ -30,8 +31,48 @@ AWAITING_SEARCH = "awaiting_search"
 PHOTO_FILE_IDS = "photo_file_ids"
 CAPTION_LIMIT = 1024
 
+# The citizen's recent searches, in the chat session (the database): [[number, text], ...],
+# newest last. A list button carries only the number, so "back to the list" brings back the
+# whole search, however long. Commands keep it (handlers/telegram/setup.py); a number no
+# longer here (an old button) shows the list without the search, and says so.
+SEARCHES = "searches"
+SEARCHES_KEPT = 10
+SEARCH_NUMBERS = 1_000_000  # numbers count up and wrap: six digits in a button at most
 
-def _query(turn: Turn, state: cb.ListState) -> ListQuery:
+
+def clear_keeping_searches(user_data: dict) -> None:
+    """Forget what the chat waits for, but not the recent searches: they are no answer
+    awaited, and the lists already shown need them."""
+    searches = user_data.get(SEARCHES)
+    user_data.clear()
+    if searches:
+        user_data[SEARCHES] = searches
+
+
+def remember_search(user_data: dict, text: str) -> int:
+    """The number of `text` among the recent searches, kept as the newest."""
+    searches = _searches(user_data)
+    number = next((n for n, known in searches if known == text), None)
+    if number is None:
+        newest = searches[-1][0] if searches else 0
+        number = newest % (SEARCH_NUMBERS - 1) + 1
+    searches = [entry for entry in searches if entry[0] != number and entry[1] != text]
+    user_data[SEARCHES] = [*searches, [number, text]][-SEARCHES_KEPT:]
+    return number
+
+
+def _searches(user_data: dict) -> list[list]:
+    kept = user_data.get(SEARCHES)
+    return [entry for entry in (kept if isinstance(kept, list) else [])
+            if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], int)
+            and isinstance(entry[1], str)]
+
+
+def recall_search(user_data: dict, number: int) -> str | None:
+    return next((text for n, text in _searches(user_data) if n == number), None)
+
+
+def _query(turn: Turn, state: cb.ListState, keyword: str | None) -> ListQuery:
     campaign = turn.campaign
     district = (campaign.districts[state.district].key
                 if state.district is not None and state.district < len(campaign.districts)
@@ -39,14 +80,40 @@ def _query(turn: Turn, state: cb.ListState) -> ListQuery:
     category = (campaign.categories[state.category].key
                 if state.category is not None and state.category < len(campaign.categories)
                 else None)
-    return ListQuery(state.page, district, category, state.keyword)
+    return ListQuery(state.page, district, category, keyword)
 
 
-async def show_list(update: Update, turn: Turn, state: cb.ListState) -> None:
-    page = await turn.services.catalog.list_cases(turn.campaign, _query(turn, state),
+async def show_list(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Turn, state: cb.ListState,
+    cut: bool = False,
+) -> None:
+    """The list `state` stands for. `cut`: the typed search was longer than what is
+    searched (bot.search.clean_search), said above the list."""
+    notes = []
+    keyword = None
+    if state.search is not None:
+        keyword = recall_search(context.user_data, state.search)
+        if keyword is None:  # an old button: its search is gone, the rest still holds
+            notes.append(t(turn.language, "search.forgotten"))
+            state = cb.ListState(0, state.district, state.category, None)
+    if cut and keyword:
+        notes.append(t(turn.language, "search.cut"))
+    page = await turn.services.catalog.list_cases(turn.campaign, _query(turn, state, keyword),
                                                  turn.citizen)
-    voted = await turn.services.voting.voted_case_ids(turn.campaign, turn.citizen)
-    await show(update, views.case_list(turn.language, turn.campaign, page, state, voted))
+    if keyword and page.total == 0:
+        screen = views.nothing_found(turn.language, turn.campaign, state, keyword)
+    else:
+        voted = await turn.services.voting.voted_case_ids(turn.campaign, turn.citizen)
+        screen = views.case_list(turn.language, turn.campaign, page, state, keyword, voted)
+    if notes:
+        screen = Screen("\n".join([*notes, "", screen.text]), screen.keyboard, screen.image_url)
+    await show(update, screen)
+
+
+async def search(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Turn,
+                 found: SearchText) -> None:
+    number = remember_search(context.user_data, found.text)
+    await show_list(update, context, turn, cb.ListState(search=number), cut=found.cut)
 
 
 async def open_case(
@@ -98,12 +165,12 @@ async def search_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if turn.campaign is None:
         await show(update, views.main_menu(turn.language, None, turn.services.clock.now()))
         return
-    keyword = clean_keyword(" ".join(context.args or []))
-    if keyword is None:
+    found = clean_search(" ".join(context.args or []))
+    if found is None:
         context.user_data[AWAITING_SEARCH] = turn.campaign.id
         await show(update, Screen(t(turn.language, "search.usage")))
         return
-    await show_list(update, turn, cb.ListState(keyword=keyword))
+    await search(update, context, turn, found)
 
 
 async def ask_search(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Turn) -> None:
@@ -118,8 +185,23 @@ async def search_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bo
     if campaign_id is None:
         return False
     turn = await begin_turn(update, context)
-    keyword = clean_keyword(update.effective_message.text)
-    if turn.campaign is None or turn.campaign.id != campaign_id or keyword is None:
+    found = clean_search(update.effective_message.text)
+    if turn.campaign is None or turn.campaign.id != campaign_id or found is None:
         return False
-    await show_list(update, turn, cb.ListState(keyword=keyword))
+    await search(update, context, turn, found)
+    return True
+
+
+async def typed_search(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Typed text outside any flow searches, as /search does. False when there is no
+    campaign, nothing to search for, or a case being written waits for the citizen (the
+    hint says so)."""
+    turn = await begin_turn(update, context)
+    found = clean_search(update.effective_message.text)
+    if turn.campaign is None or found is None:
+        return False
+    if turn.services.submissions.is_open(turn.campaign) \
+            and await turn.services.submissions.draft_of(turn.citizen) is not None:
+        return False
+    await search(update, context, turn, found)
     return True

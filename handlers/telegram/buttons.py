@@ -47,7 +47,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         case cb.Menu():
             await start.main_menu(update, turn, context)
         case cb.ShowList(state=state):
-            await browse.show_list(update, turn, state)
+            await browse.show_list(update, context, turn, state)
         case cb.PickDistrict(state=state):
             await show(update, views.district_picker(lang, turn.campaign, state))
         case cb.PickCategory(state=state):

@@ -19,15 +19,17 @@ _MAX_INT = 10**9
 
 @dataclass(frozen=True)
 class ListState:
-    """Where the citizen is in the case list: kept through a case and back."""
+    """Where the citizen is in the case list: kept through a case and back. A search's text
+    is not in the button (64 bytes would cut it): the chat session keeps it, and the button
+    carries its short number (handlers/telegram/browse.py)."""
 
     page: int = 0
     district: int | None = None  # index into the campaign's districts
     category: int | None = None  # index into the campaign's categories
-    keyword: str | None = None
+    search: int | None = None  # the search's number in the chat session
 
     def fields(self) -> list[str]:
-        return [str(self.page), _opt(self.district), _opt(self.category), self.keyword or ""]
+        return [str(self.page), _opt(self.district), _opt(self.category), _opt(self.search)]
 
 
 @dataclass(frozen=True)
@@ -181,13 +183,12 @@ def _opt(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
-def _fit(head: list[str], keyword: str) -> str:
-    """Join the fields; shorten the keyword (always last) until the data fits in 64 bytes."""
-    while True:
-        data = ":".join([*head, keyword])
-        if len(data.encode()) <= MAX_BYTES:
-            return data
-        keyword = keyword[:-1]
+def _fit(head: list[str], last: str) -> str:
+    """Join the fields: numbers only, bounded, so they always fit in 64 bytes."""
+    data = ":".join([*head, last])
+    if len(data.encode()) > MAX_BYTES:
+        raise ValueError(f"callback data longer than {MAX_BYTES} bytes: {data!r}")
+    return data
 
 
 def encode(action: Action) -> str:
@@ -215,26 +216,26 @@ def encode(action: Action) -> str:
     if isinstance(action, Subscribe):
         return f"nt:{action.campaign_id}:{int(action.on)}"
     if isinstance(action, ShowCase):
-        *state, keyword = action.state.fields()
+        *state, search = action.state.fields()
         head = ["c", str(action.campaign_id), str(action.case_id), str(action.part), *state]
-        return _fit(head, keyword)
+        return _fit(head, search)
     if isinstance(action, ConfirmVote):
-        *state, keyword = action.state.fields()
+        *state, search = action.state.fields()
         if action.votes is None:
             return _fit([OLD_CONFIRM_CODE, str(action.campaign_id), str(action.case_id),
-                         *state], keyword)
+                         *state], search)
         if not is_votes_token(action.votes):
             raise ValueError(f"not a votes token: {action!r}")
         return _fit([CONFIRM_CODE, str(action.campaign_id), str(action.case_id), action.votes,
-                     *state], keyword)
+                     *state], search)
     for kind, code in _CASE_WITH_STATE.items():
         if isinstance(action, kind):
-            *state, keyword = action.state.fields()
-            return _fit([code, str(action.campaign_id), str(action.case_id), *state], keyword)
+            *state, search = action.state.fields()
+            return _fit([code, str(action.campaign_id), str(action.case_id), *state], search)
     for kind, code in _WITH_STATE.items():
         if isinstance(action, kind):
-            *state, keyword = action.state.fields()
-            return _fit([code, str(action.campaign_id), *state], keyword)
+            *state, search = action.state.fields()
+            return _fit([code, str(action.campaign_id), *state], search)
     raise TypeError(f"not a button action: {action!r}")
 
 
@@ -252,8 +253,10 @@ def _opt_int(text: str) -> int | None:
 
 
 def _state(fields: list[str]) -> ListState:
-    page, district, category, keyword = fields
-    return ListState(_int(page), _opt_int(district), _opt_int(category), keyword or None)
+    """A button made before searches were kept in the session carried the search's words
+    here: not a number, so the button is taken as stale."""
+    page, district, category, search = fields
+    return ListState(_int(page), _opt_int(district), _opt_int(category), _opt_int(search))
 
 
 def decode(data: str | None) -> Action | None:

@@ -1,4 +1,6 @@
-"""Anything the other handlers did not take: a short hint and the menu, never silence."""
+"""Typed text the flows did not take: a search, as /search; anything else (and text a flow
+still waits for, like a case being written or the phone step) a short hint and the menu,
+never silence."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from telegram.ext import ContextTypes
 
 from bot.i18n import t
 from handlers.telegram import identity, receipts
-from handlers.telegram.browse import search_reply
+from handlers.telegram.browse import search_reply, typed_search
 from handlers.telegram.common import Screen, begin_turn, show
 from handlers.telegram.notify import menu_screen
 
@@ -18,6 +20,10 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if await receipts.typed(update, context):  # a receipt after "check my receipt"
         return
     if await search_reply(update, context):
+        return
+    # The phone step waits for the shared contact: text then is not a search.
+    if not (context.user_data or {}).get(identity.WAITING) \
+            and await typed_search(update, context):
         return
     await hint(update, context)
 

@@ -20,8 +20,9 @@ SUBMISSION_BUTTONS = r"^(d|sb):"
 
 async def forget_awaited_answers(update, context) -> None:
     """Any command starts something new: a search word, score, reason or broadcast text that
-    was awaited is forgotten, so the next typed message is not taken for it."""
-    context.user_data.clear()
+    was awaited is forgotten, so the next typed message is not taken for it. The recent
+    searches stay: they are no answer awaited, and the lists already shown need them."""
+    browse.clear_keeping_searches(context.user_data)
     context.user_data[ELSEWHERE] = True
 
 

@@ -40,6 +40,7 @@ from bot.text import shorten
 from handlers.telegram import callbacks as cb
 from handlers.telegram import submission_views as sv
 from handlers.telegram import views
+from handlers.telegram.browse import SEARCHES, clear_keeping_searches
 from handlers.telegram.common import (
     CHANNEL,
     PRIVATE,
@@ -71,13 +72,14 @@ class _Writing(filters.MessageFilter):
         if user is None:
             return False
         waiting = {key for key in self.application.user_data.get(user.id, {})
-                   if not key.startswith("_")}  # "_" keys are bookkeeping, not answers awaited
+                   # "_" keys are bookkeeping, the recent searches no answer awaited
+                   if not key.startswith("_") and key != SEARCHES}
         return waiting == {WRITING}
 
 
 def _mark(context: ContextTypes.DEFAULT_TYPE, draft) -> None:
     """Route the citizen's next typed message to the draft (if there is one), nothing else."""
-    context.user_data.clear()
+    clear_keeping_searches(context.user_data)
     if draft is not None:
         context.user_data[WRITING] = True
 
@@ -111,7 +113,7 @@ async def respond(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Turn
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/submit or the menu button: begin a case, or go back to the one under way."""
-    context.user_data.clear()
+    clear_keeping_searches(context.user_data)
     turn = await begin_turn(update, context)
     query = update.callback_query
     if query is not None:
@@ -132,7 +134,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any button of a step. The data is checked for the campaign and the step; the service
     checks it again against the stored draft."""
-    context.user_data.clear()
+    clear_keeping_searches(context.user_data)
     query = update.callback_query
     turn = await begin_turn(update, context)
     action = cb.decode(query.data)
@@ -219,7 +221,7 @@ async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    context.user_data.clear()
+    clear_keeping_searches(context.user_data)
     turn = await begin_turn(update, context)
     reply = await turn.services.submissions.cancel(turn.campaign, turn.citizen)
     if turn.campaign is None:

@@ -33,7 +33,9 @@ from handlers.telegram import callbacks as cb
 from handlers.telegram.common import Screen
 
 BODY_PART_LENGTH = 1500  # readable on a phone, and well under Telegram's 4096
-LIST_LABEL_LENGTH = 40
+# A case's button in the list: its title up to this long, then " · District". Telegram
+# wraps nothing in a button: a longer label is cut with "…" on a phone's width anyway.
+LIST_TITLE_LENGTH = 60
 
 
 def button(label: str, action: cb.Action) -> InlineKeyboardButton:
@@ -105,33 +107,38 @@ def announcement(
     return Screen(text, [[button(plain(lang, label), action)]])
 
 
-def _filter_words(lang: str, campaign: Campaign, state: cb.ListState) -> list[str]:
+def _filter_words(lang: str, campaign: Campaign, state: cb.ListState,
+                  keyword: str | None) -> list[str]:
     words = []
     if state.district is not None and state.district < len(campaign.districts):
         words.append(campaign.districts[state.district].name.get(lang))
     if state.category is not None and state.category < len(campaign.categories):
         words.append(campaign.categories[state.category].name.get(lang))
-    if state.keyword:
-        words.append(plain(lang, "list.keyword", keyword=state.keyword))
+    if keyword:
+        words.append(plain(lang, "list.keyword", keyword=keyword))
     return words
 
 
+def list_label(lang: str, campaign: Campaign, case: Case) -> str:
+    """A case's button: its title (cut only when long) and its district."""
+    label = shorten(case.text(lang).title, LIST_TITLE_LENGTH)
+    district = campaign.district(case.district)
+    return f"{label} · {district.name.get(lang)}" if district else label
+
+
 def case_list(lang: str, campaign: Campaign, page: CasePage, state: cb.ListState,
-              voted: frozenset[int] = frozenset()) -> Screen:
-    """`voted`: the cases the citizen holds a vote for, marked ✅ in the list."""
-    state = cb.ListState(page.page, state.district, state.category, state.keyword)
+              keyword: str | None = None, voted: frozenset[int] = frozenset()) -> Screen:
+    """`keyword`: the text of the search `state.search` stands for; `voted`: the cases the
+    citizen holds a vote for, marked ✅ in the list."""
+    state = cb.ListState(page.page, state.district, state.category, state.search)
     lines = [t(lang, "list.header", page=page.page + 1, pages=page.pages, total=page.total)]
-    words = _filter_words(lang, campaign, state)
+    words = _filter_words(lang, campaign, state, keyword)
     if words:
         lines.append(t(lang, "list.filters", filters=" · ".join(words)))
     lines.append(t(lang, "list.pick") if page.cases else t(lang, "list.empty"))
     keyboard = []
     for case in page.cases:
-        district = campaign.district(case.district)
-        label = case.text(lang).title
-        if district:
-            label = f"{label} · {district.name.get(lang)}"
-        label = shorten(label, LIST_LABEL_LENGTH)
+        label = list_label(lang, campaign, case)
         if case.id in voted:
             label = f"✅ {label}"
         keyboard.append([button(label, cb.ShowCase(campaign.id, case.id, state))])
@@ -139,11 +146,11 @@ def case_list(lang: str, campaign: Campaign, page: CasePage, state: cb.ListState
     if page.page > 0:
         nav.append(button(plain(lang, "list.prev"), cb.ShowList(
             campaign.id, cb.ListState(page.page - 1, state.district, state.category,
-                                      state.keyword))))
+                                      state.search))))
     if page.page + 1 < page.pages:
         nav.append(button(plain(lang, "list.next"), cb.ShowList(
             campaign.id, cb.ListState(page.page + 1, state.district, state.category,
-                                      state.keyword))))
+                                      state.search))))
     if nav:
         keyboard.append(nav)
     keyboard.append([button(plain(lang, "list.district"), cb.PickDistrict(campaign.id, state)),
@@ -156,14 +163,29 @@ def case_list(lang: str, campaign: Campaign, page: CasePage, state: cb.ListState
     return Screen("\n".join(lines), keyboard)
 
 
+def nothing_found(lang: str, campaign: Campaign, state: cb.ListState, keyword: str) -> Screen:
+    """A search that found no case: said plainly, with a way on (every case, another
+    search, home)."""
+    lines = [t(lang, "search.none_header", keyword=keyword)]
+    others = _filter_words(lang, campaign, state, None)
+    if others:
+        lines.append(t(lang, "list.filters", filters=" · ".join(others)))
+    lines.append(t(lang, "search.none"))
+    return Screen("\n".join(lines), [
+        [button(plain(lang, "search.all_cases"), cb.ShowList(campaign.id, cb.ListState()))],
+        [button(plain(lang, "search.again"), cb.AskSearch(campaign.id))],
+        [home_button(lang)],
+    ])
+
+
 def district_picker(lang: str, campaign: Campaign, state: cb.ListState) -> Screen:
     return _picker(lang, campaign, campaign.districts, "filter.district_prompt",
-                   lambda i: cb.ListState(0, i, state.category, state.keyword))
+                   lambda i: cb.ListState(0, i, state.category, state.search))
 
 
 def category_picker(lang: str, campaign: Campaign, state: cb.ListState) -> Screen:
     return _picker(lang, campaign, campaign.categories, "filter.category_prompt",
-                   lambda i: cb.ListState(0, state.district, i, state.keyword))
+                   lambda i: cb.ListState(0, state.district, i, state.search))
 
 
 def _picker(lang, campaign, options, prompt: str, state_for) -> Screen:

@@ -18,7 +18,10 @@ TEXT_FIELDS = ("title", "summary", "body", "organization")
 class CaseFilter:
     district: str | None = None
     category: str | None = None
-    keyword: str | None = None
+    # A search's result (bot/search.py matches in Python): only these cases, and `first`
+    # (its title hits) before the others, each group in the usual order. None: no search.
+    ids: tuple[int, ...] | None = None
+    first: tuple[int, ...] = ()
 
 
 # The shuffle's modulus: the prime 2**31 - 1. Every step keeps a value below it (case ids are
@@ -54,10 +57,6 @@ def _shuffled(shuffle: Shuffle):
         mixed = _xor(value, sa.literal(key, sa.BigInteger)) * sa.literal(multiplier, sa.BigInteger)
         value = mixed % sa.literal(SHUFFLE_PRIME, sa.BigInteger)
     return value
-
-
-def _escape_like(word: str) -> str:
-    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def case_from_row(row) -> Case:
@@ -109,15 +108,16 @@ class CaseRepository:
             conditions.append(cases.c.district == filters.district)
         if filters.category:
             conditions.append(cases.c.category == filters.category)
-        if filters.keyword:
-            pattern = f"%{_escape_like(filters.keyword)}%"
-            columns = [
-                cases.c[f"{name}_{lang}"]
-                for name in ("title", "summary", "organization")
-                for lang in ("ko", "en")
-            ]
-            conditions.append(sa.or_(*(c.ilike(pattern, escape="\\") for c in columns)))
+        if filters.ids is not None:
+            conditions.append(cases.c.id.in_(filters.ids))
         return conditions
+
+    @staticmethod
+    def _first(filters: CaseFilter) -> list:
+        """The search's title hits before the rest (nothing when not searching)."""
+        if not filters.first:
+            return []
+        return [sa.case((cases.c.id.in_(filters.first), 0), else_=1)]
 
     async def page(
         self,
@@ -133,7 +133,7 @@ class CaseRepository:
         total = await self.conn.scalar(
             sa.select(sa.func.count()).select_from(cases).where(*conditions)
         )
-        query = sa.select(cases).where(*conditions)
+        query = sa.select(cases).where(*conditions).order_by(*self._first(filters))
         if isinstance(order, Shuffle):
             query = query.order_by(_shuffled(order), cases.c.id)
         elif isinstance(order, ByVotes):
@@ -158,6 +158,15 @@ class CaseRepository:
             sa.select(cases.c.id).where(*self._where(campaign_id, status, filters))
         )
         return list(rows.scalars())
+
+    async def matching(
+        self, campaign_id: int, filters: CaseFilter, status: CaseStatus = CaseStatus.APPROVED,
+    ) -> list[Case]:
+        """Every case that matches, texts and all: what a search looks through."""
+        rows = await self.conn.execute(
+            cases.select().where(*self._where(campaign_id, status, filters)).order_by(cases.c.id)
+        )
+        return [case_from_row(r) for r in rows.mappings()]
 
     async def get(self, case_id: int) -> Case | None:
         row = (await self.conn.execute(cases.select().where(cases.c.id == case_id))
