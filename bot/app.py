@@ -78,7 +78,8 @@ def build_application(
     application.bot_data[SERVICES] = services
     application.bot_data[SCHEDULER] = scheduler
     sender = TelegramSender(application.bot, settings.chamyeo_admin_ids,
-                            settings.chamyeo_default_language)
+                            settings.chamyeo_default_language,
+                            lambda user: services.citizens.language_of(CHANNEL, user))
     services.broadcaster.register(CHANNEL, sender)
     services.staff.add_bootstrap_admins(CHANNEL, {str(i) for i in settings.chamyeo_admin_ids})
     services.broadcaster.on_finished(sender.tell_admins)

@@ -124,3 +124,19 @@ async def test_a_granted_admin_who_broadcasts_gets_the_summary_too(staffbot, ser
     summaries = [c.chat_id for c in staffbot.request.calls[start:]
                  if c.method == "sendMessage" and "발송 완료" in (c.text or "")]
     assert sorted(summaries) == sorted([ADMIN.id, second.id])
+
+
+async def test_the_broadcast_summary_is_in_each_admins_language(staffbot, services, campaign):
+    english = TelegramUser(9003, "Deputy", "en", username="deputy_admin")
+    await subscribe(services, campaign, KIM)
+    await staffbot.send(english, "/start")
+    await staffbot.send(ADMIN, "/grant @deputy_admin admin")
+    await staffbot.send(english, "/broadcast")
+    await staffbot.send(english, "The awards are tomorrow.")
+    await staffbot.press(english, "Send")
+    start = len(staffbot.request.calls)
+    await services.broadcaster.idle()
+    summaries = {c.chat_id: c.text for c in staffbot.request.calls[start:]
+                 if c.method == "sendMessage" and "📣" in (c.text or "")}
+    assert "발송 완료" in summaries[ADMIN.id]
+    assert "Broadcast done" in summaries[english.id]

@@ -104,3 +104,10 @@ class CitizenService:
         async with self.db.write() as conn:
             await CitizenRepository(conn).set_language(citizen.id, language)
         return self._remember(replace(citizen, language=language))
+
+    async def language_of(self, channel: str, external_id: str) -> str:
+        """The language a chat account reads (the default for an account never seen): for
+        messages to staff that no update of theirs asked for."""
+        async with self.db.read() as conn:
+            found = await CitizenRepository(conn).find(channel, external_id)
+        return found.language if found is not None else self.default_language

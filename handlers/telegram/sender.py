@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Awaitable, Callable
 
 from telegram import Bot, InlineKeyboardButton
 from telegram.constants import ParseMode
@@ -24,10 +25,13 @@ log = logging.getLogger(__name__)
 
 
 class TelegramSender:
-    def __init__(self, bot: Bot, admin_ids: tuple[int, ...] = (), language: str = "ko") -> None:
+    def __init__(self, bot: Bot, admin_ids: tuple[int, ...] = (), language: str = "ko",
+                 language_of: Callable[[str], Awaitable[str]] | None = None) -> None:
+        """`language_of(user id)`: the language a staff member reads (else `language`)."""
         self.bot = bot
         self.admin_ids = admin_ids
         self.language = language
+        self.language_of = language_of
 
     async def send(
         self, delivery: Delivery, broadcast: Broadcast, campaign: Campaign, handover: Handover
@@ -75,16 +79,17 @@ class TelegramSender:
         member who sent it. A case notice has none (the broadcaster reports none)."""
         if summary.kind == CASE_NOTICE_KIND:
             return
-        lang = self.language
-        text = t(lang, "broadcast.summary", kind=plain(lang, f"announce.kind.{summary.kind}"),
-                 sent=summary.sent, blocked=summary.blocked, failed=summary.failed,
-                 uncertain=summary.uncertain, seconds=f"{summary.seconds:.1f}")
         recipients = list(dict.fromkeys(self.admin_ids))
         channel, _, requester = (summary.requested_by or "").partition(":")
         if channel == CHANNEL and requester.isdigit() and int(requester) not in recipients:
             recipients.append(int(requester))
         for admin in recipients:
             try:
+                lang = await self.language_of(str(admin)) if self.language_of else self.language
+                text = t(lang, "broadcast.summary",
+                         kind=plain(lang, f"announce.kind.{summary.kind}"),
+                         sent=summary.sent, blocked=summary.blocked, failed=summary.failed,
+                         uncertain=summary.uncertain, seconds=f"{summary.seconds:.1f}")
                 await self.bot.send_message(admin, text, parse_mode=ParseMode.HTML)
             except TelegramError:
                 log.warning("could not send the broadcast summary to admin %s", admin)
