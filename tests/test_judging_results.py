@@ -18,7 +18,7 @@ from bot.services.results import PublishOutcome
 from handlers.telegram.offline import TelegramUser
 from storage.repositories import ScoreRepository
 from storage.tables import audit_log
-from tests.conftest import ADMIN, SEOUL, VOTING_CLOSES, small_campaign
+from tests.conftest import ADMIN, SEOUL, SMITH, VOTING_CLOSES, small_campaign
 
 LEE = TelegramUser(1003, "이영희", "ko", username="lee_judge")
 PARK = TelegramUser(1004, "박민수", "ko", username="park_mod")
@@ -143,7 +143,10 @@ async def test_score_is_refused_to_citizens_and_moderators(staffbot, services, c
         await staffbot.send(ADMIN, f"/grant {PARK.id} moderator")
     calls = await staffbot.send(user, "/score")
     assert [c.method for c in calls] == ["sendMessage"]
-    assert calls[0].text.startswith(HINT)
+    if who == "citizen":  # the staff surface stays hidden from citizens
+        assert calls[0].text.startswith(HINT)
+    else:  # staff are told which role the command needs
+        assert calls[0].text == "/score 명령은 심사위원만 쓸 수 있습니다."
     one = (await first_cases(services, campaign, 1))[0]
     clock.advance(timedelta(minutes=1))  # refusals within one minute are one counted entry
     calls = await staffbot.press(user, data=f"Sj:s:{campaign.id}:{one}:0:100")
@@ -154,6 +157,21 @@ async def test_score_is_refused_to_citizens_and_moderators(staffbot, services, c
     refused = await audit(services, "staff.refused")
     assert [r["detail"]["attempt"] for r in refused] == ["/score",
                                                          f"Sj:s:{campaign.id}:{one}:0:100"]
+
+
+async def test_an_admin_without_the_judge_role_is_told_the_role_needed(staffbot, services):
+    calls = await staffbot.send(ADMIN, "/score 3")
+    assert [c.text for c in calls if c.method == "sendMessage"] == [
+        "/score 명령은 심사위원만 쓸 수 있습니다."]
+    assert [r["detail"]["attempt"] for r in await audit(services, "staff.refused")] == [
+        "/score 3"]
+
+
+async def test_a_judge_is_told_in_english_which_roles_may_moderate(staffbot, services):
+    await staffbot.send(SMITH, "/start")
+    await staffbot.send(ADMIN, f"/grant {SMITH.id} judge")
+    calls = await staffbot.send(SMITH, "/moderate")
+    assert calls[-1].text == "Only a moderator or admin can use /moderate."
 
 
 async def test_scoring_is_refused_after_the_review_closes(staffbot, judge, services, campaign,
