@@ -155,3 +155,12 @@ async def test_a_forged_confirm_button_changes_nothing(staffbot, services, campa
     calls = await staffbot.press(ADMIN, data=f"Sp:ok:{campaign.id}:voting:end:soon")
     assert calls[-1].method == "answerCallbackQuery"
     assert await voting_end(services, campaign) == VOTING_CLOSES
+
+
+async def test_audit_tells_a_phase_change_as_a_sentence(staffbot, services, campaign):
+    await staffbot.send(ADMIN, "/phase voting end 2024-12-01 20:00")
+    await staffbot.press(ADMIN, "확인")
+    text = (await staffbot.send(ADMIN, "/audit phases"))[-1].text
+    assert ("11월 28일(목) 14:00 · <b>@boss</b>\n"
+            "   시민 투표 마감 변경: 12월 1일(일) 18:00 → 12월 1일(일) 20:00") in text
+    assert "telegram:" not in text and "before=" not in text

@@ -97,8 +97,8 @@ async def test_audit_shows_the_latest_entries(staffbot, services, campaign):
     text = calls[-1].text
     assert text.startswith("🧾 <b>감사 기록</b>")
     assert "Asia/Seoul" in text and "11월 28일(목) 14:00" in text
-    assert f"telegram:{ADMIN.id} · <b>staff.granted</b>" in text
-    assert "campaign.loaded" in text
+    assert "11월 28일(목) 14:00 · <b>@boss</b>\n   @lee_judge 님께 역할 부여: 심사위원" in text
+    assert "공모 파일 올림" in text
 
     # 40 refused attempts in one minute are one entry: staff's own entries stay in view.
     # (Entries that do fill the message: tests/test_audit_log.py.)
@@ -107,8 +107,8 @@ async def test_audit_shows_the_latest_entries(staffbot, services, campaign):
     calls = await staffbot.send(ADMIN, "/audit")
     text = calls[-1].text
     assert len(text) <= 4096
-    assert text.count("staff.refused") == 1 and "<b>staff.refused</b> ×40" in text
-    assert "staff.granted" in text
+    assert text.count("권한 없는 운영 명령 시도") == 1 and "… ×40" in text
+    assert "역할 부여" in text
 
 
 async def test_a_granted_admin_who_broadcasts_gets_the_summary_too(staffbot, services,
