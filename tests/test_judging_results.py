@@ -76,7 +76,7 @@ async def test_judge_scores_by_button_and_by_typed_number_then_revises(staffbot,
     calls = await staffbot.send(LEE, "/score")
     card = calls[-1]
     assert "사례 제목 01번" in card.text and "0/10건 완료" in card.text
-    assert ("사례 제목 01번 본문입니다. " * 6).strip() in card.text  # the whole text, not the summary only
+    assert ("사례 제목 01번 본문입니다. " * 6).strip() in card.text  # the whole text
     assert card.labels()[:11] == [str(v) for v in range(0, 101, 10)]
     assert "⏭ 건너뛰기" in card.labels()
 
