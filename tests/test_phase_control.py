@@ -258,3 +258,13 @@ async def test_english_walk_through(staffbot, services, campaign):
     services.staff.add_bootstrap_admins("telegram", {str(ADMIN.id), str(SMITH.id)})
     calls = await staffbot.send(SMITH, "/phase voting")
     assert calls[-1].labels() == ["start", "end", "✖ Cancel"]
+
+
+async def test_another_flow_started_by_button_is_not_taken_for_a_time(staffbot, services,
+                                                                     campaign):
+    await staffbot.send(ADMIN, "/admin")
+    await staffbot.send(ADMIN, "/phase 투표 마감")  # a time is awaited...
+    await staffbot.press(ADMIN, "📣 공지")  # ...until another button starts something else
+    calls = await staffbot.send(ADMIN, "2024-12-01 20:00")
+    assert "미리 보기" in calls[-1].text  # taken as the broadcast text, not as a phase time
+    assert await voting_end(services, campaign) == VOTING_CLOSES

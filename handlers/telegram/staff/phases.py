@@ -381,7 +381,16 @@ async def _walk(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Turn,
                       turn.services.phases.propose(campaign, phase, args[2], when), None)
 
 
+async def _elsewhere(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Another button pressed: a time is no longer awaited, so a reason or broadcast text
+    typed next goes to its own flow (commands clear it in handlers/telegram/setup.py)."""
+    context.user_data.pop(AWAITING_TIME, None)
+
+
 def register(application: Application) -> None:
+    # Group -2: before setup.py's group -1, which takes every button for itself.
+    application.add_handler(CallbackQueryHandler(
+        _elsewhere, pattern=lambda data: not str(data or "").startswith("Sp:")), group=-2)
     application.add_handler(CommandHandler("phase", phase_command, filters=PRIVATE))
     application.add_handler(CommandHandler("extend", extend_command, filters=PRIVATE))
     application.add_handler(CommandHandler("close", close_command, filters=PRIVATE))
