@@ -54,9 +54,12 @@ async def test_a_flood_of_refused_presses_is_one_counted_entry(staffbot, service
     calls = await staffbot.send(ADMIN, "/audit")
     text = calls[-1].text
     assert len(text) <= 4096
-    assert f"telegram:{KIM.id} · <b>staff.refused</b> ×2,000" in text
-    assert f"telegram:{ADMIN.id} · <b>staff.granted</b>" in text
-    assert "campaign.loaded" in text
+    # Sentences: who (by @username, else channel and number), what, when (Seoul time).
+    assert (f"<b>텔레그램 사용자 {KIM.id}</b>\n   권한 없는 운영 명령 시도: /admin ×2,000"
+            in text)
+    assert "<b>@boss</b>\n   @lee_judge 님께 역할 부여: 심사위원" in text
+    assert "<b>서버 명령줄</b>\n   공모 파일 올림: 사례 추가 10건" in text
+    assert "telegram:" not in text and "staff.refused" not in text
     assert "/audit staff · refused · votes" in text  # how to narrow the list
 
 
@@ -76,8 +79,8 @@ async def test_refusals_in_two_minutes_are_two_entries(staffbot, services, clock
     calls = await staffbot.send(ADMIN, "/audit refused")
     text = calls[-1].text
     assert text.startswith("🧾 <b>감사 기록 · 거절된 운영 명령</b>: 최근 3건")
-    lines = [line for line in text.splitlines() if "staff.refused" in line]
-    assert [line.rsplit("</b>", 1)[1] for line in lines] == ["", " ×2", " ×3"]  # newest first
+    lines = [line for line in text.splitlines() if "권한 없는 운영 명령 시도" in line]
+    assert [line.rsplit("/tally", 1)[1] for line in lines] == ["", " ×2", " ×3"]  # newest first
 
 
 async def test_workers_sharing_the_database_count_every_press_once(database_url, services,
@@ -112,17 +115,18 @@ async def test_audit_by_kind(staffbot, services, clock, campaign):
         await services.staff.refuse("telegram", str(5000 + n), "/admin")
 
     everything = (await staffbot.send(ADMIN, "/audit"))[-1].text
-    assert "staff.granted" not in everything  # pushed out by 30 people's refusals...
+    assert "역할 부여" not in everything  # pushed out by 30 people's refusals...
     staff = (await staffbot.send(ADMIN, "/audit staff"))[-1].text
     assert staff.startswith("🧾 <b>감사 기록 · 운영진 활동</b>: 최근 2건")
-    assert "staff.granted" in staff and "campaign.loaded" in staff  # ...not out of this view
-    assert "staff.refused" not in staff and "vote.changed" not in staff
+    assert "역할 부여" in staff and "공모 파일 올림" in staff  # ...not out of this view
+    assert "권한 없는" not in staff and "투표 옮김" not in staff
 
     votes = (await staffbot.send(ADMIN, "/audit VOTES"))[-1].text
-    assert "vote.changed" in votes and f"from_case={first}, to_case={second}" in votes
-    assert "staff." not in votes
+    assert f"<b>시민 (익명 번호 {citizen.id})</b>" in votes
+    assert f"투표 옮김: 사례 #{first} → 사례 #{second}" in votes
+    assert "역할" not in votes and "권한 없는" not in votes
     roles = (await staffbot.send(ADMIN, "/audit roles"))[-1].text
-    assert "staff.granted" in roles and "campaign.loaded" not in roles
+    assert "역할 부여: 심사위원" in roles and "공모 파일" not in roles
     assert (await staffbot.send(ADMIN, "/audit broadcasts"))[-1].text == (
         "전체 공지 기록이 없습니다.")
 
@@ -144,7 +148,7 @@ async def test_audit_stays_within_telegrams_limit_with_long_entries(staffbot, se
     for kind in ("", " refused"):
         text = (await staffbot.send(ADMIN, "/audit" + kind))[-1].text
         assert len(text) <= 4096
-        assert 10 <= text.count("staff.refused") <= 20
+        assert 10 <= text.count("권한 없는 운영 명령 시도") <= 20
 
 
 def test_every_recorded_action_has_a_kind():

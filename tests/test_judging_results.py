@@ -18,7 +18,7 @@ from bot.services.results import PublishOutcome
 from handlers.telegram.offline import TelegramUser
 from storage.repositories import ScoreRepository
 from storage.tables import audit_log
-from tests.conftest import ADMIN, SEOUL, VOTING_CLOSES, small_campaign
+from tests.conftest import ADMIN, SEOUL, SMITH, VOTING_CLOSES, small_campaign
 from tests.test_chart import png_size
 from tests.test_search import is_search_answer
 
@@ -26,6 +26,10 @@ LEE = TelegramUser(1003, "이영희", "ko", username="lee_judge")
 PARK = TelegramUser(1004, "박민수", "ko", username="park_mod")
 KIM = TelegramUser(1001, "김순자", "ko")
 HINT = "아래 버튼을 눌러 주세요."
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+)
 AFTER_REVIEW = datetime(2024, 12, 6, 18, 0, tzinfo=SEOUL)
 AWARDS = [{"ko": "대상", "en": "Grand prize", "count": 1},
           {"ko": "우수상", "en": "Excellence", "count": 2}]
@@ -74,6 +78,7 @@ async def test_judge_scores_by_button_and_by_typed_number_then_revises(staffbot,
     calls = await staffbot.send(LEE, "/score")
     card = calls[-1]
     assert "사례 제목 01번" in card.text and "0/10건 완료" in card.text
+    assert ("사례 제목 01번 본문입니다. " * 6).strip() in card.text  # the whole text
     assert card.labels()[:11] == [str(v) for v in range(0, 101, 10)]
     assert "⏭ 건너뛰기" in card.labels()
 
@@ -101,6 +106,31 @@ async def test_judge_scores_by_button_and_by_typed_number_then_revises(staffbot,
     progress = await services.judging.progress(campaign, await services.citizens.identify(
         "telegram", str(LEE.id), "ko"))
     assert (progress.scored, progress.total) == (2, 10)
+
+
+async def test_judge_reads_a_long_case_in_full_with_its_photo(staffbot, judge, services,
+                                                              tmp_path):
+    (tmp_path / "case1.png").write_bytes(PNG)
+    raw = small_campaign()
+    words = [f"문장{n:03d} & <뜻>" for n in range(230)]  # 2,989 characters, 4,370 escaped
+    raw["cases"][0]["ko"]["body"] = " ".join(words)
+    raw["cases"][0]["image"] = "case1.png"
+    await services.campaigns.load(parse_campaign(raw, base_dir=tmp_path))
+    calls = await staffbot.send(LEE, "/score")
+    assert [c.method for c in calls][0] == "sendPhoto"
+    texts = [c.text for c in calls if c.method == "sendMessage"]
+    assert len(texts) >= 2 and all(len(text) <= 4096 for text in texts)
+    parts, card = texts[:-1], texts[-1]
+    assert parts[0].startswith("📄 <b>#") and f"(1/{len(parts)})" in parts[0]
+    shown = " ".join(p.split("\n\n", 1)[1] for p in parts)
+    assert all(f"문장{n:03d} &amp; &lt;뜻&gt;" in shown for n in range(230))  # nothing lost
+    assert "사례 제목 01번" in card and "0/10건 완료" in card
+    assert calls[-1].labels()[:11] == [str(v) for v in range(0, 101, 10)]
+    # The next criterion or case of a short text: one card, edited in place.
+    calls = await staffbot.press(LEE, "80")
+    assert [c.method for c in calls if c.method != "answerCallbackQuery"] == [
+        "editMessageText"]
+    assert "사례 제목 02번 본문입니다." in calls[-1].text
 
 
 async def test_out_of_range_skip_and_stop(staffbot, judge, services, campaign):
@@ -145,7 +175,10 @@ async def test_score_is_refused_to_citizens_and_moderators(staffbot, services, c
         await staffbot.send(ADMIN, f"/grant {PARK.id} moderator")
     calls = await staffbot.send(user, "/score")
     assert [c.method for c in calls] == ["sendMessage"]
-    assert calls[0].text.startswith(HINT)
+    if who == "citizen":  # the staff surface stays hidden from citizens
+        assert calls[0].text.startswith(HINT)
+    else:  # staff are told which role the command needs
+        assert calls[0].text == "/score 명령은 심사위원만 쓸 수 있습니다."
     one = (await first_cases(services, campaign, 1))[0]
     clock.advance(timedelta(minutes=1))  # refusals within one minute are one counted entry
     calls = await staffbot.press(user, data=f"Sj:s:{campaign.id}:{one}:0:100")
@@ -156,6 +189,21 @@ async def test_score_is_refused_to_citizens_and_moderators(staffbot, services, c
     refused = await audit(services, "staff.refused")
     assert [r["detail"]["attempt"] for r in refused] == ["/score",
                                                          f"Sj:s:{campaign.id}:{one}:0:100"]
+
+
+async def test_an_admin_without_the_judge_role_is_told_the_role_needed(staffbot, services):
+    calls = await staffbot.send(ADMIN, "/score 3")
+    assert [c.text for c in calls if c.method == "sendMessage"] == [
+        "/score 명령은 심사위원만 쓸 수 있습니다."]
+    assert [r["detail"]["attempt"] for r in await audit(services, "staff.refused")] == [
+        "/score 3"]
+
+
+async def test_a_judge_is_told_in_english_which_roles_may_moderate(staffbot, services):
+    await staffbot.send(SMITH, "/start")
+    await staffbot.send(ADMIN, f"/grant {SMITH.id} judge")
+    calls = await staffbot.send(SMITH, "/moderate")
+    assert calls[-1].text == "Only a moderator or admin can use /moderate."
 
 
 async def test_scoring_is_refused_after_the_review_closes(staffbot, judge, services, campaign,
@@ -230,7 +278,7 @@ async def test_results_preview_sends_the_chart_and_the_ranking(staffbot, judge, 
 async def test_results_and_publish_are_admin_only(staffbot, judge, services, campaign):
     for command in ("/results", "/publish"):
         calls = await staffbot.send(LEE, command)
-        assert calls[-1].text.startswith(HINT)
+        assert calls[-1].text == f"{command} 명령은 관리자만 쓸 수 있습니다."
     calls = await staffbot.press(LEE, data=f"Sr:p:{campaign.id}")
     assert calls[-1].method == "answerCallbackQuery"
     assert (await services.campaigns.get(campaign.id)).results_published_at is None

@@ -160,9 +160,11 @@ async def test_an_admin_may_moderate_and_an_empty_queue_says_so(staffbot, campai
 async def test_citizens_and_judges_are_refused(staffbot, services, campaign, command):
     await staffbot.send(LEE, "/start")
     await staffbot.send(ADMIN, "/grant @lee_judge judge")
-    for user in (KIM, LEE):
-        calls = await staffbot.send(user, command)
-        assert calls[-1].text.startswith(HINT)
+    calls = await staffbot.send(KIM, command)
+    assert calls[-1].text.startswith(HINT)  # citizens: the staff surface stays hidden
+    calls = await staffbot.send(LEE, command)  # staff: told which role it needs
+    assert calls[-1].text.startswith(command.split()[0] + " 명령은 ")
+    assert calls[-1].text.endswith("만 쓸 수 있습니다.")
     refused = await audit(services, "staff.refused")
     assert [r["actor"] for r in refused] == [f"telegram:{KIM.id}", f"telegram:{LEE.id}"]
 

@@ -9,7 +9,7 @@ from datetime import date, datetime
 import pytest
 import sqlalchemy as sa
 
-from bot.domain import Case, CaseStatus, PhaseName
+from bot.domain import Case, CaseStatus, PhaseName, Role
 from bot.services.tally import CaseCount, Tally
 from handlers.telegram.offline import TelegramUser
 from handlers.telegram.staff.dashboard import tally_screen
@@ -71,18 +71,34 @@ async def test_tally_counts_turnout_and_local_buckets(services, clock, campaign)
     assert tally.turnout == pytest.approx(0.8)
     assert tally.hourly == ((local(28, 10), 2), (local(28, 13), 1), (local(29, 0), 1))
     assert tally.daily == ((date(2024, 11, 28), 3), (date(2024, 11, 29), 1))
+    assert [(option.key, n) for option, n in tally.districts] == [("dong", 3), ("daedeok", 1)]
+    # Hours since voting opened (09:00) only, not a day of zeros from before it.
     recent = tally.last_hours(clock.now(), 24)
-    assert len(recent) == 24 and recent[-1] == (local(29, 1), 0)
-    assert recent[0][0] == local(28, 2)
+    assert len(recent) == 17 and recent[-1] == (local(29, 1), 0)
+    assert recent[0] == (local(28, 9), 0)
     assert dict(recent)[local(28, 10)] == 2
+    # Two days on, the last 24 hours only.
+    recent = tally.last_hours(local(30, 12), 24)
+    assert len(recent) == 24 and recent[0][0] == local(29, 13)
+
+
+async def test_hours_before_voting_opens_are_none(services, clock, campaign):
+    clock.set(local(28, 8, 30))
+    assert (await services.tally.tally(campaign)).last_hours(clock.now(), 24) == []
 
 
 async def test_dashboard_counts(services, clock, campaign):
     await cast_votes(services, clock, campaign)
     citizen = await services.citizens.identify("telegram", VOTERS[0], "ko")
     await services.subscriptions.set(campaign, citizen, True)
+    # Staff who used the bot are not citizens: a judge, and an admin from the settings.
+    for external_id in ("9002", "9003"):
+        await services.citizens.identify("telegram", external_id, "ko")
+    assert await services.staff.grant("cli:kim", "telegram", "9002", Role.JUDGE)
+    services.staff.add_bootstrap_admins("telegram", {"9003"})
     board = await services.tally.dashboard(campaign)
     assert (board.citizens, board.subscribers, board.votes) == (5, 1, 4)
+    assert (await services.tally.tally(campaign)).citizens == 5
     assert board.cases_by_status == {CaseStatus.APPROVED: 9, CaseStatus.HIDDEN: 1}
     assert board.daily == ((date(2024, 11, 28), 3), (date(2024, 11, 29), 1))
     assert board.current_phase.name is PhaseName.VOTING
@@ -151,9 +167,15 @@ async def test_moderator_reads_the_tally(staffbot, services, clock, campaign):
     assert f"• {cases[2].ko.title} (숨김) — 1표" in text
     assert "11월 28일(목) 10:00 ▇▇▇▇▇▇▇▇▇▇ 2" in text  # local (Seoul) hours
     assert "11월 29일(금) 00:00 ▇▇▇▇▇ 1" in text
+    assert "11월 28일(목) 08:00" not in text  # before voting opened
+    assert "11월 28일(목) 09:00 · 0" in text
+    # Staff (the moderator, the admin) are not counted as citizens, and the basis is said.
+    assert "투표한 시민 4명 / 봇을 시작한 시민 5명 (참여율 80.0%)" in text
+    assert "참여율 기준: 봇을 한 번이라도 쓴 시민 가운데 투표한 분의 비율" in text
+    assert "🏘 구별 득표\n• 동구: 3표 (75%)\n• 대덕구: 1표 (25%)" in text
     # A moderator is not an admin: the dashboard stays hidden.
     calls = await staffbot.send(MOD, "/admin")
-    assert calls[-1].text.startswith(HINT)
+    assert calls[-1].text == "/admin 명령은 관리자만 쓸 수 있습니다."
 
 
 @pytest.mark.parametrize("command", ["/admin", "/tally", "/export"])
@@ -163,7 +185,7 @@ async def test_citizen_and_judge_are_refused(staffbot, services, command):
     for user in (KIM, LEE):
         calls = await staffbot.send(user, command)
         assert [c.method for c in calls] == ["sendMessage"]
-        assert calls[0].text.startswith(HINT)
+        assert calls[0].text.startswith(HINT if user is KIM else f"{command} 명령은 ")
     assert [(r["actor"], r["detail"]["attempt"]) for r in await refusals(services)] == [
         (f"telegram:{KIM.id}", command), (f"telegram:{LEE.id}", command)]
 

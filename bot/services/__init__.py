@@ -77,6 +77,7 @@ class Services:
         broadcaster = broadcaster or Broadcaster(db, clock, worker_id=worker_id)
         announcements = AnnouncementService(db, clock, broadcaster, announce_chat)
         results = ResultsService(db, clock, announcements)
+        staff = StaffService(db, clock, bootstrap_admins)
         identity = IdentityService(db, clock, identity_key)
         citizens = CitizenService(db, clock, default_language)
         sessions = SessionService(db, clock, worker_id)
@@ -91,10 +92,10 @@ class Services:
             subscriptions=SubscriptionService(db, clock),
             broadcaster=broadcaster,
             announcements=announcements,
-            staff=StaffService(db, clock, bootstrap_admins),
+            staff=staff,
             judging=JudgingService(db, clock),
             results=results,
-            tally=TallyService(db, clock),
+            tally=TallyService(db, clock, staff),
             exports=ExportService(db, clock, results),
             phases=PhaseService(db, clock),
             moderation=ModerationService(db, clock, broadcaster),

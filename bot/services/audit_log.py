@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from storage.database import Database
-from storage.repositories import AuditRepository
+from storage.repositories import AuditRepository, CitizenRepository
+
+CHAT_CHANNELS = ("telegram", "kakao")
 
 # What staff can ask `/audit <kind>` for, by the action names the services record.
 STAFF_ACTIONS = (
@@ -51,3 +53,20 @@ class AuditLogService:
         return [AuditEntry(r["at"], r["actor"], r["action"], r["campaign_id"], r["detail"] or {},
                            r["repeats"] or 1)
                 for r in rows]
+
+    async def usernames(self, entries: list[AuditEntry]) -> dict[str, str]:
+        """Chat accounts named in `entries` (who did it, whom a role went to) -> @username,
+        for those whose username the bot knows; everyone else is shown by channel and number."""
+        wanted: dict[str, set[str]] = {}
+        for entry in entries:
+            for who in (entry.actor, entry.detail.get("target")):
+                channel, _, external_id = str(who or "").partition(":")
+                if channel in CHAT_CHANNELS and external_id:
+                    wanted.setdefault(channel, set()).add(external_id)
+        found: dict[str, str] = {}
+        async with self.db.read() as conn:
+            citizens = CitizenRepository(conn)
+            for channel, ids in wanted.items():
+                names = await citizens.usernames(channel, sorted(ids))
+                found.update({f"{channel}:{i}": name for i, name in names.items() if name})
+        return found

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
-from bot.domain import Announcement, Campaign, Case, CaseStatus, Phase
+from bot.domain import Announcement, Campaign, Case, CaseStatus, Option, Phase, PhaseName
 from bot.services.signals import (
     NEW_ACCOUNT_AGE,
     NEW_ACCOUNT_WINDOW,
@@ -17,6 +17,7 @@ from bot.services.signals import (
     Signal,
     find_signals,
 )
+from bot.services.staff import StaffService
 from storage.database import Database
 from storage.repositories import (
     AnnouncementRepository,
@@ -42,24 +43,37 @@ class Tally:
     set_aside: tuple[CaseCount, ...]
     total_votes: int  # every vote recorded, set-aside ones included
     voters: int
-    citizens: int  # everyone who started the bot
+    citizens: int  # everyone who started the bot, staff (admins, moderators, judges) not
     hourly: tuple[tuple[datetime, int], ...]  # local hour start -> votes, oldest first
     daily: tuple[tuple[date, int], ...]  # local day -> votes, oldest first
     timezone: str
     signals: tuple[Signal, ...] = ()  # unusual activity to look at (bot/services/signals.py)
+    # Votes per district, in the campaign's order (districts with no case left out),
+    # set-aside votes included.
+    districts: tuple[tuple[Option, int], ...] = ()
+    voting_opens: datetime | None = None
 
     @property
     def turnout(self) -> float:
-        """Voters as a share of the citizens who started the bot (0..1)."""
+        """Voters as a share of the citizens (not staff) who started the bot (0..1): every
+        one of them could vote, and nobody else is known to the bot."""
         return self.voters / self.citizens if self.citizens else 0.0
 
     def last_hours(self, now: datetime, hours: int = 24) -> list[tuple[datetime, int]]:
-        """The `hours` local hours up to and including the current one, zeros filled in."""
+        """The local hours since voting opened (or the first vote, if earlier), at most the
+        last `hours` of them up to and including the current one, zeros filled in; none
+        before anything could happen."""
+        zone = ZoneInfo(self.timezone)
         by_hour = dict(self.hourly)
-        current = now.astimezone(ZoneInfo(self.timezone)).replace(minute=0, second=0,
-                                                                   microsecond=0)
+        firsts = [start for start, _ in self.hourly[:1]]
+        if self.voting_opens is not None:
+            firsts.append(self.voting_opens.astimezone(zone))
+        if not firsts:
+            return []
+        first = min(firsts).replace(minute=0, second=0, microsecond=0)
+        current = now.astimezone(zone).replace(minute=0, second=0, microsecond=0)
         starts = [current - timedelta(hours=i) for i in range(hours - 1, -1, -1)]
-        return [(start, by_hour.get(start, 0)) for start in starts]
+        return [(start, by_hour.get(start, 0)) for start in starts if start >= first]
 
 
 @dataclass(frozen=True)
@@ -106,9 +120,14 @@ def _most_votes_first(item: CaseCount) -> tuple[int, int]:
 
 
 class TallyService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, staff: StaffService | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.staff = staff  # whose admins from the settings are not counted as citizens
+
+    async def _citizens(self, repo: CitizenRepository) -> int:
+        bootstrap = self.staff.bootstrap_admins if self.staff is not None else {}
+        return await repo.count_without_staff(bootstrap)
 
     async def tally(self, campaign: Campaign) -> Tally:
         async with self.db.read() as conn:
@@ -116,12 +135,17 @@ class TallyService:
             counted = await reports.cases_with_votes(campaign.id)
             voters = await reports.voters(campaign.id)
             per_hour = await reports.votes_per_utc_hour(campaign.id)
-            citizens = await CitizenRepository(conn).count()
+            citizens = await self._citizens(CitizenRepository(conn))
             signals = await unusual_activity(reports, campaign, counted)
         votable = [CaseCount(c, n) for c, n in counted if c.status is CaseStatus.APPROVED]
         set_aside = [CaseCount(c, n) for c, n in counted
                      if c.status is not CaseStatus.APPROVED and n > 0]
         hourly, daily = _local_buckets(per_hour, campaign.timezone)
+        by_district: Counter[str] = Counter()
+        for case, n in counted:
+            by_district[case.district] += n
+        districts = [(d, by_district[d.key]) for d in campaign.districts if d.key in by_district]
+        voting = campaign.phase(PhaseName.VOTING)
         return Tally(
             cases=tuple(sorted(votable, key=_most_votes_first)),
             set_aside=tuple(sorted(set_aside, key=_most_votes_first)),
@@ -132,11 +156,13 @@ class TallyService:
             daily=daily,
             timezone=campaign.timezone,
             signals=signals,
+            districts=tuple(districts),
+            voting_opens=voting.start if voting else None,
         )
 
     async def dashboard(self, campaign: Campaign) -> Dashboard:
         async with self.db.read() as conn:
-            citizens = await CitizenRepository(conn).count()
+            citizens = await self._citizens(CitizenRepository(conn))
             subscribers = await SubscriptionRepository(conn).count_active(campaign.id)
             by_status = await CaseRepository(conn).count_by_status(campaign.id)
             per_hour = await ReportRepository(conn).votes_per_utc_hour(campaign.id)

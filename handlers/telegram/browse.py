@@ -130,12 +130,12 @@ async def open_case(
     voted = case.id in await turn.services.voting.voted_case_ids(turn.campaign, turn.citizen)
     screen = views.case_card(turn.language, turn.campaign, case, state, part, now,
                              context.bot.username, votes, voted)
-    photo_sent = part == 0 and await _send_local_photo(update, context, case, turn.language)
+    photo_sent = part == 0 and await send_local_photo(update, context, case, turn.language)
     # After a photo, the card goes below it as a new message so the two read in order.
     await show(update, screen, new_message=photo_sent)
 
 
-async def _send_local_photo(
+async def send_local_photo(
     update: Update, context: ContextTypes.DEFAULT_TYPE, case, language: str
 ) -> bool:
     """A case picture given as a file path is uploaded once, then reused by its file id; a

@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import Citizen
-from storage.tables import citizens
+from storage.tables import citizens, staff_roles
 
 NO_CHANNEL = "none"  # the channel of the placeholder account, which is no one's
 USERNAME_LENGTH: int = citizens.c.username.type.length  # type: ignore[attr-defined]
@@ -74,6 +74,19 @@ class CitizenRepository:
         under: storage/repositories/privacy.py)."""
         return await self.conn.scalar(sa.select(sa.func.count()).select_from(citizens)
                                       .where(citizens.c.channel != NO_CHANNEL)) or 0
+
+    async def count_without_staff(self, also_staff: dict[str, frozenset[str]]) -> int:
+        """Accounts that wrote to the bot, less staff: anyone holding a role, and the
+        accounts in `also_staff` (channel -> external ids: the admins from the settings)."""
+        query = sa.select(sa.func.count()).select_from(citizens).where(
+            citizens.c.channel != NO_CHANNEL,
+            ~sa.exists().where(staff_roles.c.channel == citizens.c.channel,
+                               staff_roles.c.external_id == citizens.c.external_id))
+        for channel, ids in also_staff.items():
+            if ids:
+                query = query.where(~sa.and_(citizens.c.channel == channel,
+                                             citizens.c.external_id.in_(sorted(ids))))
+        return await self.conn.scalar(query) or 0
 
     async def set_names(self, citizen_id: int, username: str | None, alias: str | None) -> None:
         await self.conn.execute(

@@ -1,6 +1,7 @@
-"""Who may use a staff command or button, checked on the server at every call. To anyone
-without the role a staff command looks like any unknown command (the staff surface is not
-revealed), a staff button like an expired one; the attempt is recorded in the audit log."""
+"""Who may use a staff command or button, checked on the server at every call. To a citizen
+with no staff role a staff command looks like any unknown command (the staff surface is not
+revealed), a staff button like an expired one. A staff member lacking this command's role is
+told which role it needs. Every attempt is recorded in the audit log."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from telegram.ext import ContextTypes
 
 from bot.domain import Role
 from bot.i18n import plain, t
+from bot.services.staff import IMPLIED
 from handlers.telegram.common import CHANNEL, Screen, Turn, begin_turn, services_of, show
 from handlers.telegram.fallback import hint
 
@@ -36,20 +38,43 @@ def staff_only(*roles: Role) -> Callable[[Handler], Handler]:
                 return
             attempt = (update.callback_query.data if update.callback_query
                        else (update.effective_message.text if update.effective_message else ""))
+            held: frozenset[Role] = frozenset()
             if user is not None:
                 await services.staff.refuse(CHANNEL, str(user.id), attempt or "")
+                held = await services.staff.roles(CHANNEL, str(user.id))
             # Whatever staff answer was awaited (the role may have been revoked meanwhile) is
             # void: without this, every later typed message would land here again.
             context.user_data.clear()
+            command = _command_of(attempt or "")
             if update.callback_query is not None:
                 language = services.citizens.language_for(user.language_code if user else None)
                 await update.callback_query.answer(plain(language, "expired"), show_alert=True)
+            elif held and command:
+                language = (await begin_turn(update, context)).language
+                await show(update, Screen(t(language, "staffux.needs_role", command=command,
+                                            roles=_role_names(language, roles))))
             else:
                 await hint(update, context)
 
         return guarded
 
     return wrap
+
+
+def _command_of(text: str) -> str | None:
+    """"/score" from "/score 3" or "/score@chamyeo_bot"; None for text that is no command."""
+    if not text.startswith("/"):
+        return None
+    word = text.split(maxsplit=1)[0].split("@", 1)[0]
+    return word if len(word) > 1 else None
+
+
+def _role_names(language: str, needed: tuple[Role, ...]) -> str:
+    """Every role that may use a command needing `needed`, e.g. "운영자·관리자"."""
+    order = (Role.JUDGE, Role.MODERATOR, Role.ADMIN)
+    able = [r for r in order if any(n in IMPLIED[r] for n in needed)]
+    return plain(language, "staffux.role_separator").join(
+        plain(language, f"staff.role.{r.value}") for r in able)
 
 
 async def campaign_turn(

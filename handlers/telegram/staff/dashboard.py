@@ -114,6 +114,7 @@ def tally_screen(title: str, tally: Tally, now: datetime, lang: str) -> Screen:
         t(lang, "reports.tally.title", title=title),
         t(lang, "reports.tally.summary", votes=tally.total_votes, voters=tally.voters,
           citizens=tally.citizens, turnout=f"{tally.turnout * 100:.1f}"),
+        t(lang, "staffux.tally.basis"),
         "",
     ]
     tail = ["", *signal_lines(tally, lang)]
@@ -126,10 +127,17 @@ def tally_screen(title: str, tally: Tally, now: datetime, lang: str) -> Screen:
         if len(tally.set_aside) > MAX_SET_ASIDE:
             tail.append(t(lang, "reports.tally.more_cases",
                           count=len(tally.set_aside) - MAX_SET_ASIDE))
+    if tally.districts:
+        tail += ["", t(lang, "staffux.tally.district_header")]
+        tail += [t(lang, "staffux.tally.district_line", district=option.name.get(lang),
+                   votes=n, share=round(100 * n / tally.total_votes) if tally.total_votes else 0)
+                 for option, n in tally.districts]
     recent = tally.last_hours(now, 24)
-    tail += ["", t(lang, "reports.tally.hourly_header", zone=zone)]
+    tail += ["", t(lang, "staffux.tally.hourly_header", zone=zone)]
     peak = max((n for _, n in recent), default=0)
-    if peak == 0:
+    if not recent:
+        tail.append(t(lang, "staffux.tally.not_open_yet"))
+    elif peak == 0:
         tail.append(t(lang, "reports.tally.no_recent"))
     else:
         for start, n in recent:

@@ -5,6 +5,8 @@ again by the judging service (role, phase, case, range)."""
 
 from __future__ import annotations
 
+import html
+
 from telegram import InlineKeyboardButton, Update
 from telegram.ext import (
     Application,
@@ -18,6 +20,8 @@ from telegram.ext import (
 from bot.domain import Campaign, Citizen, Role
 from bot.i18n import Safe, plain, t
 from bot.services.judging import ScoreOutcome, ScoringStep
+from bot.text import split_text
+from handlers.telegram.browse import send_local_photo
 from handlers.telegram.common import CHANNEL, PRIVATE, Screen, Turn, begin_turn, services_of, show
 from handlers.telegram.fallback import on_text
 from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_only, staff_pattern
@@ -26,6 +30,9 @@ from handlers.telegram.staff.pending import awaiting_text
 AREA = "j"
 STEP = "scoring_step"  # user_data: {"campaign": id, "case": id, "criterion": n}
 NUMBER = filters.Regex(r"^\s*-?\d{1,6}([.,]\d{1,2})?\s*$")
+MESSAGE_LIMIT = 4096
+CARD_ROOM = 3600  # a card with the whole text above this sends the text on its own first
+BODY_PART = 3000  # escaping (&, <, >) can lengthen a part: room is kept under 4096
 
 
 def _number(value: float) -> str:
@@ -44,7 +51,17 @@ def _button(label: str, action: str, *args: object) -> InlineKeyboardButton:
     return InlineKeyboardButton(label, callback_data=data)
 
 
-async def _step_screen(turn: Turn, step: ScoringStep) -> Screen:
+def _body_parts(body: str) -> list[str]:
+    """The text in parts that stay within a message once escaped for HTML (& is five)."""
+    limit = BODY_PART
+    parts = split_text(body, limit)
+    while limit > 100 and any(len(html.escape(p, quote=False)) > BODY_PART for p in parts):
+        limit //= 2
+        parts = split_text(body, limit)
+    return parts
+
+
+async def _step_screen(turn: Turn, step: ScoringStep, with_body: bool = True) -> Screen:
     lang, campaign = turn.language, turn.campaign
     rules = campaign.judging
     progress = await turn.services.judging.progress(campaign, turn.citizen)
@@ -56,8 +73,10 @@ async def _step_screen(turn: Turn, step: ScoringStep) -> Screen:
                       name=rules.criteria[step.criterion - 1].get(lang), index=step.criterion,
                       count=len(rules.criteria), min=rules.scale_min, max=rules.scale_max)
     text = step.case.text(lang)
-    body = t(lang, "results.judge.card", title=f"#{step.case.id} {text.title}",
-             organization=text.organization, summary=text.summary, criterion=Safe(criterion),
+    # Judges score the whole case: its full text is on the card, or just above it when long.
+    body = t(lang, "staffux.judge.card" if with_body else "results.judge.card",
+             title=f"#{step.case.id} {text.title}", organization=text.organization,
+             summary=text.summary, body=text.body, criterion=Safe(criterion),
              scored=progress.scored, total=progress.total)
     args = (campaign.id, step.case.id, step.criterion)
     numbers = [_button(str(v), "s", *args, v)
@@ -83,7 +102,20 @@ async def _open_step(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: T
                                "criterion": step.criterion}
     context.user_data.pop("awaiting_search", None)  # a typed number is a score now
     screen = await _step_screen(turn, step)
-    await show(update, Screen(prefix + screen.text, screen.keyboard))
+    new_message = False
+    if step.criterion <= 1:  # a case shown for the first time: its photo, its long text
+        lang = turn.language
+        new_message = await send_local_photo(update, context, step.case, lang)
+        if len(prefix + screen.text) > CARD_ROOM:
+            text = step.case.text(lang)
+            parts = _body_parts(text.body)
+            for number, part in enumerate(parts, start=1):
+                await update.effective_chat.send_message(
+                    t(lang, "staffux.judge.body_part", title=f"#{step.case.id} {text.title}",
+                      part=number, parts=len(parts), body=part), parse_mode="HTML")
+            screen = await _step_screen(turn, step, with_body=False)
+            new_message = True
+    await show(update, Screen(prefix + screen.text, screen.keyboard), new_message=new_message)
 
 
 async def _after(turn: Turn, campaign: Campaign, judge: Citizen, case_id: int,
