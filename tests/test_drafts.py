@@ -42,6 +42,7 @@ BODY = "우리 동네 어르신들이 함께 모여 점심을 드시고 안부�
 FULL = {
     Step.TYPE: "council",
     Step.NAME: "효동 지역사회보장협의체",
+    Step.CONTACT: "010-1234-5678",
     Step.DISTRICT: "dong",
     Step.NEIGHBOURHOOD: "효동",
     Step.CATEGORY: "seniors",
@@ -99,7 +100,7 @@ def walk(campaign: Campaign, answers: dict[Step, str]) -> tuple[list[Step], Draf
 
 def test_every_step_in_order_for_a_district_with_neighbourhoods():
     visited, done = walk(build(), FULL)
-    assert visited == [Step.TYPE, Step.NAME, Step.DISTRICT, Step.NEIGHBOURHOOD, Step.CATEGORY,
+    assert visited == [Step.TYPE, Step.NAME, Step.CONTACT, Step.DISTRICT, Step.NEIGHBOURHOOD, Step.CATEGORY,
                        Step.TITLE, Step.SUMMARY, Step.BODY, Step.PHOTO, Step.CONSENT,
                        Step.PREVIEW]
     assert done.answers == {s.value: v for s, v in FULL.items()}
@@ -147,7 +148,7 @@ def test_choices_are_the_campaigns_lists_in_order():
 def test_an_answer_is_kept_and_moves_to_the_next_step_without_changing_the_old_draft():
     before = draft(Step.NAME, type="council")
     after = answered(build(), before, "효동 협의체")
-    assert after.step is Step.DISTRICT
+    assert after.step is Step.CONTACT
     assert dict(after.answers) == {"type": "council", "name": "효동 협의체"}
     assert dict(before.answers) == {"type": "council"} and before.step is Step.NAME
 

@@ -114,29 +114,29 @@ async def test_a_case_submitted_in_korean(kakao, services, campaign):
     assert kim.labels()[0] == "✏️ 사례 보내기"
     assert "📂 내 사례" not in kim.labels()  # no case and no draft yet
     found = await kim.tap("사례 보내기")
-    assert found == ["✍️ 사례 접수 (1/10)\n\n누가 내는 사례인가요?"]
+    assert found == ["✍️ 사례 접수 (1/11)\n\n누가 내는 사례인가요?"]
     assert kim.labels() == ["🙋 개인", "🏢 기관·단체", "🏘 동 협의체", "✖ 그만두기"]
 
     # Text at a choice step: use the buttons; nothing changes.
     found = await kim.say("복지관입니다")
     assert found[0].startswith("⚠️ 아래 버튼 중에서 골라 주세요.")
-    assert "(1/10)" in found[0]
+    assert "(1/11)" in found[0]
     # A forged button (another step's, a choice out of range): the current step again.
     type_extra = kim.extra_of("기관·단체")
     found = await kim.send_extra({**type_extra, "s": "title", "o": "1"})
-    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/10)" in found[0]
+    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/11)" in found[0]
     found = await kim.send_extra({**type_extra, "o": "7"})
-    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/10)" in found[0]
+    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/11)" in found[0]
     found = await kim.send_extra({**type_extra, "o": "nonsense"})
-    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/10)" in found[0]
+    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/11)" in found[0]
     found = await kim.send_extra({**type_extra, "o": "../../etc"})  # not even a word
-    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/10)" in found[0]
+    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/11)" in found[0]
     found = await kim.send_extra({**type_extra, "k": campaign.id + 1})  # another campaign
-    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/10)" in found[0]
+    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/11)" in found[0]
     assert (await draft_of(services, KIM)).answers == {}
 
     found = await kim.tap("기관·단체")
-    assert "기관·단체 이름을 써 주세요 (100자까지)." in found[0] and "(2/10)" in found[0]
+    assert "기관·단체 이름을 써 주세요 (100자까지)." in found[0] and "(2/11)" in found[0]
     assert kim.labels() == ["◀ 이전", "✖ 그만두기"]
     found = await kim.say("가" * 101)  # too long
     assert found[0].startswith("⚠️ 너무 깁니다 (101자). 100자 이하로 줄여 주세요.")
@@ -148,7 +148,7 @@ async def test_a_case_submitted_in_korean(kakao, services, campaign):
     assert kim.labels() == ["효동", "판암1동", "◀ 이전", "✖ 그만두기"]
     await kim.tap("판암1동")
     found = await kim.tap("돌봄")
-    assert "(6/10)" in found[0] and "제목을 써 주세요 (5~80자)." in found[0]
+    assert "(7/11)" in found[0] and "제목을 써 주세요 (5~80자)." in found[0]
     found = await kim.say("반찬")  # too short
     assert found[0].startswith("⚠️ 너무 짧습니다 (2자). 5자 이상 써 주세요.")
     await kim.say(TITLE)
@@ -212,7 +212,7 @@ async def test_a_case_in_english_with_back_edit_and_stop(kakao, services, campai
     smith = Citizen(kakao, SMITH, "en")
     await smith.say("start")
     found = await smith.tap("Submit case")
-    assert found == ["✍️ Submit a case (1/10)\n\nWho is submitting this case?"]
+    assert found == ["✍️ Submit a case (1/11)\n\nWho is submitting this case?"]
     assert smith.labels() == ["🙋 Individual", "🏢 Organization", "🏘 Council", "✖ Stop"]
     found = await smith.say("individual")  # typed, any case, without the emoji
     assert "Which name should the case show?" in found[0]
@@ -322,7 +322,7 @@ async def test_another_button_leaves_the_draft_waiting(kakao, services, campaign
     assert kim.labels()[0] == "✏️ 이어 쓰기"
     assert "title" not in (await draft_of(services, KIM)).answers
     found = await kim.tap("이어 쓰기")
-    assert found[0].startswith("쓰던 사례를 이어서 씁니다.") and "(6/10)" in found[0]
+    assert found[0].startswith("쓰던 사례를 이어서 씁니다.") and "(7/11)" in found[0]
     found = await kim.say(TITLE)
     assert "요약해 주세요" in found[0]
     # "My cases" (from the menu) shows the draft, with a button back to it.
@@ -333,10 +333,10 @@ async def test_another_button_leaves_the_draft_waiting(kakao, services, campaign
     assert kim.labels() == ["✏️ 이어 쓰기", "🏠 처음으로"]
     assert "summary" not in (await draft_of(services, KIM)).answers
     found = await kim.tap("이어 쓰기")
-    assert "(7/10)" in found[0]
+    assert "(8/11)" in found[0]
     # A button of the draft brings it back too: Back, from an earlier screen's extra.
     found = await kim.tap("이전")
-    assert "(6/10)" in found[0] and f"지금 입력된 내용: {TITLE}" in found[0]
+    assert "(7/11)" in found[0] and f"지금 입력된 내용: {TITLE}" in found[0]
 
 
 async def test_the_draft_survives_a_restart(database_url, services, clock, campaign):
@@ -359,7 +359,7 @@ async def test_the_draft_survives_a_restart(database_url, services, clock, campa
             assert "자세히 써 주세요" in found[0]
             kim.answer = summary_step  # a button of the first process's answer
             found = await kim.tap("이전")
-            assert "(6/10)" not in found[0] and "지난 단계의 버튼입니다." in found[0]
+            assert "(7/11)" not in found[0] and "지난 단계의 버튼입니다." in found[0]
             assert "자세히 써 주세요" in found[0]
             await kim.say(BODY)
             await kim.tap("건너뛰기")
@@ -592,7 +592,7 @@ async def test_a_bare_link_at_a_text_step_is_not_taken_for_the_answer(kakao, ser
     kim = Citizen(kakao, KIM)
     await write_until_title(kim)
     found = await kim.say("https://dn-m.talk.kakao.com/talkm/bl4Xyz/abc/kakaotalk_1.jpg")
-    assert found[0].startswith("⚠️ 여기에는 글을 써서 보내 주세요.") and "(6/10)" in found[0]
+    assert found[0].startswith("⚠️ 여기에는 글을 써서 보내 주세요.") and "(7/11)" in found[0]
     assert "title" not in (await draft_of(services, KIM)).answers
     found = await kim.say(f"{TITLE} https://example.org/more")  # a title with a link in it
     assert "요약해 주세요" in found[0]

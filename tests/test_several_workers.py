@@ -213,7 +213,7 @@ async def test_a_case_written_step_by_step_on_two_workers_in_turn(pair, services
              ("send", BODY), ("press", "사진 없이"), ("press", "동의합니다"),
              ("press", "📨 접수하기")]
     calls = await a.bot.send(KIM, "/submit")
-    assert "(1/10)" in calls[-1].text
+    assert "(1/11)" in calls[-1].text
     for n, (how, value) in enumerate(steps):
         w = (b, a)[n % 2]  # B takes the first answer, A the next, and so on
         calls = await (w.bot.press(KIM, value) if how == "press" else w.bot.send(KIM, value))

@@ -59,6 +59,7 @@ async def write_until(bot: OfflineTelegram, user: TelegramUser, stop: Step,
     answers = [
         (Step.TYPE, "press", "organization" if english else "기관·단체"),
         (Step.NAME, "send", "대전 행복 복지관"),
+        (Step.CONTACT, "press", "Skip" if english else "건너뛰기"),
         (Step.DISTRICT, "press", "Dong-gu" if english else "동구"),
         (Step.NEIGHBOURHOOD, "press", "Hyo-dong" if english else "효동"),
         (Step.CATEGORY, "press", "Care" if english else "돌봄"),
@@ -89,7 +90,7 @@ async def test_a_case_submitted_in_korean(telegram, services, campaign):
     calls = await telegram.send(KIM, "/start")
     assert "✍️ 사례 접수하기" in calls[0].labels()
     calls = await telegram.press(KIM, "사례 접수하기")
-    assert last_text(calls) == "✍️ <b>사례 접수</b> (1/10)\n\n누가 내는 사례인가요?"
+    assert last_text(calls) == "✍️ <b>사례 접수</b> (1/11)\n\n누가 내는 사례인가요?"
     calls = await telegram.press(KIM, "기관·단체")
     assert "기관·단체 이름을 써 주세요 (100자까지)" in last_text(calls)
     calls = await telegram.send(KIM, "대전 행복 복지관")
@@ -99,7 +100,7 @@ async def test_a_case_submitted_in_korean(telegram, services, campaign):
     assert calls[-1].labels()[:2] == ["효동", "판암1동"]
     await telegram.press(KIM, "판암1동")
     calls = await telegram.press(KIM, "돌봄")
-    assert "(6/10)" in last_text(calls) and "제목을 써 주세요 (5~80자)" in last_text(calls)
+    assert "(7/11)" in last_text(calls) and "제목을 써 주세요 (5~80자)" in last_text(calls)
     await telegram.send(KIM, TITLE)
     await telegram.send(KIM, SUMMARY)
     calls = await telegram.send(KIM, BODY)
@@ -138,7 +139,7 @@ async def test_a_case_submitted_in_korean(telegram, services, campaign):
 
 async def test_a_case_submitted_in_english(telegram, services, campaign):
     calls = await telegram.send(SMITH, "/submit")
-    assert last_text(calls) == "✍️ <b>Submit a case</b> (1/10)\n\nWho is submitting this case?"
+    assert last_text(calls) == "✍️ <b>Submit a case</b> (1/11)\n\nWho is submitting this case?"
     assert calls[-1].labels() == ["🙋 An individual", "🏢 An organization",
                                   "🏘 A neighbourhood council", "✖ Stop"]
     calls = await write_until(telegram, SMITH, Step.CONSENT)
@@ -447,7 +448,7 @@ async def test_a_restart_halfway_continues_where_the_citizen_was(services, clock
     async with second:
         bot = OfflineTelegram(second, request, clock)
         calls = await bot.send(KIM, SUMMARY)  # typed text goes on as the summary
-        assert "(8/10)" in last_text(calls) and "자세히 써 주세요" in last_text(calls)
+        assert "(9/11)" in last_text(calls) and "자세히 써 주세요" in last_text(calls)
         calls = await bot.press(KIM, "이전")
         assert f"지금 입력된 내용: {SUMMARY}" in last_text(calls)
         # A button of a message from before the restart is checked against the draft.
@@ -518,7 +519,7 @@ async def test_refusals_in_english(telegram, services, campaign):
     await write_until(telegram, SMITH, Step.TITLE)
     calls = await telegram.send(SMITH, "Tiny")
     assert last_text(calls).startswith(
-        "⚠️ Too short (4 characters). Please write at least 5.\n\n✍️ <b>Submit a case</b> (6/10)")
+        "⚠️ Too short (4 characters). Please write at least 5.\n\n✍️ <b>Submit a case</b> (7/11)")
     calls = await telegram.send_photo(SMITH, "P")
     assert "⚠️ Please type your answer here." in last_text(calls)
     await telegram.send(SMITH, TITLE)

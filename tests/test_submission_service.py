@@ -27,6 +27,7 @@ Out = SubmissionOutcome
 ANSWERS = {
     Step.TYPE: "organization",
     Step.NAME: "판암1동 주민자치회",
+    Step.CONTACT: "010-2345-6789",
     Step.DISTRICT: "dong",
     Step.NEIGHBOURHOOD: "판암1동",
     Step.CATEGORY: "care",
@@ -272,7 +273,8 @@ async def test_typed_text_where_a_photo_is_asked(services, campaign, clock, kim)
     await fill(services, campaign, kim, until=Step.PHOTO)
     reply = await unchanged_by(clock, services, lambda: services.submissions.type_text(
         campaign, kim, "사진은 나중에"))
-    assert reply.outcome is Out.PROBLEM and reply.problem.kind is ProblemKind.NOT_A_PHOTO
+    # Not "a file cannot be taken": they typed text; the answer says a photo is expected.
+    assert reply.outcome is Out.PROBLEM and reply.problem.kind is ProblemKind.TEXT_AT_PHOTO
 
 
 async def test_text_too_short_is_asked_again(services, campaign, clock, kim):
