@@ -12,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.campaign_file import parse_campaign
+from bot.drafts import Step
 from bot.services import Services
 from handlers.kakao import CHANNEL
 from handlers.kakao.models import QUICK_REPLY_LABEL_LENGTH, SkillResponse
@@ -141,7 +142,16 @@ async def test_a_case_submitted_in_korean(kakao, services, campaign):
     found = await kim.say("가" * 101)  # too long
     assert found[0].startswith("⚠️ 너무 깁니다 (101자). 100자 이하로 줄여 주세요.")
     found = await kim.say("대전 행복 복지관")
+    assert "(3/11)" in found[0] and "연락처를 남겨 주세요 (선택)." in found[0]
+    assert kim.labels() == ["➡ 건너뛰기", "◀ 이전", "✖ 그만두기"]
+    found = await kim.say("x" * 101)  # too long
+    assert found[0].startswith("⚠️ 너무 깁니다 (101자). 100자 이하로 줄여 주세요.")
+    found = await kim.say("010 1234")  # not a whole number
+    assert found[0].startswith("⚠️ 전화번호나 이메일 주소로 써 주세요.")
+    assert (await draft_of(services, KIM)).answer(Step.CONTACT) is None
+    found = await kim.say(" Kim.Soon@Example.COM ")
     assert "사례가 있는 구를 고르세요." in found[0]
+    assert (await draft_of(services, KIM)).answer(Step.CONTACT) == "Kim.Soon@example.com"
     assert kim.labels() == ["동구", "대덕구", "◀ 이전", "✖ 그만두기"]
     found = await kim.say("동구")  # a choice's label typed by hand
     assert "동구의 어느 동인가요?" in found[0]
@@ -170,6 +180,9 @@ async def test_a_case_submitted_in_korean(kakao, services, campaign):
     outputs = kim.answer["template"]["outputs"]
     assert [list(o) for o in outputs] == [["simpleText"], ["textCard"], ["simpleText"]]
     assert found[0].startswith("👀 미리보기: 시민들에게 아래처럼 보입니다.")
+    # Their own contact, said to be for staff only; not on the card citizens see.
+    assert found[0].endswith("📞 연락처 (운영진만 봅니다): Kim.Soon@example.com")
+    assert "Kim.Soon" not in str(outputs[1:])
     assert outputs[1]["textCard"]["title"] == TITLE
     assert outputs[1]["textCard"]["description"] == (
         f"🏢 대전 행복 복지관\n📍 동구 판암1동 · 🏷 돌봄\n\n{SUMMARY}")
@@ -186,6 +199,7 @@ async def test_a_case_submitted_in_korean(kakao, services, campaign):
     assert (case["district"], case["neighbourhood"], case["category"], case["image"]) \
         == ("dong", "판암1동", "care", None)
     assert case["submitter_type"] == "organization" and case["consented_at"] is not None
+    assert case["contact"] == "Kim.Soon@example.com"
     assert found[0].startswith(f"📨 접수되었습니다.\n접수번호: {case['key']}\n제목: {TITLE}")
     assert await draft_of(services, KIM) is None
     # A second tap on Submit: nothing more is sent in.
@@ -201,8 +215,8 @@ async def test_a_case_submitted_in_korean(kakao, services, campaign):
     assert len(kim.labels()) <= 10
     found = await kim.tap("내 사례")
     assert found == [f"📂 내가 낸 사례 (1/3건)\n\n{TITLE}\n접수번호 {case['key']} · "
-                     "11월 1일(금) 10:00\n상태: ⏳ 검토 중"]
-    assert kim.labels() == ["✏️ 사례 보내기", "🏠 처음으로"]
+                     "11월 1일(금) 10:00\n상태: ⏳ 검토 중\n\n사례를 누르면 내용을 볼 수 있습니다."]
+    assert kim.labels() == ["📄 우리 동네 어르신 반…", "✏️ 사례 보내기", "🏠 처음으로"]
 
 
 # --- in English, with Back, Edit and Stop ---------------------------------------------------
@@ -217,6 +231,7 @@ async def test_a_case_in_english_with_back_edit_and_stop(kakao, services, campai
     found = await smith.say("individual")  # typed, any case, without the emoji
     assert "Which name should the case show?" in found[0]
     found = await smith.say("Jane Smith")
+    found = await smith.tap("Skip")
     found = await smith.say("Care")  # a label typed at the wrong choice step
     assert found[0].startswith("⚠️ Please choose one of the buttons below.")
     await smith.tap("Daedeok-gu")
@@ -275,6 +290,7 @@ async def test_an_english_case_is_submitted_with_its_reference(kakao, services, 
     await smith.tap("Submit case")
     await smith.tap("Individual")
     await smith.say("Jane Smith")
+    await smith.tap("Skip")
     await smith.tap("Dong-gu")
     await smith.tap("Hyo-dong")
     await smith.tap("Care")
@@ -304,6 +320,7 @@ async def write_until_title(kim: Citizen) -> None:
     await kim.tap("사례 보내기")
     await kim.tap("개인")
     await kim.say("김순자")
+    await kim.tap("건너뛰기")
     await kim.tap("대덕구")
     await kim.tap("송촌동")
     await kim.tap("어르신")
@@ -329,7 +346,7 @@ async def test_another_button_leaves_the_draft_waiting(kakao, services, campaign
     await kim.say("메뉴")
     found = await kim.tap("내 사례")
     assert found == ["📂 내가 낸 사례 (0/3건)\n\n아직 낸 사례가 없습니다.\n\n"
-                     "✍️ 쓰다 만 사례가 있습니다 (7/10단계)."]
+                     "✍️ 쓰다 만 사례가 있습니다 (8/11단계)."]
     assert kim.labels() == ["✏️ 이어 쓰기", "🏠 처음으로"]
     assert "summary" not in (await draft_of(services, KIM)).answers
     found = await kim.tap("이어 쓰기")
@@ -428,7 +445,8 @@ async def test_my_cases_shows_a_rejection_with_staffs_reason(kakao, services, ca
     found = await kim.tap("내 사례")
     assert found == [f"📂 내가 낸 사례 (1/3건)\n\n{TITLE}\n접수번호 {case['key']} · "
                      "11월 1일(금) 10:00\n상태: ❌ 반려됨\n"
-                     "사유: 개인 정보가 들어 있습니다. 빼고 다시 내 주세요."]
+                     "사유: 개인 정보가 들어 있습니다. 빼고 다시 내 주세요.\n\n"
+                     "사례를 누르면 내용을 볼 수 있습니다."]
     smith = Citizen(kakao, SMITH, "en")
     found = await smith.say("my cases")
     assert found[0].startswith("📂 My cases (0 of 3)\n\nYou have not submitted a case yet.")
@@ -445,7 +463,7 @@ async def test_the_limit_of_cases_per_citizen(kakao, services, campaign):
     assert found == ["한 사람이 낼 수 있는 사례는 1건까지입니다. 이미 1건을 냈습니다."]
     assert kim.labels() == ["📂 내 사례", "🏠 처음으로"]
     found = await kim.tap("내 사례")
-    assert kim.labels() == ["🏠 처음으로"]  # nothing more to start
+    assert kim.labels() == ["📄 우리 동네 어르신 반…", "🏠 처음으로"]  # nothing more to start
 
 
 async def test_submission_closing_mid_draft_and_not_open_yet(kakao, services, campaign,
@@ -480,7 +498,8 @@ async def test_many_districts_are_picked_a_page_at_a_time(kakao, services, campa
     await smith.say("start")
     await smith.tap("Submit case")
     await smith.tap("Organization")
-    found = await smith.say("Daejeon Welfare Centre")
+    await smith.say("Daejeon Welfare Centre")
+    found = await smith.tap("Skip")
     # Labels cut to fit: the page's names in full under the question, then the page.
     assert found[0].endswith("In which district did it happen?\n\n• Dong-gu\n• Daedeok-gu\n"
                              "• Gu 01 with a long name\n• Gu 02 with a long name\n"
@@ -510,6 +529,7 @@ async def test_the_longest_answers_fit_kakaos_limits(kakao, services, campaign):
     await kim.tap("사례 보내기")
     await kim.tap("협의체")
     await kim.say("협" * 100)
+    await kim.say("a" * 60 + "@" + "b" * 30 + ".kr")  # the longest contact
     await kim.tap("동구")
     await kim.tap("효동")
     await kim.tap("돌봄")

@@ -94,7 +94,14 @@ async def test_a_case_submitted_in_korean(telegram, services, campaign):
     calls = await telegram.press(KIM, "기관·단체")
     assert "기관·단체 이름을 써 주세요 (100자까지)" in last_text(calls)
     calls = await telegram.send(KIM, "대전 행복 복지관")
+    assert "(3/11)" in last_text(calls) and "연락처를 남겨 주세요 (선택)" in last_text(calls)
+    assert calls[-1].labels() == ["➡ 건너뛰기", "◀ 이전", "✖ 그만두기"]
+    calls = await telegram.send(KIM, "전화 주세요")  # neither a phone nor an e-mail
+    assert last_text(calls).startswith("⚠️ 전화번호나 이메일 주소로 써 주세요.")
+    assert (await draft_of(services, KIM)).answer(Step.CONTACT) is None
+    calls = await telegram.send(KIM, "042 123 4567")
     assert "사례가 있는 구를 고르세요." in last_text(calls)
+    assert (await draft_of(services, KIM)).answer(Step.CONTACT) == "042-123-4567"
     calls = await telegram.press(KIM, "동구")
     assert "동구의 어느 동인가요?" in last_text(calls)
     assert calls[-1].labels()[:2] == ["효동", "판암1동"]
@@ -115,6 +122,8 @@ async def test_a_case_submitted_in_korean(telegram, services, campaign):
     assert (f"<b>{TITLE}</b>\n🏢 대전 행복 복지관\n📍 동구 판암1동 · 🏷 돌봄\n\n"
             f"<i>{SUMMARY}</i>\n\n{BODY}") in card.text
     assert card.labels() == ["📨 접수하기", "✏️ 고치기", "✖ 그만두기"]
+    # Their own contact under the card, said to be for staff only.
+    assert card.text.endswith("📞 연락처 (운영진만 봅니다): 042-123-4567")
     assert await stored_cases(services) == []  # nothing is sent in before Submit
 
     calls = await telegram.press(KIM, "접수하기")
@@ -126,6 +135,7 @@ async def test_a_case_submitted_in_korean(telegram, services, campaign):
         == ("dong", "판암1동", "care")
     assert case["image"] == "telegram:PHOTO-1"
     assert case["submitter_type"] == "organization" and case["consented_at"] is not None
+    assert case["contact"] == "042-123-4567"
     assert f"접수번호: <b>{case['key']}</b>" in last_text(calls)
     assert await draft_of(services, KIM) is None
     async with services.db.read() as conn:
@@ -134,7 +144,9 @@ async def test_a_case_submitted_in_korean(telegram, services, campaign):
 
     calls = await telegram.send(KIM, "/mycases")
     assert last_text(calls) == (f"📂 <b>내가 낸 사례</b> (1/3건)\n\n<b>{TITLE}</b>\n"
-                                f"접수번호 {case['key']} · 11월 1일(금) 10:00\n상태: ⏳ 검토 중")
+                                f"접수번호 {case['key']} · 11월 1일(금) 10:00\n상태: ⏳ 검토 중"
+                                "\n\n사례를 누르면 내용을 볼 수 있습니다.")
+    assert calls[-1].labels()[0] == f"📄 {TITLE}"
 
 
 async def test_a_case_submitted_in_english(telegram, services, campaign):
@@ -167,9 +179,9 @@ async def test_a_case_submitted_in_english(telegram, services, campaign):
     (Step.SUMMARY, "요" * 301, "너무 깁니다 (301자). 300자 이하로"),
     (Step.BODY, "본문이 짧습니다.", "너무 짧습니다 (9자). 50자 이상"),
     (Step.BODY, "가" * 3001, "너무 깁니다 (3001자). 3000자 이하로"),
-    (Step.DISTRICT, "동구", "아래 버튼 중에서 골라 주세요"),
+    (Step.DISTRICT, "강남구", "아래 버튼 중에서 골라 주세요"),  # not a district's name
     (Step.CONSENT, "네 동의합니다", "아래 버튼 중에서 골라 주세요"),
-    (Step.PHOTO, "사진은 없어요", "사진으로 보내 주세요"),
+    (Step.PHOTO, "사진은 없어요", "사진을 한 장 보내 주세요"),
 ])
 async def test_a_bad_answer_is_explained_and_changes_nothing(
         telegram, services, campaign, stop, answer, problem):
@@ -465,7 +477,7 @@ async def test_drafts_table_holds_the_draft_between_updates(telegram, services, 
         row = (await conn.execute(submission_drafts.select())).mappings().one()
     assert row["step"] == "category"
     assert row["answers"] == {"type": "organization", "name": "대전 행복 복지관",
-                              "district": "dong", "hood": "효동"}
+                              "district": "dong", "hood": "효동", "contact": ""}
 
 
 # --- after submitting: moderation, notification, the voting list ---------------------------
@@ -589,6 +601,7 @@ async def test_my_cases_fits_in_one_message(services, clock, telegram):
                             (Step.CATEGORY, 0)):
             if step is Step.DISTRICT:
                 await services.submissions.type_text(campaign, citizen, f"단체 {n}")
+                await services.submissions.skip(campaign, citizen, Step.CONTACT)
             await services.submissions.choose(campaign, citizen, step, value)
         for text in (f"사례 제목 {n:02d} " + "가" * 60, "요약" * 100, "본문" * 1000):
             await services.submissions.type_text(campaign, citizen, text)

@@ -415,12 +415,10 @@ class KakaoSubmission:
             card = TextCard(title=fit(case.text(lang).title, CARD_TITLE_LENGTH),
                             description=fit(case_about(lang, campaign, case),
                                             TEXT_CARD_DESCRIPTION_LENGTH))
+            contact = contact_of(draft)  # the submitter's own: citizens never see it
+            mine = [t(lang, "submission.preview_contact", contact=contact)] if contact else []
             outputs = [output(SimpleText(text=fit_catalog("\n\n".join(
-                [*top, t(lang, "submission.preview")])))), output(card), body]
-            contact = contact_of(draft)
-            if contact:  # the submitter's own: citizens never see it
-                outputs.append(output(SimpleText(text=fit_catalog(
-                    t(lang, "submission.preview_contact", contact=contact)))))
+                [*top, t(lang, "submission.preview"), *mine])))), output(card), body]
         replies = []
         if part + 1 < len(parts):
             replies.append(self.controls.reply_label(
