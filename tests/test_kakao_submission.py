@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.campaign_file import parse_campaign
@@ -18,7 +19,7 @@ from handlers.kakao import CHANNEL
 from handlers.kakao.models import QUICK_REPLY_LABEL_LENGTH, SkillResponse
 from handlers.kakao.server import build_kakao_app
 from storage.database import Database
-from storage.tables import cases
+from storage.tables import audit_log, cases
 from tests.conftest import small_campaign
 from tests.test_kakao_skill import SETTINGS, ask, quick_reply, skill_request, texts
 
@@ -616,3 +617,85 @@ async def test_a_bare_link_at_a_text_step_is_not_taken_for_the_answer(kakao, ser
     assert "title" not in (await draft_of(services, KIM)).answers
     found = await kim.say(f"{TITLE} https://example.org/more")  # a title with a link in it
     assert "요약해 주세요" in found[0]
+
+
+# --- my cases: open one, withdraw it while pending -------------------------------------------
+
+
+async def case_status(services, case_id: int) -> str:
+    async with services.db.read() as conn:
+        return (await conn.execute(sa.select(cases.c.status).where(cases.c.id == case_id))
+                ).scalar_one()
+
+
+async def test_my_cases_opens_a_case_and_withdraws_it_while_pending(kakao, services, campaign):
+    kim = Citizen(kakao, KIM)
+    await submit_one(kim)
+    [case] = await stored_cases(services)
+    await kim.tap("내 사례")
+    found = await kim.tap("📄 우리 동네")
+    assert found[0].startswith(f"{TITLE}\n접수번호 {case['key']}")
+    assert "상태: ⏳ 검토 중" in found[0] and SUMMARY in found[0] and BODY in found[0]
+    assert found[-1].endswith("아직 검토 전이라 접수를 취소할 수 있습니다.")
+    assert kim.labels() == ["↩️ 접수 취소하기", "📂 내 사례", "🏠 처음으로"]
+    found = await kim.tap("접수 취소하기")
+    assert found[0].startswith(f"「{TITLE}」 접수를 취소할까요?")
+    assert kim.labels() == ["↩️ 네, 취소합니다", "◀ 아니요"]
+    confirm = kim.extra_of("네, 취소합니다")
+    assert await case_status(services, case["id"]) == "submitted"  # asked first
+    found = await kim.tap("네, 취소합니다")
+    assert found == [f"↩️ 「{TITLE}」 접수를 취소했습니다."]
+    assert await case_status(services, case["id"]) == "withdrawn"
+    assert await services.moderation.queue(campaign) == []
+    async with services.db.read() as conn:
+        actors = (await conn.execute(sa.select(audit_log.c.actor).where(
+            audit_log.c.action == "case.withdrawn"))).scalars().all()
+    assert actors == [f"kakao:{KIM}"]
+    found = await kim.send_extra(confirm)  # a second tap: nothing more
+    assert found[0].startswith("⚠️ 이 사례는 이제 접수를 취소할 수 없습니다.\n상태: ↩️ 접수 취소됨")
+    found = await kim.tap("내 사례")
+    assert found[0].startswith("📂 내가 낸 사례 (0/3건)") and "상태: ↩️ 접수 취소됨" in found[0]
+
+
+async def test_withdrawing_on_kakao_is_refused_for_an_approved_case_and_anyone_elses(
+        kakao, services, campaign):
+    kim, lee = Citizen(kakao, KIM), Citizen(kakao, "lee-botuserkey")
+    await submit_one(kim)
+    [case] = await stored_cases(services)
+    await lee.say("시작")
+    for extra in ({"a": "mo", "k": campaign.id, "c": case["id"]},
+                  {"a": "wd", "k": campaign.id, "c": case["id"], "on": False},
+                  {"a": "wd", "k": campaign.id, "c": case["id"], "on": True}):
+        found = await lee.send_extra(extra)
+        assert found == ["찾을 수 없는 사례입니다. 목록을 다시 열어 주세요."]
+    assert await case_status(services, case["id"]) == "submitted"
+    # Incomplete or of another campaign: expired, nothing changes.
+    for extra in ({"a": "wd", "k": campaign.id, "c": case["id"]},
+                  {"a": "wd", "k": campaign.id, "on": True},
+                  {"a": "mo", "k": campaign.id},
+                  {"a": "wd", "k": campaign.id + 1, "c": case["id"], "on": True}):
+        found = await kim.send_extra(extra)
+        assert not any("취소했습니다" in text for text in found)
+    assert await case_status(services, case["id"]) == "submitted"
+    # Approved while the confirmation was on screen: it withdraws nothing.
+    await kim.say("내 사례")
+    await kim.tap("📄 우리 동네")
+    await kim.tap("접수 취소하기")
+    await services.moderation.approve(campaign, case["id"], "telegram:9001")
+    found = await kim.tap("네, 취소합니다")
+    assert found[0].startswith("⚠️ 이 사례는 이제 접수를 취소할 수 없습니다.\n상태: ✅ 승인됨")
+    assert "↩️ 접수 취소하기" not in kim.labels()
+    assert await case_status(services, case["id"]) == "approved"
+
+
+async def test_a_typed_district_and_a_skipped_contact_on_kakao(kakao, services, campaign):
+    kim = Citizen(kakao, KIM)
+    await kim.say("시작")
+    await kim.tap("사례 보내기")
+    await kim.say("개인")
+    await kim.say("김순자")
+    found = await kim.say("건너뛰기")  # "skip" typed at the contact step
+    assert "사례가 있는 구를 고르세요." in found[0]
+    found = await kim.say(" DAEDEOK-GU ")  # the English name, any case
+    assert "대덕구의 어느 동인가요?" in found[0]
+    assert (await draft_of(services, KIM)).answers["contact"] == ""
