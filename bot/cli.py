@@ -103,7 +103,8 @@ def _staff_parsers(commands) -> None:
     listing = cases.add_parser("list", help="the moderation queue, oldest first, or the cases "
                                             "in one status")
     listing.add_argument("--campaign", required=True, metavar="SLUG")
-    listing.add_argument("--status", choices=("submitted", "approved", "rejected", "hidden"),
+    listing.add_argument("--status", choices=("submitted", "approved", "rejected", "hidden",
+                                              "withdrawn"),
                          default=None, help="default: the moderation queue (submitted)")
     show = cases.add_parser("show", help="the whole case, to read before deciding")
     show.add_argument("--campaign", required=True, metavar="SLUG")

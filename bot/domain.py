@@ -207,6 +207,7 @@ class CaseStatus(StrEnum):
     REJECTED = "rejected"
     HIDDEN = "hidden"
     REMOVED = "removed"  # dropped from the campaign file; kept because votes may point at it
+    WITHDRAWN = "withdrawn"  # taken back by its submitter before moderation
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,6 +24,7 @@ class SubmitterType(StrEnum):
 class Step(StrEnum):
     TYPE = "type"
     NAME = "name"  # the organization, council or person shown on the case
+    CONTACT = "contact"  # optional phone or e-mail, for staff only (never shown to citizens)
     DISTRICT = "district"
     NEIGHBOURHOOD = "hood"
     CATEGORY = "category"
@@ -44,8 +45,12 @@ TEXT_LIMITS = {
     Step.SUMMARY: SUMMARY_LENGTH,
     Step.BODY: BODY_LENGTH,
 }
+TEXT_STEPS = (*TEXT_LIMITS, Step.CONTACT)  # steps answered by typing
 SINGLE_LINE = (Step.NAME, Step.TITLE)
+SKIPPABLE = (Step.CONTACT, Step.PHOTO)  # steps a "skip" button answers with ""
 NO_PHOTO = ""  # the photo step answered with "skip"
+NO_CONTACT = ""  # the contact step answered with "skip"
+CONTACT_LENGTH = 100  # longer is not a phone number or a sane e-mail address
 CONSENT_YES = "yes"
 CONSENT_NO = "no"
 
@@ -65,6 +70,7 @@ class ProblemKind(StrEnum):
     NOT_A_PHOTO = "not_a_photo"  # a file or anything else where a photo is asked for
     TEXT_AT_PHOTO = "text_at_photo"  # typed text where a photo (or "skip") is asked for
     NOT_TEXT = "not_text"  # a photo or a file where text is asked for
+    BAD_CONTACT = "bad_contact"  # neither a phone number nor an e-mail address
     CONSENT_NEEDED = "consent_needed"
 
 
@@ -248,3 +254,63 @@ def as_case(draft: Draft, key: str = "draft", case_id: int = 0) -> Case:
                     a.get(Step.BODY.value, ""), a.get(Step.NAME.value, "")),
         image=a.get(Step.PHOTO.value) or None,
     )
+
+
+def contact_of(draft: Draft) -> str | None:
+    """The contact for staff, or None (skipped)."""
+    return draft.answer(Step.CONTACT) or None
+
+
+# A Korean phone number as people type it: +82 or 0, then a mobile (010...), Seoul (02),
+# regional (031..064) or internet (070) number, or a 4+4 company number (1588-1234).
+_PHONE_SEPARATORS = re.compile(r"[\s.()\-]")
+_AREA = re.compile(r"^(02|0[3-6][1-5]|01[016789]|070|050\d?)(\d{3,4})(\d{4})$")
+_COMPANY = re.compile(r"^(1[5-9]\d{2})(\d{4})$")
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(\.[A-Za-z0-9\-]{1,63})*"
+                    r"\.[A-Za-z]{2,24}$")
+
+
+def _phone(text: str) -> str | None:
+    digits = _PHONE_SEPARATORS.sub("", text)
+    if digits.startswith("+82"):
+        digits = "0" + digits.removeprefix("+82").removeprefix("0")
+    if not digits.isdigit():
+        return None
+    found = _AREA.match(digits) or _COMPANY.match(digits)
+    return "-".join(found.groups()) if found else None
+
+
+def clean_contact(text: str) -> tuple[str | None, AnswerProblem | None]:
+    """A phone number (normalised: 010-1234-5678) or an e-mail address (its domain in lower
+    case), or the problem with what was typed."""
+    value = _SPACES.sub(" ", text).strip()
+    if not value:
+        return None, AnswerProblem(ProblemKind.EMPTY)
+    if len(value) > CONTACT_LENGTH:
+        return None, AnswerProblem(ProblemKind.TOO_LONG, len(value), 0, CONTACT_LENGTH)
+    phone = _phone(value)
+    if phone is not None:
+        return phone, None
+    if _EMAIL.match(value) and ".." not in value:
+        local, _, domain = value.rpartition("@")
+        return f"{local}@{domain.lower()}", None
+    return None, AnswerProblem(ProblemKind.BAD_CONTACT)
+
+
+def typed_forms(label: str) -> set[str]:
+    """A button's label as it may be typed: trimmed, case-folded, and without a leading emoji
+    or mark ("✓ 서구", "🙋 개인")."""
+    folded = " ".join(label.split()).casefold()
+    first, _, rest = folded.partition(" ")
+    return {folded, rest} if rest and not any(c.isalnum() for c in first) else {folded}
+
+
+def match_choice(typed: str, label_lists: Iterable[Sequence[str]]) -> int | None:
+    """The index of the option whose label (in any of the lists: one per language, each in
+    the order of `choices`) is what was typed, or None."""
+    wanted = typed_forms(typed)
+    for labels in label_lists:
+        for index, label in enumerate(labels):
+            if wanted & typed_forms(label):
+                return index
+    return None

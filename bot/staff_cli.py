@@ -165,6 +165,9 @@ async def show_case(services: Services, slug: str, id_text: str) -> int:
         ("category", category.name.get("ko") if category else case.category),
         ("entered", f"{local(campaign, record.entered_at)} ({campaign.timezone}), {source}"),
     ]
+    submitter = await services.moderation.submitter(case) if record.channel else None
+    if submitter is not None and submitter.contact:  # for staff to call back
+        fields.append(("contact", submitter.contact))
     if record.reason:
         fields.append(("staff's reason", record.reason))
     label = len("staff's reason:")  # the same columns, with a reason or without

@@ -5,11 +5,13 @@ HTML, as the catalogs are; a channel without HTML makes them plain (bot.text.pla
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import html
+from collections.abc import Mapping
 
-from bot.domain import LANGUAGES, Campaign
+from bot.domain import Campaign
 from bot.drafts import (
     ANSWER_STEPS,
+    CONTACT_LENGTH,
     TEXT_LIMITS,
     AnswerProblem,
     Draft,
@@ -17,12 +19,14 @@ from bot.drafts import (
     Step,
     applies,
     choices,
+    match_choice,
 )
 from bot.i18n import format_when, plain, t
 from bot.services.submissions import SubmissionOutcome, SubmissionReply, SubmittedCase
-from bot.text import shorten
+from bot.text import clip, shorten
 
 REASON_PREVIEW = 150  # staff's reason, in the list of a citizen's cases
+DETAIL_BODY = 3000  # a case's description in its submitter's view: all of it, within a message
 CURRENT_PREVIEW = 200  # how much of an earlier answer is repeated under the question
 
 
@@ -48,6 +52,8 @@ def question_text(lang: str, campaign: Campaign, draft: Draft) -> str:
     if step is Step.NAME:
         kind = draft.answer(Step.TYPE) or "individual"
         return t(lang, f"submission.ask.name_{kind}", max=high)
+    if step is Step.CONTACT:
+        return t(lang, "submission.ask.contact", max=CONTACT_LENGTH)
     if step is Step.NEIGHBOURHOOD:
         district = campaign.district(draft.answer(Step.DISTRICT))
         return t(lang, "submission.ask.hood", district=district.name.get(lang) if district else "")
@@ -72,28 +78,12 @@ def option_labels(lang: str, campaign: Campaign, draft: Draft, step: Step) -> li
     return [plain(lang, "submission.button.agree"), plain(lang, "submission.button.disagree")]
 
 
-def label_forms(label: str) -> set[str]:
-    """A label as it may be typed: folded, and without a leading mark ("✓ 서구", "🏢 단체")."""
-    folded = " ".join(label.split()).casefold()
-    first, _, rest = folded.partition(" ")
-    return {folded, rest} if rest and not any(c.isalnum() for c in first) else {folded}
-
-
-def typed_option(campaign: Campaign, draft: Draft, text: str,
-                 more: Callable[[str], list[str]] | None = None) -> int | None:
-    """At a choice step, the option whose label was typed instead of pressed (in either
-    language, with or without its mark): "서구" where 서구 is a button. `more(lang)`: a
-    channel's own labels of the same options, in the same order. None: no label matches."""
-    typed = label_forms(text)
-    for lang in LANGUAGES:
-        candidates = [option_labels(lang, campaign, draft, draft.step)]
-        if more is not None:
-            candidates.append(more(lang))
-        for labels in candidates:
-            for index, label in enumerate(labels):
-                if typed & label_forms(label):
-                    return index
-    return None
+def typed_choice(campaign: Campaign, draft: Draft, text: str,
+                 extra: tuple[list[str], ...] = ()) -> int | None:
+    """The option of the draft's choice step whose label was typed (either language, trimmed,
+    case-insensitive, with or without its emoji), or None. `extra`: a channel's own labels."""
+    labels = [option_labels(lang, campaign, draft, draft.step) for lang in ("ko", "en")]
+    return match_choice(text, [*labels, *extra])
 
 
 def problem_text(lang: str, problem: AnswerProblem) -> str:
@@ -144,6 +134,22 @@ def my_case_text(lang: str, campaign: Campaign, item: SubmittedCase) -> str:
         line += "\n" + t(lang, "submission.mine.reason",
                           reason=shorten(item.reason, REASON_PREVIEW))
     return line
+
+
+def my_case_detail(lang: str, campaign: Campaign, item: SubmittedCase) -> str:
+    """The submitter's own view of one case: its status and staff's reason, then all of it
+    (summary, description, name; their contact, which only they and staff see)."""
+    case = item.case
+    lines = [my_case_text(lang, campaign, item)]
+    lines.append(f"<i>{html.escape(case.ko.summary, quote=False)}</i>")
+    lines.append(html.escape(clip(case.ko.body, DETAIL_BODY), quote=False))
+    if case.ko.organization:
+        lines.append("— " + html.escape(case.ko.organization, quote=False))
+    if item.contact:
+        lines.append(t(lang, "submission.preview_contact", contact=item.contact))
+    if item.withdrawable:
+        lines.append(t(lang, "submission.mine.withdraw_hint"))
+    return "\n\n".join(lines)
 
 
 def draft_waiting_text(lang: str, campaign: Campaign, draft: Draft) -> str:

@@ -126,6 +126,9 @@ cases = sa.Table(
     sa.Column("submitter_id", sa.Integer, sa.ForeignKey("citizens.id")),  # submitted by chat
     sa.Column("submitter_type", String(16)),  # individual, organization, council
     sa.Column("consented_at", UTCDateTime),  # to be contacted by staff and to be published
+    # The submitter's phone or e-mail for staff to call back (optional; never shown to citizens,
+    # never logged); cleared when they are forgotten or the campaign's data is purged.
+    sa.Column("contact", String(100)),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("campaign_id", "key"),

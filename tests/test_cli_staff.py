@@ -156,6 +156,8 @@ async def test_list_is_the_queue_oldest_first_with_channels_and_no_chat_ids(
 
     code, out, _ = await chamyeo("cases", "list", "--campaign", SLUG, "--status", "rejected")
     assert (code, out) == (0, "no rejected cases in test-2024\n")
+    code, out, _ = await chamyeo("cases", "list", "--campaign", SLUG, "--status", "withdrawn")
+    assert (code, out) == (0, "no withdrawn cases in test-2024\n")
 
 
 async def test_show_is_the_whole_case(services, campaign, clock, chamyeo):
@@ -171,6 +173,12 @@ async def test_show_is_the_whole_case(services, campaign, clock, chamyeo):
         assert part in out, part
     assert KO_USER not in out
     assert "staff's reason" not in out
+    assert "contact:" not in out  # none was left
+    async with services.db.write() as conn:
+        await conn.execute(cases.update().where(cases.c.id == ids["골목 화단"])
+                           .values(contact="010-1234-5678"))
+    _, out, _ = await chamyeo("cases", "show", "--campaign", SLUG, str(ids["골목 화단"]))
+    assert "contact:        010-1234-5678" in out  # for staff to call back
 
 
 async def test_typed_text_cannot_drive_the_terminal():

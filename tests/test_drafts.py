@@ -23,11 +23,14 @@ from bot.drafts import (
     applies,
     as_case,
     choices,
+    clean_contact,
     clean_text,
+    contact_of,
     discard_choice,
     discard_token,
     draft_token,
     is_discard,
+    match_choice,
     missing,
     next_step,
     previous_step,
@@ -42,6 +45,7 @@ BODY = "우리 동네 어르신들이 함께 모여 점심을 드시고 안부�
 FULL = {
     Step.TYPE: "council",
     Step.NAME: "효동 지역사회보장협의체",
+    Step.CONTACT: "010-1234-5678",
     Step.DISTRICT: "dong",
     Step.NEIGHBOURHOOD: "효동",
     Step.CATEGORY: "seniors",
@@ -99,8 +103,8 @@ def walk(campaign: Campaign, answers: dict[Step, str]) -> tuple[list[Step], Draf
 
 def test_every_step_in_order_for_a_district_with_neighbourhoods():
     visited, done = walk(build(), FULL)
-    assert visited == [Step.TYPE, Step.NAME, Step.DISTRICT, Step.NEIGHBOURHOOD, Step.CATEGORY,
-                       Step.TITLE, Step.SUMMARY, Step.BODY, Step.PHOTO, Step.CONSENT,
+    assert visited == [Step.TYPE, Step.NAME, Step.CONTACT, Step.DISTRICT, Step.NEIGHBOURHOOD,
+                       Step.CATEGORY, Step.TITLE, Step.SUMMARY, Step.BODY, Step.PHOTO, Step.CONSENT,
                        Step.PREVIEW]
     assert done.answers == {s.value: v for s, v in FULL.items()}
     assert missing(build(), done) is None
@@ -147,7 +151,7 @@ def test_choices_are_the_campaigns_lists_in_order():
 def test_an_answer_is_kept_and_moves_to_the_next_step_without_changing_the_old_draft():
     before = draft(Step.NAME, type="council")
     after = answered(build(), before, "효동 협의체")
-    assert after.step is Step.DISTRICT
+    assert after.step is Step.CONTACT
     assert dict(after.answers) == {"type": "council", "name": "효동 협의체"}
     assert dict(before.answers) == {"type": "council"} and before.step is Step.NAME
 
@@ -424,3 +428,72 @@ def test_a_discard_button_carries_its_drafts_token():
     for forged in ("discard-", "discard-zzzzzzzz", "discard-0000000", "discard-000000000",
                    "discard-ABCDEF12", "keep"):
         assert discard_token(forged) is None
+
+
+# ------------------------------------------------------------------------------------------
+# The contact for staff, and choices typed by hand
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed, kept", [
+    ("010-1234-5678", "010-1234-5678"),
+    ("01012345678", "010-1234-5678"),
+    (" 010 1234 5678 ", "010-1234-5678"),
+    ("010.123.4567", "010-123-4567"),
+    ("+82 10 1234 5678", "010-1234-5678"),
+    ("+82-010-1234-5678", "010-1234-5678"),
+    ("(042) 123-4567", "042-123-4567"),
+    ("02-123-4567", "02-123-4567"),
+    ("0212345678", "02-1234-5678"),
+    ("070-1234-5678", "070-1234-5678"),
+    ("1588-1234", "1588-1234"),
+    ("Kim.Soon@Example.COM", "Kim.Soon@example.com"),
+    ("a+b@mail.daejeon.go.kr", "a+b@mail.daejeon.go.kr"),
+])
+def test_a_contact_is_kept_normalised(typed, kept):
+    assert clean_contact(typed) == (kept, None)
+
+
+@pytest.mark.parametrize("typed, kind", [
+    ("", ProblemKind.EMPTY),
+    ("   ", ProblemKind.EMPTY),
+    ("x" * 101, ProblemKind.TOO_LONG),
+    ("전화 주세요", ProblemKind.BAD_CONTACT),
+    ("010-1234", ProblemKind.BAD_CONTACT),
+    ("010-1234-56789", ProblemKind.BAD_CONTACT),
+    ("099-123-4567", ProblemKind.BAD_CONTACT),
+    ("+1 202 555 0100", ProblemKind.BAD_CONTACT),
+    ("kim@", ProblemKind.BAD_CONTACT),
+    ("kim@example", ProblemKind.BAD_CONTACT),
+    ("kim@@example.com", ProblemKind.BAD_CONTACT),
+    ("kim soon@example.com", ProblemKind.BAD_CONTACT),
+    ("kim..soon@example.com", ProblemKind.BAD_CONTACT),
+    ("<b>kim</b>@example.com", ProblemKind.BAD_CONTACT),
+])
+def test_a_contact_that_is_neither_phone_nor_email_is_refused(typed, kind):
+    value, problem = clean_contact(typed)
+    assert value is None and problem.kind is kind
+
+
+def test_the_contact_step_comes_after_the_name_and_is_optional():
+    campaign = build()
+    assert next_step(campaign, draft(Step.NAME, type="individual", name="김")) is Step.CONTACT
+    skipped = full(contact="")
+    assert missing(campaign, skipped) is None and contact_of(skipped) is None
+    assert missing(campaign, full(contact=None)) is Step.CONTACT
+    assert contact_of(full()) == "010-1234-5678"
+
+
+@pytest.mark.parametrize("typed, index", [
+    ("서구", 1), (" 서구 ", 1), ("SEO-GU", 1), ("seo-gu", 1), ("✓ 서구", 1), ("동구", 0),
+    ("서", None), ("서구청", None), ("", None),
+])
+def test_a_typed_choice_matches_a_label_in_either_language(typed, index):
+    labels = [["동구", "서구"], ["Dong-gu", "Seo-gu"]]
+    assert match_choice(typed, labels) == index
+
+
+def test_a_typed_choice_matches_a_label_without_its_emoji():
+    assert match_choice("개인", [["🙋 개인", "🏢 기관·단체"]]) == 0
+    assert match_choice("🏢 기관·단체", [["🙋 개인", "🏢 기관·단체"]]) == 1
+    assert match_choice("🙋", [["🙋 개인"]]) is None

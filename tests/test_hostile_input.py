@@ -322,6 +322,7 @@ def current_campaign() -> dict:
 
 FULL_ANSWERS = {
     Step.TYPE.value: "organization", Step.NAME.value: "대전 행복 복지관",
+    Step.CONTACT.value: "010-1234-5678",
     Step.DISTRICT.value: "dong", Step.NEIGHBOURHOOD.value: "효동", Step.CATEGORY.value: "care",
     Step.TITLE.value: "우리 동네 어르신 반찬 나눔",
     Step.SUMMARY.value: "매주 목요일 이웃이 함께 반찬을 만들어 어르신 30가구에 전합니다.",

@@ -116,6 +116,7 @@ async def test_the_whole_calendar_on_kakaotalk(words, db, database_url, clock,
         found = await citizen.say("x" * 101)  # too long
         assert found[0].startswith("⚠️") and "101" in found[0]
         await citizen.say(words.organization)
+        await citizen.tap(label(lang, "submission.button.skip_contact"))  # the contact: optional
         await citizen.tap(words.district)
         await citizen.tap(words.neighbourhood)
         found = await citizen.tap(label(lang, "submission.button.back"))  # Back: hood again

@@ -9,15 +9,17 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.campaign_file import parse_campaign
+from bot.drafts import Step
 from bot.services import Services
 from handlers.kakao import CHANNEL
 from handlers.kakao.models import QUICK_REPLY_LABEL_LENGTH, SkillResponse
 from handlers.kakao.server import build_kakao_app
 from storage.database import Database
-from storage.tables import cases
+from storage.tables import audit_log, cases
 from tests.conftest import small_campaign
 from tests.test_kakao_skill import SETTINGS, ask, quick_reply, skill_request, texts
 
@@ -118,41 +120,50 @@ async def test_a_case_submitted_in_korean(kakao, services, campaign):
     assert kim.labels()[0] == "✏️ 사례 보내기"
     assert "📂 내 사례" not in kim.labels()  # no case and no draft yet
     found = await kim.tap("사례 보내기")
-    assert found == ["✍️ 사례 접수 (1/10)\n\n누가 내는 사례인가요?"]
+    assert found == ["✍️ 사례 접수 (1/11)\n\n누가 내는 사례인가요?"]
     assert kim.labels() == ["🙋 개인", "🏢 기관·단체", "🏘 동 협의체", "✖ 그만두기"]
 
     # Text at a choice step: use the buttons; nothing changes.
     found = await kim.say("복지관입니다")
     assert found[0].startswith("⚠️ 아래 버튼 중에서 골라 주세요.")
-    assert "(1/10)" in found[0]
+    assert "(1/11)" in found[0]
     # A forged button (another step's, a choice out of range): the current step again.
     type_extra = kim.extra_of("기관·단체")
     found = await kim.send_extra({**type_extra, "s": "title", "o": "1"})
-    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/10)" in found[0]
+    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/11)" in found[0]
     found = await kim.send_extra({**type_extra, "o": "7"})
-    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/10)" in found[0]
+    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/11)" in found[0]
     found = await kim.send_extra({**type_extra, "o": "nonsense"})
-    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/10)" in found[0]
+    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/11)" in found[0]
     found = await kim.send_extra({**type_extra, "o": "../../etc"})  # not even a word
-    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/10)" in found[0]
+    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/11)" in found[0]
     found = await kim.send_extra({**type_extra, "k": campaign.id + 1})  # another campaign
-    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/10)" in found[0]
+    assert found[0].startswith("지난 단계의 버튼입니다.") and "(1/11)" in found[0]
     assert (await draft_of(services, KIM)).answers == {}
 
     found = await kim.tap("기관·단체")
-    assert "기관·단체 이름을 써 주세요 (100자까지)." in found[0] and "(2/10)" in found[0]
+    assert "기관·단체 이름을 써 주세요 (100자까지)." in found[0] and "(2/11)" in found[0]
     assert kim.labels() == ["◀ 이전", "✖ 그만두기"]
     found = await kim.say("가" * 101)  # too long
     assert found[0].startswith("⚠️ 너무 깁니다 (101자). 100자 이하로 줄여 주세요.")
     found = await kim.say("대전 행복 복지관")
+    assert "(3/11)" in found[0] and "연락처를 남겨 주세요 (선택)." in found[0]
+    assert kim.labels() == ["➡ 건너뛰기", "◀ 이전", "✖ 그만두기"]
+    found = await kim.say("x" * 101)  # too long
+    assert found[0].startswith("⚠️ 너무 깁니다 (101자). 100자 이하로 줄여 주세요.")
+    found = await kim.say("010 1234")  # not a whole number
+    assert found[0].startswith("⚠️ 전화번호나 이메일 주소로 써 주세요.")
+    assert (await draft_of(services, KIM)).answer(Step.CONTACT) is None
+    found = await kim.say(" Kim.Soon@Example.COM ")
     assert "사례가 있는 구를 고르세요." in found[0]
+    assert (await draft_of(services, KIM)).answer(Step.CONTACT) == "Kim.Soon@example.com"
     assert kim.labels() == ["동구", "대덕구", "◀ 이전", "✖ 그만두기"]
     found = await kim.say("동구")  # a choice's label typed by hand
     assert "동구의 어느 동인가요?" in found[0]
     assert kim.labels() == ["효동", "판암1동", "◀ 이전", "✖ 그만두기"]
     await kim.tap("판암1동")
     found = await kim.tap("돌봄")
-    assert "(6/10)" in found[0] and "제목을 써 주세요 (5~80자)." in found[0]
+    assert "(7/11)" in found[0] and "제목을 써 주세요 (5~80자)." in found[0]
     found = await kim.say("반찬")  # too short
     assert found[0].startswith("⚠️ 너무 짧습니다 (2자). 5자 이상 써 주세요.")
     await kim.say(TITLE)
@@ -174,6 +185,9 @@ async def test_a_case_submitted_in_korean(kakao, services, campaign):
     outputs = kim.answer["template"]["outputs"]
     assert [list(o) for o in outputs] == [["simpleText"], ["textCard"], ["simpleText"]]
     assert found[0].startswith("👀 미리보기: 시민들에게 아래처럼 보입니다.")
+    # Their own contact, said to be for staff only; not on the card citizens see.
+    assert found[0].endswith("📞 연락처 (운영진만 봅니다): Kim.Soon@example.com")
+    assert "Kim.Soon" not in str(outputs[1:])
     assert outputs[1]["textCard"]["title"] == TITLE
     assert outputs[1]["textCard"]["description"] == (
         f"🏢 대전 행복 복지관\n📍 동구 판암1동 · 🏷 돌봄\n\n{SUMMARY}")
@@ -190,6 +204,7 @@ async def test_a_case_submitted_in_korean(kakao, services, campaign):
     assert (case["district"], case["neighbourhood"], case["category"], case["image"]) \
         == ("dong", "판암1동", "care", None)
     assert case["submitter_type"] == "organization" and case["consented_at"] is not None
+    assert case["contact"] == "Kim.Soon@example.com"
     assert found[0].startswith(f"📨 접수되었습니다.\n접수번호: {case['key']}\n제목: {TITLE}")
     assert await draft_of(services, KIM) is None
     # A second tap on Submit: nothing more is sent in.
@@ -205,8 +220,8 @@ async def test_a_case_submitted_in_korean(kakao, services, campaign):
     assert len(kim.labels()) <= 10
     found = await kim.tap("내 사례")
     assert found == [f"📂 내가 낸 사례 (1/3건)\n\n{TITLE}\n접수번호 {case['key']} · "
-                     "11월 1일(금) 10:00\n상태: ⏳ 검토 중"]
-    assert kim.labels() == ["✏️ 사례 보내기", "🏠 처음으로"]
+                     "11월 1일(금) 10:00\n상태: ⏳ 검토 중\n\n사례를 누르면 내용을 볼 수 있습니다."]
+    assert kim.labels() == ["📄 우리 동네 어르신 반…", "✏️ 사례 보내기", "🏠 처음으로"]
 
 
 # --- in English, with Back, Edit and Stop ---------------------------------------------------
@@ -216,11 +231,12 @@ async def test_a_case_in_english_with_back_edit_and_stop(kakao, services, campai
     smith = Citizen(kakao, SMITH, "en")
     await smith.say("start")
     found = await smith.tap("Submit case")
-    assert found == ["✍️ Submit a case (1/10)\n\nWho is submitting this case?"]
+    assert found == ["✍️ Submit a case (1/11)\n\nWho is submitting this case?"]
     assert smith.labels() == ["🙋 Individual", "🏢 Organization", "🏘 Council", "✖ Stop"]
     found = await smith.say("individual")  # typed, any case, without the emoji
     assert "Which name should the case show?" in found[0]
     found = await smith.say("Jane Smith")
+    found = await smith.tap("Skip")
     found = await smith.say("Care")  # a label typed at the wrong choice step
     assert found[0].startswith("⚠️ Please choose one of the buttons below.")
     await smith.tap("Daedeok-gu")
@@ -279,6 +295,7 @@ async def test_an_english_case_is_submitted_with_its_reference(kakao, services, 
     await smith.tap("Submit case")
     await smith.tap("Individual")
     await smith.say("Jane Smith")
+    await smith.tap("Skip")
     await smith.tap("Dong-gu")
     await smith.tap("Hyo-dong")
     await smith.tap("Care")
@@ -308,6 +325,7 @@ async def write_until_title(kim: Citizen) -> None:
     await kim.tap("사례 보내기")
     await kim.tap("개인")
     await kim.say("김순자")
+    await kim.tap("건너뛰기")
     await kim.tap("대덕구")
     await kim.tap("송촌동")
     await kim.tap("어르신")
@@ -326,21 +344,21 @@ async def test_another_button_leaves_the_draft_waiting(kakao, services, campaign
     assert kim.labels()[0] == "✏️ 이어 쓰기"
     assert "title" not in (await draft_of(services, KIM)).answers
     found = await kim.tap("이어 쓰기")
-    assert found[0].startswith("쓰던 사례를 이어서 씁니다.") and "(6/10)" in found[0]
+    assert found[0].startswith("쓰던 사례를 이어서 씁니다.") and "(7/11)" in found[0]
     found = await kim.say(TITLE)
     assert "요약해 주세요" in found[0]
     # "My cases" (from the menu) shows the draft, with a button back to it.
     await kim.say("메뉴")
     found = await kim.tap("내 사례")
     assert found == ["📂 내가 낸 사례 (0/3건)\n\n아직 낸 사례가 없습니다.\n\n"
-                     "✍️ 쓰다 만 사례가 있습니다 (7/10단계)."]
+                     "✍️ 쓰다 만 사례가 있습니다 (8/11단계)."]
     assert kim.labels() == ["✏️ 이어 쓰기", "🏠 처음으로"]
     assert "summary" not in (await draft_of(services, KIM)).answers
     found = await kim.tap("이어 쓰기")
-    assert "(7/10)" in found[0]
+    assert "(8/11)" in found[0]
     # A button of the draft brings it back too: Back, from an earlier screen's extra.
     found = await kim.tap("이전")
-    assert "(6/10)" in found[0] and f"지금 입력된 내용: {TITLE}" in found[0]
+    assert "(7/11)" in found[0] and f"지금 입력된 내용: {TITLE}" in found[0]
 
 
 async def test_the_draft_survives_a_restart(database_url, services, clock, campaign):
@@ -363,7 +381,7 @@ async def test_the_draft_survives_a_restart(database_url, services, clock, campa
             assert "자세히 써 주세요" in found[0]
             kim.answer = summary_step  # a button of the first process's answer
             found = await kim.tap("이전")
-            assert "(6/10)" not in found[0] and "지난 단계의 버튼입니다." in found[0]
+            assert "(7/11)" not in found[0] and "지난 단계의 버튼입니다." in found[0]
             assert "자세히 써 주세요" in found[0]
             await kim.say(BODY)
             await kim.tap("건너뛰기")
@@ -432,7 +450,8 @@ async def test_my_cases_shows_a_rejection_with_staffs_reason(kakao, services, ca
     found = await kim.tap("내 사례")
     assert found == [f"📂 내가 낸 사례 (1/3건)\n\n{TITLE}\n접수번호 {case['key']} · "
                      "11월 1일(금) 10:00\n상태: ❌ 반려됨\n"
-                     "사유: 개인 정보가 들어 있습니다. 빼고 다시 내 주세요."]
+                     "사유: 개인 정보가 들어 있습니다. 빼고 다시 내 주세요.\n\n"
+                     "사례를 누르면 내용을 볼 수 있습니다."]
     smith = Citizen(kakao, SMITH, "en")
     found = await smith.say("my cases")
     assert found[0].startswith("📂 My cases (0 of 3)\n\nYou have not submitted a case yet.")
@@ -449,7 +468,7 @@ async def test_the_limit_of_cases_per_citizen(kakao, services, campaign):
     assert found == ["한 사람이 낼 수 있는 사례는 1건까지입니다. 이미 1건을 냈습니다."]
     assert kim.labels() == ["📂 내 사례", "🏠 처음으로"]
     found = await kim.tap("내 사례")
-    assert kim.labels() == ["🏠 처음으로"]  # nothing more to start
+    assert kim.labels() == ["📄 우리 동네 어르신 반…", "🏠 처음으로"]  # nothing more to start
 
 
 async def test_submission_closing_mid_draft_and_not_open_yet(kakao, services, campaign,
@@ -484,7 +503,8 @@ async def test_many_districts_are_picked_a_page_at_a_time(kakao, services, campa
     await smith.say("start")
     await smith.tap("Submit case")
     await smith.tap("Organization")
-    found = await smith.say("Daejeon Welfare Centre")
+    await smith.say("Daejeon Welfare Centre")
+    found = await smith.tap("Skip")
     # Labels cut to fit: the page's names in full under the question, then the page.
     assert found[0].endswith("In which district did it happen?\n\n• Dong-gu\n• Daedeok-gu\n"
                              "• Gu 01 with a long name\n• Gu 02 with a long name\n"
@@ -514,6 +534,7 @@ async def test_the_longest_answers_fit_kakaos_limits(kakao, services, campaign):
     await kim.tap("사례 보내기")
     await kim.tap("협의체")
     await kim.say("협" * 100)
+    await kim.say("a" * 60 + "@" + "b" * 30 + ".kr")  # the longest contact
     await kim.tap("동구")
     await kim.tap("효동")
     await kim.tap("돌봄")
@@ -596,7 +617,89 @@ async def test_a_bare_link_at_a_text_step_is_not_taken_for_the_answer(kakao, ser
     kim = Citizen(kakao, KIM)
     await write_until_title(kim)
     found = await kim.say("https://dn-m.talk.kakao.com/talkm/bl4Xyz/abc/kakaotalk_1.jpg")
-    assert found[0].startswith("⚠️ 여기에는 글을 써서 보내 주세요.") and "(6/10)" in found[0]
+    assert found[0].startswith("⚠️ 여기에는 글을 써서 보내 주세요.") and "(7/11)" in found[0]
     assert "title" not in (await draft_of(services, KIM)).answers
     found = await kim.say(f"{TITLE} https://example.org/more")  # a title with a link in it
     assert "요약해 주세요" in found[0]
+
+
+# --- my cases: open one, withdraw it while pending -------------------------------------------
+
+
+async def case_status(services, case_id: int) -> str:
+    async with services.db.read() as conn:
+        return (await conn.execute(sa.select(cases.c.status).where(cases.c.id == case_id))
+                ).scalar_one()
+
+
+async def test_my_cases_opens_a_case_and_withdraws_it_while_pending(kakao, services, campaign):
+    kim = Citizen(kakao, KIM)
+    await submit_one(kim)
+    [case] = await stored_cases(services)
+    await kim.tap("내 사례")
+    found = await kim.tap("📄 우리 동네")
+    assert found[0].startswith(f"{TITLE}\n접수번호 {case['key']}")
+    assert "상태: ⏳ 검토 중" in found[0] and SUMMARY in found[0] and BODY in found[0]
+    assert found[-1].endswith("아직 검토 전이라 접수를 취소할 수 있습니다.")
+    assert kim.labels() == ["↩️ 접수 취소하기", "📂 내 사례", "🏠 처음으로"]
+    found = await kim.tap("접수 취소하기")
+    assert found[0].startswith(f"「{TITLE}」 접수를 취소할까요?")
+    assert kim.labels() == ["↩️ 네, 취소합니다", "◀ 아니요"]
+    confirm = kim.extra_of("네, 취소합니다")
+    assert await case_status(services, case["id"]) == "submitted"  # asked first
+    found = await kim.tap("네, 취소합니다")
+    assert found == [f"↩️ 「{TITLE}」 접수를 취소했습니다."]
+    assert await case_status(services, case["id"]) == "withdrawn"
+    assert await services.moderation.queue(campaign) == []
+    async with services.db.read() as conn:
+        actors = (await conn.execute(sa.select(audit_log.c.actor).where(
+            audit_log.c.action == "case.withdrawn"))).scalars().all()
+    assert actors == [f"kakao:{KIM}"]
+    found = await kim.send_extra(confirm)  # a second tap: nothing more
+    assert found[0].startswith("⚠️ 이 사례는 이제 접수를 취소할 수 없습니다.\n상태: ↩️ 접수 취소됨")
+    found = await kim.tap("내 사례")
+    assert found[0].startswith("📂 내가 낸 사례 (0/3건)") and "상태: ↩️ 접수 취소됨" in found[0]
+
+
+async def test_withdrawing_on_kakao_is_refused_for_an_approved_case_and_anyone_elses(
+        kakao, services, campaign):
+    kim, lee = Citizen(kakao, KIM), Citizen(kakao, "lee-botuserkey")
+    await submit_one(kim)
+    [case] = await stored_cases(services)
+    await lee.say("시작")
+    for extra in ({"a": "mo", "k": campaign.id, "c": case["id"]},
+                  {"a": "wd", "k": campaign.id, "c": case["id"], "on": False},
+                  {"a": "wd", "k": campaign.id, "c": case["id"], "on": True}):
+        found = await lee.send_extra(extra)
+        assert found == ["찾을 수 없는 사례입니다. 목록을 다시 열어 주세요."]
+    assert await case_status(services, case["id"]) == "submitted"
+    # Incomplete or of another campaign: expired, nothing changes.
+    for extra in ({"a": "wd", "k": campaign.id, "c": case["id"]},
+                  {"a": "wd", "k": campaign.id, "on": True},
+                  {"a": "mo", "k": campaign.id},
+                  {"a": "wd", "k": campaign.id + 1, "c": case["id"], "on": True}):
+        found = await kim.send_extra(extra)
+        assert not any("취소했습니다" in text for text in found)
+    assert await case_status(services, case["id"]) == "submitted"
+    # Approved while the confirmation was on screen: it withdraws nothing.
+    await kim.say("내 사례")
+    await kim.tap("📄 우리 동네")
+    await kim.tap("접수 취소하기")
+    await services.moderation.approve(campaign, case["id"], "telegram:9001")
+    found = await kim.tap("네, 취소합니다")
+    assert found[0].startswith("⚠️ 이 사례는 이제 접수를 취소할 수 없습니다.\n상태: ✅ 승인됨")
+    assert "↩️ 접수 취소하기" not in kim.labels()
+    assert await case_status(services, case["id"]) == "approved"
+
+
+async def test_a_typed_district_and_a_skipped_contact_on_kakao(kakao, services, campaign):
+    kim = Citizen(kakao, KIM)
+    await kim.say("시작")
+    await kim.tap("사례 보내기")
+    await kim.say("개인")
+    await kim.say("김순자")
+    found = await kim.say("건너뛰기")  # "skip" typed at the contact step
+    assert "사례가 있는 구를 고르세요." in found[0]
+    found = await kim.say(" DAEDEOK-GU ")  # the English name, any case
+    assert "대덕구의 어느 동인가요?" in found[0]
+    assert (await draft_of(services, KIM)).answers["contact"] == ""

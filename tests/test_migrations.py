@@ -245,6 +245,15 @@ REVISIONS: dict[str, dict[str, dict[str, Any]]] = {
             "votes": {"voter": lambda row: f"a:{row['citizen_id']}"},
         },
     },
+    "0009": {
+        "rows": {
+            "cases": [_case(5, "chat-5", source="chat", status="withdrawn", status_reason=None,
+                            submitter_id=1, submitter_type="individual", consented_at=T0,
+                            contact="010-1234-5678")],
+        },
+        # Cases sent in before 0009 have no contact.
+        "defaults": {"cases": {"contact": None}},
+    },
 }
 
 

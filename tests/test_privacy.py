@@ -40,6 +40,7 @@ from tests.test_kakao_skill import SETTINGS, ask, press, quick_reply, skill_requ
 
 KIM = TelegramUser(1001, "김순자", "ko", username="kim_soonja")
 PHONE = "010-2468-1357"
+CONTACT = "010-9753-1864"  # the contact left on a case for staff
 
 
 async def snapshot(services: Services, campaign) -> tuple:
@@ -84,6 +85,7 @@ async def traces(services: Services, citizen_id: int, external_id: str,
             deliveries.c.citizen_id == citizen_id, deliveries.c.address == external_id)))
         await any_of("cases.submitter_id", sa.select(cases).where(
             cases.c.submitter_id == citizen_id))
+        await any_of("cases.contact", sa.select(cases).where(cases.c.contact == CONTACT))
     return found
 
 
@@ -100,7 +102,7 @@ async def give_data(services: Services, campaign, citizen) -> None:
         await BroadcastRepository(conn).add_citizen(broadcast, citizen.id, now)
         await conn.execute(cases.update().where(cases.c.campaign_id == campaign.id,
                                                 cases.c.key == "case-2")
-                           .values(submitter_id=citizen.id))
+                           .values(submitter_id=citizen.id, contact=CONTACT))
     first = min(c.case.id for c in (await services.tally.tally(campaign)).cases)
     assert (await services.voting.cast_vote(campaign, citizen, first)).outcome \
         is VoteOutcome.RECORDED
@@ -361,5 +363,9 @@ async def test_the_consent_says_what_is_kept_why_and_how_long(services):
     draft = Draft(campaign.id, 1, Step.CONSENT)
     korean = question_text("ko", campaign, draft)
     assert "동의해 주세요" in korean and "모으는 것: 이 채팅 계정" in korean
-    assert "쓰는 곳" in korean and "30일 뒤에 계정 정보를 지웁니다" in korean
-    assert "30 days after" in question_text("en", campaign, draft)
+    assert "쓰는 곳" in korean and "30일 뒤에 계정 정보와 연락처를 지웁니다" in korean
+    # The contact for staff: that it is kept, why, and that only staff see it.
+    assert "연락처(남긴 경우)" in korean and "운영진이 사례 검토로 연락할 때" in korean
+    assert "연락처는 운영진만 봅니다" in korean
+    english = question_text("en", campaign, draft)
+    assert "30 days after" in english and "your contact if you left one" in english

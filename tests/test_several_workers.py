@@ -143,7 +143,8 @@ async def test_a_case_sent_right_after_another_worker_closed_submission_is_refus
     monkeypatch.setattr(campaigns_module, "CACHE_SECONDS", 3600.0)
     clock.set(SUBMITTING)
     calls = await b.bot.send(KIM, "/submit")  # B reads the campaign: submission open
-    for how, value in [("press", "기관·단체"), ("send", "대전 행복 복지관"), ("press", "동구"),
+    for how, value in [("press", "기관·단체"), ("send", "대전 행복 복지관"), ("press", "건너뛰기"),
+             ("press", "동구"),
                        ("press", "효동"), ("press", "돌봄"), ("send", TITLE),
                        ("send", SUMMARY), ("send", BODY), ("press", "사진 없이"),
                        ("press", "동의합니다")]:
@@ -209,12 +210,13 @@ async def test_a_case_written_step_by_step_on_two_workers_in_turn(pair, services
                                                                   clock):
     a, b = pair
     clock.set(SUBMITTING)
-    steps = [("press", "기관·단체"), ("send", "대전 행복 복지관"), ("press", "동구"),
+    steps = [("press", "기관·단체"), ("send", "대전 행복 복지관"), ("press", "건너뛰기"),
+             ("press", "동구"),
              ("press", "효동"), ("press", "돌봄"), ("send", TITLE), ("send", SUMMARY),
              ("send", BODY), ("press", "사진 없이"), ("press", "동의합니다"),
              ("press", "📨 접수하기")]
     calls = await a.bot.send(KIM, "/submit")
-    assert "(1/10)" in calls[-1].text
+    assert "(1/11)" in calls[-1].text
     for n, (how, value) in enumerate(steps):
         w = (b, a)[n % 2]  # B takes the first answer, A the next, and so on
         calls = await (w.bot.press(KIM, value) if how == "press" else w.bot.send(KIM, value))

@@ -183,7 +183,8 @@ async def test_a_nul_in_a_submission_answer_is_dropped(pair, services, campaign,
     clock.set(SUBMITTING)
     await a.bot.send(KIM, "/submit")
     await a.bot.press(KIM, "기관·단체")
-    answers = [("send", "대전\x00 행복 복지관"), ("press", "동구"), ("press", "효동"),
+    answers = [("send", "대전\x00 행복 복지관"), ("press", "건너뛰기"),
+               ("press", "동구"), ("press", "효동"),
                ("press", "돌봄"), ("send", f"{TITLE}\x00"), ("send", SUMMARY),
                ("send", BODY), ("press", "사진 없이"), ("press", "동의합니다"),
                ("press", "📨 접수하기")]

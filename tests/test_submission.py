@@ -53,13 +53,15 @@ async def draft_of(services, user: TelegramUser):
     return await services.submissions.draft_of(citizen)
 
 
-async def write_until(bot: OfflineTelegram, user: TelegramUser, stop: Step,
-                      photo: str | None = None) -> list:
+async def write_until(bot: OfflineTelegram, user: TelegramUser, stop: Step | None,
+                      photo: str | None = None, contact: str | None = None) -> list:
     """Answer every step in order (in Korean labels or English ones) until `stop`."""
     english = user.language_code == "en"
     answers = [
         (Step.TYPE, "press", "organization" if english else "기관·단체"),
         (Step.NAME, "send", "대전 행복 복지관"),
+        (Step.CONTACT, "send", contact) if contact
+        else (Step.CONTACT, "press", "Skip" if english else "건너뛰기"),
         (Step.DISTRICT, "press", "Dong-gu" if english else "동구"),
         (Step.NEIGHBOURHOOD, "press", "Hyo-dong" if english else "효동"),
         (Step.CATEGORY, "press", "Care" if english else "돌봄"),
@@ -90,17 +92,24 @@ async def test_a_case_submitted_in_korean(telegram, services, campaign):
     calls = await telegram.send(KIM, "/start")
     assert "✍️ 사례 접수하기" in calls[0].labels()
     calls = await telegram.press(KIM, "사례 접수하기")
-    assert last_text(calls) == "✍️ <b>사례 접수</b> (1/10)\n\n누가 내는 사례인가요?"
+    assert last_text(calls) == "✍️ <b>사례 접수</b> (1/11)\n\n누가 내는 사례인가요?"
     calls = await telegram.press(KIM, "기관·단체")
     assert "기관·단체 이름을 써 주세요 (100자까지)" in last_text(calls)
     calls = await telegram.send(KIM, "대전 행복 복지관")
+    assert "(3/11)" in last_text(calls) and "연락처를 남겨 주세요 (선택)" in last_text(calls)
+    assert calls[-1].labels() == ["➡ 건너뛰기", "◀ 이전", "✖ 그만두기"]
+    calls = await telegram.send(KIM, "전화 주세요")  # neither a phone nor an e-mail
+    assert last_text(calls).startswith("⚠️ 전화번호나 이메일 주소로 써 주세요.")
+    assert (await draft_of(services, KIM)).answer(Step.CONTACT) is None
+    calls = await telegram.send(KIM, "042 123 4567")
     assert "사례가 있는 구를 고르세요." in last_text(calls)
+    assert (await draft_of(services, KIM)).answer(Step.CONTACT) == "042-123-4567"
     calls = await telegram.press(KIM, "동구")
     assert "동구의 어느 동인가요?" in last_text(calls)
     assert calls[-1].labels()[:2] == ["효동", "판암1동"]
     await telegram.press(KIM, "판암1동")
     calls = await telegram.press(KIM, "돌봄")
-    assert "(6/10)" in last_text(calls) and "제목을 써 주세요 (5~80자)" in last_text(calls)
+    assert "(7/11)" in last_text(calls) and "제목을 써 주세요 (5~80자)" in last_text(calls)
     await telegram.send(KIM, TITLE)
     await telegram.send(KIM, SUMMARY)
     calls = await telegram.send(KIM, BODY)
@@ -115,6 +124,8 @@ async def test_a_case_submitted_in_korean(telegram, services, campaign):
     assert (f"<b>{TITLE}</b>\n🏢 대전 행복 복지관\n📍 동구 판암1동 · 🏷 돌봄\n\n"
             f"<i>{SUMMARY}</i>\n\n{BODY}") in card.text
     assert card.labels() == ["📨 접수하기", "✏️ 고치기", "✖ 그만두기"]
+    # Their own contact under the card, said to be for staff only.
+    assert card.text.endswith("📞 연락처 (운영진만 봅니다): 042-123-4567")
     assert await stored_cases(services) == []  # nothing is sent in before Submit
 
     calls = await telegram.press(KIM, "접수하기")
@@ -126,6 +137,7 @@ async def test_a_case_submitted_in_korean(telegram, services, campaign):
         == ("dong", "판암1동", "care")
     assert case["image"] == "telegram:PHOTO-1"
     assert case["submitter_type"] == "organization" and case["consented_at"] is not None
+    assert case["contact"] == "042-123-4567"
     assert f"접수번호: <b>{case['key']}</b>" in last_text(calls)
     assert await draft_of(services, KIM) is None
     async with services.db.read() as conn:
@@ -134,12 +146,14 @@ async def test_a_case_submitted_in_korean(telegram, services, campaign):
 
     calls = await telegram.send(KIM, "/mycases")
     assert last_text(calls) == (f"📂 <b>내가 낸 사례</b> (1/3건)\n\n<b>{TITLE}</b>\n"
-                                f"접수번호 {case['key']} · 11월 1일(금) 10:00\n상태: ⏳ 검토 중")
+                                f"접수번호 {case['key']} · 11월 1일(금) 10:00\n상태: ⏳ 검토 중"
+                                "\n\n사례를 누르면 내용을 볼 수 있습니다.")
+    assert calls[-1].labels()[0] == f"📄 {TITLE}"
 
 
 async def test_a_case_submitted_in_english(telegram, services, campaign):
     calls = await telegram.send(SMITH, "/submit")
-    assert last_text(calls) == "✍️ <b>Submit a case</b> (1/10)\n\nWho is submitting this case?"
+    assert last_text(calls) == "✍️ <b>Submit a case</b> (1/11)\n\nWho is submitting this case?"
     assert calls[-1].labels() == ["🙋 An individual", "🏢 An organization",
                                   "🏘 A neighbourhood council", "✖ Stop"]
     calls = await write_until(telegram, SMITH, Step.CONSENT)
@@ -167,7 +181,7 @@ async def test_a_case_submitted_in_english(telegram, services, campaign):
     (Step.SUMMARY, "요" * 301, "너무 깁니다 (301자). 300자 이하로"),
     (Step.BODY, "본문이 짧습니다.", "너무 짧습니다 (9자). 50자 이상"),
     (Step.BODY, "가" * 3001, "너무 깁니다 (3001자). 3000자 이하로"),
-    (Step.DISTRICT, "강남구", "아래 버튼 중에서 골라 주세요"),
+    (Step.DISTRICT, "강남구", "아래 버튼 중에서 골라 주세요"),  # not a district's name
     (Step.CONSENT, "네 동의합니다", "아래 버튼 중에서 골라 주세요"),
     (Step.PHOTO, "사진은 없어요", "이 단계에서는 <b>사진</b>을 받습니다"),
 ])
@@ -459,7 +473,7 @@ async def test_a_restart_halfway_continues_where_the_citizen_was(services, clock
     async with second:
         bot = OfflineTelegram(second, request, clock)
         calls = await bot.send(KIM, SUMMARY)  # typed text goes on as the summary
-        assert "(8/10)" in last_text(calls) and "자세히 써 주세요" in last_text(calls)
+        assert "(9/11)" in last_text(calls) and "자세히 써 주세요" in last_text(calls)
         calls = await bot.press(KIM, "이전")
         assert f"지금 입력된 내용: {SUMMARY}" in last_text(calls)
         # A button of a message from before the restart is checked against the draft.
@@ -476,7 +490,7 @@ async def test_drafts_table_holds_the_draft_between_updates(telegram, services, 
         row = (await conn.execute(submission_drafts.select())).mappings().one()
     assert row["step"] == "category"
     assert row["answers"] == {"type": "organization", "name": "대전 행복 복지관",
-                              "district": "dong", "hood": "효동"}
+                              "district": "dong", "hood": "효동", "contact": ""}
 
 
 # --- after submitting: moderation, notification, the voting list ---------------------------
@@ -530,7 +544,7 @@ async def test_refusals_in_english(telegram, services, campaign):
     await write_until(telegram, SMITH, Step.TITLE)
     calls = await telegram.send(SMITH, "Tiny")
     assert last_text(calls).startswith(
-        "⚠️ Too short (4 characters). Please write at least 5.\n\n✍️ <b>Submit a case</b> (6/10)")
+        "⚠️ Too short (4 characters). Please write at least 5.\n\n✍️ <b>Submit a case</b> (7/11)")
     calls = await telegram.send_photo(SMITH, "P")
     assert "⚠️ Please type your answer here." in last_text(calls)
     await telegram.send(SMITH, TITLE)
@@ -600,6 +614,7 @@ async def test_my_cases_fits_in_one_message(services, clock, telegram):
                             (Step.CATEGORY, 0)):
             if step is Step.DISTRICT:
                 await services.submissions.type_text(campaign, citizen, f"단체 {n}")
+                await services.submissions.skip(campaign, citizen, Step.CONTACT)
             await services.submissions.choose(campaign, citizen, step, value)
         for text in (f"사례 제목 {n:02d} " + "가" * 60, "요약" * 100, "본문" * 1000):
             await services.submissions.type_text(campaign, citizen, text)
@@ -644,3 +659,111 @@ async def test_the_moderation_card_names_the_reference_and_the_sender(staffbot, 
     staffbot.clock.set(datetime(2024, 11, 28, 10, 0, tzinfo=SEOUL))
     calls = await staffbot.send(KIM, "/start")
     assert "📂 내가 낸 사례" in calls[0].labels() and "✍️ 사례 접수하기" not in calls[0].labels()
+
+
+# --- the contact for staff, and "my cases": open, withdraw ----------------------------------
+
+
+async def case_row(services, case_id: int) -> dict:
+    async with services.db.read() as conn:
+        return dict((await conn.execute(cases.select().where(cases.c.id == case_id)))
+                    .mappings().one())
+
+
+async def test_the_moderation_card_shows_the_contact_to_staff(staffbot, services, campaign):
+    await write_until(staffbot, KIM, None, contact="+82 10-9876-5432")
+    await staffbot.press(KIM, "접수하기")
+    [case] = await stored_cases(services)
+    assert case["contact"] == "010-9876-5432"
+    calls = await staffbot.send(ADMIN, "/moderate")
+    assert "📞 연락처: 010-9876-5432 (운영진만 보는 정보)" in last_text(calls)
+    await staffbot.press(ADMIN, "승인")
+    await services.broadcaster.idle()
+    # Citizens never see it: not in the list, the case card, nor the notice of approval.
+    for text in (c.text or "" for c in staffbot.request.calls if c.chat_id != ADMIN.id):
+        assert "9876" not in text or "운영진만 봅니다" in text  # only the submitter's preview
+
+
+async def test_my_cases_opens_a_case_and_withdraws_it_while_pending(telegram, services,
+                                                                     campaign):
+    await write_until(telegram, KIM, None, contact="kim@example.com")
+    await telegram.press(KIM, "접수하기")
+    [case] = await stored_cases(services)
+    calls = await telegram.send(KIM, "/mycases")
+    calls = await telegram.press(KIM, f"📄 {TITLE}")
+    text = last_text(calls)
+    assert text.startswith(f"<b>{TITLE}</b>\n접수번호 {case['key']}")
+    assert "상태: ⏳ 검토 중" in text and f"<i>{SUMMARY}</i>" in text and BODY in text
+    assert "📞 연락처 (운영진만 봅니다): kim@example.com" in text
+    assert text.endswith("아직 검토 전이라 접수를 취소할 수 있습니다.")
+    assert calls[-1].labels() == ["↩️ 접수 취소하기", "◀ 내가 낸 사례", "🏠 처음으로"]
+    calls = await telegram.press(KIM, "접수 취소하기")
+    assert last_text(calls).startswith(f"「{TITLE}」 접수를 취소할까요?")
+    assert (await case_row(services, case["id"]))["status"] == "submitted"  # asked first
+    calls = await telegram.press(KIM, "네, 취소합니다")
+    assert last_text(calls) == f"↩️ 「{TITLE}」 접수를 취소했습니다."
+    row = await case_row(services, case["id"])
+    assert row["status"] == "withdrawn"
+    async with services.db.read() as conn:
+        [audited] = (await conn.execute(sa.select(audit_log).where(
+            audit_log.c.action == "case.withdrawn"))).mappings().all()
+    assert audited["actor"] == f"telegram:{KIM.id}" and audited["campaign_id"] == campaign.id
+    assert await services.moderation.queue(campaign) == []  # out of the moderation queue
+    # The same confirmation again (a second tap): nothing more, said so.
+    calls = await telegram.press(KIM, data=f"wd:{campaign.id}:{case['id']}:1")
+    assert "이제 접수를 취소할 수 없습니다.\n상태: ↩️ 접수 취소됨" in last_text(calls)
+    calls = await telegram.send(KIM, "/mycases")
+    assert last_text(calls).startswith("📂 <b>내가 낸 사례</b> (0/3건)")  # not counted
+    assert "상태: ↩️ 접수 취소됨" in last_text(calls)
+    assert "✍️ 사례 접수하기" in calls[-1].labels()
+
+
+async def test_withdrawing_is_refused_for_a_moderated_case_and_anyone_elses(
+        telegram, services, campaign):
+    await write_until(telegram, KIM, None)
+    await telegram.press(KIM, "접수하기")
+    [case] = await stored_cases(services)
+    case_id = case["id"]
+    # Another citizen, with forged buttons carrying KIM's case id: not found, nothing changes.
+    said: list[str] = []
+    for data in (f"mo:{campaign.id}:{case_id}", f"wd:{campaign.id}:{case_id}:0",
+                 f"wd:{campaign.id}:{case_id}:1"):
+        calls = await telegram.press(LEE, data=data)
+        # (The same text again is not sent again: the message already says so.)
+        assert texts(calls) in ([], ["찾을 수 없는 사례입니다. 목록을 다시 열어 주세요."])
+        assert not any(TITLE in text for text in texts(calls))
+        said = said or texts(calls)
+    assert said == ["찾을 수 없는 사례입니다. 목록을 다시 열어 주세요."]
+    assert (await case_row(services, case_id))["status"] == "submitted"
+    # Malformed, or of another campaign: "expired".
+    for data in (f"wd:{campaign.id}:{case_id}:2", f"wd:{campaign.id}:x:1",
+                 f"wd:{campaign.id + 1}:{case_id}:1", f"mo:{campaign.id}"):
+        calls = await telegram.press(KIM, data=data)
+        answer = [c for c in calls if c.method == "answerCallbackQuery"][-1]
+        assert answer.params.get("show_alert") is True
+    assert (await case_row(services, case_id))["status"] == "submitted"
+    # Approved meanwhile: the old confirmation withdraws nothing.
+    await telegram.send(KIM, "/mycases")
+    await telegram.press(KIM, f"📄 {TITLE}")
+    calls = await telegram.press(KIM, "접수 취소하기")
+    result = await services.moderation.approve(campaign, case_id, "telegram:9001")
+    assert result.case is not None
+    calls = await telegram.press(KIM, "네, 취소합니다")
+    assert last_text(calls).startswith("⚠️ 이 사례는 이제 접수를 취소할 수 없습니다.\n"
+                                       "상태: ✅ 승인됨")
+    assert "접수 취소하기" not in " ".join(calls[-1].labels())
+    assert (await case_row(services, case_id))["status"] == "approved"
+    calls = await telegram.press(KIM, data=f"wd:{campaign.id}:{case_id}:0")  # asking again
+    assert not any("취소할까요" in text for text in texts(calls))
+    assert (await case_row(services, case_id))["status"] == "approved"
+
+
+async def test_a_typed_district_name_is_taken_like_its_button(telegram, services, campaign):
+    await write_until(telegram, KIM, Step.DISTRICT)
+    calls = await telegram.send(KIM, "  동구 ")
+    assert "동구의 어느 동인가요?" in last_text(calls)
+    calls = await telegram.send(KIM, "hyo-DONG")  # the other language's name, any case
+    assert "어느 분야의 사례인가요?" in last_text(calls)
+    assert (await draft_of(services, KIM)).answers["hood"] == "효동"
+    calls = await telegram.send(KIM, "동구")  # not a category: use the buttons
+    assert last_text(calls).startswith("⚠️ 아래 버튼 중에서 골라 주세요.")

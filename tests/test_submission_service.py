@@ -4,6 +4,7 @@ per-citizen limit checked on every call, and the submitted case waiting for mode
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime, timedelta
 
@@ -13,7 +14,13 @@ import sqlalchemy as sa
 from bot.campaign_file import parse_campaign
 from bot.domain import Case, CaseStatus, CaseText
 from bot.drafts import CHOICE_STEPS, ProblemKind, Step, choices, draft_token
-from bot.services.submissions import SubmissionOutcome, SubmissionService
+from bot.services.moderation import ModerationOutcome
+from bot.services.submissions import (
+    SubmissionOutcome,
+    SubmissionService,
+    WithdrawOutcome,
+    WithdrawReply,
+)
 from storage.repositories import CaseRepository
 from storage.tables import audit_log, cases, submission_drafts
 from tests.conftest import SEOUL, small_campaign
@@ -27,6 +34,7 @@ Out = SubmissionOutcome
 ANSWERS = {
     Step.TYPE: "organization",
     Step.NAME: "판암1동 주민자치회",
+    Step.CONTACT: "010-2345-6789",
     Step.DISTRICT: "dong",
     Step.NEIGHBOURHOOD: "판암1동",
     Step.CATEGORY: "care",
@@ -272,6 +280,7 @@ async def test_typed_text_where_a_photo_is_asked(services, campaign, clock, kim)
     await fill(services, campaign, kim, until=Step.PHOTO)
     reply = await unchanged_by(clock, services, lambda: services.submissions.type_text(
         campaign, kim, "사진은 나중에"))
+    # Not "a file cannot be taken": they typed text; the answer says a photo is expected.
     assert reply.outcome is Out.PROBLEM and reply.problem.kind is ProblemKind.TEXT_AT_PHOTO
 
 
@@ -691,3 +700,126 @@ async def test_a_step_the_reloaded_campaign_no_longer_asks_is_skipped(services, 
     assert (await services.submissions.draft_of(kim)).step is Step.CATEGORY
     reply = await services.submissions.back(reloaded, kim, Step.CATEGORY)
     assert reply.outcome is Out.STEP and reply.draft.step is Step.DISTRICT
+
+
+# ------------------------------------------------------------------------------------------
+# The contact, typed choices, and withdrawing a pending case
+# ------------------------------------------------------------------------------------------
+
+
+async def submitted(services, campaign, who, **changes) -> int:
+    await fill(services, campaign, who, **changes)
+    reply = await services.submissions.submit(campaign, who, "test")
+    assert reply.outcome is Out.SUBMITTED
+    return reply.case.id
+
+
+async def test_the_contact_is_stored_on_the_case_for_staff(services, campaign, kim):
+    case_id = await submitted(services, campaign, kim, contact="042 123 4567")
+    [row] = await chat_cases(services, campaign)
+    assert row["contact"] == "042-123-4567"
+    async with services.db.read() as conn:
+        case = await CaseRepository(conn).get(case_id)
+    submitter = await services.moderation.submitter(case)
+    assert submitter is not None and submitter.contact == "042-123-4567"
+
+
+async def test_a_skipped_contact_stores_none(services, campaign, kim):
+    reply = await fill(services, campaign, kim, until=Step.CONTACT)
+    reply = await services.submissions.skip(campaign, kim, Step.CONTACT)
+    assert reply.outcome is Out.STEP and reply.draft.step is Step.DISTRICT
+    # "skip" at a step that is not optional: stale, nothing changes.
+    reply = await services.submissions.skip(campaign, kim, Step.DISTRICT)
+    assert reply.outcome is Out.STALE and reply.draft.answer(Step.DISTRICT) is None
+    await fill_rest(services, campaign, kim)
+    [row] = await chat_cases(services, campaign)
+    assert row["contact"] is None
+
+
+async def fill_rest(services, campaign, who):
+    draft = await services.submissions.draft_of(who)
+    while draft.step is not Step.PREVIEW:
+        reply = await answer(services, campaign, who, ANSWERS[draft.step])
+        assert reply.outcome is Out.STEP, reply
+        draft = reply.draft
+    assert (await services.submissions.submit(campaign, who, "test")).outcome is Out.SUBMITTED
+
+
+async def test_a_bad_contact_changes_nothing(services, campaign, clock, kim):
+    await fill(services, campaign, kim, until=Step.CONTACT)
+    for typed, kind in (("전화 주세요", ProblemKind.BAD_CONTACT),
+                        ("x" * 101, ProblemKind.TOO_LONG)):
+        reply = await unchanged_by(clock, services, lambda t=typed: services.submissions
+                                   .type_text(campaign, kim, t))
+        assert reply.outcome is Out.PROBLEM and reply.problem.kind is kind
+
+
+async def test_a_typed_choice_is_taken_inside_the_transaction(services, campaign, kim):
+    await fill(services, campaign, kim, until=Step.DISTRICT)
+    reply = await services.submissions.type_text(campaign, kim, "동구", lambda draft: 0)
+    assert reply.outcome is Out.STEP and reply.draft.answer(Step.DISTRICT) == "dong"
+    # A channel's match out of range (the list changed): stale, nothing taken.
+    reply = await services.submissions.type_text(campaign, kim, "?", lambda draft: 99)
+    assert reply.outcome is Out.STALE
+    # No match: "use the buttons".
+    reply = await services.submissions.type_text(campaign, kim, "?", lambda draft: None)
+    assert reply.outcome is Out.PROBLEM and reply.problem.kind is ProblemKind.USE_BUTTONS
+
+
+async def test_withdrawing_a_pending_case(services, campaign, kim, lee):
+    case_id = await submitted(services, campaign, kim)
+    subs = services.submissions
+    assert (await subs.one_of_mine(campaign, lee, case_id)) is None  # not lee's
+    assert (await subs.withdraw(campaign, lee, case_id, "test")).outcome \
+        is WithdrawOutcome.UNKNOWN
+    assert (await subs.withdraw(campaign, kim, 999_999, "test")).outcome \
+        is WithdrawOutcome.UNKNOWN
+    mine = await subs.one_of_mine(campaign, kim, case_id)
+    assert mine is not None and mine.withdrawable and mine.contact == ANSWERS[Step.CONTACT]
+    result = await subs.withdraw(campaign, kim, case_id, "telegram:501")
+    assert result.outcome is WithdrawOutcome.WITHDRAWN
+    assert result.item.case.status is CaseStatus.WITHDRAWN and not result.item.withdrawable
+    [row] = await audited(services, "case.withdrawn")
+    assert (row["actor"], row["campaign_id"]) == ("telegram:501", campaign.id)
+    assert row["detail"] == {"case_id": case_id}
+    assert await services.moderation.queue(campaign) == []
+    # Again: nothing more happens, nothing more is audited.
+    again = await subs.withdraw(campaign, kim, case_id, "telegram:501")
+    assert again.outcome is WithdrawOutcome.NOT_PENDING
+    assert len(await audited(services, "case.withdrawn")) == 1
+    # A moderator cannot approve it any more.
+    decided = await services.moderation.approve(campaign, case_id, "telegram:9001")
+    assert decided.outcome is ModerationOutcome.WRONG_STATUS
+    # It does not count against the limit.
+    assert await subs.count_mine(campaign, kim) == 0
+
+
+async def test_an_approved_case_cannot_be_withdrawn(services, campaign, kim):
+    case_id = await submitted(services, campaign, kim)
+    await services.moderation.approve(campaign, case_id, "telegram:9001")
+    result = await services.submissions.withdraw(campaign, kim, case_id, "test")
+    assert result.outcome is WithdrawOutcome.NOT_PENDING
+    assert result.item.case.status is CaseStatus.APPROVED
+    assert await audited(services, "case.withdrawn") == []
+
+
+async def test_withdrawing_races_a_moderator_and_one_wins(services, campaign, kim):
+    """The submitter withdraws while a moderator approves, at the same moment: the
+    conditional UPDATEs decide, exactly one of them wins, and the case ends in that one's
+    status."""
+    campaign = await load(services, submission={"cases_per_citizen": 10})
+    for round in range(4):
+        case_id = await submitted(services, campaign, kim, title=f"골목 화단 가꾸기 {round}")
+        calls = [services.submissions.withdraw(campaign, kim, case_id, "telegram:501"),
+                 services.moderation.approve(campaign, case_id, "telegram:9001")]
+        if round % 2:
+            calls.reverse()
+        results = await asyncio.gather(*calls)
+        withdrew = next(r for r in results if isinstance(r, WithdrawReply))
+        approved = next(r for r in results if not isinstance(r, WithdrawReply))
+        won = (withdrew.outcome is WithdrawOutcome.WITHDRAWN,
+               approved.outcome is ModerationOutcome.DONE)
+        assert sorted(won) == [False, True], won
+        row = next(r for r in await chat_cases(services, campaign) if r["id"] == case_id)
+        assert row["status"] == ("withdrawn" if won[0] else "approved")
+        await services.broadcaster.idle()

@@ -57,6 +57,8 @@ SIMPLE_ACTIONS = [cb.Menu(), cb.MyVote(), cb.Schedule(), cb.Help(), cb.SetLangua
                   cb.DraftButton(7, "preview", "e-category"),
                   cb.DraftButton(7, "hood", "back"), cb.DraftButton(7, "photo", "skip"),
                   cb.Forget(True), cb.Forget(False), cb.AskReceipt(1),
+                  cb.MyCase(1, 2), cb.MyCase(999_999_999, 999_999_999),
+                  cb.Withdraw(1, 2, False), cb.Withdraw(999_999_999, 999_999_999, True),
                   cb.AskReceipt(999_999_999), cb.ReceiptList(1), cb.ReceiptList(999_999_999)]
 
 
@@ -164,6 +166,8 @@ BAD_DATA = [
     "zz:1:2", "C:1:2:0:0:::", "Y:1:2:0:::", "y :1:2:0:::", ":", "::::::", "c::::::",
     "투표", "y:일:2:0:::", "s:일", "\x00", "y:1:2:0:::" + "\ufffd" * 20,
     "s:²", "l:1:²:::",
+    "mo", "mo:1", "mo:1:", "mo:1:x", "mo:1:2:3", "mo:-1:2", "wd:1:2", "wd:1:2:2", "wd:1:2:",
+    "wd:1:x:1", "wd:1:2:1:1", "wd::2:1",
 ]
 
 

@@ -51,6 +51,7 @@ class ModerationResult:
 class Submitter:
     citizen: Citizen
     kind: str | None  # individual, organization, council
+    contact: str | None = None  # the phone or e-mail they left, for staff only
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,8 @@ class ModerationService:
                 return None
             citizen_id, kind = found
             citizen = await CitizenRepository(conn).get(citizen_id)
-        return Submitter(citizen, kind) if citizen else None
+            contact = await CaseRepository(conn).contact_of(case.id)
+        return Submitter(citizen, kind, contact) if citizen else None
 
     async def approve(self, campaign: Campaign, case_id: int, by: str) -> ModerationResult:
         return await self._decide(campaign, case_id, by, CaseStatus.SUBMITTED,

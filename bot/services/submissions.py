@@ -4,6 +4,7 @@ step the citizen is answering, so a stale button or a late answer changes nothin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
@@ -11,9 +12,10 @@ from enum import Enum
 from bot.clock import Clock
 from bot.domain import Campaign, Case, CaseStatus, Citizen, PhaseStatus
 from bot.drafts import (
+    CHOICE_STEPS,
     CONSENT_NO,
-    NO_PHOTO,
-    TEXT_LIMITS,
+    SKIPPABLE,
+    TEXT_STEPS,
     AnswerProblem,
     Draft,
     ProblemKind,
@@ -22,7 +24,9 @@ from bot.drafts import (
     applies,
     as_case,
     choices,
+    clean_contact,
     clean_text,
+    contact_of,
     draft_token,
     missing,
     move,
@@ -75,6 +79,46 @@ class SubmittedCase:
     case: Case
     reason: str | None  # why staff rejected or hid it
     sent_at: datetime
+    contact: str | None = None  # the submitter's own, shown to them and to staff only
+
+    @property
+    def withdrawable(self) -> bool:
+        """Still waiting for moderation: its submitter may take it back."""
+        return self.case.status is CaseStatus.SUBMITTED
+
+
+class WithdrawOutcome(Enum):
+    WITHDRAWN = "withdrawn"
+    NOT_PENDING = "not_pending"  # moderated already (or withdrawn before): nothing changes
+    UNKNOWN = "unknown"  # not a case of this citizen in this campaign
+
+
+@dataclass(frozen=True)
+class WithdrawReply:
+    outcome: WithdrawOutcome
+    item: SubmittedCase | None = None  # the case as it is now (None when UNKNOWN)
+
+
+def counted(mine: list[SubmittedCase]) -> int:
+    """How many of a citizen's cases count against the limit (a withdrawn one does not)."""
+    return sum(1 for item in mine if item.case.status is not CaseStatus.WITHDRAWN)
+
+
+def _submitted(case: Case, reason: str | None, at: datetime,
+               contact: str | None) -> SubmittedCase:
+    shown = reason if case.status in (CaseStatus.REJECTED, CaseStatus.HIDDEN) else None
+    return SubmittedCase(case, shown, at, contact)
+
+
+def _chosen(campaign: Campaign, draft: Draft, index: int) -> SubmissionReply:
+    """The `index`-th option of the draft's choice step, as if its button were pressed."""
+    options = choices(campaign, draft, draft.step)
+    if not 0 <= index < len(options):
+        return SubmissionReply(SubmissionOutcome.STALE, draft)
+    if options[index] == CONSENT_NO:
+        return SubmissionReply(SubmissionOutcome.PROBLEM, draft,
+                               AnswerProblem(ProblemKind.CONSENT_NEEDED))
+    return SubmissionReply(SubmissionOutcome.STEP, answered(campaign, draft, options[index]))
 
 
 def _refused(campaign: Campaign, now: datetime) -> SubmissionReply | None:
@@ -128,7 +172,7 @@ class SubmissionService:
         def apply(draft: Draft) -> SubmissionReply:
             if draft.step is Step.PHOTO:
                 kind = ProblemKind.NOT_A_PHOTO
-            elif draft.step in TEXT_LIMITS:
+            elif draft.step in TEXT_STEPS:
                 kind = ProblemKind.NOT_TEXT
             else:
                 kind = ProblemKind.USE_BUTTONS
@@ -143,29 +187,30 @@ class SubmissionService:
     async def choose(self, campaign: Campaign, citizen: Citizen, step: Step,
                      index: int) -> SubmissionReply:
         """A button of a choice step: the `index`-th of its choices."""
-        def apply(draft: Draft) -> SubmissionReply:
-            options = choices(campaign, draft, step)
-            if not 0 <= index < len(options):
-                return SubmissionReply(SubmissionOutcome.STALE, draft)
-            if options[index] == CONSENT_NO:
-                return SubmissionReply(SubmissionOutcome.PROBLEM, draft,
-                                       AnswerProblem(ProblemKind.CONSENT_NEEDED))
-            return SubmissionReply(SubmissionOutcome.STEP, answered(campaign, draft,
-                                                                    options[index]))
+        return await self._update(campaign, citizen, step,
+                                  lambda draft: _chosen(campaign, draft, index))
 
-        return await self._update(campaign, citizen, step, apply)
-
-    async def type_text(self, campaign: Campaign, citizen: Citizen,
-                        text: str) -> SubmissionReply:
-        """A typed message, for whatever step the draft is at."""
+    async def type_text(self, campaign: Campaign, citizen: Citizen, text: str,
+                        typed_choice: Callable[[Draft], int | None] | None = None
+                        ) -> SubmissionReply:
+        """A typed message, for whatever step the draft is at. At a choice step,
+        `typed_choice` finds the option whose label was typed (the channel knows its labels;
+        see bot.submission_texts.typed_choice): taken as if its button were pressed."""
         def apply(draft: Draft) -> SubmissionReply:
             if draft.step is Step.PHOTO:
                 return SubmissionReply(SubmissionOutcome.PROBLEM, draft,
                                        AnswerProblem(ProblemKind.TEXT_AT_PHOTO))
-            if draft.step not in TEXT_LIMITS:
+            if draft.step in CHOICE_STEPS and typed_choice is not None:
+                index = typed_choice(draft)
+                if index is not None:
+                    return _chosen(campaign, draft, index)
+            if draft.step not in TEXT_STEPS:
                 return SubmissionReply(SubmissionOutcome.PROBLEM, draft,
                                        AnswerProblem(ProblemKind.USE_BUTTONS))
-            value, problem = clean_text(draft.step, text)
+            if draft.step is Step.CONTACT:
+                value, problem = clean_contact(text)
+            else:
+                value, problem = clean_text(draft.step, text)
             if problem is not None:
                 return SubmissionReply(SubmissionOutcome.PROBLEM, draft, problem)
             return SubmissionReply(SubmissionOutcome.STEP, answered(campaign, draft, value))
@@ -177,7 +222,7 @@ class SubmissionService:
         """A photo sent as a photo; `image` is how the channel finds it again."""
         def apply(draft: Draft) -> SubmissionReply:
             if draft.step is not Step.PHOTO:
-                text_step = draft.step in TEXT_LIMITS
+                text_step = draft.step in TEXT_STEPS
                 kind = ProblemKind.NOT_TEXT if text_step else ProblemKind.USE_BUTTONS
                 return SubmissionReply(SubmissionOutcome.PROBLEM, draft, AnswerProblem(kind))
             return SubmissionReply(SubmissionOutcome.STEP, answered(campaign, draft, image))
@@ -185,9 +230,16 @@ class SubmissionService:
         return await self._update(campaign, citizen, None, apply)
 
     async def skip_photo(self, campaign: Campaign, citizen: Citizen) -> SubmissionReply:
-        return await self._update(
-            campaign, citizen, Step.PHOTO,
-            lambda d: SubmissionReply(SubmissionOutcome.STEP, answered(campaign, d, NO_PHOTO)))
+        return await self.skip(campaign, citizen, Step.PHOTO)
+
+    async def skip(self, campaign: Campaign, citizen: Citizen, step: Step) -> SubmissionReply:
+        """The "skip" button of an optional step (the photo, the contact): no answer."""
+        def apply(draft: Draft) -> SubmissionReply:
+            if step not in SKIPPABLE:
+                return SubmissionReply(SubmissionOutcome.STALE, draft)
+            return SubmissionReply(SubmissionOutcome.STEP, answered(campaign, draft, ""))
+
+        return await self._update(campaign, citizen, step, apply)
 
     async def keep(self, campaign: Campaign, citizen: Citizen, step: Step) -> SubmissionReply:
         """Go on with the answer already given to `step` (after Back, or when editing)."""
@@ -274,7 +326,7 @@ class SubmissionService:
             case = as_case(draft, key=reference)
             case_id = await cases.insert(case, SOURCE, now, submitter_id=citizen.id,
                                          submitter_type=draft.answer(Step.TYPE),
-                                         consented_at=now)
+                                         consented_at=now, contact=contact_of(draft))
             await drafts.delete(citizen.id)
             await AuditRepository(conn).record(now, by, "case.submitted", campaign.id,
                                                case_id=case_id, key=reference)
@@ -284,9 +336,33 @@ class SubmissionService:
     async def mine(self, campaign: Campaign, citizen: Citizen) -> list[SubmittedCase]:
         async with self.db.read() as conn:
             rows = await CaseRepository(conn).by_submitter(campaign.id, citizen.id)
-        return [SubmittedCase(case, reason if case.status in (CaseStatus.REJECTED,
-                                                               CaseStatus.HIDDEN) else None, at)
-                for case, reason, at in rows]
+        return [_submitted(*row) for row in rows]
+
+    async def one_of_mine(self, campaign: Campaign, citizen: Citizen,
+                          case_id: int) -> SubmittedCase | None:
+        """One of the citizen's own cases; None for anyone else's, or no such case."""
+        async with self.db.read() as conn:
+            rows = await CaseRepository(conn).by_submitter(campaign.id, citizen.id, case_id)
+        return _submitted(*rows[0]) if rows else None
+
+    async def withdraw(self, campaign: Campaign, citizen: Citizen, case_id: int,
+                       by: str) -> WithdrawReply:
+        """Take back one's own case while it still waits for moderation. The UPDATE decides
+        (a moderator approving it at the same moment: exactly one of them wins); it leaves
+        the moderation queue and the audit log says who withdrew it."""
+        async with self.db.write() as conn:
+            now = self.clock.now()
+            repo = CaseRepository(conn)
+            if await repo.withdraw_own(case_id, campaign.id, citizen.id, now):
+                await AuditRepository(conn).record(now, by, "case.withdrawn", campaign.id,
+                                                   case_id=case_id)
+                outcome = WithdrawOutcome.WITHDRAWN
+            else:
+                outcome = WithdrawOutcome.NOT_PENDING
+            rows = await repo.by_submitter(campaign.id, citizen.id, case_id)
+        if not rows:
+            return WithdrawReply(WithdrawOutcome.UNKNOWN)
+        return WithdrawReply(outcome, _submitted(*rows[0]))
 
     async def count_mine(self, campaign: Campaign, citizen: Citizen) -> int:
         async with self.db.read() as conn:

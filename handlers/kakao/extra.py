@@ -35,10 +35,13 @@ class Act(StrEnum):
     RESULTS = "rs"
     FORGET = "fg"  # "forget me": `on` true deletes, false keeps
     RECEIPT = "rc"  # check a receipt (after voting closes)
+    MY_CASE = "mo"  # open one of one's own cases (`c`)
+    WITHDRAW = "wd"  # withdraw one's own pending case `c`: `on` false asks, true does it
 
 
 CAMPAIGN_BOUND = {Act.LIST, Act.PICK_DISTRICT, Act.PICK_CATEGORY, Act.CASE, Act.ASK_VOTE,
-                  Act.CONFIRM_VOTE, Act.NOTIFY, Act.SUBMIT, Act.DRAFT, Act.RESULTS, Act.RECEIPT}
+                  Act.CONFIRM_VOTE, Act.NOTIFY, Act.SUBMIT, Act.DRAFT, Act.RESULTS, Act.RECEIPT,
+                  Act.MY_CASE, Act.WITHDRAW}
 
 
 class Extra(BaseModel):
@@ -78,9 +81,10 @@ def parse_extra(raw: dict[str, Any]) -> Extra | None:
         return None
     if extra.a in CAMPAIGN_BOUND and extra.k is None:
         return None
-    if extra.a in (Act.CASE, Act.ASK_VOTE, Act.CONFIRM_VOTE) and extra.c is None:
+    if extra.a in (Act.CASE, Act.ASK_VOTE, Act.CONFIRM_VOTE, Act.MY_CASE, Act.WITHDRAW) \
+            and extra.c is None:
         return None
-    if extra.a in (Act.NOTIFY, Act.FORGET) and extra.on is None:
+    if extra.a in (Act.NOTIFY, Act.FORGET, Act.WITHDRAW) and extra.on is None:
         return None
     if extra.a is Act.LANGUAGE and extra.lang is None:
         return None

@@ -226,6 +226,10 @@ class KakaoSkill:
                 return await self.submission.press(turn, extra)
             case Act.MY_CASES:
                 return await self.submission.my_cases(turn)
+            case Act.MY_CASE:
+                return await self.submission.open_mine(turn, extra.c or 0)
+            case Act.WITHDRAW:
+                return await self.submission.withdraw(turn, extra.c or 0, bool(extra.on))
         return self.controls.say(t(turn.lang, "kakao.expired"), self._menu_replies(turn))
 
     # --- forget me -----------------------------------------------------------------------

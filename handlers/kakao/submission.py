@@ -26,33 +26,42 @@ from bot.drafts import (
     KEEP,
     SEND,
     SKIP,
-    TEXT_LIMITS,
+    SKIPPABLE,
+    TEXT_STEPS,
     Draft,
     ProblemKind,
     Step,
     as_case,
     choices,
+    contact_of,
     discard_choice,
     discard_token,
     is_discard,
     previous_step,
+    typed_forms,
 )
 from bot.i18n import plain, t
 from bot.services import Services
 from bot.services.staff import actor
-from bot.services.submissions import SubmissionOutcome, SubmissionReply
+from bot.services.submissions import (
+    SubmissionOutcome,
+    SubmissionReply,
+    SubmittedCase,
+    WithdrawOutcome,
+    counted,
+)
 from bot.submission_texts import (
     CURRENT_PREVIEW,
     answer_steps,
     draft_waiting_text,
     ending_text,
     header_text,
-    label_forms,
+    my_case_detail,
     my_case_text,
     note_text,
     option_labels,
     question_text,
-    typed_option,
+    typed_choice,
 )
 from bot.text import shorten, split_text
 from handlers.kakao import CHANNEL
@@ -92,6 +101,7 @@ PAGE = "page"
 # KakaoTalk cannot send us a photo here: a problem said in its own words.
 KAKAO_PROBLEMS = {ProblemKind.NOT_A_PHOTO: "kakao.draft.no_photo",
                   ProblemKind.TEXT_AT_PHOTO: "kakao.draft.no_photo"}
+OPEN_REPLIES = 5  # the newest cases get a quick reply to open them
 
 # Catalog labels too long for a quick reply in some language: KakaoTalk's own, short ones.
 SHORT_LABELS = {
@@ -130,8 +140,8 @@ class KakaoSubmission:
             reply = await submissions.back(campaign, citizen, step)
         elif choice == KEEP:
             reply = await submissions.keep(campaign, citizen, step)
-        elif choice == SKIP and step is Step.PHOTO:
-            reply = await submissions.skip_photo(campaign, citizen)
+        elif choice == SKIP and step in SKIPPABLE:
+            reply = await submissions.skip(campaign, citizen, step)
         elif choice == SEND and step is Step.PREVIEW:
             reply = await submissions.submit(campaign, citizen,
                                              actor(CHANNEL, citizen.external_id))
@@ -157,25 +167,23 @@ class KakaoSubmission:
 
     async def typed(self, turn: Turn, text: str) -> SkillResponse:
         """Typed text while writing: the answer to a text step; at a choice step, an option's
-        label typed by hand (else "use the buttons"); at the photo step, "Skip" typed."""
+        label typed by hand (else "use the buttons"); at the photo or contact step, "Skip"
+        typed."""
         campaign, citizen = turn.campaign, turn.citizen
         assert campaign is not None
         draft = await self.submissions.draft_of(citizen)
         if draft is not None and draft.campaign_id == campaign.id:
-            folded = " ".join(text.split()).casefold()
-            if draft.step in CHOICE_STEPS:
-                index = self._typed_option(campaign, draft, folded)
-                if index is not None:
-                    return self._respond(turn, await self.submissions.choose(
-                        campaign, citizen, draft.step, index))
-            elif draft.step is Step.PHOTO and folded in _labels("kakao.draft.button.skip"):
-                return self._respond(turn, await self.submissions.skip_photo(campaign, citizen))
-            elif draft.step in TEXT_LIMITS and _BARE_LINK.fullmatch(text.strip()):
+            skip_typed = bool(typed_forms(text) & _labels("kakao.draft.button.skip"))
+            if draft.step in SKIPPABLE and skip_typed:
+                return self._respond(turn, await self.submissions.skip(campaign, citizen,
+                                                                       draft.step))
+            elif draft.step in TEXT_STEPS and _BARE_LINK.fullmatch(text.strip()):
                 # Perhaps a photo or a file, which KakaoTalk may hand over as its address:
                 # not the text this step asks for.
                 return self._respond(turn, await self.submissions.wrong_kind(campaign,
                                                                              citizen))
-        return self._respond(turn, await self.submissions.type_text(campaign, citizen, text))
+        return self._respond(turn, await self.submissions.type_text(
+            campaign, citizen, text, lambda draft: self._typed_option(campaign, draft, text)))
 
     async def stale(self, turn: Turn) -> SkillResponse:
         """A draft's button that does not fit (another step, another campaign, a forged
@@ -200,14 +208,18 @@ class KakaoSubmission:
         draft = await self.submissions.draft_of(turn.citizen)
         open_now = self.submissions.is_open(campaign)
         limit = campaign.submission.cases_per_citizen
-        header = t(lang, "submission.mine.header", count=len(mine), limit=limit)
+        header = t(lang, "submission.mine.header", count=counted(mine), limit=limit)
         items = [my_case_text(lang, campaign, item) for item in reversed(mine)]
-        footer = [] if mine else [t(lang, "submission.mine.none")]
-        replies = []
+        footer = [t(lang, "submission.mine.pick")] if mine else [t(lang, "submission.mine.none")]
+        replies = [self.controls.reply_label(
+            shorten(plain(lang, "submission.mine.open", title=item.case.ko.title),
+                    QUICK_REPLY_LABEL_LENGTH),
+            Extra(a=Act.MY_CASE, k=campaign.id, c=item.case.id))
+            for item in reversed(mine[-OPEN_REPLIES:])]
         if open_now and draft is not None and draft.campaign_id == campaign.id:
             footer.append(draft_waiting_text(lang, campaign, draft))
             replies.append(self._submit_reply(turn, writing=True))
-        elif open_now and len(mine) < limit:
+        elif open_now and counted(mine) < limit:
             replies.append(self._submit_reply(turn, writing=False))
         replies.append(self.controls.reply(turn, "kakao.reply.home", Extra(a=Act.MENU)))
         while True:
@@ -216,6 +228,58 @@ class KakaoSubmission:
             if len(parts) <= MAX_OUTPUTS or len(items) <= 1:
                 break
             items.pop()  # the oldest go first; the count in the header still says how many
+        return response([output(SimpleText(text=fit(p))) for p in parts[:MAX_OUTPUTS]], replies)
+
+    async def open_mine(self, turn: Turn, case_id: int) -> SkillResponse:
+        """One of the citizen's own cases, in full (a forged id, or someone else's: not
+        found); "withdraw" while it waits for moderation."""
+        assert turn.campaign is not None
+        item = await self.submissions.one_of_mine(turn.campaign, turn.citizen, case_id)
+        return self._my_case(turn, item)
+
+    async def withdraw(self, turn: Turn, case_id: int, confirmed: bool) -> SkillResponse:
+        """Withdraw a pending case: "are you sure?" first; then the service decides."""
+        lang, campaign = turn.lang, turn.campaign
+        assert campaign is not None
+        if not confirmed:
+            item = await self.submissions.one_of_mine(campaign, turn.citizen, case_id)
+            if item is None or not item.withdrawable:
+                return self._my_case(turn, item, refused=item is not None)
+            return self.controls.say(
+                t(lang, "submission.mine.confirm_withdraw", title=item.case.ko.title), [
+                    self.controls.reply(turn, "submission.mine.withdraw_yes",
+                                        Extra(a=Act.WITHDRAW, k=campaign.id, c=case_id, on=True)),
+                    self.controls.reply(turn, "submission.mine.withdraw_no",
+                                        Extra(a=Act.MY_CASE, k=campaign.id, c=case_id)),
+                ])
+        result = await self.submissions.withdraw(campaign, turn.citizen, case_id,
+                                                 actor(CHANNEL, turn.citizen.external_id))
+        if result.outcome is WithdrawOutcome.WITHDRAWN and result.item is not None:
+            return self.controls.say(
+                t(lang, "submission.mine.withdrawn", title=result.item.case.ko.title),
+                [self.controls.reply(turn, "kakao.reply.mine", Extra(a=Act.MY_CASES)),
+                 self.controls.reply(turn, "kakao.reply.home", Extra(a=Act.MENU))])
+        return self._my_case(turn, result.item,
+                             refused=result.outcome is WithdrawOutcome.NOT_PENDING)
+
+    def _my_case(self, turn: Turn, item: SubmittedCase | None,
+                 refused: bool = False) -> SkillResponse:
+        lang, campaign = turn.lang, turn.campaign
+        assert campaign is not None
+        replies = [self.controls.reply(turn, "kakao.reply.mine", Extra(a=Act.MY_CASES)),
+                   self.controls.reply(turn, "kakao.reply.home", Extra(a=Act.MENU))]
+        if item is None:
+            return self.controls.say(t(lang, "submission.mine.unknown"), replies)
+        lines = []
+        if refused:
+            status = plain(lang, f"submission.status.{item.case.status.value}")
+            lines.append("⚠️ " + t(lang, "submission.mine.not_pending", status=status))
+        lines.append(my_case_detail(lang, campaign, item))
+        if item.withdrawable:
+            replies.insert(0, self.controls.reply(
+                turn, "submission.mine.withdraw",
+                Extra(a=Act.WITHDRAW, k=campaign.id, c=item.case.id, on=False)))
+        parts = split_text(fit_catalog("\n\n".join(lines), 10**6), SIMPLE_TEXT_LENGTH)
         return response([output(SimpleText(text=fit(p))) for p in parts[:MAX_OUTPUTS]], replies)
 
     async def menu_replies(self, turn: Turn) -> list[QuickReply]:
@@ -285,6 +349,12 @@ class KakaoSubmission:
         elif draft.step is Step.PHOTO:
             lines.append(t(lang, "kakao.draft.photo"))
             replies.append(self._reply(turn, draft, "kakao.draft.button.skip", SKIP))
+        elif draft.step is Step.CONTACT:
+            lines.append(question_text(lang, campaign, draft))
+            if answer:
+                lines.append(t(lang, "submission.current", value=answer))
+                replies.append(self._reply(turn, draft, "submission.button.keep", KEEP))
+            replies.append(self._reply(turn, draft, "submission.button.skip_contact", SKIP))
         else:
             lines.append(question_text(lang, campaign, draft))
             if answer:
@@ -345,8 +415,10 @@ class KakaoSubmission:
             card = TextCard(title=fit(case.text(lang).title, CARD_TITLE_LENGTH),
                             description=fit(case_about(lang, campaign, case),
                                             TEXT_CARD_DESCRIPTION_LENGTH))
+            contact = contact_of(draft)  # the submitter's own: citizens never see it
+            mine = [t(lang, "submission.preview_contact", contact=contact)] if contact else []
             outputs = [output(SimpleText(text=fit_catalog("\n\n".join(
-                [*top, t(lang, "submission.preview")])))), output(card), body]
+                [*top, t(lang, "submission.preview"), *mine])))), output(card), body]
         replies = []
         if part + 1 < len(parts):
             replies.append(self.controls.reply_label(
@@ -418,10 +490,11 @@ class KakaoSubmission:
         return Extra(a=Act.DRAFT, k=draft.campaign_id, s=draft.step.value, o=choice)
 
     @staticmethod
-    def _typed_option(campaign: Campaign, draft: Draft, folded: str) -> int | None:
-        """The option whose label (either language, KakaoTalk's short words too) was typed."""
-        return typed_option(campaign, draft, folded,
-                            lambda lang: _option_labels(lang, campaign, draft))
+    def _typed_option(campaign: Campaign, draft: Draft, text: str) -> int | None:
+        """The option whose label (in either language, with or without its emoji; for the
+        submitter type also KakaoTalk's short words) is what was typed, or None."""
+        short = tuple(_option_labels(lang, campaign, draft) for lang in ("ko", "en"))
+        return typed_choice(campaign, draft, text, short)
 
 
 def _option_labels(lang: str, campaign: Campaign, draft: Draft) -> list[str]:
@@ -434,4 +507,4 @@ def _option_labels(lang: str, campaign: Campaign, draft: Draft) -> list[str]:
 
 def _labels(key: str) -> set[str]:
     """A label in both languages, as it may be typed."""
-    return label_forms(plain("ko", key)) | label_forms(plain("en", key))
+    return typed_forms(plain("ko", key)) | typed_forms(plain("en", key))

@@ -82,5 +82,9 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await privacy.answer(update, context, turn, confirmed)
         case cb.MyCases():
             await submission.my_cases(update, turn)
+        case cb.MyCase(case_id=case_id):
+            await submission.open_mine(update, turn, case_id)
+        case cb.Withdraw(case_id=case_id, confirmed=confirmed):
+            await submission.withdraw(update, turn, case_id, confirmed)
         case _:  # a new action without a flow: say so rather than stay silent
             await show(update, Screen(t(lang, "expired")))

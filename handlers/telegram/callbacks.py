@@ -148,6 +148,23 @@ class MyCases:
 
 
 @dataclass(frozen=True)
+class MyCase:
+    """One of the citizen's own cases, opened from /mycases (checked to be theirs)."""
+
+    campaign_id: int
+    case_id: int
+
+
+@dataclass(frozen=True)
+class Withdraw:
+    """Withdraw one's own pending case: asks first (confirmed False), then does it."""
+
+    campaign_id: int
+    case_id: int
+    confirmed: bool
+
+
+@dataclass(frozen=True)
 class Forget:
     """/forgetme's buttons: delete the citizen's data (confirmed), or keep it."""
 
@@ -168,6 +185,7 @@ Action = (
     Menu | ShowList | PickDistrict | PickCategory | AskSearch | ShowCase | AskVote | ConfirmVote
     | CancelVote | MyVote | Schedule | Help | SetLanguage | Subscribe | ShowResults
     | StartSubmission | MyCases | DraftButton | Forget | AskReceipt | ReceiptList
+    | MyCase | Withdraw
 )
 
 DRAFT_CODE = "d"
@@ -209,6 +227,10 @@ def encode(action: Action) -> str:
         return f"rl:{action.campaign_id}"
     if isinstance(action, StartSubmission):
         return f"sb:{action.campaign_id}"
+    if isinstance(action, MyCase):
+        return f"mo:{action.campaign_id}:{action.case_id}"
+    if isinstance(action, Withdraw):
+        return f"wd:{action.campaign_id}:{action.case_id}:{int(action.confirmed)}"
     if isinstance(action, DraftButton):
         if not (_DRAFT_WORD.match(action.step) and _DRAFT_WORD.match(action.choice)):
             raise ValueError(f"not a draft button: {action!r}")
@@ -282,6 +304,14 @@ def decode(data: str | None) -> Action | None:
             return ReceiptList(_int(rest))
         if code == "sb":
             return StartSubmission(_int(rest))
+        if code == "mo":
+            campaign, _, case = rest.partition(":")
+            return MyCase(_int(campaign), _int(case))
+        if code == "wd":
+            fields = rest.split(":")
+            if len(fields) != 3 or fields[2] not in ("0", "1"):
+                return None
+            return Withdraw(_int(fields[0]), _int(fields[1]), fields[2] == "1")
         if code == DRAFT_CODE:
             fields = rest.split(":")
             if len(fields) != 3 or not all(_DRAFT_WORD.match(f) for f in fields[1:]):

@@ -21,7 +21,6 @@ from telegram.ext import (
 from bot.drafts import (
     BACK,
     CANCEL,
-    CHOICE_STEPS,
     EDIT,
     EDIT_PREFIX,
     HERE,
@@ -34,8 +33,8 @@ from bot.drafts import (
 )
 from bot.i18n import plain
 from bot.services.staff import actor
-from bot.services.submissions import SubmissionOutcome, SubmissionReply
-from bot.submission_texts import note_text, typed_option
+from bot.services.submissions import SubmissionOutcome, SubmissionReply, WithdrawOutcome
+from bot.submission_texts import note_text, typed_choice
 from bot.text import shorten
 from handlers.telegram import callbacks as cb
 from handlers.telegram import submission_views as sv
@@ -153,7 +152,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     elif choice == KEEP:
         reply = await submissions.keep(campaign, citizen, step)
     elif choice == SKIP:
-        reply = await submissions.skip_photo(campaign, citizen)
+        reply = await submissions.skip(campaign, citizen, step)
     elif choice == SEND:
         reply = await submissions.submit(campaign, citizen, actor(CHANNEL, citizen.external_id))
     elif is_discard(choice):  # only the draft the confirmation was made for, at its step
@@ -186,16 +185,9 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if turn.campaign is None:
         await _mark_stored(context, turn)
         return
-    submissions, campaign, text = turn.services.submissions, turn.campaign, \
-        update.effective_message.text
-    draft = await submissions.draft_of(turn.citizen)
-    if draft is not None and draft.campaign_id == campaign.id and draft.step in CHOICE_STEPS:
-        index = typed_option(campaign, draft, text)  # "서구" typed where 서구 is a button
-        if index is not None:
-            reply = await submissions.choose(campaign, turn.citizen, draft.step, index)
-            await respond(update, context, turn, reply)
-            return
-    reply = await submissions.type_text(campaign, turn.citizen, text)
+    campaign, text = turn.campaign, update.effective_message.text
+    reply = await turn.services.submissions.type_text(
+        campaign, turn.citizen, text, lambda draft: typed_choice(campaign, draft, text))
     await respond(update, context, turn, reply)
 
 
@@ -243,6 +235,35 @@ async def my_cases(update: Update, turn: Turn) -> None:
     draft = await submissions.draft_of(turn.citizen)
     open_now = submissions.is_open(turn.campaign)
     await show(update, sv.my_cases(turn.language, turn.campaign, mine, draft, open_now))
+
+
+async def open_mine(update: Update, turn: Turn, case_id: int) -> None:
+    """One of the citizen's own cases, in full (a forged id, or someone else's: not found)."""
+    assert turn.campaign is not None
+    item = await turn.services.submissions.one_of_mine(turn.campaign, turn.citizen, case_id)
+    await show(update, sv.my_case(turn.language, turn.campaign, item))
+
+
+async def withdraw(update: Update, turn: Turn, case_id: int, confirmed: bool) -> None:
+    """Withdraw a pending case: first "are you sure?", then the service decides (only while
+    it still waits for moderation)."""
+    lang, campaign = turn.language, turn.campaign
+    assert campaign is not None
+    submissions = turn.services.submissions
+    if not confirmed:
+        item = await submissions.one_of_mine(campaign, turn.citizen, case_id)
+        if item is None or not item.withdrawable:
+            await show(update, sv.my_case(lang, campaign, item, refused=item is not None))
+            return
+        await show(update, sv.confirm_withdraw(lang, campaign, item))
+        return
+    result = await submissions.withdraw(campaign, turn.citizen, case_id,
+                                        actor(CHANNEL, turn.citizen.external_id))
+    if result.outcome is WithdrawOutcome.WITHDRAWN:
+        await show(update, sv.withdrawn(lang, campaign, result.item))
+        return
+    await show(update, sv.my_case(lang, campaign, result.item,
+                                  refused=result.outcome is WithdrawOutcome.NOT_PENDING))
 
 
 def register(application: Application) -> None:

@@ -22,17 +22,24 @@ from bot.drafts import (
     Step,
     as_case,
     choices,
+    contact_of,
     discard_choice,
     previous_step,
 )
 from bot.i18n import plain, t
-from bot.services.submissions import SubmissionOutcome, SubmissionReply, SubmittedCase
+from bot.services.submissions import (
+    SubmissionOutcome,
+    SubmissionReply,
+    SubmittedCase,
+    counted,
+)
 from bot.submission_texts import (
     CURRENT_PREVIEW,
     answer_steps,
     draft_waiting_text,
     ending_text,
     header_text,
+    my_case_detail,
     my_case_text,
     option_labels,
     question_text,
@@ -43,6 +50,8 @@ from handlers.telegram.common import Screen
 from handlers.telegram.views import BODY_PART_LENGTH, button, case_card, home_button
 
 MESSAGE_BUDGET = 3800  # under Telegram's 4096, with room for the HTML tags
+OPEN_BUTTONS = 10  # the newest cases get a button to open them
+OPEN_LABEL = 40  # characters of a title on its button
 
 
 def _button(lang: str, label: str, draft: Draft, choice: str, step: Step | None = None):
@@ -83,6 +92,12 @@ def step_screen(lang: str, campaign: Campaign, draft: Draft, note: str | None = 
                    for i, (value, label) in enumerate(zip(values, labels, strict=True))]
         per_row = 2 if draft.step in (Step.DISTRICT, Step.NEIGHBOURHOOD) else 1
         keyboard += [options[i:i + per_row] for i in range(0, len(options), per_row)]
+    elif draft.step is Step.CONTACT:
+        if answer:
+            lines.append(t(lang, "submission.current", value=answer))
+            keyboard.append([_button(lang, plain(lang, "submission.button.keep"), draft, KEEP)])
+        keyboard.append([_button(lang, plain(lang, "submission.button.skip_contact"), draft,
+                                 SKIP)])
     elif draft.step is Step.PHOTO:
         if answer:
             lines.append(t(lang, "submission.current_photo"))
@@ -110,6 +125,9 @@ def preview_screens(lang: str, campaign: Campaign, draft: Draft, now: datetime,
              for part in range(parts)]
     first = [note] if note else []
     cards[0] = "\n\n".join([*first, t(lang, "submission.preview"), cards[0]])
+    contact = contact_of(draft)
+    if contact:  # the submitter's own, under the card: citizens never see it
+        cards[-1] += "\n\n" + t(lang, "submission.preview_contact", contact=contact)
     if parts > 1:
         cards[-1] += "\n\n" + t(lang, "submission.preview_parts", parts=parts)
     keyboard = [
@@ -158,22 +176,60 @@ def my_cases(lang: str, campaign: Campaign, mine: list[SubmittedCase], draft: Dr
     """The citizen's cases, newest first, as many as fit in one message; a draft in progress
     (while submission is open) with a button to go back to it."""
     limit = campaign.submission.cases_per_citizen
-    header = t(lang, "submission.mine.header", count=len(mine), limit=limit)
+    header = t(lang, "submission.mine.header", count=counted(mine), limit=limit)
     items = []
     for item in reversed(mine):
         items.append(my_case_text(lang, campaign, item))
-    keyboard = []
-    footer = []
+    keyboard = [[button(shorten(plain(lang, "submission.mine.open", title=item.case.ko.title),
+                                OPEN_LABEL), cb.MyCase(campaign.id, item.case.id))]
+                for item in reversed(mine[-OPEN_BUTTONS:])]
+    footer = [t(lang, "submission.mine.pick")] if mine else []
     if not mine:
         footer.append(t(lang, "submission.mine.none"))
     if can_start and draft is not None and draft.campaign_id == campaign.id:
         footer.append(draft_waiting_text(lang, campaign, draft))
         keyboard.append([button(plain(lang, "submission.menu_continue"),
                                 cb.StartSubmission(campaign.id))])
-    elif can_start and len(mine) < limit:
+    elif can_start and counted(mine) < limit:
         keyboard.append([button(plain(lang, "submission.menu_start"),
                                 cb.StartSubmission(campaign.id))])
     keyboard.append([home_button(lang)])
     while len("\n\n".join([header, *items, *footer])) > MESSAGE_BUDGET and len(items) > 1:
         items.pop()  # the oldest go first; the count in the header still says how many
     return Screen("\n\n".join([header, *items, *footer]), keyboard)
+
+
+def my_case(lang: str, campaign: Campaign, item: SubmittedCase | None,
+            refused: bool = False) -> Screen:
+    """The submitter's own view of one case; "withdraw" while it waits for moderation.
+    `refused`: a withdrawal came too late (it was moderated meanwhile). None: not theirs,
+    or no such case."""
+    back = [button(plain(lang, "submission.mine.back"), cb.MyCases())]
+    if item is None:
+        return Screen(t(lang, "submission.mine.unknown"), [back, [home_button(lang)]])
+    lines = []
+    if refused:
+        status = plain(lang, f"submission.status.{item.case.status.value}")
+        lines.append("⚠️ " + t(lang, "submission.mine.not_pending", status=status))
+    lines.append(my_case_detail(lang, campaign, item))
+    keyboard = []
+    if item.withdrawable:
+        keyboard.append([button(plain(lang, "submission.mine.withdraw"),
+                                cb.Withdraw(campaign.id, item.case.id, False))])
+    keyboard += [back, [home_button(lang)]]
+    return Screen("\n\n".join(lines), keyboard)
+
+
+def confirm_withdraw(lang: str, campaign: Campaign, item: SubmittedCase) -> Screen:
+    return Screen(t(lang, "submission.mine.confirm_withdraw", title=item.case.ko.title), [
+        [button(plain(lang, "submission.mine.withdraw_yes"),
+                cb.Withdraw(campaign.id, item.case.id, True))],
+        [button(plain(lang, "submission.mine.withdraw_no"), cb.MyCase(campaign.id, item.case.id))],
+    ])
+
+
+def withdrawn(lang: str, campaign: Campaign, item: SubmittedCase | None) -> Screen:
+    title = item.case.ko.title if item else ""
+    return Screen(t(lang, "submission.mine.withdrawn", title=title),
+                  [[button(plain(lang, "submission.mine.back"), cb.MyCases())],
+                   [home_button(lang)]])

@@ -194,7 +194,7 @@ class CaseRepository:
 
     async def insert(self, case: Case, source: str, now: datetime,
                      submitter_id: int | None = None, submitter_type: str | None = None,
-                     consented_at: datetime | None = None) -> int:
+                     consented_at: datetime | None = None, contact: str | None = None) -> int:
         result = await self.conn.execute(
             cases.insert().values(
                 campaign_id=case.campaign_id,
@@ -202,6 +202,7 @@ class CaseRepository:
                 submitter_id=submitter_id,
                 submitter_type=submitter_type,
                 consented_at=consented_at,
+                contact=contact,
                 created_at=now,
                 updated_at=now,
                 **case_values(case),
@@ -274,27 +275,50 @@ class CaseRepository:
         )).first()
         return None if row is None or row[0] is None else (row[0], row[1])
 
+    async def contact_of(self, case_id: int) -> str | None:
+        """The submitter's contact, for staff only."""
+        return await self.conn.scalar(sa.select(cases.c.contact).where(cases.c.id == case_id))
+
+    async def withdraw_own(self, case_id: int, campaign_id: int, citizen_id: int,
+                           now: datetime) -> bool:
+        """The submitter takes back their case: only while it is still waiting for moderation,
+        decided by the UPDATE itself (a moderator's approval at the same moment: one wins)."""
+        result = await self.conn.execute(
+            cases.update()
+            .where(cases.c.id == case_id, cases.c.campaign_id == campaign_id,
+                   cases.c.submitter_id == citizen_id,
+                   cases.c.status == CaseStatus.SUBMITTED.value)
+            .values(status=CaseStatus.WITHDRAWN.value, updated_at=now)
+        )
+        return result.rowcount == 1
+
     async def submitter_of(self, case_id: int) -> int | None:
         return await self.conn.scalar(
             sa.select(cases.c.submitter_id).where(cases.c.id == case_id)
         )
 
     async def by_submitter(
-        self, campaign_id: int, citizen_id: int
-    ) -> list[tuple[Case, str | None, datetime]]:
-        """The cases a citizen sent in by chat, oldest first, each with staff's reason (for a
-        rejected or hidden case) and when it was sent."""
-        rows = await self.conn.execute(
+        self, campaign_id: int, citizen_id: int, case_id: int | None = None,
+    ) -> list[tuple[Case, str | None, datetime, str | None]]:
+        """The cases a citizen sent in by chat (or the one `case_id`, if it is theirs), oldest
+        first, each with staff's reason, when it was sent and the contact they left."""
+        query = (
             cases.select()
             .where(cases.c.campaign_id == campaign_id, cases.c.submitter_id == citizen_id)
             .order_by(cases.c.created_at, cases.c.id)
         )
-        return [(case_from_row(r), r["status_reason"], r["created_at"]) for r in rows.mappings()]
+        if case_id is not None:
+            query = query.where(cases.c.id == case_id)
+        rows = await self.conn.execute(query)
+        return [(case_from_row(r), r["status_reason"], r["created_at"], r["contact"])
+                for r in rows.mappings()]
 
     async def count_by_submitter(self, campaign_id: int, citizen_id: int) -> int:
+        """The citizen's cases that count against the limit (a withdrawn one does not)."""
         return await self.conn.scalar(
             sa.select(sa.func.count()).select_from(cases)
-            .where(cases.c.campaign_id == campaign_id, cases.c.submitter_id == citizen_id)
+            .where(cases.c.campaign_id == campaign_id, cases.c.submitter_id == citizen_id,
+                   cases.c.status != CaseStatus.WITHDRAWN.value)
         ) or 0
 
     async def count_by_status(self, campaign_id: int) -> dict[CaseStatus, int]:

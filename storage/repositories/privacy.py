@@ -67,7 +67,7 @@ class PrivacyRepository:
                                 .values(citizen_id=None))
         # Published with consent, the case stays; who sent it does not.
         await self.conn.execute(cases.update().where(cases.c.submitter_id == citizen_id)
-                                .values(submitter_id=None))
+                                .values(submitter_id=None, contact=None))
 
     # --- one campaign -----------------------------------------------------------------------
 
@@ -186,7 +186,7 @@ class PrivacyRepository:
         await self.conn.execute(votes.update().where(votes.c.campaign_id == campaign_id)
                                 .values(citizen_id=nobody_id))
         await self.conn.execute(cases.update().where(cases.c.campaign_id == campaign_id)
-                                .values(submitter_id=None))
+                                .values(submitter_id=None, contact=None))
 
 
 def _anonymous_address() -> sa.ColumnElement:

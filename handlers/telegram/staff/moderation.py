@@ -56,6 +56,8 @@ def case_screen(lang: str, campaign: Campaign, case: Case, waiting: int,
         kind = plain(lang, f"submission.type.{submitter.kind or 'individual'}")
         body += "\n\n" + t(lang, "operations.moderation.sent_by_chat", reference=case.key,
                              kind=kind, user=submitter.citizen.external_id)
+    if submitter is not None and submitter.contact:
+        body += "\n" + t(lang, "operations.moderation.contact", contact=submitter.contact)
     ids = (str(campaign.id), str(case.id))
     return Screen(body, [[_button(lang, "operations.moderation.button_approve", "ok", *ids),
                           _button(lang, "operations.moderation.button_reject", "no", *ids)]])
