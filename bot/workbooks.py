@@ -89,7 +89,12 @@ class Sheet:
 # --- CSV -------------------------------------------------------------------------------------
 
 
+PLAIN = (str, int, float)
+
+
 def csv_value(value: object) -> object:
+    if type(value) in PLAIN:  # most cells: skip the checks below
+        return value
     if value is None:
         return ""
     if isinstance(value, Named | Term):
@@ -210,6 +215,11 @@ class WorkbookWriter:
         return cell
 
     def cell(self, ws: Any, value: object) -> object:
+        kind = type(value)
+        if kind is int or kind is float or value is None:  # most cells: the fast way out
+            return value
+        if kind is str:
+            return self._text_cell(ws, value)  # type: ignore[arg-type]
         if isinstance(value, datetime):
             return self._with_style(ws, value.replace(tzinfo=None), "datetime")
         if isinstance(value, Percent):
