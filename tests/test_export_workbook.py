@@ -15,15 +15,16 @@ from openpyxl.utils import get_column_letter
 from bot.services.exports import CASE_COLUMNS
 from bot.workbooks import LazyRows, Sheet, display_width, write_files
 from handlers.telegram.offline import TelegramUser
+from storage.tables import cases as cases_table
 from tests.conftest import ADMIN, DAEJEON_FILE
 from tests.test_cli_settings import Cli
 from tests.test_exports import prepare, read_csv
 
 KO_CASE_HEADER = ["사례 번호", "사례 코드", "상태", "구", "동", "분야", "제목", "제목 (영어)",
-                  "단체", "단체 (영어)", "요약", "본문", "득표수"]
+                  "단체", "단체 (영어)", "요약", "본문", "연락처 (운영진만)", "득표수"]
 EN_CASE_HEADER = ["Case no.", "Case code", "Status", "District", "Neighbourhood", "Category",
                   "Title (Korean)", "Title", "Organization (Korean)", "Organization",
-                  "Summary (Korean)", "Text (Korean)", "Votes"]
+                  "Summary (Korean)", "Text (Korean)", "Contact (staff only)", "Votes"]
 
 
 def workbook_of(paths: list[Path]):
@@ -64,6 +65,7 @@ async def test_the_korean_workbook(services, clock, campaign, tmp_path):
     assert (first["상태"], first["구"], first["분야"]) == ("승인", "동구", "돌봄")
     assert first["동"] == "효동" and first["제목"] == "사례 제목 01번"
     assert first["본문"] == cases[0].ko.body and first["득표수"] == 2
+    assert first["연락처 (운영진만)"] is None  # a case from the campaign file has none
     hidden = dict(zip(KO_CASE_HEADER, rows[3], strict=True))
     assert hidden["상태"] == "숨김" and hidden["구"] == "동구"
     keys = {"approved", "hidden", "dong", "daedeok", "care", "seniors"}
@@ -182,7 +184,7 @@ async def test_the_vote_log_continues_past_the_row_limit(services, clock, campai
 def test_one_line_adds_a_case_column():
     """The case columns are one list: headers and rows both follow it."""
     keys = [column.key for column in CASE_COLUMNS]
-    assert keys[-2:] == ["body_ko", "votes"] and len(set(keys)) == len(keys)
+    assert keys[-3:] == ["body_ko", "contact", "votes"] and len(set(keys)) == len(keys)
 
 
 async def test_export_command_speaks_the_admins_language(staffbot, services, clock, campaign):
@@ -226,3 +228,16 @@ def test_text_stays_text(tmp_path):
     assert [c.value for c in ws[3]] == [2, "-1+2", "@SUM(A1)"]
     # The CSV keeps what was stored, for scripts.
     assert read_csv(tmp_path / "cases.csv")[0]["summary_ko"] == "줄\x00바꿈\x1b 없이"
+
+
+async def test_the_staff_workbook_has_the_contact_a_submitter_left(services, clock, campaign,
+                                                                  tmp_path):
+    await prepare(services, clock, campaign)
+    async with services.db.write() as conn:
+        await conn.execute(cases_table.update().where(cases_table.c.key == "case-2")
+                           .values(contact="010-1234-5678"))
+    book = workbook_of(await services.exports.export(campaign, tmp_path, "ko"))
+    rows = [dict(zip(KO_CASE_HEADER, row, strict=True)) for row in rows_of(book["사례"])[1:]]
+    assert [r["연락처 (운영진만)"] for r in rows if r["사례 코드"] == "case-2"] == [
+        "010-1234-5678"]
+    assert sum(1 for r in rows if r["연락처 (운영진만)"]) == 1

@@ -30,7 +30,7 @@ from bot.services.results import ResultsService
 from bot.services.tally import unusual_activity
 from bot.workbooks import CSV_ENCODING, LazyRows, Named, Percent, Sheet, Term, write_files
 from storage.database import Database
-from storage.repositories import ScoreRepository, SecretRepository
+from storage.repositories import CaseRepository, ScoreRepository, SecretRepository
 from storage.repositories.reports import ReportRepository
 
 __all__ = ["CSV_ENCODING", "ExportService", "Sheet", "campaign_key", "pseudonym"]
@@ -67,6 +67,7 @@ class CaseLine:
     campaign: Campaign
     case: Case
     votes: int
+    contact: str | None = None  # the submitter's, for staff only (cases sent in by chat)
 
 
 def district(campaign: Campaign, key: str) -> Named:
@@ -105,9 +106,8 @@ CASE_COLUMNS: tuple[Column[CaseLine], ...] = (
     Column("organization_en", lambda line: line.case.en.organization if line.case.en else None),
     Column("summary_ko", lambda line: line.case.ko.summary),
     Column("body_ko", lambda line: line.case.ko.body),
-    # A new column is one line here plus exports.header.<key> in ko/en.exports.toml; the
-    # submitter's contact, once submitted cases carry it (nullable), goes here:
-    # Column("contact", lambda line: line.case.contact),
+    # A new column is one line here plus exports.header.<key> in ko/en.exports.toml.
+    Column("contact", lambda line: line.contact),
     Column("votes", lambda line: line.votes),
 )
 
@@ -169,6 +169,7 @@ class ExportService:
         async with self.db.read() as conn:
             reports = ReportRepository(conn)
             counted = await reports.cases_with_votes(campaign.id)
+            contacts = await CaseRepository(conn).contacts(campaign.id)
             log = await reports.vote_log(campaign.id)
             signals = await unusual_activity(reports, campaign, counted)
             scores = await ScoreRepository(conn).of_campaign(campaign.id)
@@ -187,7 +188,8 @@ class ExportService:
                 return Named(index, criteria[index])
             return Term(index, "exports.overall_score")  # a single score, no criteria
 
-        cases_rows = [tuple(column.get(CaseLine(campaign, c, n)) for column in CASE_COLUMNS)
+        cases_rows = [tuple(column.get(CaseLine(campaign, c, n, contacts.get(c.id)))
+                            for column in CASE_COLUMNS)
                       for c, n in counted]
         ordered = sorted(counted, key=lambda item: (-item[1], item[0].id))
         tally_rows = [

@@ -275,6 +275,12 @@ class CaseRepository:
         )).first()
         return None if row is None or row[0] is None else (row[0], row[1])
 
+    async def contacts(self, campaign_id: int) -> dict[int, str]:
+        """The contacts submitters left, by case: for the staff's export."""
+        rows = await self.conn.execute(sa.select(cases.c.id, cases.c.contact).where(
+            cases.c.campaign_id == campaign_id, cases.c.contact.is_not(None)))
+        return {row.id: row.contact for row in rows}
+
     async def contact_of(self, case_id: int) -> str | None:
         """The submitter's contact, for staff only."""
         return await self.conn.scalar(sa.select(cases.c.contact).where(cases.c.id == case_id))
