@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.test_cli_settings import Cli
 
 SUBMIT = (  # as the README's submission example: a case sent in by chat, with a photo
-    "2\n1\n2\n대전 행복 복지관\n1\n1\n1\n우리 동네 반찬 나눔\n"
+    "2\n1\n2\n대전 행복 복지관\n042-123-4567\n1\n1\n1\n우리 동네 반찬 나눔\n"
     "이웃이 함께 만든 반찬을 어르신께 전합니다.\n"
     "2023년부터 주민 봉사자 20명이 매주 목요일 모여 반찬을 만들고 홀로 사는 어르신 "
     "30가구를 찾아갑니다.\n:photo\n1\n1\n"
@@ -86,10 +86,10 @@ def test_files_the_bot_sends_are_written_and_listed(tmp_path, empty_database_url
 
 def test_a_backslash_sends_a_number_or_a_colon_as_text(tmp_path, empty_database_url):
     out = demo(tmp_path, empty_database_url, "2\n\\5\n\\:time\n7\n")
-    # `\5` and `\:time` reach the bot as text (it answers with its menu), nothing is pressed
+    # `\5` and `\:time` reach the bot as text (a typed word searches), nothing is pressed
     # and the demo clock is not shown; a number with no button says how to send it as text.
     escaped = out.split("> \\5\n", 1)[1].split("> 7\n", 1)[0]
-    assert escaped.count("아래 버튼을 눌러 주세요") == 2
+    assert "조건: 「5」" in escaped and "🔎 찾는 말: 「:time」" in escaped
     assert escaped.count("🤖") == 2 and "(clock:" not in escaped
     assert "(no button [7]; to send 7 as text, type \\7)" in out
 
