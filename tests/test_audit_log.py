@@ -11,7 +11,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bot.i18n import catalog
+from bot.i18n import catalog, plain
 from bot.services.audit_log import AUDIT_KINDS
 from storage.database import Database
 from storage.tables import audit_log
@@ -60,7 +60,8 @@ async def test_a_flood_of_refused_presses_is_one_counted_entry(staffbot, service
     assert "<b>@boss</b>\n   @lee_judge 님께 역할 부여: 심사위원" in text
     assert "<b>서버 명령줄</b>\n   공모 파일 올림: 사례 추가 10건" in text
     assert "telegram:" not in text and "staff.refused" not in text
-    assert "/audit staff · refused · votes" in text  # how to narrow the list
+    # how to narrow the list, in the reader's words
+    assert "/audit 운영진 · 거절 · 투표 · 사례 · 일정" in text and "/audit 도움말" in text
 
 
 async def test_refusals_in_two_minutes_are_two_entries(staffbot, services, clock, campaign):
@@ -130,10 +131,15 @@ async def test_audit_by_kind(staffbot, services, clock, campaign):
     assert (await staffbot.send(ADMIN, "/audit broadcasts"))[-1].text == (
         "전체 공지 기록이 없습니다.")
 
-    for wrong in ("/audit everything", "/audit help", "/audit staff votes"):
+    # the Korean word for a kind works as the English one does
+    assert (await staffbot.send(ADMIN, "/audit 역할"))[-1].text == roles
+    assert (await staffbot.send(ADMIN, "/audit ROLES"))[-1].text == roles
+
+    for wrong in ("/audit everything", "/audit help", "/audit 도움말", "/audit staff votes"):
         usage = (await staffbot.send(ADMIN, wrong))[-1].text
         assert usage.startswith("쓰는 법: /audit"), wrong
-        assert all(f"<code>/audit {kind}</code>" in usage for kind in AUDIT_KINDS)
+        words = [plain("ko", f"staff.audit.word.{kind}") for kind in AUDIT_KINDS]
+        assert all(f"<code>/audit {word}</code>" in usage for word in words)
 
     # Refused to anyone else, kind or not, like every staff command.
     calls = await staffbot.send(KIM, "/audit staff")

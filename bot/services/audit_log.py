@@ -21,7 +21,8 @@ AUDIT_KINDS: dict[str, tuple[str, ...]] = {
     "staff": STAFF_ACTIONS,  # what staff did (no refusals, nothing by citizens)
     "refused": ("staff.refused",),  # staff commands refused to someone without the role
     "votes": ("vote.changed",),
-    "cases": ("case.submitted", "case.approved", "case.rejected", "case.hidden"),
+    "cases": ("case.submitted", "case.approved", "case.rejected", "case.hidden",
+              "case.withdrawn"),
     "phases": ("campaign.loaded", "phase.changed"),
     "scores": ("score.set", "results.published"),
     "roles": ("staff.granted", "staff.revoked"),

@@ -8,7 +8,7 @@ from datetime import datetime
 from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
-from bot.domain import Role
+from bot.domain import LANGUAGES, Role
 from bot.i18n import format_when, plain, t
 from bot.services.audit_log import AUDIT_KINDS, CHAT_CHANNELS, AuditEntry
 from bot.text import shorten
@@ -122,9 +122,19 @@ def entry_line(entry: AuditEntry, timezone: str, lang: str,
 
 def usage(lang: str) -> str:
     lines = [t(lang, "staff.audit.usage")]
-    lines += [t(lang, "staff.audit.kind_line", kind=kind,
+    lines += [t(lang, "staff.audit.kind_line", kind=plain(lang, f"staff.audit.word.{kind}"),
                 about=t(lang, f"staff.audit.about.{kind}")) for kind in AUDIT_KINDS]
     return "\n".join(lines)
+
+
+def kind_named(word: str) -> str | None:
+    """The kind of entries a word after /audit asks for, in any language ("투표", "votes")."""
+    word = word.casefold()
+    for kind in AUDIT_KINDS:
+        if word == kind or any(word == plain(lang, f"staff.audit.word.{kind}").casefold()
+                               for lang in LANGUAGES):
+            return kind
+    return None
 
 
 @staff_only(Role.ADMIN)
@@ -132,8 +142,8 @@ async def audit_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     turn = await begin_turn(update, context)
     lang = turn.language
     args = context.args or []
-    kind = args[0].lower() if len(args) == 1 else None
-    if args and kind not in AUDIT_KINDS:
+    kind = kind_named(args[0]) if len(args) == 1 else None
+    if args and kind is None:
         await show(update, Screen(usage(lang)))
         return
     zone = turn.campaign.timezone if turn.campaign else DEFAULT_ZONE
@@ -147,7 +157,8 @@ async def audit_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     text = (t(lang, "staff.audit.header_kind", label=label, count=len(entries), zone=zone)
             if kind else t(lang, "operations.audit.header", count=len(entries), zone=zone))
     # Without a kind, a last line says how to narrow the list; room is kept for it.
-    footer = "" if kind else "\n\n" + t(lang, "staff.audit.hint", kinds=" · ".join(AUDIT_KINDS))
+    words = " · ".join(plain(lang, f"staff.audit.word.{kind}") for kind in AUDIT_KINDS)
+    footer = "" if kind else "\n\n" + t(lang, "staff.audit.hint", kinds=words)
     usernames = await turn.services.audit.usernames(entries)
     for entry in entries:
         line = entry_line(entry, zone, lang, usernames)
