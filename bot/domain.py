@@ -156,6 +156,14 @@ class Campaign:
     def category(self, key: str | None) -> Option | None:
         return next((c for c in self.categories if c.key == key), None)
 
+    def neighbourhood_name(self, case: Case, lang: str) -> str:
+        """A case's neighbourhood in `lang`: it is stored by its Korean name, and the
+        campaign file may give it an English one."""
+        district = self.district(case.district)
+        named = next((h for h in (district.neighbourhoods if district else ())
+                      if h.ko == case.neighbourhood), None)
+        return named.get(lang) if named else case.neighbourhood
+
     def moment(self, now: datetime) -> Moment:
         """Where the campaign stands at `now`: the open phase, or the next one to come."""
         ordered = sorted(self.phases, key=lambda p: p.start)

@@ -188,3 +188,11 @@ async def test_a_command_after_reject_forgets_the_awaited_reason(staffbot, servi
     async with services.db.read() as conn:
         case = await CaseRepository(conn).get(case_id)
     assert case.status.value == "submitted"
+
+
+async def test_the_card_names_the_neighbourhood_in_the_moderators_language(staffbot, services,
+                                                                           campaign):
+    await submit(services, campaign, KIM, "골목 화단")  # in 효동, which has an English name
+    english_admin = TelegramUser(ADMIN.id, "Boss", "en", username="boss")
+    card = (await staffbot.send(english_admin, "/moderate"))[-1].text
+    assert "Hyo-dong" in card and "효동" not in card.split("\n\n")[0]

@@ -73,10 +73,8 @@ def case_about(lang: str, campaign: Campaign, case: Case) -> str:
     text = case.text(lang)
     district = campaign.district(case.district)
     category = campaign.category(case.category)
-    hood = next((h for h in (district.neighbourhoods if district else ())
-                 if h.ko == case.neighbourhood), None)
     where = " ".join(x for x in (district.name.get(lang) if district else case.district,
-                                 hood.get(lang) if hood else case.neighbourhood) if x)
+                                 campaign.neighbourhood_name(case, lang)) if x)
     topic = category.name.get(lang) if category else case.category
     # A part the case does not have (no neighbourhood, no category) leaves no stray mark.
     place = " · ".join(x for x in (f"📍 {where}" if where else "",

@@ -220,11 +220,9 @@ def case_card(
     if part == 0:
         district = campaign.district(case.district)
         category = campaign.category(case.category)
-        hood = next((h for h in (district.neighbourhoods if district else ())
-                     if h.ko == case.neighbourhood), None)
         body = t(lang, "case.card", title=text.title, organization=text.organization,
                  district=district.name.get(lang) if district else case.district,
-                 neighbourhood=hood.get(lang) if hood else case.neighbourhood,
+                 neighbourhood=campaign.neighbourhood_name(case, lang),
                  category=category.name.get(lang) if category else case.category,
                  summary=text.summary, body=parts[0])
         if votes is not None:

@@ -48,7 +48,7 @@ def case_screen(lang: str, campaign: Campaign, case: Case, waiting: int,
     category = campaign.category(case.category)
     body = t(lang, "operations.moderation.card", id=case.id, waiting=waiting, title=text.title,
              district=district.name.get(lang) if district else case.district,
-             neighbourhood=case.neighbourhood,
+             neighbourhood=campaign.neighbourhood_name(case, lang),
              category=category.name.get(lang) if category else case.category,
              organization=text.organization, summary=text.summary,
              body=shorten(text.body, BODY_PREVIEW))
