@@ -166,7 +166,7 @@ async def test_a_case_submitted_in_english(telegram, services, campaign):
     assert f"Reference number: <b>{case['key']}</b>" in last_text(calls)
     assert case["image"] is None
     calls = await telegram.send(SMITH, "/mycases")
-    assert "📂 <b>My cases</b> (1 of 3)" in last_text(calls)
+    assert "📂 <b>My cases</b> (1 case sent, up to 3)" in last_text(calls)
     assert "Status: ⏳ Under review" in last_text(calls)
 
 
