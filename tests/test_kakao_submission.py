@@ -312,7 +312,7 @@ async def test_an_english_case_is_submitted_with_its_reference(kakao, services, 
                                "Title: Lunch club for seniors")
     assert smith.labels() == ["📂 My cases", "🏠 Main menu"]
     found = await smith.tap("My cases")
-    assert found[0].startswith("📂 My cases (1 of 3)\n\nLunch club for seniors\n"
+    assert found[0].startswith("📂 My cases (1 case sent, up to 3)\n\nLunch club for seniors\n"
                                f"Reference {case['key']} · Fri 1 Nov 10:00\n"
                                "Status: ⏳ Under review")
 
