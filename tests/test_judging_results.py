@@ -133,6 +133,15 @@ async def test_judge_reads_a_long_case_in_full_with_its_photo(staffbot, judge, s
     assert "사례 제목 02번 본문입니다." in calls[-1].text
 
 
+async def test_judge_sees_a_picture_given_by_its_address(staffbot, judge, services):
+    raw = small_campaign()
+    raw["cases"][0]["image"] = "https://example.org/case1.jpg"
+    await services.campaigns.load(parse_campaign(raw))
+    card = (await staffbot.send(LEE, "/score"))[-1]
+    assert "사례 제목 01번" in card.text
+    assert card.params["link_preview_options"]["url"] == "https://example.org/case1.jpg"
+
+
 async def test_out_of_range_skip_and_stop(staffbot, judge, services, campaign):
     await staffbot.send(LEE, "/score")
     for text in ("150", "-5"):

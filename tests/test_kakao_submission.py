@@ -454,7 +454,8 @@ async def test_my_cases_shows_a_rejection_with_staffs_reason(kakao, services, ca
                      "사례를 누르면 내용을 볼 수 있습니다."]
     smith = Citizen(kakao, SMITH, "en")
     found = await smith.say("my cases")
-    assert found[0].startswith("📂 My cases (0 cases sent, up to 3)\n\nYou have not submitted a case yet.")
+    assert found[0].startswith(
+        "📂 My cases (0 cases sent, up to 3)\n\nYou have not submitted a case yet.")
     assert smith.labels() == ["✏️ Submit case", "🏠 Main menu"]
 
 

@@ -103,9 +103,12 @@ async def _open_step(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: T
     context.user_data.pop("awaiting_search", None)  # a typed number is a score now
     screen = await _step_screen(turn, step)
     new_message = False
+    image = None
     if step.criterion <= 1:  # a case shown for the first time: its photo, its long text
         lang = turn.language
         new_message = await send_local_photo(update, context, step.case, lang)
+        picture = step.case.image or ""
+        image = picture if picture.startswith("https://") else None  # shown above the card
         if len(prefix + screen.text) > CARD_ROOM:
             text = step.case.text(lang)
             parts = _body_parts(text.body)
@@ -115,7 +118,8 @@ async def _open_step(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: T
                       part=number, parts=len(parts), body=part), parse_mode="HTML")
             screen = await _step_screen(turn, step, with_body=False)
             new_message = True
-    await show(update, Screen(prefix + screen.text, screen.keyboard), new_message=new_message)
+    await show(update, Screen(prefix + screen.text, screen.keyboard, image_url=image),
+               new_message=new_message)
 
 
 async def _after(turn: Turn, campaign: Campaign, judge: Citizen, case_id: int,
