@@ -227,6 +227,12 @@ async def test_korean_words_for_awards_extend_and_close(staffbot, services, camp
     assert "<b>시상</b>: 시각" in calls[-1].text
     calls = await staffbot.send(ADMIN, "/extend 투표 2h")
     assert "12월 1일(일) 20:00" in calls[-1].text
+    # (a day more would run into the review: understood, and refused for that)
+    for korean, until in (("2시간", "20:00"), ("30분", "18:30"), ("1일", "심사 기간과 겹칩니다")):
+        calls = await staffbot.send(ADMIN, f"/extend 투표 {korean}")  # Korean units too
+        assert until in calls[-1].text, korean
+    calls = await staffbot.send(ADMIN, "/extend 투표 2주")
+    assert "30분, 2시간, 1일처럼" in calls[-1].text
     calls = await staffbot.send(ADMIN, "/close 투표")
     assert "✅ 확인" in calls[-1].labels()
     await staffbot.press(ADMIN, "확인")

@@ -39,8 +39,9 @@ from handlers.telegram.staff.pending import awaiting_text
 
 AREA = "p"
 CLOSE_NOW = "now"
-DURATION = re.compile(r"^(\d{1,4})([mhd])$")
-UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+DURATION = re.compile(r"^(\d{1,4})\s*(m|h|d|분|시간|일)$")
+UNITS = {"m": "minutes", "h": "hours", "d": "days", "분": "minutes", "시간": "hours",
+         "일": "days"}
 AWAITING_TIME = "operations.phase_time"  # user_data: (campaign id, phase, field)
 # Words staff may type for a phase or a boundary, English or Korean, to the stored names.
 PHASE_WORDS = {
