@@ -157,6 +157,21 @@ async def staffbot(services, clock, campaign):
         yield OfflineTelegram(application, request, clock)
 
 
+@pytest.fixture
+async def kakao(services, campaign):
+    """The KakaoTalk skill server over aiohttp's test client, with the settings of
+    tests/test_kakao_skill.py (imported here, when used: that module imports this one)."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from handlers.kakao.server import build_kakao_app
+    from tests.test_kakao_skill import SETTINGS
+
+    client = TestClient(TestServer(build_kakao_app(services, SETTINGS)))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
 ADMIN = TelegramUser(9001, "관리자", "ko", username="boss")
 KIM = TelegramUser(1001, "김순자", "ko")
 SMITH = TelegramUser(1002, "Jane", "en")

@@ -9,7 +9,6 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from bot.campaign_file import parse_campaign
 from bot.domain import AnnouncementKind, Broadcast
@@ -21,9 +20,8 @@ from handlers.kakao.models import (
     TEXT_CARD_CAROUSEL_DESCRIPTION_LENGTH,
     TEXT_CARD_DESCRIPTION_LENGTH,
 )
-from handlers.kakao.server import build_kakao_app
 from tests.conftest import KIM, small_campaign
-from tests.test_kakao_skill import SETTINGS, ask, skill_request
+from tests.test_kakao_skill import ask, skill_request
 
 # Markup-like text that is not markup, entities that are not entities, and line breaks.
 TITLE = "R&amp;D <주의> <b>굵게</b> A & B"
@@ -51,14 +49,6 @@ def written_campaign(image: str | None = None) -> dict:
 async def campaign(services):
     report = await services.campaigns.load(parse_campaign(written_campaign()))
     return await services.campaigns.get(report.campaign_id)
-
-
-@pytest.fixture
-async def kakao(services, campaign):
-    client = TestClient(TestServer(build_kakao_app(services, SETTINGS)))
-    await client.start_server()
-    yield client
-    await client.close()
 
 
 # --- KakaoTalk -------------------------------------------------------------------------------

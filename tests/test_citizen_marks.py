@@ -6,13 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from bot.campaign_file import parse_campaign
-from handlers.kakao.server import build_kakao_app
 from tests.conftest import ADMIN, KIM, SMITH, VOTING_CLOSES, small_campaign
 from tests.test_kakao_skill import (
-    SETTINGS,
     ask,
     card_button,
     press,
@@ -121,14 +118,6 @@ async def test_a_staff_cancel_is_not_a_dead_end(staffbot):
 
 
 # --- the same on KakaoTalk -------------------------------------------------------------------
-
-
-@pytest.fixture
-async def kakao(services, campaign):
-    client = TestClient(TestServer(build_kakao_app(services, SETTINGS)))
-    await client.start_server()
-    yield client
-    await client.close()
 
 
 async def test_kakao_marks_the_vote_in_the_list_on_the_case_and_at_home(kakao):

@@ -78,14 +78,6 @@ async def kakao_with_welcome(services, campaign):
     await client.close()
 
 
-@pytest.fixture
-async def kakao(services, campaign):
-    client = TestClient(TestServer(build_kakao_app(services, SETTINGS)))
-    await client.start_server()
-    yield client
-    await client.close()
-
-
 async def alias_of(services, user_key: str) -> str | None:
     async with services.db.read() as conn:
         return await conn.scalar(sa.select(citizens.c.alias)

@@ -64,14 +64,6 @@ def skill_request(utterance: str = "시작", extra: dict | None = None, user: st
     return body
 
 
-@pytest.fixture
-async def kakao(services, campaign):
-    client = TestClient(TestServer(build_kakao_app(services, SETTINGS)))
-    await client.start_server()
-    yield client
-    await client.close()
-
-
 async def ask(client: TestClient, body: dict, secret: str | None = SECRET):
     headers = {SECRET_HEADER: secret} if secret is not None else {}
     response = await client.post(SKILL_PATH, json=body, headers=headers)

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from aiohttp.test_utils import TestClient, TestServer
 
 from bot import staff_cli
 from bot.campaign_file import parse_campaign
@@ -17,7 +16,6 @@ from bot.drafts import Draft, Step
 from bot.services import Services
 from bot.services.privacy import PurgeOutcome, purge_date
 from bot.submission_texts import question_text
-from handlers.kakao.server import build_kakao_app
 from handlers.telegram.callbacks import Forget, encode
 from handlers.telegram.offline import TelegramUser
 from storage.repositories import BroadcastRepository, DraftRepository
@@ -36,7 +34,7 @@ from storage.tables import (
     voting_codes,
 )
 from tests.conftest import DURING_VOTING, small_campaign
-from tests.test_kakao_skill import SETTINGS, ask, press, quick_reply, skill_request, texts
+from tests.test_kakao_skill import ask, press, quick_reply, skill_request, texts
 
 KIM = TelegramUser(1001, "김순자", "ko", username="kim_soonja")
 PHONE = "010-2468-1357"
@@ -180,14 +178,6 @@ async def test_forgetme_is_in_the_command_menu(telegram):
 # --- KakaoTalk ------------------------------------------------------------------------------
 
 KAKAO_USER = "kakao-user-77"
-
-
-@pytest.fixture
-async def kakao(services, campaign):
-    client = TestClient(TestServer(build_kakao_app(services, SETTINGS)))
-    await client.start_server()
-    yield client
-    await client.close()
 
 
 @pytest.mark.parametrize("word", ["내 정보 삭제", "forget me"])

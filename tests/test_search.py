@@ -9,18 +9,15 @@ from __future__ import annotations
 import logging
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from bot.campaign_file import parse_campaign_file
 from bot.domain import Case, CaseStatus, CaseText
 from bot.search import MAX_CHARS, MAX_WORDS, clean_search
 from bot.services.catalog import ListQuery
-from handlers.kakao.server import build_kakao_app
 from handlers.telegram import callbacks as cb
 from storage.repositories import CaseRepository
 from tests.conftest import DAEJEON_FILE, KIM, SMITH
 from tests.test_kakao_skill import (
-    SETTINGS,
     ask,
     card_button,
     press,
@@ -49,14 +46,6 @@ async def campaign(services):
     """The Daejeon 2024 sample (its own random order while voting is open)."""
     report = await services.campaigns.load(parse_campaign_file(DAEJEON_FILE))
     return await services.campaigns.get(report.campaign_id)
-
-
-@pytest.fixture
-async def kakao(services, campaign):
-    client = TestClient(TestServer(build_kakao_app(services, SETTINGS)))
-    await client.start_server()
-    yield client
-    await client.close()
 
 
 @pytest.fixture

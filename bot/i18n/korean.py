@@ -1,4 +1,4 @@
-"""Korean particles that follow a value: 을/를, 이/가, 은/는, 과/와, (으)로.
+"""Korean particles that follow a value: 을/를, 이/가, 은/는, 과/와, 으로/로.
 
 Which form a particle takes depends on how the value's last syllable is read: after a final
 consonant (받침) 을, 이, 은, 과, 으로; after a vowel 를, 가, 는, 와, 로; and 로 after ㄹ too.
