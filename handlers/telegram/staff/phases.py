@@ -103,10 +103,7 @@ def problem_text(lang: str, campaign: Campaign, proposal: PhaseProposal) -> str:
     if proposal.after is not None and proposal.field is not None:
         value = proposal.after.end if proposal.field is PhaseField.END else proposal.after.start
         when = format_when(value, campaign.timezone, lang)
-    key = (f"staffux.phase.{problem.value}"
-           if problem in (PhaseProblem.UNKNOWN_PHASE, PhaseProblem.WRONG_FIELD)
-           else f"operations.phase.problem.{problem.value}")
-    return t(lang, key,
+    return t(lang, f"operations.phase.problem.{problem.value}",
              phase=_phase_label(lang, proposal.phase),
              neighbour=_phase_label(lang, proposal.neighbour), when=when,
              after=_span(lang, campaign, proposal.after) if proposal.after else "")
@@ -151,7 +148,7 @@ async def phase_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     phase = phase_word(args[0])
     name = _phase_name(phase)
     if name is None or campaign.phase(name) is None:
-        await show(update, Screen(t(lang, "staffux.phase.unknown_phase")))
+        await show(update, Screen(t(lang, "operations.phase.problem.unknown_phase")))
         return
     if len(args) == 1:
         await show(update, pick_field_screen(lang, campaign, phase))
@@ -230,7 +227,7 @@ async def _ask_time(update: Update, context: ContextTypes.DEFAULT_TYPE, turn: Tu
     lang, campaign = turn.language, turn.campaign
     current = campaign.phase(PhaseName(phase))
     if current is None or field not in _fields(phase):
-        await show(update, Screen(t(lang, "staffux.phase.wrong_field",
+        await show(update, Screen(t(lang, "operations.phase.problem.wrong_field",
                                     phase=_phase_label(lang, _phase_name(phase)))))
         return
     context.user_data[AWAITING_TIME] = (campaign.id, phase, field)
