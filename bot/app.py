@@ -14,13 +14,13 @@ from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
 from bot.clock import Clock, SystemClock
-from bot.runtime import KakaoOnly, Runtime
+from bot.runtime import Runtime, WithoutTelegram
 from bot.scheduler import ClockWatch, Scheduler
 from bot.services import AnnounceChat, Services
 from bot.services.broadcasts import Broadcaster
 from bot.services.outbound import OutboundPace
 from bot.settings import Settings
-from handlers.kakao.server import KakaoServer
+from handlers.server import HttpServer
 from handlers.telegram.common import CHANNEL, SCHEDULER, SERVICES
 from handlers.telegram.menus import refresh_staff_menu, set_commands
 from handlers.telegram.processor import PerUserUpdateProcessor
@@ -44,14 +44,14 @@ def build_application(
     request: BaseRequest | None = None,
     rate_limited: bool = True,
     run_scheduler: bool = False,
-    kakao: KakaoServer | None = None,
+    http: HttpServer | None = None,
     leadership: Leadership | None = None,
 ) -> Application:
     """The bot, on a database that is already migrated. With `run_scheduler`, announcements
     are fired while it runs (`chamyeo run`; with `leadership`, only while this worker leads);
-    tests and the demo drive the scheduler themselves. `kakao`, a skill server, is served
-    alongside while the bot runs. With `rate_limited`, every call to Telegram keeps the
-    outbound pace all workers share (handlers/telegram/rate_limiter.py)."""
+    tests and the demo drive the scheduler themselves. `http`, the HTTP server (KakaoTalk
+    skill, web), is served alongside while the bot runs. With `rate_limited`, every call to
+    Telegram keeps the outbound pace all workers share (handlers/telegram/rate_limiter.py)."""
     pace = OutboundPace(services.db, CHANNEL) if rate_limited else None
     runtime = Runtime(settings, services, leadership=leadership,
                       clock_watch=ClockWatch() if run_scheduler else None,
@@ -63,8 +63,8 @@ def build_application(
         .token(settings.telegram_bot_token or OFFLINE_TOKEN)
         .base_url(settings.telegram_api_base_url)
         .concurrent_updates(processor)
-        .post_init(_post_init(services, scheduler if run_scheduler else None, kakao))
-        .post_stop(_post_stop(scheduler, kakao))
+        .post_init(_post_init(services, scheduler if run_scheduler else None, http))
+        .post_stop(_post_stop(scheduler, http))
         .post_shutdown(_post_shutdown(runtime))
     )
     if request is not None:
@@ -87,22 +87,22 @@ def build_application(
     return application
 
 
-def _post_init(services: Services, scheduler: Scheduler | None, kakao: KakaoServer | None):
+def _post_init(services: Services, scheduler: Scheduler | None, http: HttpServer | None):
     async def post_init(application: Application) -> None:
         await set_commands(application.bot)
         await refresh_staff_menu(application.bot, services)
-        if kakao is not None:
-            await kakao.start()
+        if http is not None:
+            await http.start()
         if scheduler is not None:
             await scheduler.start()
 
     return post_init
 
 
-def _post_stop(scheduler: Scheduler, kakao: KakaoServer | None):
+def _post_stop(scheduler: Scheduler, http: HttpServer | None):
     async def post_stop(application: Application) -> None:
-        if kakao is not None:
-            await kakao.stop()
+        if http is not None:
+            await http.stop()
         # Before the bot shuts down: messages in flight finish, the rest resumes next start.
         await scheduler.stop()
 
@@ -166,6 +166,8 @@ def served_channels(settings: Settings, webhook: bool = False) -> list[str]:
         channels.append("Telegram (webhook)" if webhook else "Telegram (polling)")
     if settings.kakao_enabled:
         channels.append("KakaoTalk")
+    if settings.web_enabled:
+        channels.append("web")
     return channels
 
 
@@ -180,13 +182,13 @@ def run(settings: Settings, *, webhook: bool = False) -> None:
         raise ValueError("webhook mode needs TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET")
     if webhook and not telegram:
         raise ValueError("webhook mode is Telegram's: it needs TELEGRAM_BOT_TOKEN")
-    if not telegram and not settings.kakao_enabled:
+    if not telegram and not settings.http_enabled:
         raise ValueError("nothing to serve: set TELEGRAM_BOT_TOKEN or the KakaoTalk settings")
     # A port already taken would otherwise fail inside PTB's server and leave the bot hanging.
     if webhook:
         ensure_port_free("TELEGRAM_WEBHOOK_PORT", settings.telegram_webhook_listen,
                          settings.telegram_webhook_port)
-    if settings.kakao_enabled:
+    if settings.http_enabled:
         ensure_port_free("CHAMYEO_KAKAO_PORT", settings.chamyeo_kakao_listen,
                          settings.chamyeo_kakao_port)
     # SQLite serves one process: its lock first (raises AlreadyServed), so a refused second
@@ -205,19 +207,17 @@ def run(settings: Settings, *, webhook: bool = False) -> None:
                     "and are not told of staff's decisions on their cases")
     if not telegram:
         log.info("Telegram is off (set TELEGRAM_BOT_TOKEN to serve it)")
-        asyncio.run(_serve_kakao_only(settings, sqlite_lock))
+        asyncio.run(_serve_without_telegram(settings, sqlite_lock))
         return
     # asyncio.run() leaves no current loop; older PTB 22.x releases expect one.
     asyncio.set_event_loop(asyncio.new_event_loop())
     services = create_services(settings)
     leadership: Leadership = sqlite_lock or AdvisoryLeadership(services.db)
-    kakao = None
-    if settings.kakao_enabled:
-        kakao = KakaoServer(services, settings)
-    else:
+    http = HttpServer(services, settings) if settings.http_enabled else None
+    if not settings.kakao_enabled:
         log.info("KakaoTalk is off (set CHAMYEO_KAKAO_BOT_ID, CHAMYEO_KAKAO_SKILL_SECRET and "
                  "CHAMYEO_KAKAO_BLOCK_ID to serve it)")
-    application = build_application(settings, services, run_scheduler=True, kakao=kakao,
+    application = build_application(settings, services, run_scheduler=True, http=http,
                                     leadership=leadership)
     _log_start(settings, services)
     allowed_updates = ["message", "callback_query"]
@@ -240,14 +240,15 @@ def run(settings: Settings, *, webhook: bool = False) -> None:
     )
 
 
-async def _serve_kakao_only(settings: Settings, sqlite_lock: FileLeadership | None) -> None:
+async def _serve_without_telegram(settings: Settings, sqlite_lock: FileLeadership | None) -> None:
     if settings.chamyeo_announce_chat_id is not None:
         log.warning("CHAMYEO_ANNOUNCE_CHAT_ID is a Telegram chat: without TELEGRAM_BOT_TOKEN "
                     "announcements go to KakaoTalk subscribers only")
     services = create_services(settings, telegram=False)
     leadership: Leadership = sqlite_lock or AdvisoryLeadership(services.db)
     _log_start(settings, services)
-    await KakaoOnly(settings, services, leadership=leadership, clock_watch=ClockWatch()).serve()
+    await WithoutTelegram(settings, services, leadership=leadership,
+                          clock_watch=ClockWatch()).serve()
 
 
 def _log_start(settings: Settings, services: Services) -> None:

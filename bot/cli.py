@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--webhook", action="store_true",
                      help="serve Telegram through a webhook Telegram posts to (needs "
                           "TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET; default: polling)")
+    run.add_argument("--web", action="store_true",
+                     help="serve the staff console and the public pages on CHAMYEO_KAKAO_PORT "
+                          "even without CHAMYEO_PUBLIC_URL (same as CHAMYEO_WEB=true)")
     campaign = commands.add_parser("campaign", help="load or list campaigns").add_subparsers(
         dest="campaign_command", required=True, metavar="ACTION"
     )
@@ -148,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chamyeo: {exc}", file=sys.stderr)
         return EXIT_USAGE
     url = settings.chamyeo_database_url
+    if args.command == "run" and args.web:
+        settings = settings.model_copy(update={"chamyeo_web": True})
     if args.command == "run":
         refusal = _nothing_to_serve(settings, args.webhook)
         if refusal:
@@ -244,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
 def _nothing_to_serve(settings: Settings, webhook: bool) -> str | None:
     """Why `run` has no channel to serve (or `--webhook` no Telegram), in one line; None if it
     has one."""
-    if not settings.telegram_bot_token and not settings.kakao_enabled:
+    if not settings.telegram_bot_token and not settings.http_enabled:
         missing = settings.kakao_missing
         kakao = f"{', '.join(missing[:-1])} and {missing[-1]}" if len(missing) > 1 \
             else missing[0]

@@ -15,7 +15,7 @@ from bot.services.outbound import OutboundPace
 from bot.settings import Settings
 from handlers.kakao import CHANNEL as KAKAO_CHANNEL
 from handlers.kakao.events import KakaoEventSender, SkippedKakaoSender, kakao_sender
-from handlers.kakao.server import KakaoServer
+from handlers.server import HttpServer
 from storage.coordination import Leadership
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,9 @@ class Runtime:
         await self.services.db.dispose()
 
 
-class KakaoOnly:
-    """`chamyeo run` without Telegram: the KakaoTalk skill server and the scheduler, until
+class WithoutTelegram:
+    """`chamyeo run` without Telegram: the HTTP server (the KakaoTalk skill, the web, or both)
+    and the scheduler, until
     SIGINT or SIGTERM. Telegram deliveries in the database (subscribers from an earlier run
     with Telegram) have no sender here: the broadcaster records them as failed, with a log
     line, and sends nothing (bot/services/broadcasts.py). Broadcast summaries go to the log
@@ -57,7 +58,7 @@ class KakaoOnly:
         self.runtime = Runtime(settings, services, leadership=leadership,
                                clock_watch=clock_watch, tick_seconds=tick_seconds)
         self.scheduler = self.runtime.scheduler
-        self.server = KakaoServer(services, settings)
+        self.server = HttpServer(services, settings)
         self._server_started = False
 
     async def start(self) -> None:
@@ -85,7 +86,7 @@ class KakaoOnly:
         try:
             await self.start()
             await stopping.wait()
-            log.info("stopping: KakaoTalk requests are no longer taken")
+            log.info("stopping: HTTP requests are no longer taken")
         finally:
             for signum in signals:
                 loop.remove_signal_handler(signum)

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # campaigns with `[voting] identity = "phone"` or `"code"` need it. Keep it out of the
     # database and its backups, and never change it during a campaign.
     chamyeo_identity_key: str | None = None
+    # Serve the web (staff console, public pages) even without CHAMYEO_PUBLIC_URL, e.g. on a
+    # desk inside the city's network (`chamyeo run --web` sets it too).
+    chamyeo_web: bool = False
 
     @property
     def kakao_missing(self) -> tuple[str, ...]:
@@ -70,6 +73,21 @@ class Settings(BaseSettings):
     @property
     def kakao_enabled(self) -> bool:
         return not self.kakao_missing
+
+    @property
+    def web_enabled(self) -> bool:
+        """The staff console and the public pages: with a public address, or when asked."""
+        return bool(self.chamyeo_public_url) or self.chamyeo_web
+
+    @property
+    def http_enabled(self) -> bool:
+        """Whether the HTTP server runs: for the KakaoTalk skill, the web, or both."""
+        return self.kakao_enabled or self.web_enabled
+
+    @property
+    def http_parts(self) -> tuple[str, ...]:
+        return (("KakaoTalk skill",) if self.kakao_enabled else ()) + (
+            ("web console and public pages",) if self.web_enabled else ())
 
     @property
     def kakao_events_enabled(self) -> bool:

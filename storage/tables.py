@@ -415,3 +415,33 @@ instance_secrets = sa.Table(
     sa.Column("value", String(128), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+
+# One-time sign-in links to the web console (the link's token only as its SHA-256 digest):
+# short-lived, used once, bound to one staff account, revocable.
+web_links = sa.Table(
+    "web_links",
+    metadata,
+    sa.Column("token_hash", String(64), primary_key=True),
+    sa.Column("channel", String(16), nullable=False),
+    sa.Column("external_id", String(128), nullable=False),
+    sa.Column("created_by", String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime),
+    sa.Column("revoked_at", UTCDateTime),
+    sa.Index("ix_web_links_account", "channel", "external_id"),
+)
+
+# Web console sessions (the cookie's token only as its digest), with the form token (CSRF).
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("token_hash", String(64), primary_key=True),
+    sa.Column("channel", String(16), nullable=False),
+    sa.Column("external_id", String(128), nullable=False),
+    sa.Column("csrf", String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime),
+    sa.Index("ix_web_sessions_account", "channel", "external_id"),
+)

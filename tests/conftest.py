@@ -172,6 +172,22 @@ async def kakao(services, campaign):
     await client.close()
 
 
+@pytest.fixture
+async def web(services, campaign):
+    """The HTTP server with the web pages (and no KakaoTalk) over aiohttp's test client; the
+    Telegram account 9001 (ADMIN) is a bootstrap admin, as CHAMYEO_ADMIN_IDS makes it."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from handlers.server import build_http_app
+    from tests.web_support import ADMIN_ID, WEB_SETTINGS
+
+    services.staff.add_bootstrap_admins("telegram", {ADMIN_ID})
+    client = TestClient(TestServer(build_http_app(services, WEB_SETTINGS)))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
 ADMIN = TelegramUser(9001, "관리자", "ko", username="boss")
 KIM = TelegramUser(1001, "김순자", "ko")
 SMITH = TelegramUser(1002, "Jane", "en")

@@ -23,7 +23,7 @@ from bot.app import create_services
 from bot.clock import SettableClock
 from bot.domain import AnnouncementKind
 from bot.phrases import announcement_text
-from bot.runtime import KakaoOnly
+from bot.runtime import WithoutTelegram
 from bot.services import Services
 from bot.settings import Settings
 from bot.text import plain_text
@@ -238,16 +238,16 @@ def settings_for(db: Database, event_api: EventApiStub) -> Settings:
         db.url, free_port(), event_api.url).items()})
 
 
-def base_url(runtime: KakaoOnly) -> str:
+def base_url(runtime: WithoutTelegram) -> str:
     return f"http://127.0.0.1:{runtime.server.settings.chamyeo_kakao_port}"
 
 
 @pytest.fixture
 async def kakao_only(db, services, campaign, event_api):
-    """KakaoOnly as `chamyeo run` builds it (with the leadership of the backend), serving on a
+    """WithoutTelegram as `chamyeo run` builds it (with the leadership of the backend), serving on a
     free port. Its scheduler ticks when the test says (and once at start)."""
     leadership = claim_sqlite(db.url) or AdvisoryLeadership(db)
-    runtime = KakaoOnly(settings_for(db, event_api), services, leadership=leadership,
+    runtime = WithoutTelegram(settings_for(db, event_api), services, leadership=leadership,
                         tick_seconds=3600)
     await runtime.start()
     try:
@@ -304,7 +304,7 @@ async def test_a_reminder_reaches_kakao_and_telegram_subscribers_are_recorded_no
 async def test_stop_goes_in_order_requests_scheduler_event_api_database(
     db, services, campaign, event_api, monkeypatch
 ):
-    runtime = KakaoOnly(settings_for(db, event_api), services, tick_seconds=3600)
+    runtime = WithoutTelegram(settings_for(db, event_api), services, tick_seconds=3600)
     await runtime.start()
     port = runtime.server.settings.chamyeo_kakao_port
     assert _accepts(port)

@@ -468,14 +468,14 @@ async def test_the_bot_serves_the_skill_while_it_runs(services, clock, campaign)
     from aiohttp import ClientSession
 
     from bot.app import build_application
-    from handlers.kakao.server import KakaoServer
+    from handlers.server import HttpServer
     from handlers.telegram.offline import OfflineRequest
 
     settings = SETTINGS.model_copy(update={"chamyeo_kakao_listen": "127.0.0.1",
                                            "chamyeo_kakao_port": 0})
-    server = KakaoServer(services, settings)
+    server = HttpServer(services, settings)
     application = build_application(settings, services, request=OfflineRequest(clock=clock),
-                                    rate_limited=False, kakao=server)
+                                    rate_limited=False, http=server)
     async with application:
         await application.post_init(application)
         host, port = server.runner.addresses[0][:2]

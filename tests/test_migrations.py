@@ -254,6 +254,20 @@ REVISIONS: dict[str, dict[str, dict[str, Any]]] = {
         # Cases sent in before 0009 have no contact.
         "defaults": {"cases": {"contact": None}},
     },
+    "0010": {
+        "rows": {
+            "web_links": [
+                {"token_hash": "a" * 64, "channel": "telegram", "external_id": "9001",
+                 "created_by": "telegram:9001", "created_at": T0, "expires_at": T1,
+                 "used_at": T1, "revoked_at": None},
+            ],
+            "web_sessions": [
+                {"token_hash": "b" * 64, "channel": "telegram", "external_id": "9001",
+                 "csrf": "c" * 43, "created_at": T0, "expires_at": T1, "ended_at": None},
+            ],
+        },
+        "defaults": {},
+    },
 }
 
 

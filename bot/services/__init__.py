@@ -27,6 +27,7 @@ from bot.services.submissions import SubmissionService
 from bot.services.subscriptions import SubscriptionService
 from bot.services.tally import TallyService
 from bot.services.voting import VotingService
+from bot.services.web_access import WebAccessService
 from storage.coordination import new_worker_id
 from storage.database import Database
 
@@ -56,6 +57,7 @@ class Services:
     sessions: SessionService
     privacy: PrivacyService
     receipts: ReceiptService
+    web_access: WebAccessService
     worker_id: str
 
     @classmethod
@@ -105,5 +107,6 @@ class Services:
             sessions=sessions,
             privacy=PrivacyService(db, clock, citizens, sessions),
             receipts=ReceiptService(db, clock),
+            web_access=WebAccessService(db, clock, staff),
             worker_id=worker_id,
         )

@@ -11,6 +11,7 @@ from bot.clock import Clock
 from bot.domain import Role, StaffMember
 from storage.database import Database
 from storage.repositories import AuditRepository, CitizenRepository, StaffRepository
+from storage.repositories.web_access import Account, WebAccessRepository
 
 # What each role may do beyond its own name: an admin can do everything a moderator can.
 IMPLIED = {Role.ADMIN: {Role.ADMIN, Role.MODERATOR}, Role.MODERATOR: {Role.MODERATOR},
@@ -36,6 +37,11 @@ class ResolveOutcome(Enum):
 class Resolved:
     outcome: ResolveOutcome
     external_id: str | None = None
+
+
+# Staff who sign in to the web console only, with a name the operator gives
+# (`chamyeo staff grant web:NAME ROLE`); they have no chat account.
+WEB_CHANNEL = "web"
 
 
 def actor(channel: str, external_id: str) -> str:
@@ -98,10 +104,11 @@ class StaffService:
 
     async def grant(self, by: str, channel: str, external_id: str, role: Role) -> GrantOutcome:
         """Only to an account that has used the bot (or an admin from the settings): a role
-        for a mistyped number would wait for a stranger."""
+        for a mistyped number would wait for a stranger. A web-only account (channel "web",
+        named by the operator: staff who use no chat app) is made by its first grant."""
         async with self.db.write() as conn:
             now = self.clock.now()
-            if (not self.is_bootstrap_admin(channel, external_id)
+            if (channel != WEB_CHANNEL and not self.is_bootstrap_admin(channel, external_id)
                     and await CitizenRepository(conn).find(channel, external_id) is None):
                 return GrantOutcome.UNKNOWN_USER
             added = await StaffRepository(conn).grant(channel, external_id, role, by, now)
@@ -117,12 +124,20 @@ class StaffService:
             return GrantOutcome.BOOTSTRAP
         async with self.db.write() as conn:
             now = self.clock.now()
-            removed = await StaffRepository(conn).revoke(channel, external_id, role)
+            staff = StaffRepository(conn)
+            removed = await staff.revoke(channel, external_id, role)
             if removed:
                 await AuditRepository(conn).record(
                     now, by, "staff.revoked", target=actor(channel, external_id),
                     role=role.value, before=role.value, after=None,
                 )
+                if (not await staff.roles_of(channel, external_id)
+                        and not self.is_bootstrap_admin(channel, external_id)):
+                    # No role left: the web console's sessions and unused links end with it.
+                    access = WebAccessRepository(conn)
+                    account = Account(channel, external_id)
+                    await access.end_sessions(account, now)
+                    await access.revoke_links(account, now)
         return GrantOutcome.REVOKED if removed else GrantOutcome.NOT_HELD
 
     async def members(self) -> list[StaffMember]:
@@ -137,8 +152,8 @@ class StaffService:
             citizens = CitizenRepository(conn)
             usernames: dict[tuple[str, str], str | None] = {}
             for channel in {channel for channel, _ in by_account}:
-                ids = [external_id for c, external_id in by_account if c == channel]
-                found = await citizens.usernames(channel, ids)
+                account_ids = [external_id for c, external_id in by_account if c == channel]
+                found = await citizens.usernames(channel, account_ids)
                 usernames.update({(channel, i): u for i, u in found.items()})
         members = [
             StaffMember(channel, external_id, frozenset(roles),

@@ -36,9 +36,9 @@ SETTINGS = web.AppKey("settings", Settings)
 BUDGET = web.AppKey("budget", float)
 
 
-def build_kakao_app(services: Services, settings: Settings,
-                    time_budget: float = TIME_BUDGET) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY)
+def add_kakao_routes(app: web.Application, services: Services, settings: Settings,
+                     time_budget: float = TIME_BUDGET) -> None:
+    """The skill's routes on the HTTP server (handlers/server.py)."""
     app[SKILL] = KakaoSkill(services, settings.chamyeo_kakao_block_id or "",
                             announcements=settings.kakao_events_enabled,
                             welcome_block_id=settings.chamyeo_kakao_welcome_block_id,
@@ -48,6 +48,13 @@ def build_kakao_app(services: Services, settings: Settings,
     app[BUDGET] = time_budget
     app.router.add_post(SKILL_PATH, skill_route)
     app.router.add_get(HEALTH_PATH, health_route)
+
+
+def build_kakao_app(services: Services, settings: Settings,
+                    time_budget: float = TIME_BUDGET) -> web.Application:
+    """The skill and the pictures KakaoTalk fetches, without the web pages (tests)."""
+    app = web.Application(client_max_size=MAX_BODY)
+    add_kakao_routes(app, services, settings, time_budget)
     add_media_routes(app, services)  # the pictures KakaoTalk fetches from CHAMYEO_PUBLIC_URL
     return app
 
@@ -149,22 +156,3 @@ async def health_route(request: web.Request) -> web.Response:
 def _error_response(language: str) -> SkillResponse:
     text = plain_text(t(language, "error"))
     return SkillResponse(template=Template(outputs=[output(SimpleText(text=text))]))
-
-
-class KakaoServer:
-    """The skill server, run beside the Telegram bot in the same event loop."""
-
-    def __init__(self, services: Services, settings: Settings) -> None:
-        self.settings = settings
-        self.runner = web.AppRunner(build_kakao_app(services, settings), access_log=None)
-
-    async def start(self) -> None:
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, self.settings.chamyeo_kakao_listen,
-                           self.settings.chamyeo_kakao_port)
-        await site.start()
-        log.info("Kakao skill server on %s:%s%s", self.settings.chamyeo_kakao_listen,
-                 self.settings.chamyeo_kakao_port, SKILL_PATH)
-
-    async def stop(self) -> None:
-        await self.runner.cleanup()
