@@ -128,9 +128,14 @@ def create_services(settings: Settings, clock: Clock | None = None, *,
         announce_chat = AnnounceChat(CHANNEL, str(settings.chamyeo_announce_chat_id),
                                      settings.chamyeo_default_language)
     broadcaster = Broadcaster(db, clock, record_only=True) if record_only else None
-    return Services.create(db, clock, settings.chamyeo_default_language,
-                           announce_chat=announce_chat, broadcaster=broadcaster,
-                           identity_key=settings.chamyeo_identity_key)
+    services = Services.create(db, clock, settings.chamyeo_default_language,
+                               announce_chat=announce_chat, broadcaster=broadcaster,
+                               identity_key=settings.chamyeo_identity_key,
+                               public_url=settings.chamyeo_public_url)
+    # Whatever this process serves (the web console, the command line too), Telegram's
+    # bootstrap admins are admins.
+    services.staff.add_bootstrap_admins(CHANNEL, {str(i) for i in settings.chamyeo_admin_ids})
+    return services
 
 
 async def log_database(database_url: str) -> None:

@@ -122,6 +122,22 @@ def _staff_parsers(commands) -> None:
         decided.add_argument("--reason", required=True, metavar="TEXT",
                              help="1-300 characters; the submitter reads it as typed")
         decided.add_argument("id", metavar="ID")
+    staff = commands.add_parser(
+        "staff", help="staff accounts: list, grant and revoke roles, sign-in links to the web "
+                      "console").add_subparsers(dest="staff_command", required=True,
+                                                metavar="ACTION")
+    staff.add_parser("list", help="every staff account and its roles")
+    for action, what in (("grant", "give an account a role"),
+                         ("revoke", "take a role back (the last one ends web sessions)")):
+        change = staff.add_parser(action, help=what)
+        change.add_argument("account", metavar="ACCOUNT",
+                            help="telegram:ID, ID, @username, kakao:KEY or web:NAME")
+        change.add_argument("role", metavar="ROLE", help="admin, moderator or judge")
+    link = staff.add_parser("link", help="print a one-time sign-in link to the web console")
+    link.add_argument("account", metavar="ACCOUNT")
+    unlink = staff.add_parser("revoke-links", help="unused sign-in links stop working and web "
+                                                   "sessions end")
+    unlink.add_argument("account", metavar="ACCOUNT")
     results = commands.add_parser(
         "results", help="preview the ranking or publish it (the running bot announces it)"
     ).add_subparsers(dest="results_command", required=True, metavar="ACTION")
@@ -238,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             return _with_services(settings, lambda s: staff_cli.issue_codes(
                 s, args.campaign, args.count, args.out))
         return _with_services(settings, lambda s: staff_cli.codes_status(s, args.campaign))
+    if args.command == "staff":
+        return _with_services(settings, lambda s: _staff_accounts(s, args, settings))
     if args.command in ("cases", "results"):
         return _with_services(settings, lambda s: _staff(s, args, settings),
                               record_only=True)
@@ -450,6 +468,23 @@ async def _staff(services, args: argparse.Namespace, settings: Settings) -> int:
         return await staff_cli.show_case(services, args.campaign, args.id)
     return await staff_cli.decide(services, args.campaign, args.id, args.cases_command,
                                   getattr(args, "reason", None))
+
+
+async def _staff_accounts(services, args: argparse.Namespace, settings: Settings) -> int:
+    from bot import staff_accounts_cli as accounts
+
+    if args.staff_command == "list":
+        return await accounts.list_staff(services)
+    if args.staff_command in ("grant", "revoke"):
+        return await accounts.change_role(services, args.account, args.role,
+                                          grant=args.staff_command == "grant")
+    if args.staff_command == "link":
+        # Without a public address: where this server listens, for a desk on its network.
+        host = settings.chamyeo_kakao_listen
+        base = settings.chamyeo_public_url or \
+            f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{settings.chamyeo_kakao_port}"
+        return await accounts.sign_in_link(services, args.account, base)
+    return await accounts.revoke_links(services, args.account)
 
 
 async def _export(services, slug: str, out: str, language: str) -> int:

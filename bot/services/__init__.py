@@ -71,10 +71,12 @@ class Services:
         bootstrap_admins: dict[str, frozenset[str]] | None = None,
         worker_id: str | None = None,
         identity_key: str | None = None,
+        public_url: str | None = None,
     ) -> Services:
         """Channels register their senders on `broadcaster` when they are wired. `worker_id`
         names this process in the claims and turns it takes (default: a new one).
-        `identity_key` is CHAMYEO_IDENTITY_KEY (campaigns counting phones or codes need it)."""
+        `identity_key` is CHAMYEO_IDENTITY_KEY (campaigns counting phones or codes need it);
+        `public_url` CHAMYEO_PUBLIC_URL (the web console's sign-in links)."""
         worker_id = worker_id or (broadcaster.worker_id if broadcaster else new_worker_id())
         broadcaster = broadcaster or Broadcaster(db, clock, worker_id=worker_id)
         announcements = AnnouncementService(db, clock, broadcaster, announce_chat)
@@ -107,6 +109,6 @@ class Services:
             sessions=sessions,
             privacy=PrivacyService(db, clock, citizens, sessions),
             receipts=ReceiptService(db, clock),
-            web_access=WebAccessService(db, clock, staff),
+            web_access=WebAccessService(db, clock, staff, public_url),
             worker_id=worker_id,
         )

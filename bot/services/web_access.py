@@ -58,10 +58,21 @@ class WebSession:
 
 
 class WebAccessService:
-    def __init__(self, db: Database, clock: Clock, staff: StaffService) -> None:
+    def __init__(self, db: Database, clock: Clock, staff: StaffService,
+                 public_url: str | None = None) -> None:
         self.db = db
         self.clock = clock
         self.staff = staff
+        # CHAMYEO_PUBLIC_URL: where the console is reached; without it chat gives no links.
+        self.public_url = public_url.rstrip("/") if public_url else None
+
+    async def link_for(self, channel: str, external_id: str, by: str) -> str | None:
+        """A one-time sign-in address for a staff account (None without CHAMYEO_PUBLIC_URL or
+        when the account holds no role)."""
+        if self.public_url is None:
+            return None
+        token = await self.issue_link(channel, external_id, by)
+        return None if token is None else f"{self.public_url}/staff/signin/{token}"
 
     async def issue_link(self, channel: str, external_id: str, by: str) -> str | None:
         """A new sign-in token for a staff account, or None if it holds no role."""

@@ -59,6 +59,7 @@ from handlers.kakao.screens import (
     response,
 )
 from handlers.kakao.submission import WRITING, KakaoSubmission
+from handlers.kakao.web_link import asks_for_console, console_link
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,10 @@ class KakaoSkill:
         for key, on in (("kakao.reply.notify_on", True), ("kakao.reply.notify_off", False)):
             if folded in self._labels(key):
                 return await self._act(turn, Extra(a=Act.NOTIFY, k=turn.campaign.id, on=on))
+        if asks_for_console(word):
+            link = await console_link(self.services, turn, self._menu_replies(turn))
+            if link is not None:
+                return link
         search = clean_search(utterance)
         found = await self._list(turn, Extra(a=Act.LIST, k=turn.campaign.id,
                                              q=search.text if search else None),

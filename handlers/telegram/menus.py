@@ -44,6 +44,7 @@ STAFF_COMMANDS: dict[str, tuple[Role, ...]] = {
     "grant": (Role.ADMIN,),
     "revoke": (Role.ADMIN,),
     "staff": (Role.ADMIN,),
+    "web": (Role.JUDGE, Role.MODERATOR),
 }
 
 

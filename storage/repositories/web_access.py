@@ -91,6 +91,6 @@ class WebAccessRepository:
             web_sessions.update()
             .where(web_sessions.c.channel == account.channel,
                    web_sessions.c.external_id == account.external_id,
-                   web_sessions.c.ended_at.is_(None), web_sessions.c.expires_at > now)
+                   web_sessions.c.ended_at.is_(None))
             .values(ended_at=now))
         return result.rowcount

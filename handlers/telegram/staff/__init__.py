@@ -15,9 +15,11 @@ from handlers.telegram.staff import (
     phases,
     results,
     roles,
+    web_link,
 )
 
-MODULES = [dashboard, exports, roles, judging, results, phases, moderation, broadcast, audit]
+MODULES = [dashboard, exports, roles, judging, results, phases, moderation, broadcast, audit,
+           web_link]
 
 
 def register(application: Application) -> None:

@@ -6,8 +6,9 @@ told which role it needs. Every attempt is recorded in the audit log."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from telegram import Update
 from telegram.ext import ContextTypes
@@ -18,7 +19,7 @@ from bot.services.staff import IMPLIED
 from handlers.telegram.common import CHANNEL, Screen, Turn, begin_turn, services_of, show
 from handlers.telegram.fallback import hint
 
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
 STAFF_PREFIX = "S"
 MAX_BYTES = 64
