@@ -133,6 +133,10 @@ def _staff_parsers(commands) -> None:
         change.add_argument("account", metavar="ACCOUNT",
                             help="telegram:ID, ID, @username, kakao:KEY or web:NAME")
         change.add_argument("role", metavar="ROLE", help="admin, moderator or judge")
+    invite = staff.add_parser("invite", help="print an invitation code for a role: the first "
+                                             "person to type it in chat (KakaoTalk or "
+                                             "Telegram) within 24 hours gets the role")
+    invite.add_argument("role", metavar="ROLE", help="admin, moderator or judge")
     link = staff.add_parser("link", help="print a one-time sign-in link to the web console")
     link.add_argument("account", metavar="ACCOUNT")
     unlink = staff.add_parser("revoke-links", help="unused sign-in links stop working and web "
@@ -478,6 +482,8 @@ async def _staff_accounts(services, args: argparse.Namespace, settings: Settings
     if args.staff_command in ("grant", "revoke"):
         return await accounts.change_role(services, args.account, args.role,
                                           grant=args.staff_command == "grant")
+    if args.staff_command == "invite":
+        return await accounts.invite(services, args.role)
     if args.staff_command == "link":
         # Without a public address: where this server listens, for a desk on its network.
         host = settings.chamyeo_kakao_listen

@@ -1,6 +1,8 @@
 """`chamyeo staff ...`: who runs the campaign, from the server's command line. For a city with
 only KakaoTalk (no staff commands in chat) and for the first admin of the web console:
-list the staff, grant and revoke roles, and print a one-time sign-in link to the console.
+list the staff, grant and revoke roles, invite someone to a role (a code they type in chat:
+how a KakaoTalk account becomes staff, since nobody types its key), and print a one-time
+sign-in link to the console.
 
 An account is written `telegram:12345` (or just `12345`, or `@username`), `kakao:<user key>`
 (the key is in the audit log and `chamyeo staff list` once that person has written to the
@@ -94,6 +96,17 @@ async def change_role(services: Services, who: str, word: str, grant: bool) -> i
         refuse(lines[outcome])
         return EXIT_INVALID
     say(lines[outcome])
+    return 0
+
+
+async def invite(services: Services, word: str) -> int:
+    role = role_of(word)
+    if role is None:
+        return EXIT_INVALID
+    code = await services.staff.invite(cli_actor(), role)
+    say(code)
+    say(f"Whoever types this code in the chat (KakaoTalk or Telegram) within 24 hours becomes "
+        f"{role.value} on that chat account; it works once. Give it only to that person.")
     return 0
 
 

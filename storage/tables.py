@@ -445,3 +445,17 @@ web_sessions = sa.Table(
     sa.Column("ended_at", UTCDateTime),
     sa.Index("ix_web_sessions_account", "channel", "external_id"),
 )
+
+# Staff invitations: an admin makes a code for a role; whoever types it in chat first gets
+# that role on their chat account (the code only as its digest; used once, short-lived).
+staff_invitations = sa.Table(
+    "staff_invitations",
+    metadata,
+    sa.Column("code_hash", String(64), primary_key=True),
+    sa.Column("role", String(16), nullable=False),
+    sa.Column("created_by", String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime),
+    sa.Column("used_by", String(160)),
+)

@@ -265,6 +265,11 @@ REVISIONS: dict[str, dict[str, dict[str, Any]]] = {
                 {"token_hash": "b" * 64, "channel": "telegram", "external_id": "9001",
                  "csrf": "c" * 43, "created_at": T0, "expires_at": T1, "ended_at": None},
             ],
+            "staff_invitations": [
+                {"code_hash": "d" * 64, "role": "judge", "created_by": "cli:kim",
+                 "created_at": T0, "expires_at": T1, "used_at": T1,
+                 "used_by": "kakao:bot-user-key"},
+            ],
         },
         "defaults": {},
     },

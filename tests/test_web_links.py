@@ -4,7 +4,9 @@ Each link really signs its owner in, once; nobody without a staff role gets one.
 
 from __future__ import annotations
 
+import asyncio
 import re
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -86,3 +88,48 @@ async def test_the_command_line_grants_a_web_account_and_prints_its_link(
     assert code == 1 and "name" in err
     code, _, err = await chamyeo("staff", "grant", "web:kim", "boss")
     assert code == 1 and "a role is" in err
+
+
+async def test_an_invitation_code_typed_on_kakaotalk_makes_that_account_staff_once(
+        kakao, services, web):
+    services.web_access.public_url = "https://chamyeo.test"
+    code = await services.staff.invite("cli:kim", Role.JUDGE)
+    assert re.fullmatch(r"STAFF-[2-9A-Z]{4}-[2-9A-Z]{4}", code)
+    # Typed as people type it: lower case, spaces instead of dashes.
+    typed = code.lower().replace("-", " ")
+    _, answer = await ask(kakao, skill_request(typed, user="judge-key"))
+    assert "심사위원 역할을 받았습니다" in texts(answer)[0]
+    assert await services.staff.roles("kakao", "judge-key") == frozenset({Role.JUDGE})
+    _, answer = await ask(kakao, skill_request(code, user="someone-else"))
+    assert "쓸 수 없습니다" in texts(answer)[0]
+    assert not await services.staff.roles("kakao", "someone-else")
+    # Now '관리' gives the new judge a link.
+    _, answer = await ask(kakao, skill_request("관리", user="judge-key"))
+    assert answer["template"]["outputs"][0]["textCard"]["buttons"][0]["action"] == "webLink"
+
+
+async def test_an_invitation_expires_and_is_no_search_on_telegram(staffbot, services, clock):
+    code = await services.staff.invite("cli:kim", Role.MODERATOR)
+    clock.advance(timedelta(hours=24, seconds=1))
+    calls = await staffbot.send(KIM, code)
+    assert "24시간" in calls[-1].text
+    fresh = await services.staff.invite("cli:kim", Role.MODERATOR)
+    calls = await staffbot.send(KIM, fresh)
+    assert "운영자 역할을 받았습니다" in calls[0].text
+    assert Role.MODERATOR in await services.staff.roles("telegram", str(KIM.id))
+
+
+async def test_two_accounts_typing_one_code_at_once_one_gets_it(services, campaign):
+    code = await services.staff.invite("cli:kim", Role.JUDGE)
+    results = await asyncio.gather(*(services.staff.accept("kakao", f"key-{i}", code)
+                                     for i in range(4)))
+    assert sorted(r.outcome.value for r in results) == ["granted", "invalid", "invalid",
+                                                        "invalid"]
+
+
+async def test_the_command_line_prints_an_invitation(services, campaign, chamyeo):  # noqa: F811
+    code, out, _ = await chamyeo("staff", "invite", "moderator")
+    assert code == 0
+    printed = out.splitlines()[0]
+    result = await services.staff.accept("telegram", "4242", printed)
+    assert result.role is Role.MODERATOR

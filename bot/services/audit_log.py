@@ -15,6 +15,7 @@ CHAT_CHANNELS = ("telegram", "kakao")
 STAFF_ACTIONS = (
     "campaign.loaded", "phase.changed", "case.approved", "case.rejected", "case.hidden",
     "score.set", "results.published", "broadcast.sent", "staff.granted", "staff.revoked",
+    "staff.invited",
     "campaign.purged",
 )
 AUDIT_KINDS: dict[str, tuple[str, ...]] = {
@@ -25,7 +26,7 @@ AUDIT_KINDS: dict[str, tuple[str, ...]] = {
               "case.withdrawn"),
     "phases": ("campaign.loaded", "phase.changed"),
     "scores": ("score.set", "results.published"),
-    "roles": ("staff.granted", "staff.revoked"),
+    "roles": ("staff.granted", "staff.revoked", "staff.invited"),
     "broadcasts": ("broadcast.sent",),
     "privacy": ("citizen.forgotten", "campaign.purged"),
 }

@@ -4,13 +4,18 @@ request, and every grant, revoke and refused attempt goes to the audit log."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import Enum
 
 from bot.clock import Clock
 from bot.domain import Role, StaffMember
 from storage.database import Database
 from storage.repositories import AuditRepository, CitizenRepository, StaffRepository
+from storage.repositories.staff import InvitationRepository
 from storage.repositories.web_access import Account, WebAccessRepository
 
 # What each role may do beyond its own name: an admin can do everything a moderator can.
@@ -25,6 +30,39 @@ class GrantOutcome(Enum):
     NOT_HELD = "not_held"
     BOOTSTRAP = "bootstrap"  # admins from the settings are changed in the settings
     UNKNOWN_USER = "unknown_user"  # never wrote to the bot: perhaps a mistyped number
+
+
+class InvitationOutcome(Enum):
+    GRANTED = "granted"
+    ALREADY = "already"  # the account held the role already (the code is used all the same)
+    INVALID = "invalid"  # unknown, used or expired
+
+
+@dataclass(frozen=True)
+class InvitationResult:
+    outcome: InvitationOutcome
+    role: Role | None = None
+
+
+# Invitation codes: typed on a phone, so upper-case letters and digits that cannot be
+# mistaken for one another; 8 of them (40 bits) against guessing within a day.
+INVITATION_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+INVITATION_PREFIX = "STAFF"
+INVITATION_LIFETIME = timedelta(hours=24)
+
+
+def invitation_code(typed: str) -> str | None:
+    """The canonical code ("STAFF-ABCD-2345") in what was typed, whatever its case, spaces
+    and dashes; None if it is no invitation code."""
+    compact = re.sub(r"[\s\-]", "", typed).upper()
+    body = compact.removeprefix(INVITATION_PREFIX)
+    if body == compact or len(body) != 8 or any(c not in INVITATION_ALPHABET for c in body):
+        return None
+    return f"{INVITATION_PREFIX}-{body[:4]}-{body[4:]}"
+
+
+def _code_digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
 
 
 class ResolveOutcome(Enum):
@@ -139,6 +177,34 @@ class StaffService:
                     await access.end_sessions(account, now)
                     await access.revoke_links(account, now)
         return GrantOutcome.REVOKED if removed else GrantOutcome.NOT_HELD
+
+    async def invite(self, by: str, role: Role) -> str:
+        """A new invitation code for `role`: the first chat account to type it within a day
+        gets the role (how a KakaoTalk account becomes staff: its key is never typed)."""
+        code = f"{INVITATION_PREFIX}-" + "-".join(
+            "".join(secrets.choice(INVITATION_ALPHABET) for _ in range(4)) for _ in range(2))
+        async with self.db.write() as conn:
+            now = self.clock.now()
+            await InvitationRepository(conn).add(_code_digest(code), role, by, now,
+                                                 now + INVITATION_LIFETIME)
+            await AuditRepository(conn).record(now, by, "staff.invited", role=role.value)
+        return code
+
+    async def accept(self, channel: str, external_id: str, code: str) -> InvitationResult:
+        """`code` (canonical, see invitation_code) typed by a chat account: the role, once."""
+        async with self.db.write() as conn:
+            now = self.clock.now()
+            who = actor(channel, external_id)
+            staff = StaffRepository(conn)
+            role = await InvitationRepository(conn).use(_code_digest(code), who, now)
+            if role is None:
+                return InvitationResult(InvitationOutcome.INVALID)
+            if not await staff.grant(channel, external_id, role, who, now):
+                return InvitationResult(InvitationOutcome.ALREADY, role)
+            await AuditRepository(conn).record(
+                now, who, "staff.granted", target=who, role=role.value, before=None,
+                after=role.value, invitation=True)
+        return InvitationResult(InvitationOutcome.GRANTED, role)
 
     async def members(self) -> list[StaffMember]:
         async with self.db.read() as conn:

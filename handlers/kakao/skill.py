@@ -58,8 +58,8 @@ from handlers.kakao.screens import (
     fit_catalog,
     response,
 )
+from handlers.kakao.staff_access import asks_for_console, console_link, invitation
 from handlers.kakao.submission import WRITING, KakaoSubmission
-from handlers.kakao.web_link import asks_for_console, console_link
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,9 @@ class KakaoSkill:
         for key, on in (("kakao.reply.notify_on", True), ("kakao.reply.notify_off", False)):
             if folded in self._labels(key):
                 return await self._act(turn, Extra(a=Act.NOTIFY, k=turn.campaign.id, on=on))
+        invited = await invitation(self.services, turn, word, self._menu_replies(turn))
+        if invited is not None:
+            return invited
         if asks_for_console(word):
             link = await console_link(self.services, turn, self._menu_replies(turn))
             if link is not None:

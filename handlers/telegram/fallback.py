@@ -8,13 +8,15 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.i18n import t
-from handlers.telegram import identity, receipts
+from handlers.telegram import identity, invitation, receipts
 from handlers.telegram.browse import search_reply, typed_search
 from handlers.telegram.common import Screen, begin_turn, show
 from handlers.telegram.notify import menu_screen
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if await invitation.typed(update, context):  # a staff invitation code from an admin
+        return
     if await identity.typed(update, context):  # a voting code, or the phone step's cancel
         return
     if await receipts.typed(update, context):  # a receipt after "check my receipt"

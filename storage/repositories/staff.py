@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import Role
-from storage.tables import staff_roles
+from storage.tables import staff_invitations, staff_roles
 from storage.upsert import insert as upsert
 
 
@@ -50,3 +50,28 @@ class StaffRepository:
             .order_by(staff_roles.c.external_id)
         )
         return [(channel, external_id, Role(role)) for channel, external_id, role in rows]
+
+
+class InvitationRepository:
+    """Staff invitations by the digest of their code."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def add(self, code_hash: str, role: Role, created_by: str, now: datetime,
+                  expires_at: datetime) -> None:
+        await self.conn.execute(staff_invitations.insert().values(
+            code_hash=code_hash, role=role.value, created_by=created_by, created_at=now,
+            expires_at=expires_at))
+
+    async def use(self, code_hash: str, used_by: str, now: datetime) -> Role | None:
+        """The invitation's role if it was unused and unexpired; it is used now (of two
+        people typing the same code, one gets it)."""
+        role = await self.conn.scalar(
+            staff_invitations.update()
+            .where(staff_invitations.c.code_hash == code_hash,
+                   staff_invitations.c.used_at.is_(None),
+                   staff_invitations.c.expires_at > now)
+            .values(used_at=now, used_by=used_by)
+            .returning(staff_invitations.c.role))
+        return None if role is None else Role(role)

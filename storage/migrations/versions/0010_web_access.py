@@ -1,6 +1,7 @@
 """Signing in to the web console without passwords: one-time sign-in links sent in chat or
-printed by `chamyeo staff link`, and the sessions they open. Only SHA-256 digests of the
-link and session tokens are stored, so a copy of the database opens nothing.
+printed by `chamyeo staff link`, and the sessions they open; and staff invitations (a code an
+admin gives someone, who types it in chat to get the role on that chat account). Only SHA-256
+digests of the links, sessions and codes are stored, so a copy of the database opens nothing.
 
 Revision ID: 0010
 Revises: 0009
@@ -44,9 +45,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("token_hash", name="pk_web_sessions"),
     )
     op.create_index("ix_web_sessions_account", "web_sessions", ["channel", "external_id"])
+    op.create_table(
+        "staff_invitations",
+        sa.Column("code_hash", sa.String(64), nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("created_by", sa.String(64), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("expires_at", UTCDateTime, nullable=False),
+        sa.Column("used_at", UTCDateTime),
+        sa.Column("used_by", sa.String(160)),
+        sa.PrimaryKeyConstraint("code_hash", name="pk_staff_invitations"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("staff_invitations")
     op.drop_index("ix_web_sessions_account", "web_sessions")
     op.drop_table("web_sessions")
     op.drop_index("ix_web_links_account", "web_links")

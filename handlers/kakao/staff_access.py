@@ -1,13 +1,14 @@
-"""'관리' typed on KakaoTalk by a staff member: a one-time sign-in link to the web console, as a
-card with a web link button. To anyone without a staff role the word is an ordinary search
-(the staff surface is not revealed), so this answers None for them."""
+"""What staff type on KakaoTalk: an invitation code an admin gave them (the role, on this
+account), and '관리' for a one-time sign-in link to the web console, as a card with a web link
+button. To anyone without a staff role '관리' is an ordinary search (the staff surface is not
+revealed), so that answers None for them."""
 
 from __future__ import annotations
 
 from bot.domain import Role
 from bot.i18n import plain, t
 from bot.services import Services
-from bot.services.staff import actor
+from bot.services.staff import InvitationOutcome, actor, invitation_code
 from handlers.kakao import CHANNEL
 from handlers.kakao.models import Button, QuickReply, SkillResponse, TextCard, output
 from handlers.kakao.screens import Controls, Turn, fit_catalog, response
@@ -34,3 +35,16 @@ async def console_link(services: Services, turn: Turn,
                     buttons=[Button(label=plain(turn.lang, "web.link.kakao_button"),
                                     action="webLink", web_link_url=url)])
     return response([output(card)], replies)
+
+
+async def invitation(services: Services, turn: Turn, typed: str,
+                     replies: list[QuickReply]) -> SkillResponse | None:
+    """The answer to a typed invitation code; None if the text is none."""
+    code = invitation_code(typed)
+    if code is None:
+        return None
+    result = await services.staff.accept(CHANNEL, turn.citizen.external_id, code)
+    if result.outcome is InvitationOutcome.INVALID or result.role is None:
+        return Controls.say(t(turn.lang, "web.invite.invalid"), replies)
+    role = plain(turn.lang, f"staff.role.{result.role.value}")
+    return Controls.say(t(turn.lang, f"web.invite.{result.outcome.value}", role=role), replies)
