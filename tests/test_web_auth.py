@@ -80,3 +80,14 @@ async def test_pages_carry_security_headers(web, services):
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_a_form_posted_from_another_site_is_refused(web, services):
+    token = await services.web_access.issue_link("telegram", ADMIN_ID, by="test")
+    forced = await web.post(f"/staff/signin/{token}", allow_redirects=False,
+                            headers={"Origin": "https://evil.example"})
+    assert forced.status == 403
+    # Refused before anything happened: the link still works from our own pages.
+    signed = await web.post(f"/staff/signin/{token}", allow_redirects=False,
+                            headers={"Origin": "http://chamyeo.test"})
+    assert signed.status == 303

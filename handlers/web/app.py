@@ -25,6 +25,10 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' https: data:; "
 async def security_headers(request: web.Request,
                            handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
                            ) -> web.StreamResponse:
+    if request.method == "POST" and not _same_origin(request):
+        # A form posted from another site (the form token stops it too; this also stops a
+        # sign-in forced from elsewhere, which has no token yet).
+        return render(request, "refused.html", status=403, needed="", stale_form=True)
     try:
         response = await handler(request)
     except web.HTTPNotFound:
@@ -37,6 +41,18 @@ async def security_headers(request: web.Request,
         if request.path.startswith("/staff"):
             response.headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+def _same_origin(request: web.Request) -> bool:
+    """False only when the browser says the request comes from another origin."""
+    origin = request.headers.get("Origin")
+    if origin is None or request.path.startswith("/kakao/"):
+        return True
+    public_url = request.app[WEB_SETTINGS].chamyeo_public_url
+    allowed = {f"{scheme}://{request.host}" for scheme in ("http", "https")}
+    if public_url:
+        allowed.add(public_url.rstrip("/"))
+    return origin in allowed
 
 
 def add_web_routes(app: web.Application, services: Services, settings: Settings) -> None:
