@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     # Serve the web (staff console, public pages) even without CHAMYEO_PUBLIC_URL, e.g. on a
     # desk inside the city's network (`chamyeo run --web` sets it too).
     chamyeo_web: bool = False
+    # The public pages' buttons into chat (optional; a button shows only when its setting is):
+    # the Telegram bot's username (a case's page links to t.me/<it>?start=case_<id>), and the
+    # KakaoTalk channel's address, e.g. https://pf.kakao.com/_xxxx (or .../chat).
+    chamyeo_telegram_bot_username: str | None = None
+    chamyeo_kakao_channel_url: str | None = None
 
     @property
     def kakao_missing(self) -> tuple[str, ...]:
@@ -100,6 +105,7 @@ class Settings(BaseSettings):
         "chamyeo_kakao_welcome_block_id", "chamyeo_kakao_phone_block_id",
         "chamyeo_kakao_rest_api_key",
         "chamyeo_kakao_event_name", "chamyeo_public_url", "chamyeo_identity_key",
+        "chamyeo_telegram_bot_username", "chamyeo_kakao_channel_url",
         mode="before",
     )
     @classmethod
@@ -168,6 +174,28 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("https://", "http://")):
             raise ValueError("must be an http(s):// URL")
         return value
+
+    @field_validator("chamyeo_telegram_bot_username")
+    @classmethod
+    def _bot_username(cls, value: str | None) -> str | None:
+        # Telegram's rule: 5-32 letters, digits and _; written with or without the @.
+        if value is None:
+            return value
+        name = value.strip().removeprefix("@")
+        if not re.fullmatch(r"[A-Za-z0-9_]{5,32}", name):
+            raise ValueError("a Telegram bot username: 5-32 letters, digits and _ "
+                             "(e.g. chamyeo_bot)")
+        return name
+
+    @field_validator("chamyeo_kakao_channel_url")
+    @classmethod
+    def _channel_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value.strip())
+        if parts.scheme != "https" or not parts.netloc:
+            raise ValueError("must be an https:// address, e.g. https://pf.kakao.com/_xxxx")
+        return value.strip()
 
     @field_validator("chamyeo_public_url")
     @classmethod

@@ -204,8 +204,10 @@ async def test_the_whole_calendar_on_kakaotalk(words, db, database_url, clock,
         outputs = citizen.answer["template"]["outputs"]
         chart = outputs[0]["simpleImage"]["imageUrl"]
         assert chart.startswith(PUBLIC + "/media/results/")
-        ranking = "\n".join(o["simpleText"]["text"] for o in outputs[1:])
+        ranking = "\n".join(o["simpleText"]["text"] for o in outputs[1:-1])
         assert f"[{words.awards}]" in ranking
+        web_link = outputs[-1]["textCard"]["buttons"][0]  # the public results page
+        assert web_link["webLinkUrl"].startswith(PUBLIC + "/c/")
         response = await client.get(urlsplit(chart).path)
         assert response.status == 200
         assert (await response.read()).startswith(PNG_MAGIC)

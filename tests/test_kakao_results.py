@@ -104,7 +104,10 @@ async def test_published_results_with_the_chart_served_by_us(kakao, services, cl
     assert "최종 점수 = 시민 투표 30% + 심사 70%" in text  # the formula, with the weights
     assert "2. [우수상] 사례 제목 01번\n   2표 · 심사 0점 · 최종 20.00점" in text
     assert "3. [우수상] 사례 제목 05번\n   1표 · 심사 0점 · 최종 10.00점" in text
-    assert all(len(o["simpleText"]["text"]) <= 1000 for o in outputs[1:])
+    assert all(len(o["simpleText"]["text"]) <= 1000 for o in outputs[1:-1])
+    # Last, a card with a button to the public results page (tests/test_web_public.py).
+    link = outputs[-1]["textCard"]["buttons"][0]
+    assert link["action"] == "webLink" and link["webLinkUrl"] == f"{PUBLIC}/c/test-2024/results"
     assert quick_reply(answer, "사례 보기")  # the menu under it
 
     chart = path(image_url(answer))

@@ -88,6 +88,14 @@ class ReceiptService:
         return [ReceiptRow(case.id, case.key, case.text(language).title, receipt)
                 for case, receipt in counted]
 
+    async def count(self, campaign: Campaign) -> int:
+        """How many receipts the list holds (one per counted vote). Refused before voting
+        closes."""
+        async with self.db.read() as conn:
+            if not self.is_open(await self._fresh(conn, campaign)):
+                raise ReceiptsNotYet
+            return await ReceiptRepository(conn).count(campaign.id)
+
     async def csv_bytes(self, campaign: Campaign, language: str = "ko") -> bytes:
         """The list as a CSV file (UTF-8 with a BOM, so Excel reads Korean)."""
         out = io.StringIO()

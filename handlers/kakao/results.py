@@ -17,9 +17,10 @@ from handlers.kakao.models import (
     SimpleImage,
     SimpleText,
     SkillResponse,
+    TextCard,
     output,
 )
-from handlers.kakao.screens import Controls, Turn, fit, response
+from handlers.kakao.screens import Controls, Turn, fit, response, web_button
 
 MORE = "…"  # said at the end when the ranking does not fit in the texts
 
@@ -36,9 +37,19 @@ async def results_answer(services: Services, turn: Turn, public_url: str | None,
         caption = plain(lang, "results.citizen.caption", title=campaign.title.get(lang))
         outputs.append(output(SimpleImage(image_url=public(public_url, path),
                                           alt_text=fit(caption, ALT_TEXT_LENGTH))))
+    # With a public address, the last output is a card with a button to the results page,
+    # which has the whole ranking: the texts before it give the top of it.
+    link = None
+    if public_url is not None:
+        link = output(TextCard(description=plain(lang, "web.public.kakao.results_link"),
+                               buttons=[web_button(lang, public_url,
+                                                   f"/c/{campaign.slug}/results")]))
     lines = [plain_text(line) for line in results_lines(lang, campaign, ranked)]
-    for part in pack(lines, SIMPLE_TEXT_LENGTH, MAX_OUTPUTS - len(outputs)):
+    room = MAX_OUTPUTS - len(outputs) - (link is not None)
+    for part in pack(lines, SIMPLE_TEXT_LENGTH, room):
         outputs.append(output(SimpleText(text=part)))
+    if link is not None:
+        outputs.append(link)
     return response(outputs, replies)
 
 

@@ -13,6 +13,7 @@ from bot.domain import Campaign, Case, Citizen
 from bot.i18n import plain
 from bot.text import clip, plain_text, split_text
 from handlers.kakao.extra import Extra
+from handlers.kakao.media import public
 from handlers.kakao.models import (
     MAX_QUICK_REPLIES,
     SIMPLE_TEXT_LENGTH,
@@ -57,6 +58,14 @@ class Turn:
 def response(outputs: list[Output], replies: list[QuickReply]) -> SkillResponse:
     return SkillResponse(template=Template(outputs=outputs,
                                            quick_replies=replies[:MAX_QUICK_REPLIES]))
+
+
+def web_button(lang: str, public_url: str, path: str) -> Button:
+    """A button to one of our public web pages (handlers/web/public.py), in the citizen's
+    language."""
+    url = public(public_url, path) + ("?lang=en" if lang == "en" else "")
+    return Button(label=plain(lang, "web.public.kakao.web_button"), action="webLink",
+                  web_link_url=url)
 
 
 def picture(url: str | None) -> bool:

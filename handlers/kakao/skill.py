@@ -57,6 +57,7 @@ from handlers.kakao.screens import (
     fit,
     fit_catalog,
     response,
+    web_button,
 )
 from handlers.kakao.staff_access import asks_for_console, console_link, invitation
 from handlers.kakao.submission import WRITING, KakaoSubmission
@@ -404,6 +405,9 @@ class KakaoSkill:
         if not voted and campaign.voting_window(turn.now) is PhaseStatus.OPEN:
             buttons.append(self.controls.button(turn, "kakao.button.vote",
                                         Extra(a=Act.ASK_VOTE, k=campaign.id, c=case.id)))
+        if self.public_url is not None:  # the case's public page: to read in full, to share
+            buttons.append(web_button(turn.lang, self.public_url,
+                                      f"/c/{campaign.slug}/cases/{case.id}"))
         title = fit(text.title, CARD_TITLE_LENGTH)
         image = self.case_image_url(case)
         if image is not None:

@@ -31,6 +31,14 @@ class ReceiptRepository:
             self._counted(campaign_id).order_by(cases.c.id, votes.c.receipt))
         return [(case_from_row(row), row["vote_receipt"]) for row in rows.mappings()]
 
+    async def count(self, campaign_id: int) -> int:
+        """How many counted votes (receipts) there are: the same votes as `counted`."""
+        return await self.conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(votes.join(cases, cases.c.id == votes.c.case_id))
+            .where(votes.c.campaign_id == campaign_id,
+                   cases.c.status == CaseStatus.APPROVED.value)) or 0
+
     async def case_of(self, campaign_id: int, receipt: str) -> Case | None:
         """The approved case a counted vote with this receipt is for, if any."""
         row = (await self.conn.execute(
