@@ -334,10 +334,11 @@ async def test_published_results_with_ranking_awards_formula_and_chart(web, serv
     assert "최종 점수 = 시민 투표 30% + 심사 70%" in page
     assert "<strong>대상</strong>: 1개 사례" in page and "<strong>우수상</strong>: 2개 사례" in page
     rows = re.findall(r'<tr( class="awarded")?>\s*<td class="number">(\d+)</td>\s*'
-                      r'<th scope="row"><a href="[^"]+">([^<]+)</a>.*?</th>\s*<td>([^<]*)</td>\s*'
+                      r'<th scope="row">(?:<span class="award">([^<]+)</span> )?'
+                      r'<a href="[^"]+">([^<]+)</a>.*?</th>\s*'
                       r'<td class="number">(\d+)</td>\s*<td class="number">([\d.]+)</td>\s*'
                       r'<td class="number">([\d.]+)</td>', page, re.S)
-    assert [(r[1], r[2], r[3], r[4], r[6]) for r in rows[:4]] == [
+    assert [(r[1], r[3], r[2], r[4], r[6]) for r in rows[:4]] == [
         ("1", "사례 제목 02번", "대상", "3", "30.00"),
         ("2", "사례 제목 01번", "우수상", "2", "20.00"),
         ("3", "사례 제목 05번", "우수상", "1", "10.00"),
@@ -450,8 +451,9 @@ async def test_every_page_of_the_sample_campaign_is_small_and_quick(web, service
             slowest = max(slowest, time.perf_counter() - started)
             assert f'<html lang="{"en" if lang else "ko"}">' in page
             assert " style=" not in page and "<script" not in page  # the CSP allows neither
-    # Generous for a shared CI machine; the pages take a few milliseconds each.
-    assert slowest < 2.0
+    # The issue asks for 200 ms; here each takes well under 100 ms (SQLite and PostgreSQL),
+    # and a shared CI machine gets room to spare.
+    assert slowest < 1.0
 
 
 # --- KakaoTalk's buttons to these pages --------------------------------------------------------

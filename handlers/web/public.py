@@ -179,7 +179,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
     if open_here and settings.chamyeo_kakao_channel_url:
         kakao = settings.chamyeo_kakao_channel_url
     return page(
-        request, "public/case.html", "cases", campaign=campaign, view=view, votes=votes,
+        request, "public/case.html", "case", campaign=campaign, view=view, votes=votes,
         picture=picture, voting=voting.value, telegram_url=telegram, kakao_url=kakao,
         og_url=_absolute(request, view.url),
         og_image=_absolute(request, picture) if picture else None,
