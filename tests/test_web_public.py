@@ -422,6 +422,10 @@ async def test_checking_a_receipt(web, services, campaign, clock):
     for garbage in ("", "12", "A" * 5000, "<script>alert(1)</script>", "ABCD-EFGH-IJKL"):
         answer = await check(garbage, status=400)
         assert "영수증 번호가 아닙니다" in answer
+    # An address that checks one is answered too.
+    by_link = await get(web, f"/c/{SLUG}/receipts?receipt={receipts[2]}")
+    assert 'id="receipt-result"' in by_link and "사례 제목 07번" in by_link
+    await get(web, f"/c/{SLUG}/receipts?receipt=%3Cscript%3E", status=400)
     response = await web.post(f"/c/{SLUG}/receipts", data={"receipt": "<b>x</b>"})
     text = await response.text()
     assert "<b>x</b>" not in text and 'value="&lt;b&gt;x&lt;/b&gt;"' in text

@@ -45,8 +45,9 @@ async def results_page(request: web.Request) -> web.StreamResponse:
 
 
 async def receipts_page(request: web.Request) -> web.StreamResponse:
-    """The checker (GET shows it; POST answers it, so a receipt, which tells which case its
-    vote went to, stays out of addresses and the browser's history) and the CSV link."""
+    """The checker and the CSV link. The form posts, so a receipt (which tells which case its
+    vote went to) stays out of addresses and the browser's history; ?receipt= is answered
+    too."""
     campaign = await campaign_of(request)
     services = services_of(request)
     lang = language_of(request)
@@ -60,9 +61,11 @@ async def receipts_page(request: web.Request) -> web.StreamResponse:
     answer: dict[str, object] | None = None
     typed = ""
     status = 200
-    if request.method == "POST":
-        form = await request.post()
-        raw = form.get("receipt", "")
+    asked = request.method == "POST" or "receipt" in request.query
+    if asked:
+        # The form posts; ?receipt= answers too (a link that checks one, say).
+        raw = (await request.post()).get("receipt", "") if request.method == "POST" \
+            else request.query.get("receipt", "")
         typed = raw if isinstance(raw, str) else ""
         # A receipt is 8 letters and digits, maybe with spaces or a dash: anything much
         # longer is not one (and is not worth reading through).
