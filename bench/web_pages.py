@@ -36,6 +36,8 @@ from bench.support import scratch_database
 from bot.clock import SettableClock
 from bot.domain import Role
 from bot.services import Services
+from bot.services.receipts import RECEIPT_LENGTH
+from bot.services.voting import RECEIPT_ALPHABET
 from bot.settings import Settings
 from handlers.server import build_http_app
 from storage.database import Database
@@ -69,11 +71,20 @@ async def seed(services: Services, campaign_id: int, voters: int, when: datetime
     rows = [{"campaign_id": campaign_id, "citizen_id": c, "case_id": case_ids[i % len(case_ids)
                                                                              if i % 3 else 0],
              "slot": 1, "cast_at": when + timedelta(seconds=i % 200_000),
-             "receipt": f"{i:08d}", "voter": f"a:{c}"} for i, c in enumerate(citizen_ids)]
+             "receipt": receipt_code(i), "voter": f"a:{c}"} for i, c in enumerate(citizen_ids)]
     for first in range(0, len(rows), 50_000):
         async with db.write() as conn:
             await conn.execute(votes.insert(), rows[first:first + 50_000])
     return case_ids
+
+
+def receipt_code(n: int) -> str:
+    """The n-th receipt in the receipts' own alphabet, so the checker accepts it."""
+    digits = []
+    for _ in range(RECEIPT_LENGTH):
+        n, digit = divmod(n, len(RECEIPT_ALPHABET))
+        digits.append(RECEIPT_ALPHABET[digit])
+    return "".join(reversed(digits))
 
 
 async def prepare(services: Services, clock: SettableClock, voters: int) -> dict[str, Any]:
@@ -178,7 +189,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                                     for v in shown.values()),
         f"every page < {TARGET_BYTES // 1024} KB": all(v["bytes"] < TARGET_BYTES
                                                        for v in shown.values()),
-        "every page answered 200": all(v["status"] == 200 for v in shown.values()),
+        # The root sends a visitor on to the current campaign.
+        "every page answered 200 (the root 302)": all(
+            v["status"] == (302 if path == "/" else 200) for path, v in shown.items()),
     }
     return result
 
