@@ -35,10 +35,12 @@ from bot.services import Services
 from bot.services.catalog import ListQuery
 from storage.database import Database
 from storage.migrate import upgrade
+from storage.repositories.vote_counts import VoteCountRepository
 from storage.tables import citizens, votes
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_INTERACTIVE_MS = 100.0  # what a citizen waits for, at most, in the median
+TARGET_TALLY_MS = 200.0  # /tally and the dashboard, worst of their runs (issue 16)
 
 
 def _campaign(cases: int) -> tuple[dict, datetime]:
@@ -95,6 +97,8 @@ async def seed(db: Database, campaign_id: int, case_ids: list[int], n_citizens: 
     for first in range(0, len(rows), 50_000):
         async with db.write() as conn:
             await conn.execute(votes.insert(), rows[first:first + 50_000])
+    async with db.write() as conn:  # the counts casting a vote keeps, for the bulk-loaded votes
+        await VoteCountRepository(conn).recount(campaign_id)
 
 
 async def timed(name: str, repeat: int, step, out: dict[str, Any]) -> None:
@@ -162,6 +166,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result["targets"] = {
         f"citizen steps: median < {TARGET_INTERACTIVE_MS:.0f} ms": all(
             steps[k]["median_ms"] < TARGET_INTERACTIVE_MS for k in interactive),
+        f"/tally and dashboard: worst < {TARGET_TALLY_MS:.0f} ms": all(
+            steps[k]["max_ms"] < TARGET_TALLY_MS
+            for k in ("staff: /tally", "staff: /admin dashboard")),
     }
     return result
 

@@ -42,6 +42,7 @@ from bot.settings import Settings
 from handlers.server import build_http_app
 from storage.database import Database
 from storage.migrate import upgrade
+from storage.repositories.vote_counts import VoteCountRepository
 from storage.tables import cases, citizens, votes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +76,8 @@ async def seed(services: Services, campaign_id: int, voters: int, when: datetime
     for first in range(0, len(rows), 50_000):
         async with db.write() as conn:
             await conn.execute(votes.insert(), rows[first:first + 50_000])
+    async with db.write() as conn:  # the counts casting a vote keeps, for the bulk-loaded votes
+        await VoteCountRepository(conn).recount(campaign_id)
     return case_ids
 
 

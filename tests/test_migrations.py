@@ -273,6 +273,15 @@ REVISIONS: dict[str, dict[str, dict[str, Any]]] = {
         },
         "defaults": {},
     },
+    "0011": {
+        "rows": {
+            "vote_counts": [
+                {"campaign_id": 1, "case_id": 1, "window_start": 1_732_800_000, "votes": 2,
+                 "first_votes": 2, "fresh_votes": 0},
+            ],
+        },
+        "defaults": {},
+    },
 }
 
 
@@ -386,6 +395,23 @@ async def test_upgrading_a_0002_database_with_votes_keeps_them(empty_database_ur
         async with db.read() as conn:
             votes = (await conn.execute(sa.text("SELECT id, case_id FROM votes ORDER BY id"))).all()
         assert [tuple(v) for v in votes] == [(1, 1), (2, 2), (3, 1)]
+    finally:
+        await db.dispose()
+
+
+async def test_0011_counts_the_votes_already_recorded(empty_database_url):
+    db = await seed_and_upgrade(empty_database_url, "0010")
+    try:
+        async with db.read() as conn:
+            rows = (await conn.execute(sa.text(
+                "SELECT campaign_id, case_id, window_start, votes, first_votes, fresh_votes"
+                " FROM vote_counts ORDER BY campaign_id, case_id, window_start"))).all()
+        # The seeded votes: 1 (case 1, slot 1, T0), 2 (case 2, slot 2, T1), 3 (case 1, slot 1,
+        # T1), 4 (campaign 5, case 1, slot 1, T1); every account first seen at T0, so the
+        # votes at T0 are from accounts new then.
+        t0, t1 = (int(t.timestamp()) // 600 * 600 for t in (T0, T1))
+        assert [tuple(r) for r in rows] == [
+            (1, 1, t0, 1, 1, 1), (1, 1, t1, 1, 1, 0), (1, 2, t1, 1, 0, 0), (5, 1, t1, 1, 1, 0)]
     finally:
         await db.dispose()
 

@@ -32,6 +32,7 @@ from bot.workbooks import CSV_ENCODING, LazyRows, Named, Percent, Sheet, Term, w
 from storage.database import Database
 from storage.repositories import CaseRepository, ScoreRepository, SecretRepository
 from storage.repositories.reports import ReportRepository
+from storage.repositories.vote_counts import VoteCountRepository
 
 __all__ = ["CSV_ENCODING", "ExportService", "Sheet", "campaign_key", "pseudonym"]
 
@@ -171,7 +172,7 @@ class ExportService:
             counted = await reports.cases_with_votes(campaign.id)
             contacts = await CaseRepository(conn).contacts(campaign.id)
             log = await reports.vote_log(campaign.id)
-            signals = await unusual_activity(reports, campaign, counted)
+            signals = await unusual_activity(VoteCountRepository(conn), campaign, counted)
             scores = await ScoreRepository(conn).of_campaign(campaign.id)
         ranked = await self.results.ranking(campaign)
         zone = ZoneInfo(campaign.timezone)

@@ -16,9 +16,11 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from bot.domain import Case
+from storage.repositories.vote_counts import FRESH_SECONDS, WINDOW_SECONDS
 
-NEW_ACCOUNT_WINDOW = timedelta(minutes=10)
-NEW_ACCOUNT_AGE = timedelta(minutes=30)  # "new": first seen less than this before voting
+# The kept vote counts hold these two: storage/repositories/vote_counts.py.
+NEW_ACCOUNT_WINDOW = timedelta(seconds=WINDOW_SECONDS)  # ten minutes
+NEW_ACCOUNT_AGE = timedelta(seconds=FRESH_SECONDS)  # "new": first seen < 30 min before voting
 NEW_ACCOUNT_VOTES = 20  # ...this many votes for one case in one window from new accounts
 
 SPIKE_WINDOW = timedelta(hours=1)

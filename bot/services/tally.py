@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock
 from bot.domain import Announcement, Campaign, Case, CaseStatus, Option, Phase, PhaseName
 from bot.services.signals import (
-    NEW_ACCOUNT_AGE,
     NEW_ACCOUNT_WINDOW,
     SPIKE_WINDOW,
     Signal,
@@ -25,7 +24,7 @@ from storage.repositories import (
     CitizenRepository,
     SubscriptionRepository,
 )
-from storage.repositories.reports import ReportRepository
+from storage.repositories.vote_counts import VoteCountRepository
 
 
 @dataclass(frozen=True)
@@ -104,14 +103,11 @@ def _local_buckets(
     return tuple(sorted(hourly.items())), tuple(sorted(daily.items()))
 
 
-async def unusual_activity(reports: ReportRepository, campaign: Campaign,
+async def unusual_activity(counts: VoteCountRepository, campaign: Campaign,
                            counted: list[tuple[Case, int]]) -> tuple[Signal, ...]:
-    """The signals of bot/services/signals.py: two grouped queries."""
-    short = await reports.votes_per_window(
-        campaign.id, int(NEW_ACCOUNT_WINDOW.total_seconds()),
-        int(NEW_ACCOUNT_AGE.total_seconds()))
-    hourly = await reports.votes_per_window(campaign.id, int(SPIKE_WINDOW.total_seconds()),
-                                            int(NEW_ACCOUNT_AGE.total_seconds()))
+    """The signals of bot/services/signals.py, from the kept counts: two grouped queries."""
+    short = await counts.per_window(campaign.id, int(NEW_ACCOUNT_WINDOW.total_seconds()))
+    hourly = await counts.per_window(campaign.id, int(SPIKE_WINDOW.total_seconds()))
     return find_signals(short, hourly, {case.id: case for case, _ in counted})
 
 
@@ -131,12 +127,14 @@ class TallyService:
 
     async def tally(self, campaign: Campaign) -> Tally:
         async with self.db.read() as conn:
-            reports = ReportRepository(conn)
-            counted = await reports.cases_with_votes(campaign.id)
-            voters = await reports.voters(campaign.id)
-            per_hour = await reports.votes_per_utc_hour(campaign.id)
+            counts = VoteCountRepository(conn)
+            per_case = await counts.per_case(campaign.id)
+            counted = [(case, per_case.get(case.id, 0))
+                       for case in await CaseRepository(conn).all_of(campaign.id)]
+            voters = await counts.voters(campaign.id)
+            per_hour = await counts.per_utc_hour(campaign.id)
             citizens = await self._citizens(CitizenRepository(conn))
-            signals = await unusual_activity(reports, campaign, counted)
+            signals = await unusual_activity(counts, campaign, counted)
         votable = [CaseCount(c, n) for c, n in counted if c.status is CaseStatus.APPROVED]
         set_aside = [CaseCount(c, n) for c, n in counted
                      if c.status is not CaseStatus.APPROVED and n > 0]
@@ -165,7 +163,7 @@ class TallyService:
             citizens = await self._citizens(CitizenRepository(conn))
             subscribers = await SubscriptionRepository(conn).count_active(campaign.id)
             by_status = await CaseRepository(conn).count_by_status(campaign.id)
-            per_hour = await ReportRepository(conn).votes_per_utc_hour(campaign.id)
+            per_hour = await VoteCountRepository(conn).per_utc_hour(campaign.id)
             upcoming = await AnnouncementRepository(conn).upcoming(campaign.id)
         _, daily = _local_buckets(per_hour, campaign.timezone)
         now = self.clock.now()

@@ -173,6 +173,12 @@ class CaseRepository:
                ).mappings().first()
         return case_from_row(row) if row else None
 
+    async def all_of(self, campaign_id: int) -> list[Case]:
+        """Every case of the campaign, whatever its status, by id."""
+        rows = await self.conn.execute(
+            cases.select().where(cases.c.campaign_id == campaign_id).order_by(cases.c.id))
+        return [case_from_row(row) for row in rows.mappings()]
+
     async def many(self, case_ids: Iterable[int]) -> dict[int, Case]:
         ids = list(set(case_ids))
         if not ids:

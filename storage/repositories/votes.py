@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import CaseStatus, PhaseName, Vote
+from storage.repositories.vote_counts import VoteCountRepository
 from storage.tables import UTCDateTime, cases, phases, votes
 from storage.upsert import insert as upsert
 from storage.upsert import new_id
@@ -60,8 +61,9 @@ class VoteRepository:
                 cast_at=at, receipt=receipt, voter=voter,
             )
         )
-        return Vote(new_id(result), campaign_id, citizen_id, case_id, slot, at,
-                    receipt)
+        vote = Vote(new_id(result), campaign_id, citizen_id, case_id, slot, at, receipt)
+        await VoteCountRepository(self.conn).add(vote)
+        return vote
 
     async def insert_first(self, campaign_id: int, citizen_id: int, case_id: int,
                            at: datetime, receipt: str, voter: str) -> Vote | None:
@@ -82,7 +84,9 @@ class VoteRepository:
         )
         if vote_id is None:
             return None
-        return Vote(vote_id, campaign_id, citizen_id, case_id, 1, at, receipt)
+        vote = Vote(vote_id, campaign_id, citizen_id, case_id, 1, at, receipt)
+        await VoteCountRepository(self.conn).add(vote)
+        return vote
 
     async def move(self, vote: Vote, case_id: int, at: datetime, receipt: str,
                    citizen_id: int) -> Vote | None:
@@ -96,7 +100,11 @@ class VoteRepository:
         )
         if result.rowcount != 1:
             return None
-        return Vote(vote.id, vote.campaign_id, citizen_id, case_id, vote.slot, at, receipt)
+        moved = Vote(vote.id, vote.campaign_id, citizen_id, case_id, vote.slot, at, receipt)
+        counts = VoteCountRepository(self.conn)
+        await counts.add(vote, sign=-1)
+        await counts.add(moved)
+        return moved
 
     async def count_for_case(self, case_id: int) -> int:
         return await self.conn.scalar(
