@@ -147,3 +147,15 @@ class JudgingService:
         needed = criteria_of(campaign)
         scored = sum(all((case.id, c) in done for c in needed) for case in cases)
         return JudgingProgress(scored, len(cases))
+
+    async def cases(self, campaign: Campaign) -> list[Case]:
+        """The cases judges score: the approved ones."""
+        async with self.db.read() as conn:
+            return await CaseRepository(conn).with_status(campaign.id, CaseStatus.APPROVED)
+
+    async def scores_of(self, campaign: Campaign, judge: Citizen) -> dict[tuple[int, int], float]:
+        """This judge's scores so far: (case id, criterion) -> score."""
+        async with self.db.read() as conn:
+            rows = await ScoreRepository(conn).of_campaign(campaign.id)
+        return {(row["case_id"], row["criterion"]): row["score"] for row in rows
+                if row["judge_id"] == judge.id}

@@ -1,7 +1,61 @@
-"""(being built)"""
+"""Moderation at a desk: the queue with pictures and the submitter's contact; approve, or
+reject with a reason. ModerationService decides and tells the submitter in their channel and
+language, as it does for /moderate."""
+
+from __future__ import annotations
 
 from aiohttp import web
 
+from bot.domain import Role
+from bot.services.moderation import REASON_MAX, ModerationOutcome
+from handlers.web.auth import staff_page
+from handlers.web.console.common import actor_of, current_campaign, form_id, no_campaign
+from handlers.web.public import case_view, picture_url
+from handlers.web.rendering import language_of, redirect, render, services_of
+
+PATH = "/staff/moderation"
+
+
+async def _page(request: web.Request, status: int = 200, problem: str = "") -> web.Response:
+    campaign = await current_campaign(request)
+    if campaign is None:
+        return no_campaign(request)
+    moderation = services_of(request).moderation
+    lang = language_of(request)
+    queue = []
+    for case in await moderation.queue(campaign):
+        submitter = await moderation.submitter(case)
+        queue.append((case_view(campaign, case, lang), picture_url(case), submitter))
+    return render(request, "console/moderation.html", status=status, queue=queue,
+                  done=request.query.get("done", ""), problem=problem, reason_max=REASON_MAX)
+
+
+@staff_page(Role.MODERATOR)
+async def moderation_page(request: web.Request) -> web.StreamResponse:
+    return await _page(request)
+
+
+@staff_page(Role.MODERATOR)
+async def decide(request: web.Request) -> web.StreamResponse:
+    campaign = await current_campaign(request)
+    if campaign is None:
+        return no_campaign(request)
+    form = await request.post()
+    case_id = form_id(request.match_info["case_id"])
+    moderation = services_of(request).moderation
+    if case_id is None:
+        return await _page(request, 400, ModerationOutcome.UNKNOWN_CASE.value)
+    if request.match_info["action"] == "approve":
+        result = await moderation.approve(campaign, case_id, actor_of(request))
+    else:
+        reason = str(form.get("reason", ""))
+        result = await moderation.reject(campaign, case_id, actor_of(request), reason)
+    if result.outcome is not ModerationOutcome.DONE:
+        status = 409 if result.outcome is ModerationOutcome.WRONG_STATUS else 400
+        return await _page(request, status, result.outcome.value)
+    return redirect(f"{PATH}?done={request.match_info['action']}")
+
 
 def add_routes(app: web.Application) -> None:
-    pass
+    app.router.add_get(PATH, moderation_page)
+    app.router.add_post(PATH + "/{case_id:[0-9]{1,9}}/{action:approve|reject}", decide)
