@@ -1,0 +1,134 @@
+"""The admin's console pages over aiohttp's test client: the dashboard and its live numbers,
+the calendar (a change shown before → after, applied on the second press, refused in the past),
+exports (a real workbook and the CSVs downloaded), the audit log filtered by kind, staff roles
+(grant, revoke ending the web session, invitation codes) and a broadcast after its preview."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import openpyxl
+import sqlalchemy as sa
+
+from bot.domain import PhaseName, Role
+from storage.tables import broadcasts
+from tests.conftest import VOTING_CLOSES
+from tests.web_support import csrf_of, sign_in
+
+
+async def test_dashboard_and_its_live_numbers(web, services, campaign):
+    await sign_in(web, services)
+    page = await (await web.get("/staff")).text()
+    assert campaign.title.ko in page and 'data-live="votes"' in page and "live.js" in page
+    live = await (await web.get("/staff/live")).json()
+    assert live["votes"] == 0 and set(live) == {"votes", "voters", "citizens", "turnout"}
+    script = await web.get("/static/live.js")
+    assert script.status == 200
+
+
+async def test_calendar_change_is_confirmed_then_applied(web, services, campaign):
+    csrf = await sign_in(web, services)
+    form = {"csrf": csrf, "phase": "voting", "field": "end", "when": "2024-12-01T20:00"}
+    shown = await web.post("/staff/calendar", data=form)
+    page = await shown.text()
+    assert shown.status == 200 and 'id="confirm-phase"' in page
+    assert (await services.campaigns.get(campaign.id)).phase(PhaseName.VOTING).end == VOTING_CLOSES
+    applied = await web.post("/staff/calendar", data={**form, "confirmed": "1"})
+    assert "일정을 바꿨습니다" in await applied.text()
+    end = (await services.campaigns.get(campaign.id)).phase(PhaseName.VOTING).end
+    assert end is not None and end.isoformat().startswith("2024-12-01T11:00")  # 20:00 Seoul
+    for when in ("2024-11-01T10:00", "어제", ""):
+        refused = await web.post("/staff/calendar", data={**form, "when": when, "confirmed": "1"})
+        assert refused.status in (400, 409), when  # 409: refused when applied (the past)
+    assert (await services.campaigns.get(campaign.id)).phase(PhaseName.VOTING).end == end
+
+
+async def test_exports_download_a_real_workbook_and_the_csvs(web, services, campaign):
+    await sign_in(web, services)
+    workbook = await web.get("/staff/exports/workbook")
+    assert workbook.status == 200
+    assert "attachment" in workbook.headers["Content-Disposition"]
+    book = openpyxl.load_workbook(io.BytesIO(await workbook.read()), read_only=True)
+    assert len(book.sheetnames) >= 2
+    csvs = await web.get("/staff/exports/csv")
+    archive = zipfile.ZipFile(io.BytesIO(await csvs.read()))
+    names = archive.namelist()
+    assert names and all(n.endswith(".csv") for n in names)
+
+
+async def test_audit_filters_by_kind(web, services, campaign, clock):
+    await services.staff.grant("test", "web", "lee", Role.JUDGE)
+    lee = await sign_in(web, services, external_id="lee", channel="web")
+    await web.get("/staff/roles")  # refused: recorded
+    assert lee
+    await sign_in(web, services)
+    everything = await (await web.get("/staff/audit")).text()
+    assert "역할 부여" in everything and "/staff/roles" in everything
+    refused = await (await web.get("/staff/audit?kind=refused")).text()
+    assert "/staff/roles" in refused and "역할 부여" not in refused
+    assert (await web.get("/staff/audit?kind=nonsense")).status == 200
+
+
+async def test_roles_grant_revoke_and_invite(web, services, campaign):
+    csrf = await sign_in(web, services)
+    granted = await web.post("/staff/roles/grant", data={
+        "csrf": csrf, "channel": "web", "who": "park", "role": "moderator"})
+    assert "역할을 주었습니다" in await granted.text()
+    assert Role.MODERATOR in await services.staff.roles("web", "park")
+    for bad in ({"channel": "web", "who": "Park Kim", "role": "moderator"},
+                {"channel": "telegram", "who": "@nobody", "role": "judge"},
+                {"channel": "fax", "who": "1", "role": "judge"},
+                {"channel": "web", "who": "park", "role": "king"}):
+        response = await web.post("/staff/roles/grant", data={"csrf": csrf, **bad})
+        assert response.status == 400, bad
+    again = await web.post("/staff/roles/grant", data={
+        "csrf": csrf, "channel": "web", "who": "park", "role": "moderator"})
+    assert again.status == 409
+
+    # Park signs in elsewhere; revoking the last role ends that session.
+    from aiohttp.test_utils import TestClient
+    park = TestClient(web.server)
+    await sign_in(park, services, external_id="park", channel="web")
+    page = await (await web.get("/staff/roles")).text()
+    assert 'id="revoke-web-park-moderator"' in page
+    revoked = await web.post("/staff/roles/revoke", data={
+        "csrf": csrf, "channel": "web", "external_id": "park", "role": "moderator"})
+    assert "역할을 회수했습니다" in await revoked.text()
+    assert (await park.get("/staff")).status == 401
+    bootstrap = await web.post("/staff/roles/revoke", data={
+        "csrf": csrf, "channel": "telegram", "external_id": "9001", "role": "admin"})
+    assert bootstrap.status == 409
+
+    invited = await (await web.post("/staff/roles/invite",
+                                    data={"csrf": csrf, "role": "judge"})).text()
+    code = invited.split("초대 코드: ")[1].split(" ")[0]
+    await services.citizens.identify("kakao", "kakao-judge", "ko")
+    from bot.services.staff import InvitationOutcome
+    assert (await services.staff.accept("kakao", "kakao-judge", code)).outcome is \
+        InvitationOutcome.GRANTED
+
+
+async def count_broadcasts(services) -> int:
+    async with services.db.read() as conn:
+        return (await conn.execute(sa.select(sa.func.count()).select_from(broadcasts))).scalar_one()
+
+
+async def test_broadcast_after_a_preview(web, services, campaign):
+    citizen = await services.citizens.identify("kakao", "kim", "ko")
+    await services.subscriptions.set(campaign, citizen, True)
+    csrf = await sign_in(web, services)
+    before = await count_broadcasts(services)
+    preview = await web.post("/staff/broadcast", data={"csrf": csrf, "text": "내일 마감합니다"})
+    page = await preview.text()
+    assert 'id="broadcast-send"' in page and "내일 마감합니다" in page
+    assert await count_broadcasts(services) == before
+    for bad in ("", " ", "가" * 1001):
+        response = await web.post("/staff/broadcast",
+                                  data={"csrf": csrf, "text": bad, "confirmed": "1"})
+        assert response.status == 400
+    sent = await web.post("/staff/broadcast", data={"csrf": csrf, "text": "내일 마감합니다",
+                                                    "confirmed": "1"})
+    assert "보내기 시작했습니다" in await sent.text(), (sent.status, (await sent.text())[-1500:])
+    assert await count_broadcasts(services) == before + 1
+    assert csrf_of(await sent.text()) == csrf
