@@ -101,7 +101,9 @@ async def _refuse(request: web.Request, session: WebSession, why: str = "") -> N
 async def signin_page(request: web.Request) -> web.StreamResponse:
     """The link from chat: a page with one button (a GET never uses the link)."""
     response = render(request, "signin.html", token=request.match_info["token"])
-    response.headers["Referrer-Policy"] = "no-referrer"  # the token must not leak onwards
+    # The token must not leak to other sites. Not "no-referrer": with it, the browser posts the
+    # button's form with "Origin: null", which the same-origin check rightly refuses.
+    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 
@@ -110,7 +112,7 @@ async def signin(request: web.Request) -> web.StreamResponse:
     if result.outcome is not SignIn.SIGNED_IN or result.session_token is None:
         response = render(request, "signin_failed.html", status=403,
                           why=result.outcome.value)
-        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Referrer-Policy"] = "same-origin"
         return response
     response = redirect(CONSOLE_PREFIX)
     response.set_cookie(cookie_name(request), result.session_token, path="/",
