@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from telegram import Bot
 
 from bot.services import Services
 from bot.settings import Settings
@@ -19,14 +20,16 @@ log = logging.getLogger(__name__)
 
 
 def build_http_app(services: Services, settings: Settings, *, web_pages: bool | None = None,
-                   time_budget: float = TIME_BUDGET) -> web.Application:
-    """`web_pages` overrides whether the web is served (default: settings.web_enabled)."""
+                   time_budget: float = TIME_BUDGET,
+                   telegram: Bot | None = None) -> web.Application:
+    """`web_pages` overrides whether the web is served (default: settings.web_enabled);
+    `telegram` is the bot the console fetches Telegram photos with (default: from the token)."""
     app = web.Application(client_max_size=MAX_BODY)
     if settings.kakao_enabled:
         add_kakao_routes(app, services, settings, time_budget)
     add_media_routes(app, services)
     if settings.web_enabled if web_pages is None else web_pages:
-        add_web_routes(app, services, settings)
+        add_web_routes(app, services, settings, telegram)
     return app
 
 

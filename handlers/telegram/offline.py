@@ -26,6 +26,18 @@ BOT_USER = {
     "supports_inline_queries": False,
 }
 
+FILE_URL_PART = "/file/bot"
+# The smallest JPEG a browser shows (one grey pixel): what the offline Telegram keeps for a photo.
+SAMPLE_PHOTO = bytes.fromhex(
+    "ffd8ffe000104a46494600010100000100010000ffdb004300080606070605080707070909080a0c140d0c0b0b"
+    "0c1912130f141d1a1f1e1d1a1c1c20242e2720222c231c1c2837292c30313434341f27393d38323c2e333432"
+    "ffc0000b080001000101011100ffc4001f0000010501010101010100000000000000000102030405060708090a"
+    "0bffc400b5100002010303020403050504040000017d01020300041105122131410613516107227114328191"
+    "a1082342b1c11552d1f02433627282090a161718191a25262728292a3435363738393a434445464748494a53"
+    "5455565758595a636465666768696a737475767778797a838485868788898a92939495969798999aa2a3a4a5"
+    "a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8e9eaf1f2"
+    "f3f4f5f6f7f8f9faffda0008010100003f00fbd3ffd9")
+
 SENDING_METHODS = {"sendMessage", "sendPhoto", "sendDocument"}
 EDITING_METHODS = {"editMessageText", "editMessageCaption", "editMessageReplyMarkup"}
 
@@ -78,6 +90,8 @@ class OfflineRequest(BaseRequest):
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._failures: dict[str, list[tuple[int, dict]]] = {}
+        # What Telegram keeps for a file id (a photo sent in); any other id gets SAMPLE_PHOTO.
+        self.files: dict[str, bytes] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -110,6 +124,10 @@ class OfflineRequest(BaseRequest):
         connect_timeout=None,
         pool_timeout=None,
     ) -> tuple[int, bytes]:
+        if FILE_URL_PART in url:  # a download: .../file/bot<token>/photos/<file id>.jpg
+            file_id = url.rsplit("/", 1)[-1].removesuffix(".jpg")
+            self.calls.append(ApiCall("downloadFile", {"file_id": file_id}))
+            return 200, self.files.get(file_id, SAMPLE_PHOTO)
         api_method = url.rsplit("/", 1)[-1]
         params = request_data.parameters if request_data else {}
         if request_data is not None and request_data.contains_files:
@@ -181,6 +199,11 @@ class OfflineRequest(BaseRequest):
             return message
         if method == "getMyCommands":
             return []
+        if method == "getFile":
+            file_id = str(params["file_id"])
+            return {"file_id": file_id, "file_unique_id": f"u-{file_id}",
+                    "file_size": len(self.files.get(file_id, SAMPLE_PHOTO)),
+                    "file_path": f"photos/{file_id}.jpg"}
         return True
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from telegram import Bot
 
 from bot.services import Services
 from bot.settings import Settings
 from handlers.web import public
 from handlers.web.auth import add_auth_routes, load_session
 from handlers.web.console import add_console_routes
+from handlers.web.console.photos import add_photos, telegram_bot
 from handlers.web.rendering import SERVICES, STATIC, WEB_SETTINGS, render, setup_templates
 
 # No inline script or style, nothing from elsewhere but pictures (case pictures may be
@@ -55,7 +57,10 @@ def _same_origin(request: web.Request) -> bool:
     return origin in allowed
 
 
-def add_web_routes(app: web.Application, services: Services, settings: Settings) -> None:
+def add_web_routes(app: web.Application, services: Services, settings: Settings,
+                   telegram: Bot | None = None) -> None:
+    """`telegram`: the bot that fetches photos sent in on Telegram for staff (default: one
+    made from TELEGRAM_BOT_TOKEN, when this server has it)."""
     app[SERVICES] = services
     app[WEB_SETTINGS] = settings
     setup_templates(app)
@@ -64,4 +69,5 @@ def add_web_routes(app: web.Application, services: Services, settings: Settings)
     app.router.add_static("/static/", STATIC)
     add_auth_routes(app)
     add_console_routes(app)
+    add_photos(app, telegram or telegram_bot(settings))
     public.add_public_routes(app)

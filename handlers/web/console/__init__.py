@@ -13,11 +13,13 @@ from handlers.web.console import (
     exports,
     judging,
     moderation,
+    photos,
     results,
     roles,
 )
 
-PAGES = (dashboard, moderation, judging, calendar, results, broadcast, exports, audit, roles)
+PAGES = (dashboard, moderation, photos, judging, calendar, results, broadcast, exports, audit,
+         roles)
 
 
 def add_console_routes(app: web.Application) -> None:

@@ -12,7 +12,8 @@ from bot.domain import Campaign, Role
 from bot.services.judging import ScoreOutcome, criteria_of
 from handlers.web.auth import staff_page
 from handlers.web.console.common import citizen_of, current_campaign, form_id, no_campaign
-from handlers.web.public import case_view, picture_url
+from handlers.web.console.photos import staff_picture_url
+from handlers.web.public import case_view
 from handlers.web.rendering import language_of, redirect, render, services_of
 
 PATH = "/staff/judging"
@@ -56,7 +57,7 @@ async def _case_page(request: web.Request, case_id: int | None, status: int = 20
     criteria = [(n, name, (typed or {}).get(n, _shown(mine.get((case.id, n)))))
                 for n, name in criterion_names(campaign, lang)]
     return render(request, "console/judging_case.html", status=status,
-                  view=case_view(campaign, case, lang), picture=picture_url(case),
+                  view=case_view(campaign, case, lang), picture=staff_picture_url(request, case),
                   criteria=criteria, rules=campaign.judging, problem=problem,
                   saved=request.query.get("saved") == "1",
                   open=services.judging.is_open(campaign))

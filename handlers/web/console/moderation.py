@@ -10,7 +10,8 @@ from bot.domain import Role
 from bot.services.moderation import REASON_MAX, ModerationOutcome
 from handlers.web.auth import staff_page
 from handlers.web.console.common import actor_of, current_campaign, form_id, no_campaign
-from handlers.web.public import case_view, picture_url
+from handlers.web.console.photos import staff_picture_url
+from handlers.web.public import case_view
 from handlers.web.rendering import language_of, redirect, render, services_of
 
 PATH = "/staff/moderation"
@@ -25,7 +26,7 @@ async def _page(request: web.Request, status: int = 200, problem: str = "") -> w
     queue = []
     for case in await moderation.queue(campaign):
         submitter = await moderation.submitter(case)
-        queue.append((case_view(campaign, case, lang), picture_url(case), submitter))
+        queue.append((case_view(campaign, case, lang), staff_picture_url(request, case), submitter))
     return render(request, "console/moderation.html", status=status, queue=queue,
                   done=request.query.get("done", ""), problem=problem, reason_max=REASON_MAX)
 
