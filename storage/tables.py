@@ -317,6 +317,9 @@ broadcasts = sa.Table(
     sa.Column("status", String(16), nullable=False),  # running, done
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
+    # The form that sent a staff broadcast from the web: a second press finds this row.
+    sa.Column("request_key", String(64)),
+    sa.Index("uq_broadcasts_request_key", "request_key", unique=True),
 )
 
 # One row per recipient of a broadcast, written before the first message goes out; its status

@@ -282,6 +282,17 @@ REVISIONS: dict[str, dict[str, dict[str, Any]]] = {
         },
         "defaults": {},
     },
+    "0012": {
+        "rows": {
+            "broadcasts": [
+                {"id": 2, "campaign_id": 1, "kind": "staff", "payload": {"text": "안녕하세요"},
+                 "status": "running", "created_at": T1, "finished_at": None,
+                 "request_key": "e" * 43},
+            ],
+        },
+        # Broadcasts started before 0012 carry no form key.
+        "defaults": {"broadcasts": {"request_key": None}},
+    },
 }
 
 

@@ -5,14 +5,16 @@ exports (a real workbook and the CSVs downloaded), the audit log filtered by kin
 
 from __future__ import annotations
 
+import asyncio
 import io
+import re
 import zipfile
 
 import openpyxl
 import sqlalchemy as sa
 
 from bot.domain import PhaseName, Role
-from storage.tables import broadcasts
+from storage.tables import audit_log, broadcasts
 from tests.conftest import VOTING_CLOSES
 from tests.web_support import csrf_of, sign_in
 
@@ -127,8 +129,45 @@ async def test_broadcast_after_a_preview(web, services, campaign):
         response = await web.post("/staff/broadcast",
                                   data={"csrf": csrf, "text": bad, "confirmed": "1"})
         assert response.status == 400
-    sent = await web.post("/staff/broadcast", data={"csrf": csrf, "text": "내일 마감합니다",
-                                                    "confirmed": "1"})
+    # A send without the preview's key (a form from elsewhere, or made by hand) is shown
+    # the preview again: nothing is sent.
+    for key in ("", "short", "x" * 65, "<script>" * 5):
+        again = await web.post("/staff/broadcast", data={
+            "csrf": csrf, "text": "내일 마감합니다", "confirmed": "1", "request_key": key})
+        assert again.status == 200 and 'id="broadcast-send"' in await again.text()
+    assert await count_broadcasts(services) == before
+    form = {"csrf": csrf, "text": "내일 마감합니다", "confirmed": "1",
+            "request_key": request_key_of(page)}
+    sent = await web.post("/staff/broadcast", data=form)
     assert "보내기 시작했습니다" in await sent.text(), (sent.status, (await sent.text())[-1500:])
     assert await count_broadcasts(services) == before + 1
     assert csrf_of(await sent.text()) == csrf
+    # Pressed twice (a double click, the form sent again from the browser's history): the
+    # same answer, and still one broadcast, one audit line.
+    twice = await web.post("/staff/broadcast", data=form)
+    assert "보내기 시작했습니다" in await twice.text() and "1명" in await twice.text()
+    assert await count_broadcasts(services) == before + 1
+    async with services.db.read() as conn:
+        audited = (await conn.execute(sa.select(sa.func.count()).select_from(audit_log).where(
+            audit_log.c.action == "broadcast.sent"))).scalar_one()
+    assert audited == 1
+
+
+def request_key_of(page: str) -> str:
+    found = re.search(r'name="request_key" value="([A-Za-z0-9_-]+)"', page)
+    assert found, "no request key on the preview"
+    return found.group(1)
+
+
+async def test_one_form_sent_twice_at_once_starts_one_broadcast(services, campaign):
+    """Two workers taking the same "send" together (on PostgreSQL, two real transactions):
+    the unique key lets one insert and the other find its row."""
+    citizen = await services.citizens.identify("kakao", "kim", "ko")
+    await services.subscriptions.set(campaign, citizen, True)
+    before = await count_broadcasts(services)
+    key = "k" * 43
+    first, second = await asyncio.gather(*(
+        services.staff_broadcasts.send(campaign, "같은 양식", "web:admin", key)
+        for _ in range(2)))
+    assert first.broadcast_id == second.broadcast_id and first.recipients == second.recipients == 1
+    assert await count_broadcasts(services) == before + 1

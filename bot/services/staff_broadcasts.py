@@ -44,7 +44,10 @@ class StaffBroadcastService:
         async with self.db.read() as conn:
             return await SubscriptionRepository(conn).count_active(campaign.id)
 
-    async def send(self, campaign: Campaign, text: str, by: str) -> StaffBroadcastResult:
+    async def send(self, campaign: Campaign, text: str, by: str,
+                   request_key: str | None = None) -> StaffBroadcastResult:
+        """Starts the broadcast. With a `request_key` (the web form's), a second call with the
+        same key starts nothing and answers as the first did: a double press sends once."""
         text = clean_text(text)
         if text is None:
             return StaffBroadcastResult(StaffBroadcastOutcome.BAD_TEXT)
@@ -53,9 +56,16 @@ class StaffBroadcastService:
             if not await SubscriptionRepository(conn).count_active(campaign.id):
                 return StaffBroadcastResult(StaffBroadcastOutcome.NO_RECIPIENTS)
             broadcasts = BroadcastRepository(conn)
-            broadcast_id = await broadcasts.create(
-                campaign.id, STAFF_KIND, {"text": text, "by": by}, now
-            )
+            payload = {"text": text, "by": by}
+            if request_key is None:
+                broadcast_id, created = await broadcasts.create(
+                    campaign.id, STAFF_KIND, payload, now), True
+            else:
+                broadcast_id, created = await broadcasts.create_once(
+                    request_key, campaign.id, STAFF_KIND, payload, now)
+            if not created:
+                return StaffBroadcastResult(StaffBroadcastOutcome.STARTED, broadcast_id,
+                                            await broadcasts.recipients(broadcast_id))
             count = await broadcasts.add_subscribers(broadcast_id, campaign.id, now)
             await AuditRepository(conn).record(
                 now, by, "broadcast.sent", campaign.id, broadcast_id=broadcast_id,

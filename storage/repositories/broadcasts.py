@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.domain import Broadcast, Delivery
 from storage.repositories.workers import worker_gone
 from storage.tables import broadcasts, citizen_phones, citizens, deliveries, subscriptions, votes
-from storage.upsert import new_id
+from storage.upsert import insert, new_id
 
 RUNNING = "running"
 DONE = "done"
@@ -59,6 +59,27 @@ class BroadcastRepository:
             )
         )
         return new_id(result)
+
+    async def create_once(self, request_key: str, campaign_id: int, kind: str, payload: dict,
+                          now: datetime) -> tuple[int, bool]:
+        """The broadcast a request (a form) starts, once: (its id, whether this call made it).
+        A second call with the same key, from any process, finds the first one's row."""
+        made = await self.conn.execute(
+            insert(self.conn, broadcasts).values(
+                campaign_id=campaign_id, kind=kind, payload=payload, status=RUNNING,
+                created_at=now, request_key=request_key,
+            ).on_conflict_do_nothing(index_elements=["request_key"])
+            .returning(broadcasts.c.id)
+        )
+        created = made.scalar_one_or_none()
+        if created is not None:
+            return int(created), True
+        found = await self.conn.execute(
+            sa.select(broadcasts.c.id).where(broadcasts.c.request_key == request_key))
+        return int(found.scalar_one()), False
+
+    async def recipients(self, broadcast_id: int) -> int:
+        return sum((await self.counts(broadcast_id)).values())
 
     async def add_subscribers(
         self, broadcast_id: int, campaign_id: int, now: datetime, only_non_voters: bool = False,

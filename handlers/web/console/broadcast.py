@@ -3,6 +3,9 @@ on a second press, as /broadcast does; StaffBroadcastService queues it for the s
 
 from __future__ import annotations
 
+import re
+import secrets
+
 from aiohttp import web
 
 from bot.domain import Campaign, Role
@@ -12,6 +15,8 @@ from handlers.web.console.common import actor_of, current_campaign, no_campaign
 from handlers.web.rendering import redirect, render, services_of
 
 PATH = "/staff/broadcast"
+# The key the preview's "send" form carries, so that pressing it twice sends once.
+REQUEST_KEY = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
 
 async def _page(request: web.Request, campaign: Campaign, status: int = 200,
@@ -19,7 +24,8 @@ async def _page(request: web.Request, campaign: Campaign, status: int = 200,
     recipients = await services_of(request).staff_broadcasts.recipients(campaign)
     return render(request, "console/broadcast.html", status=status, problem=problem,
                   text=text, preview=preview, recipients=recipients, text_max=TEXT_MAX,
-                  done=request.query.get("done", ""))
+                  done=request.query.get("done", ""),
+                  request_key=secrets.token_urlsafe(32) if preview else "")
 
 
 @staff_page(Role.ADMIN)
@@ -41,10 +47,11 @@ async def send(request: web.Request) -> web.StreamResponse:
     if text is None:
         return await _page(request, campaign, 400, StaffBroadcastOutcome.BAD_TEXT.value,
                            typed[:TEXT_MAX * 2])
-    if form.get("confirmed") != "1":
+    request_key = str(form.get("request_key", ""))
+    if form.get("confirmed") != "1" or not REQUEST_KEY.fullmatch(request_key):
         return await _page(request, campaign, text=text, preview=True)
-    result = await services_of(request).staff_broadcasts.send(campaign, text,
-                                                              actor_of(request))
+    result = await services_of(request).staff_broadcasts.send(
+        campaign, text, actor_of(request), request_key)
     if result.outcome is not StaffBroadcastOutcome.STARTED:
         return await _page(request, campaign, 409, result.outcome.value, text)
     return redirect(f"{PATH}?done={result.recipients}")
