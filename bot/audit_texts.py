@@ -85,6 +85,8 @@ def what(entry: AuditEntry, usernames: dict[str, str], timezone: str, lang: str)
             return plain(lang, key, before=d.get("from_case"), after=d.get("to_case"))
         if entry.action == "codes.issued":
             return plain(lang, key, count=d.get("count", 0), batch=d.get("batch", ""))
+        if entry.action == "export.made":
+            return plain(lang, key, count=_count(d.get("files")))
         if entry.action == "staff.invited":
             return plain(lang, key, role=plain(lang, f"staff.role.{d.get('role')}"))
         if entry.action in ("web.link_issued", "web.links_revoked"):

@@ -494,13 +494,13 @@ async def _staff_accounts(services, args: argparse.Namespace, settings: Settings
 
 
 async def _export(services, slug: str, out: str, language: str) -> int:
-    from bot.staff_cli import find_campaign
+    from bot.staff_cli import cli_actor, find_campaign
 
     campaign = await find_campaign(services, slug)
     if campaign is None:
         return EXIT_INVALID
     try:
-        paths = await services.exports.export(campaign, out, language)
+        paths = await services.exports.export(campaign, out, language, cli_actor())
     except OSError as exc:
         print(f"chamyeo: cannot write to {out}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_INVALID

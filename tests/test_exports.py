@@ -135,6 +135,10 @@ async def test_export_command_sends_documents(staffbot, services, clock, campaig
     assert not any(v.encode() in content for v in VOTERS)
     assert calls[-1].text.startswith("✅ 파일 8개를 보냈습니다")
     assert leftovers(scratch) == []  # the temporary directory is gone
+    # Who took the files (they hold the submitters' contacts) is in the audit log.
+    [made] = await services.audit.latest(kind="privacy")
+    assert (made.action, made.actor, len(made.detail["files"])) == (
+        "export.made", f"telegram:{ADMIN.id}", 8)
 
     # The dashboard's export button does the same.
     await staffbot.send(ADMIN, "/admin")

@@ -57,6 +57,11 @@ async def test_exports_download_a_real_workbook_and_the_csvs(web, services, camp
     archive = zipfile.ZipFile(io.BytesIO(await csvs.read()))
     names = archive.namelist()
     assert names and all(n.endswith(".csv") for n in names)
+    # Each download is audited, and told as a sentence on the audit page.
+    made = [e for e in await services.audit.latest(kind="privacy") if e.action == "export.made"]
+    assert [e.actor for e in made] == ["telegram:9001"] * 2
+    page = await (await web.get("/staff/audit?kind=privacy")).text()
+    assert page.count("내보내기 파일 8개 받음") == 2
 
 
 async def test_audit_filters_by_kind(web, services, campaign, clock):
@@ -171,3 +176,25 @@ async def test_one_form_sent_twice_at_once_starts_one_broadcast(services, campai
         for _ in range(2)))
     assert first.broadcast_id == second.broadcast_id and first.recipients == second.recipients == 1
     assert await count_broadcasts(services) == before + 1
+
+
+async def test_the_audit_log_pages_back_to_the_first_entry(web, services, campaign):
+    from storage.repositories import AuditRepository
+
+    async with services.db.write() as conn:
+        for n in range(1, 251):
+            await AuditRepository(conn).record(services.clock.now(), "cli:kim", "case.approved",
+                                               campaign.id, case_id=n)
+    await sign_in(web, services)
+    seen: list[str] = []
+    page = await (await web.get("/staff/audit?kind=cases")).text()
+    while True:
+        seen += re.findall(r"사례 #(\d+) 승인", page)
+        older = re.search(r'href="(/staff/audit\?kind=cases&amp;before=\d+)" id="audit-older"',
+                          page)
+        if older is None:
+            break
+        page = await (await web.get(older.group(1).replace("&amp;", "&"))).text()
+        assert "최근 기록으로" in page
+    assert seen == [str(n) for n in range(250, 0, -1)]  # every entry once, newest first
+    assert (await web.get("/staff/audit?before=nonsense")).status == 200

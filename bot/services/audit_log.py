@@ -15,7 +15,7 @@ CHAT_CHANNELS = ("telegram", "kakao")
 STAFF_ACTIONS = (
     "campaign.loaded", "phase.changed", "case.approved", "case.rejected", "case.hidden",
     "score.set", "results.published", "broadcast.sent", "staff.granted", "staff.revoked",
-    "staff.invited",
+    "staff.invited", "export.made",
     "campaign.purged",
 )
 AUDIT_KINDS: dict[str, tuple[str, ...]] = {
@@ -28,7 +28,7 @@ AUDIT_KINDS: dict[str, tuple[str, ...]] = {
     "scores": ("score.set", "results.published"),
     "roles": ("staff.granted", "staff.revoked", "staff.invited"),
     "broadcasts": ("broadcast.sent",),
-    "privacy": ("citizen.forgotten", "campaign.purged"),
+    "privacy": ("citizen.forgotten", "campaign.purged", "export.made"),
 }
 
 
@@ -40,20 +40,23 @@ class AuditEntry:
     campaign_id: int | None
     detail: dict
     repeats: int = 1  # the same action by the same actor within the minute of `at`
+    id: int = 0  # its place in the log: a page of older entries starts below it
 
 
 class AuditLogService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def latest(self, limit: int = 20, kind: str | None = None) -> list[AuditEntry]:
+    async def latest(self, limit: int = 20, kind: str | None = None,
+                     before: int | None = None) -> list[AuditEntry]:
         """The newest entries first, from every campaign (refusals have none); only those of
-        `kind` (a key of AUDIT_KINDS) when given."""
+        `kind` (a key of AUDIT_KINDS) when given; only those older than entry `before`."""
         actions = AUDIT_KINDS[kind] if kind is not None else None
         async with self.db.read() as conn:
-            rows = await AuditRepository(conn).entries(limit=limit, actions=actions)
+            rows = await AuditRepository(conn).entries(limit=limit, actions=actions,
+                                                       before=before)
         return [AuditEntry(r["at"], r["actor"], r["action"], r["campaign_id"], r["detail"] or {},
-                           r["repeats"] or 1)
+                           r["repeats"] or 1, r["id"])
                 for r in rows]
 
     async def usernames(self, entries: list[AuditEntry]) -> dict[str, str]:

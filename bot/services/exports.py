@@ -30,7 +30,12 @@ from bot.services.results import ResultsService
 from bot.services.tally import unusual_activity
 from bot.workbooks import CSV_ENCODING, LazyRows, Named, Percent, Sheet, Term, write_files
 from storage.database import Database
-from storage.repositories import CaseRepository, ScoreRepository, SecretRepository
+from storage.repositories import (
+    AuditRepository,
+    CaseRepository,
+    ScoreRepository,
+    SecretRepository,
+)
 from storage.repositories.reports import ReportRepository
 from storage.repositories.vote_counts import VoteCountRepository
 
@@ -146,14 +151,21 @@ class ExportService:
         self.results = results  # the ranking sheet is the ranking staff publish, not a copy
 
     async def export(self, campaign: Campaign, out_dir: str | Path,
-                     language: str = "ko") -> list[Path]:
+                     language: str = "ko", by: str | None = None) -> list[Path]:
         """Write every export of `campaign` into `out_dir` (created if needed): the CSV files,
         then the workbook with its headers and names in `language` (the staff member's); the
-        paths."""
+        paths. `by`: the staff member who takes the files away, audited (they hold the
+        submitters' contacts)."""
         sheets = await self.sheets(campaign)
         # File writing blocks: keep it off the event loop the bot also serves citizens on.
-        return await asyncio.to_thread(write_files, sheets, Path(out_dir),
-                                       f"chamyeo-{campaign.slug}.xlsx", language)
+        paths = await asyncio.to_thread(write_files, sheets, Path(out_dir),
+                                        f"chamyeo-{campaign.slug}.xlsx", language)
+        if by is not None:
+            async with self.db.write() as conn:
+                await AuditRepository(conn).record(
+                    self.clock.now(), by, "export.made", campaign.id,
+                    files=[p.name for p in paths])
+        return paths
 
     async def pseudonym_secret(self) -> str:
         """The instance's secret behind every pseudonym, made on the first export."""

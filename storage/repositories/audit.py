@@ -56,9 +56,12 @@ class AuditRepository:
         ))
 
     async def entries(self, campaign_id: int | None = None, limit: int = 100,
-                      actions: Collection[str] | None = None) -> list[dict]:
-        """The newest first; only `actions`, when given."""
+                      actions: Collection[str] | None = None,
+                      before: int | None = None) -> list[dict]:
+        """The newest first; only `actions`, when given; only below id `before`, when given."""
         query = audit_log.select().order_by(audit_log.c.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(audit_log.c.id < before)
         if campaign_id is not None:
             query = query.where(audit_log.c.campaign_id == campaign_id)
         if actions is not None:

@@ -13,7 +13,8 @@ from telegram.ext import Application, CommandHandler, ContextTypes
 
 from bot.domain import Role
 from bot.i18n import t
-from handlers.telegram.common import PRIVATE
+from bot.services.staff import actor
+from handlers.telegram.common import CHANNEL, PRIVATE
 from handlers.telegram.staff.access import campaign_turn, staff_only
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,8 @@ async def send_export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     chat = update.effective_chat
     await chat.send_message(t(lang, "reports.export.working"))
     with tempfile.TemporaryDirectory(prefix="chamyeo-export-") as directory:
-        paths = await turn.services.exports.export(turn.campaign, directory, lang)
+        paths = await turn.services.exports.export(
+            turn.campaign, directory, lang, actor(CHANNEL, str(update.effective_user.id)))
         try:
             for path in paths:
                 await chat.send_document(InputFile(path.read_bytes(), filename=path.name))

@@ -9,11 +9,11 @@ from bot.audit_texts import what, who
 from bot.domain import Role
 from bot.services.audit_log import AUDIT_KINDS
 from handlers.web.auth import staff_page
-from handlers.web.console.common import current_campaign
+from handlers.web.console.common import current_campaign, form_id
 from handlers.web.rendering import language_of, render, services_of
 
 PATH = "/staff/audit"
-SHOWN = 200  # a page of entries; the export has the whole log
+SHOWN = 100  # entries on a page; "older" shows the next page
 DEFAULT_ZONE = "Asia/Seoul"
 
 
@@ -26,12 +26,15 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     campaign = await current_campaign(request)
     zone = campaign.timezone if campaign else DEFAULT_ZONE
     lang = language_of(request)
-    entries = await services.audit.latest(limit=SHOWN, kind=kind)
+    before = form_id(request.query.get("before", ""))
+    entries = await services.audit.latest(limit=SHOWN + 1, kind=kind, before=before)
+    older = entries[SHOWN - 1].id if len(entries) > SHOWN else None
+    entries = entries[:SHOWN]
     usernames = await services.audit.usernames(entries)
     lines = [(entry, who(entry.actor, usernames, lang), what(entry, usernames, zone, lang))
              for entry in entries]
     return render(request, "console/audit.html", lines=lines, kinds=list(AUDIT_KINDS),
-                  kind=kind or "", zone=zone)
+                  kind=kind or "", zone=zone, older=older, paged=before is not None)
 
 
 def add_routes(app: web.Application) -> None:

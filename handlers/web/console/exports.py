@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot.domain import Role
 from handlers.web.auth import staff_page
-from handlers.web.console.common import current_campaign, no_campaign
+from handlers.web.console.common import actor_of, current_campaign, no_campaign
 from handlers.web.rendering import language_of, render, services_of
 
 PATH = "/staff/exports"
@@ -41,8 +41,8 @@ async def download(request: web.Request) -> web.StreamResponse:
         return no_campaign(request)
     kind = request.match_info["kind"]
     with tempfile.TemporaryDirectory(prefix="chamyeo-web-export-") as directory:
-        paths = await services_of(request).exports.export(campaign, directory,
-                                                          language_of(request))
+        paths = await services_of(request).exports.export(
+            campaign, directory, language_of(request), actor_of(request))
         if kind == "workbook":
             chosen = next(p for p in paths if p.suffix == ".xlsx")
             content_type = ("application/vnd.openxmlformats-officedocument."
