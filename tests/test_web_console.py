@@ -130,3 +130,32 @@ async def test_publish_asks_first_and_only_after_voting(web, services, campaign,
             audit_log.c.action == "results.published"))).scalar_one()
     assert published == 1
     assert csrf_of(await (await web.get("/staff/results")).text()) == csrf
+
+
+async def test_hide_an_approved_case_with_a_reason(web, services, campaign):
+    case_id = await submit(services, campaign, SMITH, "나중에 숨길 사례")
+    csrf = await sign_in(web, services)
+    await web.post(f"/staff/moderation/{case_id}/approve", data={"csrf": csrf})
+    page = await (await web.get("/staff/moderation")).text()
+    assert f'id="hide-{case_id}"' in page
+    before = await notices(services)
+    refused = await web.post(f"/staff/moderation/{case_id}/hide", data={"csrf": csrf,
+                                                                       "reason": " "})
+    assert refused.status == 400 and await status_of(services, case_id) is CaseStatus.APPROVED
+    hidden = await web.post(f"/staff/moderation/{case_id}/hide",
+                            data={"csrf": csrf, "reason": "중복 제출"})
+    assert "제출자에게 이유를 알렸습니다" in await hidden.text()
+    assert await status_of(services, case_id) is CaseStatus.HIDDEN
+    assert await notices(services) == before + 1
+    again = await web.post(f"/staff/moderation/{case_id}/hide",
+                           data={"csrf": csrf, "reason": "중복 제출"})
+    assert again.status == 409 and await notices(services) == before + 1
+    [entry] = await services.audit.latest(kind="cases", limit=1)
+    assert (entry.action, entry.detail["reason"]) == ("case.hidden", "중복 제출")
+    # A case from the campaign file has nobody to tell.
+    file_case = next(c for c in await services.judging.cases(campaign)
+                     if not c.key.startswith("chat-"))
+    told = await web.post(f"/staff/moderation/{file_case.id}/hide",
+                          data={"csrf": csrf, "reason": "주최 측 요청"})
+    assert "그대로 둡니다." in await told.text() and "알렸습니다" not in await told.text()
+    assert (await web.get("/staff/moderation?done=nonsense")).status == 200

@@ -198,3 +198,25 @@ async def test_the_audit_log_pages_back_to_the_first_entry(web, services, campai
         assert "최근 기록으로" in page
     assert seen == [str(n) for n in range(250, 0, -1)]  # every entry once, newest first
     assert (await web.get("/staff/audit?before=nonsense")).status == 200
+
+
+async def test_the_dashboard_shows_votes_by_case_to_moderators_not_judges(
+        web, services, campaign, clock):
+    from tests.test_tally_dashboard import cast_votes
+
+    cases = await cast_votes(services, clock, campaign)
+    await sign_in(web, services)
+    page = await (await web.get("/staff")).text()
+    table = page[page.index('id="votes-by-case"'):]
+    table = table[:table.index("</table>")]
+    first = cases[0].ko.title
+    assert f'<th scope="row">{first}</th><td class="number">2</td><td class="number">50.0%' \
+        in table
+    assert "목록에서 빠진 사례가 받은 표" in page and cases[2].ko.title in page
+    assert 'id="votes-by-district"' in page
+    # A judge sees the totals, never which case is ahead.
+    await services.staff.grant("test", "web", "lee", Role.JUDGE)
+    await sign_in(web, services, external_id="lee", channel="web")
+    judged = await (await web.get("/staff")).text()
+    assert 'id="votes-by-case"' not in judged and first not in judged
+    assert 'data-live="votes">4<' in judged

@@ -4,12 +4,16 @@ on the server (bars in SVG, no script needed), the announcements planned. A smal
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from aiohttp import web
 
 from bot.domain import CaseStatus, Role
-from handlers.web.auth import staff_page
+from bot.i18n import format_when, plain
+from bot.services.tally import Tally
+from handlers.web.auth import session_of, staff_page
 from handlers.web.console.common import current_campaign, no_campaign
-from handlers.web.rendering import render, services_of
+from handlers.web.rendering import can, language_of, render, services_of
 
 PATH = "/staff"
 HOURS = 24  # the chart's span
@@ -26,9 +30,23 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     tally = await services.tally.tally(campaign)
     hours = tally.last_hours(services.clock.now(), HOURS)
     peak = max((n for _, n in hours), default=0) or 1
+    # Votes by case are for moderators and admins, as /tally is; judges score without them.
+    by_case = can(session_of(request), (Role.MODERATOR,))
     return render(request, "console/dashboard.html", campaign=campaign, board=board,
                   tally=tally, hours=hours, peak=peak, statuses=list(CaseStatus),
-                  upcoming=board.upcoming[:UPCOMING])
+                  upcoming=board.upcoming[:UPCOMING], by_case=by_case,
+                  signals=signal_texts(tally, language_of(request)) if by_case else [])
+
+
+def signal_texts(tally: Tally, lang: str) -> list[str]:
+    """Unusual activity, told as /tally tells it (without the chat's bullet)."""
+    zone = tally.timezone
+    return [plain(lang, f"signals.{s.kind.value}", case=s.case.text(lang).title,
+                  start=format_when(s.start, zone, lang),
+                  end=s.end.astimezone(ZoneInfo(zone)).strftime("%H:%M"), votes=s.votes,
+                  window_votes=s.window_votes,
+                  share=round(100 * s.votes / s.window_votes)).removeprefix("· ")
+            for s in tally.signals]
 
 
 @staff_page(Role.JUDGE, Role.MODERATOR)
