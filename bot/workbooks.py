@@ -11,8 +11,10 @@ below, which each file renders its own way:
   member's language (`exports.*` in the catalogs), names instead of keys, real date-time cells
   in the campaign's local time, percentages as percent cells, widths that fit the content, a
   bold header row frozen above the data, and an autofilter over it. Written in openpyxl's
-  write-only mode, row by row, so a million-vote log streams to the file instead of piling up
-  as cell objects (everything that shapes a sheet is set before its first row)."""
+  write-only mode, row by row (everything that shapes a sheet is set before its first row).
+  A sheet may hold at most `workbook_max` rows in the workbook: a bigger vote log is in its
+  CSV only, and its sheet says so in one line (a workbook row costs about 30 times a CSV row,
+  and nobody reads a million rows in Excel)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bot.domain import Text
 from bot.i18n import plain
@@ -64,11 +66,19 @@ class Percent:
     share: float
 
 
+class Counted(Protocol):
+    """Rows to come, and how many: a list, or a source read as it is written."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
 class LazyRows:
     """Rows made from `source` as they are written, so a million-vote log is never held as
     finished rows as well."""
 
-    def __init__(self, source: Sequence[Any], make: Callable[[Any], tuple]) -> None:
+    def __init__(self, source: Counted, make: Callable[[Any], tuple]) -> None:
         self.source = source
         self.make = make
 
@@ -84,6 +94,7 @@ class Sheet:
     name: str  # the CSV file's stem; the workbook's sheet title is exports.sheet.<name>
     header: tuple[str, ...]  # CSV headers; the workbook's are exports.header.<key>
     rows: Sequence[tuple] | LazyRows
+    workbook_max: int | None = None  # more rows than this: in the CSV only (see above)
 
 
 # --- CSV -------------------------------------------------------------------------------------
@@ -240,6 +251,13 @@ class WorkbookWriter:
         cell.data_type = "s"
         return cell
 
+    def add_elsewhere(self, sheet: Sheet) -> None:
+        """The sheet as one line saying its rows are in its CSV file only."""
+        ws = self.book.create_sheet(sheet_title(self.language, sheet.name))
+        ws.column_dimensions["A"].width = MAX_WIDTH * 2
+        ws.append([plain(self.language, "exports.in_csv_only", rows=f"{len(sheet.rows):,}",
+                         file=f"{sheet.name}.csv")])
+
     def save(self, path: Path) -> Path:
         self.book.save(path)
         return path
@@ -264,7 +282,11 @@ def write_files(sheets: list[Sheet], out: Path, workbook_name: str, language: st
         with open(path, "w", encoding=CSV_ENCODING, newline="") as f:
             writer = csv.writer(f)
             writer.writerow(sheet.header)
-            workbook.add(sheet, written_to_csv(sheet.rows, writer))
+            if sheet.workbook_max is not None and len(sheet.rows) > sheet.workbook_max:
+                writer.writerows([csv_value(v) for v in row] for row in sheet.rows)
+                workbook.add_elsewhere(sheet)
+            else:
+                workbook.add(sheet, written_to_csv(sheet.rows, writer))
         paths.append(path)
     paths.append(workbook.save(out / workbook_name))
     return paths

@@ -79,13 +79,23 @@ class Browser:
 
     def _and_wait(self, action: Callable[[], None]) -> None:
         """Do `action` (a click), then wait until the next page has replaced this one."""
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait
 
         page = self.driver.find_element(By.TAG_NAME, "html")
         action()
-        WebDriverWait(self.driver, 20).until(expected_conditions.staleness_of(page))
+
+        def replaced(_: object) -> bool:
+            try:
+                page.is_enabled()
+            except WebDriverException:
+                # Stale, or, asked mid-navigation, Chromium's "Node with given id does not
+                # belong to the document": either way the old page is gone.
+                return True
+            return False
+
+        WebDriverWait(self.driver, 20).until(replaced)
         WebDriverWait(self.driver, 20).until(
             lambda d: d.execute_script("return document.readyState") == "complete")
 

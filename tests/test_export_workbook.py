@@ -5,10 +5,12 @@ continues on a second sheet past Excel's row limit."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
@@ -159,7 +161,8 @@ async def test_the_vote_log_continues_past_the_row_limit(services, clock, campai
     sheets = await services.exports.sheets(campaign)
     [log] = [s for s in sheets if s.name == "votes"]
     assert isinstance(log.rows, LazyRows)  # made row by row as it is written, never kept
-    write_files([log], tmp_path, "book.xlsx", "ko", max_rows=3)
+    # In a thread, as the export does: the log is read from the event loop as it is written.
+    await asyncio.to_thread(write_files, [log], tmp_path, "book.xlsx", "ko", max_rows=3)
     book = load_workbook(tmp_path / "book.xlsx")
     assert book.sheetnames == ["투표 기록", "투표 기록 (2)"]
     first, second = (rows_of(book[name]) for name in book.sheetnames)
@@ -173,7 +176,7 @@ async def test_the_vote_log_continues_past_the_row_limit(services, clock, campai
         assert ws.max_row == 3
 
     # One row fewer than two full sheets: no empty third sheet; an empty log: one sheet.
-    write_files([log], tmp_path / "b", "book.xlsx", "ko", max_rows=5)
+    await asyncio.to_thread(write_files, [log], tmp_path / "b", "book.xlsx", "ko", max_rows=5)
     assert load_workbook(tmp_path / "b" / "book.xlsx").sheetnames == ["투표 기록"]
     empty = type(log)(log.name, log.header, [])
     write_files([empty], tmp_path / "c", "book.xlsx", "ko", max_rows=3)
@@ -241,3 +244,25 @@ async def test_the_staff_workbook_has_the_contact_a_submitter_left(services, clo
     assert [r["연락처 (운영진만)"] for r in rows if r["사례 코드"] == "case-2"] == [
         "010-1234-5678"]
     assert sum(1 for r in rows if r["연락처 (운영진만)"]) == 1
+
+
+async def test_a_big_vote_log_is_in_its_csv_only(services, clock, campaign, tmp_path,
+                                                 monkeypatch):
+    """Past WORKBOOK_VOTES (lowered here to 3) the workbook's vote sheet says where the votes
+    are instead of holding them; votes.csv has every one, read page by page (pages of 2)."""
+    from bot.services import exports
+
+    await prepare(services, clock, campaign)
+    monkeypatch.setattr(exports, "WORKBOOK_VOTES", 3)
+    monkeypatch.setattr(exports, "VOTE_PAGE", 2)
+    paths = await services.exports.export(campaign, tmp_path, "ko")
+    logged = read_csv(tmp_path / "votes.csv")
+    assert len(logged) == 4 and len({(r["voter"], r["case_id"]) for r in logged}) == 4
+    assert [r["cast_at"] for r in logged] == sorted(r["cast_at"] for r in logged)
+    book = workbook_of(paths)
+    assert rows_of(book["투표 기록"]) == [
+        ("기록이 4건이라 엑셀에는 싣지 않았습니다. 함께 받은 votes.csv 파일에 모두 있습니다.",)]
+    # Read on the event loop itself, the log says why instead of waiting for ever.
+    [log] = [s for s in await services.exports.sheets(campaign) if s.name == "votes"]
+    with pytest.raises(RuntimeError):
+        list(log.rows)

@@ -293,6 +293,7 @@ REVISIONS: dict[str, dict[str, dict[str, Any]]] = {
         # Broadcasts started before 0012 carry no form key.
         "defaults": {"broadcasts": {"request_key": None}},
     },
+    "0013": {"rows": {}, "defaults": {}},  # an index only
 }
 
 

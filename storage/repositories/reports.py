@@ -33,14 +33,25 @@ class ReportRepository:
         )
         return [(case_from_row(row), int(row["votes"])) for row in rows.mappings()]
 
-    async def vote_log(self, campaign_id: int) -> list[tuple[int, int, datetime]]:
-        """(citizen id, case id, cast at) for every vote, oldest first."""
-        rows = await self.conn.execute(
-            sa.select(votes.c.citizen_id, votes.c.case_id, votes.c.cast_at)
-            .where(votes.c.campaign_id == campaign_id)
-            .order_by(votes.c.cast_at, votes.c.id)
-        )
-        return [(citizen_id, case_id, at) for citizen_id, case_id, at in rows]
+    async def vote_log(self, campaign_id: int, after: tuple[datetime, int] | None = None,
+                       limit: int | None = None) -> list[tuple[int, int, datetime, int]]:
+        """(citizen id, case id, cast at, vote id) for the votes after `after` (a vote's cast
+        at and id), oldest first; at most `limit` of them. Served in this order by the index
+        ix_votes_campaign_cast, so each page starts where the last one stopped."""
+        query = (sa.select(votes.c.citizen_id, votes.c.case_id, votes.c.cast_at, votes.c.id)
+                 .where(votes.c.campaign_id == campaign_id)
+                 .order_by(votes.c.cast_at, votes.c.id).limit(limit))
+        if after is not None:
+            cast_at, vote_id = after  # bound as the column stores it (UTCDateTime)
+            query = query.where(sa.tuple_(votes.c.cast_at, votes.c.id) > sa.tuple_(
+                sa.literal(cast_at, votes.c.cast_at.type), sa.literal(vote_id)))
+        rows = await self.conn.execute(query)
+        return [(citizen_id, case_id, at, vote_id) for citizen_id, case_id, at, vote_id in rows]
+
+    async def vote_total(self, campaign_id: int) -> int:
+        return int(await self.conn.scalar(
+            sa.select(sa.func.count()).select_from(votes)
+            .where(votes.c.campaign_id == campaign_id)) or 0)
 
     async def created_at(self, campaign_id: int) -> datetime | None:
         return await self.conn.scalar(
