@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock
 from bot.domain import Announcement, Campaign, Case, CaseStatus, Option, Phase, PhaseName
 from bot.services.signals import (
+    NEW_ACCOUNT_VOTES,
     NEW_ACCOUNT_WINDOW,
     SPIKE_WINDOW,
     Signal,
@@ -105,8 +106,10 @@ def _local_buckets(
 
 async def unusual_activity(counts: VoteCountRepository, campaign: Campaign,
                            counted: list[tuple[Case, int]]) -> tuple[Signal, ...]:
-    """The signals of bot/services/signals.py, from the kept counts: two grouped queries."""
-    short = await counts.per_window(campaign.id, int(NEW_ACCOUNT_WINDOW.total_seconds()))
+    """The signals of bot/services/signals.py, from the kept counts: two grouped queries (the
+    short windows only where enough new accounts voted to be a signal)."""
+    short = await counts.per_window(campaign.id, int(NEW_ACCOUNT_WINDOW.total_seconds()),
+                                    min_fresh=NEW_ACCOUNT_VOTES)
     hourly = await counts.per_window(campaign.id, int(SPIKE_WINDOW.total_seconds()))
     return find_signals(short, hourly, {case.id: case for case, _ in counted})
 

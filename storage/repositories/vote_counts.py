@@ -74,31 +74,41 @@ class VoteCountRepository:
             sa.select(sa.func.coalesce(sa.func.sum(vote_counts.c.first_votes), 0))
             .where(vote_counts.c.campaign_id == campaign_id)) or 0)
 
-    async def per_window(self, campaign_id: int,
-                         window_seconds: int) -> list[tuple[int, datetime, int, int]]:
+    async def per_window(self, campaign_id: int, window_seconds: int,
+                         min_fresh: int = 0) -> list[tuple[int, datetime, int, int]]:
         """(case id, window start, votes, fresh votes) per case and clock-aligned UTC window of
-        `window_seconds` (a multiple of WINDOW_SECONDS), for windows holding votes."""
-        if window_seconds % WINDOW_SECONDS:
-            raise ValueError(f"windows are counted in steps of {WINDOW_SECONDS} s")
-        start = vote_counts.c.window_start - vote_counts.c.window_start % window_seconds
-        rows = await self.conn.execute(
-            sa.select(vote_counts.c.case_id, start.label("start"),
-                      sa.func.sum(vote_counts.c.votes), sa.func.sum(vote_counts.c.fresh_votes))
-            .where(vote_counts.c.campaign_id == campaign_id)
-            .group_by(vote_counts.c.case_id, start))
+        `window_seconds` (a multiple of WINDOW_SECONDS), for windows holding votes (and at
+        least `min_fresh` fresh ones: the database leaves the others out)."""
+        start = _window_start(window_seconds)
+        fresh = sa.func.sum(vote_counts.c.fresh_votes)
+        query = (sa.select(vote_counts.c.case_id, start.label("start"),
+                           sa.func.sum(vote_counts.c.votes), fresh)
+                 .where(vote_counts.c.campaign_id == campaign_id)
+                 .group_by(vote_counts.c.case_id, start))
+        if min_fresh:
+            query = query.having(fresh >= min_fresh)
+        rows = await self.conn.execute(query)
         return [(case_id, datetime.fromtimestamp(int(at), UTC), int(n), int(fresh))
                 for case_id, at, n, fresh in rows if n]
 
     async def per_utc_hour(self, campaign_id: int) -> dict[datetime, int]:
-        """Votes per UTC hour they were cast in (aware UTC hour starts), hours holding votes."""
-        found: dict[datetime, int] = {}
-        for _, start, n, _ in await self.per_window(campaign_id, 3600):
-            found[start] = found.get(start, 0) + n
-        return found
+        """Votes per UTC hour they were cast in (aware UTC hour starts), hours holding votes:
+        one row per hour from the database, whatever the number of cases."""
+        start = _window_start(3600)
+        rows = await self.conn.execute(
+            sa.select(start, sa.func.sum(vote_counts.c.votes))
+            .where(vote_counts.c.campaign_id == campaign_id).group_by(start))
+        return {datetime.fromtimestamp(int(at), UTC): int(n) for at, n in rows if n}
 
     async def recount(self, campaign_id: int | None = None) -> None:
         """Rebuild the counts from the votes (of one campaign, or all)."""
         await recount(self.conn, campaign_id)
+
+
+def _window_start(window_seconds: int) -> sa.ColumnElement[int]:
+    if window_seconds % WINDOW_SECONDS:
+        raise ValueError(f"windows are counted in steps of {WINDOW_SECONDS} s")
+    return vote_counts.c.window_start - vote_counts.c.window_start % window_seconds
 
 
 async def recount(conn: AsyncConnection, campaign_id: int | None = None) -> None:
