@@ -43,7 +43,8 @@ from bot.clock import SettableClock
 from bot.i18n import plain
 from bot.services import Services
 from bot.settings import Settings
-from handlers.kakao.server import SECRET_HEADER, SKILL_PATH
+from handlers.kakao.admission import VOTE_LANE, Admission
+from handlers.kakao.server import ADMISSION, SECRET_HEADER, SKILL_PATH
 from handlers.server import build_http_app
 from storage.database import Database
 from storage.migrate import upgrade
@@ -182,6 +183,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from tests.conftest import DURING_VOTING, small_campaign
 
     result: dict[str, Any] = {"citizens": args.citizens, "rounds": args.rounds,
+                              "vote_lane": args.vote_lane or VOTE_LANE,
                               "python": sys.version.split()[0],
                               "backend": "postgresql" if args.database else "sqlite"}
     with tempfile.TemporaryDirectory(prefix="chamyeo-kakao-") as tmp:
@@ -194,6 +196,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                 chamyeo_kakao_skill_secret=SECRET,
                                 chamyeo_kakao_block_id=BLOCK_ID)
             app = build_http_app(services, settings, web_pages=False)
+            if args.vote_lane:  # to compare admission control's lane sizes
+                app[ADMISSION] = Admission(vote_lane=args.vote_lane)
             busy_text = plain("ko", "kakao.busy").splitlines()[0]
             recorded_text = "투표가 기록되었습니다"
             app.router.add_post(FLOOR_PATH, floor_route(
@@ -246,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--citizens", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--vote-lane", type=int, default=0, metavar="N",
+                        help="confirms worked on at once (default: the server's VOTE_LANE)")
     parser.add_argument("--database", default=None, metavar="URL",
                         help="a PostgreSQL server's maintenance database URL (default: SQLite)")
     args = parser.parse_args(argv)

@@ -1,8 +1,9 @@
 """The Kakao i Open Builder skill server (aiohttp): one POST route that every block of ours
 calls, and the pictures KakaoTalk fetches from us (media.py). It checks the secret header and
 the bot id, parses the request leniently, and answers within a time budget well inside Kakao's
-5 seconds, with a friendly "try again" if the answer is late. Malformed requests get 400 and a
-log line, never a crash."""
+5 seconds, with a friendly "try again" if the answer is late; under a burst, answers are worked
+on a few at a time in arrival order (admission.py). Malformed requests get 400 and a log line,
+never a crash."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from bot.i18n import t
 from bot.services import Services
 from bot.settings import Settings
 from bot.text import plain_text
+from handlers.kakao.admission import Admission, NoRoom
 from handlers.kakao.media import add_media_routes
 from handlers.kakao.models import SimpleText, SkillRequest, SkillResponse, Template, output
 from handlers.kakao.skill import KakaoSkill, busy_response
@@ -34,6 +36,7 @@ MAX_BODY = 64 * 1024  # a skill request is a few KB
 SKILL = web.AppKey("skill", KakaoSkill)
 SETTINGS = web.AppKey("settings", Settings)
 BUDGET = web.AppKey("budget", float)
+ADMISSION = web.AppKey("admission", Admission)
 
 
 def add_kakao_routes(app: web.Application, services: Services, settings: Settings,
@@ -46,6 +49,7 @@ def add_kakao_routes(app: web.Application, services: Services, settings: Setting
                             phone_block_id=settings.chamyeo_kakao_phone_block_id)
     app[SETTINGS] = settings
     app[BUDGET] = time_budget
+    app[ADMISSION] = Admission()
     app.router.add_post(SKILL_PATH, skill_route)
     app.router.add_get(HEALTH_PATH, health_route)
 
@@ -108,11 +112,18 @@ async def skill_route(request: web.Request) -> web.Response:
         return _refuse(400, "request for another bot", request)
     language = "en" if (skill_request.user_request.lang or "").startswith("en") \
         else settings.chamyeo_default_language
+    budget = request.app[BUDGET]
+    arrived = asyncio.get_running_loop().time()
     try:
-        answer = await within_budget(request.app[SKILL].answer(skill_request),
-                                     request.app[BUDGET])
+        async with request.app[ADMISSION].turn(skill_request.extra, budget):
+            waited = asyncio.get_running_loop().time() - arrived
+            answer = await within_budget(request.app[SKILL].answer(skill_request),
+                                         budget - waited)
+    except NoRoom:
+        log.warning("kakao skill: no room to start within %.1f s; said 'try again'", budget)
+        answer = busy_response(language)
     except TimeoutError:
-        log.warning("kakao skill: no answer within %.1f s; said 'try again'", request.app[BUDGET])
+        log.warning("kakao skill: no answer within %.1f s; said 'try again'", budget)
         answer = busy_response(language)
     except Exception:
         log.exception("kakao skill: error while answering")
