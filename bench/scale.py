@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from bot.campaign_file import parse_campaign
 from bot.clock import SettableClock
 from bot.domain import Citizen
+from bot.runtime import settle_memory
 from bot.services import Services
 from bot.services.catalog import ListQuery
 from storage.database import Database
@@ -163,6 +164,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result["seed_seconds"] = time.perf_counter() - started
         result["db_mb"] = (Path(tmp) / "scale.db").stat().st_size / 2**20
         result["rss_after_seed_mb"] = _rss_mb()
+        settle_memory()  # as `chamyeo run` does once it has started
         steps: dict[str, Any] = {}
         catalog, pages = services.catalog, max(1, args.cases // services.catalog.page_size)
         # A citizen's own random order, as citizens browse while voting is open.

@@ -14,7 +14,7 @@ from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
 from bot.clock import Clock, SystemClock
-from bot.runtime import Runtime, WithoutTelegram
+from bot.runtime import Runtime, WithoutTelegram, settle_memory
 from bot.scheduler import ClockWatch, Scheduler
 from bot.services import AnnounceChat, Services
 from bot.services.broadcasts import Broadcaster
@@ -225,6 +225,7 @@ def run(settings: Settings, *, webhook: bool = False) -> None:
     application = build_application(settings, services, run_scheduler=True, http=http,
                                     leadership=leadership)
     _log_start(settings, services)
+    settle_memory()
     allowed_updates = ["message", "callback_query"]
     if not webhook:
         application.run_polling(allowed_updates=allowed_updates)
@@ -252,6 +253,7 @@ async def _serve_without_telegram(settings: Settings, sqlite_lock: FileLeadershi
     services = create_services(settings, telegram=False)
     leadership: Leadership = sqlite_lock or AdvisoryLeadership(services.db)
     _log_start(settings, services)
+    settle_memory()
     await WithoutTelegram(settings, services, leadership=leadership,
                           clock_watch=ClockWatch()).serve()
 

@@ -335,3 +335,17 @@ async def test_without_telegram_the_announce_chat_is_left_out(database_url):
         services = create_services(settings, telegram=telegram)
         assert (services.announcements.announce_chat is not None) is announce_chat
         await services.db.dispose()
+
+
+def test_a_started_worker_keeps_what_it_loaded_out_of_full_collections():
+    """settle_memory (called by `chamyeo run` once started): the objects loaded so far are
+    frozen, so a full garbage collection does not walk them while citizens wait."""
+    import gc
+
+    from bot.runtime import settle_memory
+
+    try:
+        settle_memory()
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
