@@ -56,7 +56,7 @@ BOT_ID = "5f1a2b3c4d5e6f7a8b9c0d1e"
 BLOCK_ID = "65a1b2c3d4e5f60718293a4b"
 SECRET = "bench-skill-secret"
 FLOOR_PATH = "/bench-floor"
-REQUEST = {
+REQUEST: dict[str, Any] = {
     "userRequest": {"timezone": "Asia/Seoul", "params": {}, "utterance": "시작", "lang": "ko",
                     "block": {"id": BLOCK_ID, "name": "참여 동작"},
                     "user": {"id": "", "type": "botUserKey",
