@@ -336,8 +336,9 @@ async def test_published_results_with_ranking_awards_formula_and_chart(web, serv
     rows = re.findall(r'<tr( class="awarded")?>\s*<td class="number">(\d+)</td>\s*'
                       r'<th scope="row">(?:<span class="award">([^<]+)</span> )?'
                       r'<a href="[^"]+">([^<]+)</a>.*?</th>\s*'
-                      r'<td class="number">(\d+)</td>\s*<td class="number">([\d.]+)</td>\s*'
-                      r'<td class="number">([\d.]+)</td>', page, re.S)
+                      r'<td class="number" data-label="받은 표">(\d+)</td>\s*'
+                      r'<td class="number" data-label="심사 점수">([\d.]+)</td>\s*'
+                      r'<td class="number" data-label="최종 점수">([\d.]+)</td>', page, re.S)
     assert [(r[1], r[3], r[2], r[4], r[6]) for r in rows[:4]] == [
         ("1", "사례 제목 02번", "대상", "3", "30.00"),
         ("2", "사례 제목 01번", "우수상", "2", "20.00"),
