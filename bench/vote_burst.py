@@ -15,6 +15,10 @@ References, on the same machine, in the same run:
 
 * floor: a minimal PTB Application that answers every one of the same updates with one message
   and touches no database: what the framework itself costs;
+* same-calls floor: a PTB Application that makes, for each update, exactly the Bot API calls
+  our bot makes (recorded from one citizen's journey: /start's for a message, the confirm
+  press's for a press; typically answerCallbackQuery + editMessageText), with no database. The
+  targets are against this floor (issue 16): our flows answer a press with two calls;
 * storage: plain single-row INSERT-and-commit into an SQLite file with the same settings
   (WAL, synchronous=FULL), one transaction per row (on PostgreSQL, the same through asyncpg on
   one connection): what the disk allows.
@@ -124,6 +128,44 @@ async def ours(url: str) -> tuple[Bench, Services, int]:
                                     rate_limited=False)
     return Bench(application, request, OfflineTelegram(application, request, clock)), services, \
         report.campaign_id
+
+
+async def our_calls(url: str, offset: int) -> dict[str, list[str]]:
+    """The Bot API methods our bot calls at each step of one citizen's journey (untimed)."""
+    bench, services, campaign_id = await ours(url)
+    calls: dict[str, list[str]] = {}
+    async with bench.application:
+        [user] = users(1, offset=offset)
+        for name, data in zip(STEPS, journey(bench.driver, user, campaign_id, 1), strict=True):
+            bench.request.calls.clear()
+            await bench.feed(data)
+            calls[name] = [c.method for c in bench.request.calls]
+    await services.db.dispose()
+    return calls
+
+
+async def same_calls_floor(calls: dict[str, list[str]]) -> Bench:
+    """The framework making our Bot API calls for each update (a message: /start's; a press:
+    the confirm press's), with no database."""
+    request = OfflineRequest()
+    on_message, on_press = calls[STEPS[0]], calls[STEPS[-1]]
+
+    async def answer(update: Update, context) -> None:
+        query = update.callback_query
+        for method in on_press if query is not None else on_message:
+            if method == "answerCallbackQuery" and query is not None:
+                await query.answer()
+            elif method == "editMessageText" and query is not None:
+                await query.edit_message_text("ok")
+            elif method == "sendMessage":
+                await update.effective_chat.send_message("ok")
+
+    application = (ApplicationBuilder().token(OFFLINE_TOKEN).request(request)
+                   .get_updates_request(request)
+                   .concurrent_updates(PerUserUpdateProcessor(256)).build())
+    application.add_handler(MessageHandler(ptb_filters.ALL, answer))
+    application.add_handler(CallbackQueryHandler(answer))
+    return Bench(application, request, OfflineTelegram(application, request))
 
 
 async def floor() -> Bench:
@@ -313,6 +355,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             scripts = [journey(base.driver, u, campaign_id, 1 + i % 10)
                        for i, u in enumerate(people)]
             result["floor_journey"] = await closed_loop(base, scripts, concurrency, timed_step=3)
+        async with scratch("calls") as url:
+            result["our_calls"] = await our_calls(url, offset=3 * n)
+        same = await same_calls_floor(result["our_calls"])
+        async with same.application:
+            scripts = [journey(same.driver, u, campaign_id, 1 + i % 10)
+                       for i, u in enumerate(people)]
+            result["same_calls_journey"] = await closed_loop(same, scripts, concurrency,
+                                                             timed_step=3)
 
         # 2. The confirm step alone: everyone has sent /start (untimed), then only "yes".
         async with scratch("b") as url:
@@ -331,6 +381,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             confirms = [[journey(base.driver, u, campaign_id, 1 + i % 10)[3]]
                         for i, u in enumerate(people)]
             result["floor_confirm"] = await closed_loop(base, confirms, concurrency)
+        same = await same_calls_floor(result["our_calls"])
+        async with same.application:
+            confirms = [[journey(same.driver, u, campaign_id, 1 + i % 10)[3]]
+                        for i, u in enumerate(people)]
+            result["same_calls_confirm"] = await closed_loop(same, confirms, concurrency)
 
         # 3. The confirm step at a fixed offered rate (open loop).
         m = min(n, int(args.rate * args.open_seconds))
@@ -367,7 +422,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     j, f = result["ours_journey"], result["floor_journey"]
     c, fc = result["ours_confirm"], result["floor_confirm"]
+    sj, sc = result["same_calls_journey"], result["same_calls_confirm"]
     result["ratios"] = {
+        "journey_vs_same_calls": j["updates_per_s"] / sj["updates_per_s"],
+        "confirm_vs_same_calls": c["updates_per_s"] / sc["updates_per_s"],
+        "same_calls_vs_floor": sc["updates_per_s"] / fc["updates_per_s"],
         "journey_vs_floor": j["updates_per_s"] / f["updates_per_s"],
         "confirm_vs_floor": c["updates_per_s"] / fc["updates_per_s"],
         "journey_votes_vs_storage": j["citizens_per_s"] / result["storage"]["rows_per_s"],
@@ -375,8 +434,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     p99 = result["ours_open_loop"]["latency_ms"]["p99"]
     result["targets"] = {
-        "journey >= 50% of floor": result["ratios"]["journey_vs_floor"] >= TARGET_RATIO,
-        "confirm >= 50% of floor": result["ratios"]["confirm_vs_floor"] >= TARGET_RATIO,
+        "journey >= 50% of the same-calls floor": (
+            result["ratios"]["journey_vs_same_calls"] >= TARGET_RATIO),
+        "confirm >= 50% of the same-calls floor": (
+            result["ratios"]["confirm_vs_same_calls"] >= TARGET_RATIO),
         f"confirm p99 < {TARGET_P99_MS:.0f} ms at {args.rate:.0f}/s": p99 < TARGET_P99_MS,
         "every citizen's vote stored": result["ours_votes_stored"] == n
         and result["ours_confirm_votes_stored"] == n,
@@ -421,6 +482,10 @@ def print_table(r: dict[str, Any]) -> None:
     print(row("floor, whole journey", r["floor_journey"]))
     print(row("ours, confirm alone", r["ours_confirm"]))
     print(row("floor, confirm alone", r["floor_confirm"]))
+    print(row("same calls, journey", r["same_calls_journey"]))
+    print(row("same calls, confirm alone", r["same_calls_confirm"]))
+    print("  our Bot API calls: " + "; ".join(
+        f"{step} {'+'.join(methods) or '-'}" for step, methods in r["our_calls"].items()))
     print(row(f"ours, {r['offered_rate']:.0f}/s offered", r["ours_open_loop"]))
     print(row(f"floor, {r['offered_rate']:.0f}/s offered", r["floor_open_loop"]))
     print(f"  storage: single-row INSERT+COMMIT  {r['storage']['rows_per_s']:>9.0f}/s")
