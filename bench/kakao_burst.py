@@ -29,7 +29,6 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ import aiohttp
 import sqlalchemy as sa
 from aiohttp import web
 
-from bench.support import scratch_database
+from bench.support import scratch_database, write_result
 from bot.campaign_file import parse_campaign
 from bot.clock import SettableClock
 from bot.i18n import plain
@@ -50,7 +49,6 @@ from storage.database import Database
 from storage.migrate import upgrade
 from storage.tables import citizens, votes
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_P99_S = 2.5
 BOT_ID = "5f1a2b3c4d5e6f7a8b9c0d1e"
 BLOCK_ID = "65a1b2c3d4e5f60718293a4b"
@@ -257,11 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = asyncio.run(run(args))
     print_table(result)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"kakao_burst-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    print(f"  written: {out}")
-    return 0 if all(result["targets"].values()) else 1
+    return write_result("kakao_burst", result)
 
 
 if __name__ == "__main__":

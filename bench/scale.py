@@ -22,12 +22,13 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from bench.support import write_result
 from bot.campaign_file import parse_campaign
 from bot.clock import SettableClock
 from bot.domain import Citizen
@@ -39,7 +40,6 @@ from storage.migrate import upgrade
 from storage.repositories.vote_counts import VoteCountRepository
 from storage.tables import citizens, votes
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_INTERACTIVE_MS = 100.0  # what a citizen waits for, at most, in the median
 TARGET_TALLY_MS = 200.0  # /tally and the dashboard, worst of their runs (issue 16)
 TARGET_EXPORT_S = 30.0  # the whole export at a million votes (issue 16)
@@ -237,11 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = asyncio.run(run(args))
     print_table(result)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"scale-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    out.write_text(json.dumps(result, indent=2))
-    print(f"  written: {out}")
-    return 0 if all(result["targets"].values()) else 1
+    return write_result("scale", result)
 
 
 if __name__ == "__main__":

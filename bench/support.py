@@ -5,10 +5,12 @@ the bot is edited)."""
 from __future__ import annotations
 
 import collections
+import json
 import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import event
@@ -117,3 +119,16 @@ def count_transactions(db, counts: collections.Counter[str]) -> None:
 
 def per(counts: dict[str, int], n: int) -> dict[str, float]:
     return {k: round(v / n, 2) for k, v in counts.items()} if n else {}
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def write_result(name: str, result: dict) -> int:
+    """Keep a run's figures in bench/results/<name>-<UTC time>.json; the exit status: 0 only
+    if every target in result["targets"] holds."""
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{name}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    print(f"  written: {out}")
+    return 0 if all(result["targets"].values()) else 1

@@ -43,14 +43,12 @@ import argparse
 import asyncio
 import collections
 import gc
-import json
 import logging
 import os
 import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +63,7 @@ from bench.support import (
     count_transactions,
     per,
     scratch_database,
+    write_result,
 )
 from bot.app import OFFLINE_TOKEN, build_application
 from bot.campaign_file import parse_campaign
@@ -78,7 +77,6 @@ from handlers.telegram.processor import PerUserUpdateProcessor
 from storage.database import Database
 from storage.migrate import upgrade
 
-RESULTS = Path(__file__).resolve().parent / "results"
 USER_BASE = 500_000_000
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 100.0
@@ -147,7 +145,6 @@ async def our_calls(url: str, offset: int) -> dict[str, list[str]]:
 async def same_calls_floor(calls: dict[str, list[str]]) -> Bench:
     """The framework making our Bot API calls for each update (a message: /start's; a press:
     the confirm press's), with no database."""
-    request = OfflineRequest()
     on_message, on_press = calls[STEPS[0]], calls[STEPS[-1]]
 
     async def answer(update: Update, context) -> None:
@@ -160,6 +157,12 @@ async def same_calls_floor(calls: dict[str, list[str]]) -> Bench:
             elif method == "sendMessage":
                 await update.effective_chat.send_message("ok")
 
+    return _answering(answer)
+
+
+def _answering(answer) -> Bench:
+    """A bare Application whose only handler, for messages and presses alike, is `answer`."""
+    request = OfflineRequest()
     application = (ApplicationBuilder().token(OFFLINE_TOKEN).request(request)
                    .get_updates_request(request)
                    .concurrent_updates(PerUserUpdateProcessor(256)).build())
@@ -170,17 +173,11 @@ async def same_calls_floor(calls: dict[str, list[str]]) -> Bench:
 
 async def floor() -> Bench:
     """The framework alone: every update answered with one message, no database."""
-    request = OfflineRequest()
 
     async def answer(update: Update, context) -> None:
         await update.effective_chat.send_message("ok")
 
-    application = (ApplicationBuilder().token(OFFLINE_TOKEN).request(request)
-                   .get_updates_request(request)
-                   .concurrent_updates(PerUserUpdateProcessor(256)).build())
-    application.add_handler(MessageHandler(ptb_filters.ALL, answer))
-    application.add_handler(CallbackQueryHandler(answer))
-    return Bench(application, request, OfflineTelegram(application, request))
+    return _answering(answer)
 
 
 # -- the updates -------------------------------------------------------------------------------
@@ -517,12 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     result = asyncio.run(run(args))
     print_table(result)
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS / f"vote_burst-{stamp}.json"
-    out.write_text(json.dumps(result, indent=2))
-    print(f"  written: {out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}")
-    return 0 if all(result["targets"].values()) else 1
+    return write_result("vote_burst", result)
 
 
 if __name__ == "__main__":

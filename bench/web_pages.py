@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import tempfile
@@ -32,7 +31,7 @@ import aiohttp
 import sqlalchemy as sa
 from aiohttp import web
 
-from bench.support import scratch_database
+from bench.support import scratch_database, write_result
 from bot.clock import SettableClock
 from bot.domain import Role
 from bot.services import Services
@@ -47,7 +46,6 @@ from storage.tables import cases, citizens, votes
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "campaigns" / "daejeon-2024.toml"
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_MS = 200.0
 TARGET_BYTES = 300 * 1024
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -220,11 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = asyncio.run(run(args))
     print_table(result)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"web_pages-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    print(f"  written: {out}")
-    return 0 if all(result["targets"].values()) else 1
+    return write_result("web_pages", result)
 
 
 if __name__ == "__main__":

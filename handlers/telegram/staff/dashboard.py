@@ -4,7 +4,6 @@ count). The figures come from TallyService; this module only lays them out."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
@@ -12,6 +11,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from bot.domain import CaseStatus, Role
 from bot.i18n import Safe, format_when, plain, t
 from bot.services.tally import Dashboard, Tally
+from bot.signal_texts import signal_line
 from handlers.telegram.common import PRIVATE, Screen, begin_turn, show
 from handlers.telegram.staff import audit, broadcast, moderation, results
 from handlers.telegram.staff.access import StaffButton, campaign_turn, staff_only, staff_pattern
@@ -96,12 +96,7 @@ def signal_lines(tally: Tally, lang: str) -> list[str]:
     zone = tally.timezone
     lines = [t(lang, "signals.header")]
     for signal in tally.signals[:MAX_SIGNALS]:
-        lines.append(t(lang, f"signals.{signal.kind.value}",
-                       case=signal.case.text(lang).title,
-                       start=format_when(signal.start, zone, lang),
-                       end=signal.end.astimezone(ZoneInfo(zone)).strftime("%H:%M"),
-                       votes=signal.votes, window_votes=signal.window_votes,
-                       share=round(100 * signal.votes / signal.window_votes)))
+        lines.append(signal_line(signal, zone, lang, t))
     if len(tally.signals) > MAX_SIGNALS:
         lines.append(t(lang, "reports.tally.more_cases",
                        count=len(tally.signals) - MAX_SIGNALS))

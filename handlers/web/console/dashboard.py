@@ -4,13 +4,11 @@ on the server (bars in SVG, no script needed), the announcements planned. A smal
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from aiohttp import web
 
 from bot.domain import CaseStatus, Role
-from bot.i18n import format_when, plain
 from bot.services.tally import Tally
+from bot.signal_texts import signal_line
 from handlers.web.auth import session_of, staff_page
 from handlers.web.console.common import current_campaign, no_campaign
 from handlers.web.rendering import can, language_of, render, services_of
@@ -40,13 +38,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
 
 def signal_texts(tally: Tally, lang: str) -> list[str]:
     """Unusual activity, told as /tally tells it (without the chat's bullet)."""
-    zone = tally.timezone
-    return [plain(lang, f"signals.{s.kind.value}", case=s.case.text(lang).title,
-                  start=format_when(s.start, zone, lang),
-                  end=s.end.astimezone(ZoneInfo(zone)).strftime("%H:%M"), votes=s.votes,
-                  window_votes=s.window_votes,
-                  share=round(100 * s.votes / s.window_votes)).removeprefix("· ")
-            for s in tally.signals]
+    return [signal_line(s, tally.timezone, lang).removeprefix("· ") for s in tally.signals]
 
 
 @staff_page(Role.JUDGE, Role.MODERATOR)
