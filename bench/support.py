@@ -13,9 +13,11 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.database import Database
 
 
 def is_postgres(url: str | None) -> bool:
@@ -79,10 +81,12 @@ class StatementCounter:
     and ROLLBACK, from the moment it is attached. `snapshot()` and `since()` give counts
     over a stretch of the run."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, db: Database) -> None:
         self.counts: collections.Counter[str] = collections.Counter()
-        sync_engine = engine.sync_engine
+        for sync_engine in db.sync_engines():
+            self._attach(sync_engine)
 
+    def _attach(self, sync_engine: sa.Engine) -> None:
         @event.listens_for(sync_engine, "before_cursor_execute")
         def _on_execute(conn, cursor, statement, parameters, context, executemany) -> None:
             self.counts[statement_kind(statement)] += 1

@@ -302,7 +302,7 @@ async def statements_per_update(url: str, k: int, offset: int) -> dict[str, Any]
     """The SQL each step of the journey runs, one citizen at a time (so every statement is
     the step's own): statements by verb and table, and transactions, per update."""
     bench, services, campaign_id = await ours(url)
-    counter = StatementCounter(services.db.engine)
+    counter = StatementCounter(services.db)
     count_transactions(services.db, counter.counts)
     steps: list[collections.Counter[str]] = [collections.Counter() for _ in STEPS]
     async with bench.application:

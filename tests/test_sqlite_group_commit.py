@@ -1,0 +1,115 @@
+"""SQLite's writers share one transaction and one COMMIT (storage/sqlite_inline.py): each
+writer's changes are undone alone when its block fails, a block returns only once its changes
+are on disk, a failed COMMIT is heard by every writer in it, and the loop goes on while a
+BEGIN waits for another process."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from storage.database import Database
+from tests.databases import ON_POSTGRES
+
+pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="SQLite's own writer")
+
+notes = sa.table("notes", sa.column("id", sa.Integer), sa.column("text", sa.String),
+                 sa.column("parent", sa.Integer))
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path):
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'notes.db'}")
+    async with db.engine.begin() as conn:
+        await conn.exec_driver_sql(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE, "
+            "parent INTEGER REFERENCES notes(id))")
+    yield db, tmp_path / "notes.db"
+    await db.dispose()
+
+
+def on_disk(path) -> list[str]:
+    """What another process would read."""
+    with sqlite3.connect(path) as raw:
+        return sorted(text for (text,) in raw.execute("SELECT text FROM notes"))
+
+
+def commits(db: Database) -> list[int]:
+    counted = [0]
+    for engine in db.sync_engines():
+        event.listen(engine, "commit", lambda conn: counted.__setitem__(0, counted[0] + 1))
+    return counted
+
+
+async def write_note(db: Database, text: str, fail: bool = False) -> None:
+    async with db.write() as conn:
+        await conn.execute(notes.insert().values(text=text))
+        if fail:
+            raise ValueError(text)
+
+
+async def test_writers_arriving_together_share_one_commit(sqlite_db):
+    db, path = sqlite_db
+    counted = commits(db)
+    await asyncio.gather(*(write_note(db, f"note {i}") for i in range(20)))
+    assert on_disk(path) == sorted(f"note {i}" for i in range(20))
+    # The other 19 queue while the first writer's BEGIN is under way: all go in its COMMIT.
+    assert counted[0] == 1
+
+
+async def test_a_failing_writer_undoes_only_its_own_changes(sqlite_db):
+    db, path = sqlite_db
+    results = await asyncio.gather(
+        write_note(db, "kept 1"), write_note(db, "undone", fail=True), write_note(db, "kept 2"),
+        write_note(db, "kept 1"),  # the UNIQUE text: refused by the database, alone
+        return_exceptions=True)
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], ValueError)
+    assert isinstance(results[3], sa.exc.IntegrityError)
+    assert on_disk(path) == ["kept 1", "kept 2"]
+
+
+async def test_a_block_returns_once_its_changes_are_on_disk(sqlite_db):
+    db, path = sqlite_db
+    await write_note(db, "first")
+    assert on_disk(path) == ["first"]
+    async with db.read() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(notes)) == 1
+
+
+async def test_a_failed_commit_is_heard_by_every_writer_in_it(sqlite_db):
+    db, path = sqlite_db
+    await write_note(db, "before")
+
+    async def dangling() -> None:
+        # A foreign key checked only at COMMIT: the whole transaction is refused there.
+        async with db.write() as conn:
+            await conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
+            await conn.execute(notes.insert().values(text="orphan", parent=999))
+
+    results = await asyncio.gather(write_note(db, "ahead"), dangling(),
+                                   write_note(db, "beside it"), return_exceptions=True)
+    assert all(isinstance(r, sa.exc.IntegrityError) for r in results), results
+    assert on_disk(path) == ["before"]
+    await write_note(db, "after")  # a new connection serves the next writers
+    assert on_disk(path) == ["after", "before"]
+
+
+async def test_the_loop_goes_on_while_begin_waits_for_another_process(sqlite_db):
+    db, path = sqlite_db
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process writing
+    writer = asyncio.create_task(write_note(db, "waited"))
+    for _ in range(50):
+        await asyncio.sleep(0)  # the loop turns: BEGIN IMMEDIATE waits in a thread
+    assert not writer.done()
+    async with db.read() as conn:  # and readers are served meanwhile
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(notes)) == 0
+    other.execute("COMMIT")
+    other.close()
+    await writer
+    assert on_disk(path) == ["waited"]
