@@ -12,7 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 def insert(conn: AsyncConnection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
     """An INSERT into `table` that can take `on_conflict_do_nothing/do_update`."""
-    if conn.dialect.name == "postgresql":
+    return insert_into(conn.dialect.name, table)
+
+
+def insert_into(dialect: str, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """The same, for the dialect named (a statement built once per dialect)."""
+    if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 

@@ -10,6 +10,11 @@ from storage.repositories.workers import worker_gone
 from storage.tables import chat_sessions
 from storage.upsert import insert
 
+# Read before every update: built once (building it cost more than running it).
+_LOAD = sa.select(chat_sessions.c.state).where(
+    chat_sessions.c.channel == sa.bindparam("channel", type_=sa.String),
+    chat_sessions.c.external_id == sa.bindparam("external_id", type_=sa.String))
+
 
 class SessionRepository:
     """Chat sessions: a chat account's conversation state between updates, and its turn."""
@@ -21,8 +26,7 @@ class SessionRepository:
         return [chat_sessions.c.channel == channel, chat_sessions.c.external_id == external_id]
 
     async def load(self, channel: str, external_id: str) -> dict[str, Any]:
-        state = await self.conn.scalar(
-            sa.select(chat_sessions.c.state).where(*self._key(channel, external_id)))
+        state = await self.conn.scalar(_LOAD, {"channel": channel, "external_id": external_id})
         return dict(state or {})
 
     async def save(self, channel: str, external_id: str, state: dict[str, Any],

@@ -5,6 +5,7 @@ the benchmarks that load votes in bulk)."""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -12,29 +13,52 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import Vote
 from storage.tables import UTCDateTime, citizens, vote_counts, votes
-from storage.upsert import insert
+from storage.upsert import insert_into
 
 WINDOW_SECONDS = 600  # the counters' grain: every window the reports ask for is a multiple
 FRESH_SECONDS = 1800  # "a new account": first seen less than this before its vote
 
 
-def epoch(conn: AsyncConnection | sa.Connection, value: sa.ColumnElement) -> sa.ColumnElement[int]:
-    """Whole seconds since 1970 of a stored (naive UTC) instant, in the connection's dialect."""
-    if conn.dialect.name == "sqlite":
+def epoch(dialect: str, value: sa.ColumnElement) -> sa.ColumnElement[int]:
+    """Whole seconds since 1970 of a stored (naive UTC) instant, in the dialect named."""
+    if dialect == "sqlite":
         return sa.cast(sa.func.strftime("%s", value), sa.Integer)
     return sa.cast(sa.func.floor(sa.extract("epoch", value)), sa.BigInteger)
 
 
-def counted(conn: AsyncConnection | sa.Connection, cast_at: sa.ColumnElement,
-            slot: sa.ColumnElement, first_seen: sa.ColumnElement) -> list[sa.ColumnElement]:
+def counted(dialect: str, cast_at: sa.ColumnElement, slot: sa.ColumnElement,
+            first_seen: sa.ColumnElement) -> list[sa.ColumnElement]:
     """The window, first-vote and fresh-vote columns of one vote, as SQL: the one definition
     used both when a vote is cast and when all are recounted."""
-    at = epoch(conn, cast_at)
+    at = epoch(dialect, cast_at)
     return [
         at - at % WINDOW_SECONDS,
         sa.case((slot == 1, 1), else_=0),
-        sa.case((at - epoch(conn, first_seen) < FRESH_SECONDS, 1), else_=0),
+        sa.case((at - epoch(dialect, first_seen) < FRESH_SECONDS, 1), else_=0),
     ]
+
+
+@functools.cache
+def _add(dialect: str) -> sa.Insert:
+    """Count a vote with sign 1, or take it out with -1 (the old place of a moved vote): the
+    account's first-seen time read inside the statement. Built once per dialect (building
+    it cost more than running it); the vote comes as parameters."""
+    sign = sa.bindparam("sign", type_=sa.Integer)
+    window, first, fresh = counted(
+        dialect, sa.bindparam("cast_at", type_=UTCDateTime()),
+        sa.bindparam("slot", type_=sa.Integer), citizens.c.first_seen)
+    row = sa.select(
+        sa.bindparam("campaign_id", type_=sa.Integer), sa.bindparam("case_id", type_=sa.Integer),
+        window, sign, first * sign, fresh * sign,
+    ).where(citizens.c.id == sa.bindparam("citizen_id", type_=sa.Integer))
+    statement = insert_into(dialect, vote_counts).from_select(
+        ["campaign_id", "case_id", "window_start", "votes", "first_votes", "fresh_votes"], row)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=["campaign_id", "case_id", "window_start"],
+        set_={"votes": vote_counts.c.votes + excluded.votes,
+              "first_votes": vote_counts.c.first_votes + excluded.first_votes,
+              "fresh_votes": vote_counts.c.fresh_votes + excluded.fresh_votes})
 
 
 class VoteCountRepository:
@@ -44,22 +68,9 @@ class VoteCountRepository:
     async def add(self, vote: Vote, sign: int = 1) -> None:
         """Count `vote` (sign 1) or take it out (sign -1, the old place of a moved vote): one
         statement, the account's first-seen time read inside it."""
-        window, first, fresh = counted(
-            self.conn, sa.literal(vote.cast_at, UTCDateTime()), sa.literal(vote.slot),
-            citizens.c.first_seen)
-        row = sa.select(
-            sa.literal(vote.campaign_id), sa.literal(vote.case_id), window, sa.literal(sign),
-            first * sign, fresh * sign,
-        ).where(citizens.c.id == vote.citizen_id)
-        statement = insert(self.conn, vote_counts).from_select(
-            ["campaign_id", "case_id", "window_start", "votes", "first_votes", "fresh_votes"],
-            row)
-        excluded = statement.excluded
-        await self.conn.execute(statement.on_conflict_do_update(
-            index_elements=["campaign_id", "case_id", "window_start"],
-            set_={"votes": vote_counts.c.votes + excluded.votes,
-                  "first_votes": vote_counts.c.first_votes + excluded.first_votes,
-                  "fresh_votes": vote_counts.c.fresh_votes + excluded.fresh_votes}))
+        await self.conn.execute(_add(self.conn.dialect.name), {
+            "campaign_id": vote.campaign_id, "case_id": vote.case_id, "cast_at": vote.cast_at,
+            "slot": vote.slot, "sign": sign, "citizen_id": vote.citizen_id})
 
     async def per_case(self, campaign_id: int) -> dict[int, int]:
         """Votes per case holding any (cases whose votes all moved away included, at 0)."""
@@ -119,7 +130,8 @@ def recount_sync(conn: sa.Connection, campaign_id: int | None = None) -> None:
     """`recount` on a synchronous connection (the migration's)."""
     mine = [] if campaign_id is None else [vote_counts.c.campaign_id == campaign_id]
     conn.execute(vote_counts.delete().where(*mine))
-    window, first, fresh = counted(conn, votes.c.cast_at, votes.c.slot, citizens.c.first_seen)
+    window, first, fresh = counted(conn.dialect.name, votes.c.cast_at, votes.c.slot,
+                                   citizens.c.first_seen)
     per_vote = (
         sa.select(votes.c.campaign_id, votes.c.case_id, window.label("window_start"),
                   first.label("first_votes"), fresh.label("fresh_votes"))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -8,8 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.domain import CaseStatus, PhaseName, Vote
 from storage.repositories.vote_counts import VoteCountRepository
 from storage.tables import UTCDateTime, cases, phases, votes
-from storage.upsert import insert as upsert
-from storage.upsert import new_id
+from storage.upsert import insert_into, new_id
 
 
 def _vote(row) -> Vote:
@@ -24,14 +24,27 @@ def _vote(row) -> Vote:
     )
 
 
-def _voting_open(campaign_id: int, at: datetime) -> sa.ColumnElement[bool]:
-    """The campaign's voting phase, as stored, holds `at`: start <= at < end, as
-    bot.domain.Phase.status_at has it."""
-    when = sa.literal(at, UTCDateTime())
-    return sa.exists().where(
+@functools.cache
+def _first_vote(dialect: str) -> sa.Insert:
+    """A citizen's first vote (slot 1) where voting is open at `cast_at` by the campaign's
+    phase times as stored (start <= at < end, as bot.domain.Phase.status_at has it) and the
+    case is approved in the campaign; nothing where the voter holds slot 1 or this case
+    already. Built once per dialect; the vote comes as parameters."""
+    campaign_id = sa.bindparam("campaign_id", type_=sa.Integer)
+    case_id = sa.bindparam("case_id", type_=sa.Integer)
+    at = sa.bindparam("cast_at", type_=UTCDateTime())
+    voting_open = sa.exists().where(
         phases.c.campaign_id == campaign_id, phases.c.name == PhaseName.VOTING.value,
-        phases.c.starts_at <= when, phases.c.ends_at > when,
+        phases.c.starts_at <= at, phases.c.ends_at > at,
     )
+    votable = sa.select(
+        campaign_id, sa.bindparam("citizen_id", type_=sa.Integer), cases.c.id, sa.literal(1),
+        at, sa.bindparam("receipt", type_=sa.String), sa.bindparam("voter", type_=sa.String),
+    ).where(cases.c.id == case_id, cases.c.campaign_id == campaign_id,
+            cases.c.status == CaseStatus.APPROVED.value, voting_open)
+    return insert_into(dialect, votes).from_select(
+        ["campaign_id", "citizen_id", "case_id", "slot", "cast_at", "receipt", "voter"], votable,
+    ).on_conflict_do_nothing().returning(votes.c.id)
 
 
 class VoteRepository:
@@ -71,17 +84,9 @@ class VoteRepository:
         stored now) and the case is open to votes in this campaign: one statement. None
         (nothing written) when voting is not open, the case is not votable, or the citizen
         already holds a vote in slot 1 or for this case (as its voter)."""
-        votable = sa.select(
-            sa.literal(campaign_id), sa.literal(citizen_id), cases.c.id, sa.literal(1),
-            sa.literal(at, UTCDateTime()), sa.literal(receipt), sa.literal(voter),
-        ).where(cases.c.id == case_id, cases.c.campaign_id == campaign_id,
-                cases.c.status == CaseStatus.APPROVED.value, _voting_open(campaign_id, at))
-        vote_id = await self.conn.scalar(
-            upsert(self.conn, votes).from_select(
-                ["campaign_id", "citizen_id", "case_id", "slot", "cast_at", "receipt", "voter"],
-                votable,
-            ).on_conflict_do_nothing().returning(votes.c.id)
-        )
+        vote_id = await self.conn.scalar(_first_vote(self.conn.dialect.name), {
+            "campaign_id": campaign_id, "citizen_id": citizen_id, "case_id": case_id,
+            "cast_at": at, "receipt": receipt, "voter": voter})
         if vote_id is None:
             return None
         vote = Vote(vote_id, campaign_id, citizen_id, case_id, 1, at, receipt)
