@@ -3,6 +3,8 @@ the button in the main menu."""
 
 from __future__ import annotations
 
+import enum
+
 from telegram import Update
 from telegram.ext import ContextTypes
 
@@ -14,22 +16,30 @@ ON_WORDS = {"on", "켜기", "켜", "받기", "yes"}
 OFF_WORDS = {"off", "끄기", "꺼", "끔", "no"}
 
 
-async def menu_screen(turn: Turn, subscribed: bool | None = None) -> Screen:
+class _Unread(enum.Enum):
+    UNREAD = "unread"
+
+
+UNREAD = _Unread.UNREAD  # the caller has not read the citizen's choice about news
+
+
+async def menu_screen(turn: Turn, subscribed: bool | None | _Unread = UNREAD) -> Screen:
     """The main menu, with the notification button showing the citizen's current choice
-    (read here unless the caller has it)."""
+    (read here unless the caller has it: None, never asked, is an answer too)."""
     writing = None
     has_cases = False
     voted = False
     if turn.campaign is not None:
         voted = bool(await turn.services.voting.voted_case_ids(turn.campaign, turn.citizen))
-        if subscribed is None:
+        if subscribed is UNREAD:
             subscribed = await turn.services.subscriptions.status(turn.campaign, turn.citizen)
         submissions = turn.services.submissions
         if submissions.is_open(turn.campaign):
             writing = await submissions.draft_of(turn.citizen) is not None
         else:
             has_cases = await submissions.count_mine(turn.campaign, turn.citizen) > 0
-    return views.main_menu(turn.language, turn.campaign, turn.services.clock.now(), subscribed,
+    return views.main_menu(turn.language, turn.campaign, turn.services.clock.now(),
+                           None if subscribed is UNREAD else subscribed,
                            writing, has_cases, voted)
 
 
