@@ -132,8 +132,12 @@ class SqliteWriter:
                 # sqlite_write: begun with BEGIN IMMEDIATE (storage.database._on_begin).
                 self._conn = self.engine.connect().execution_options(sqlite_write=True)
             conn = self._conn
-            # BEGIN IMMEDIATE waits for another process's write (up to the busy timeout).
-            self._transaction = await asyncio.to_thread(conn.begin)
+            try:
+                # BEGIN IMMEDIATE waits for another process's write (up to the busy timeout).
+                self._transaction = await asyncio.to_thread(conn.begin)
+            except BaseException:
+                self._discard()  # not begun, or begun for no one: a fresh connection next
+                raise
             loop = asyncio.get_running_loop()
             self._committed = loop.create_future()
             # Queued behind the writers waiting now: they join this transaction first.

@@ -113,3 +113,17 @@ async def test_the_loop_goes_on_while_begin_waits_for_another_process(sqlite_db)
     other.close()
     await writer
     assert on_disk(path) == ["waited"]
+
+
+async def test_a_begin_that_times_out_leaves_the_writer_usable(sqlite_db, monkeypatch):
+    db, path = sqlite_db
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    for engine in db.sync_engines():  # give up at once instead of after the busy timeout
+        event.listen(engine, "connect", lambda raw, record: raw.execute("PRAGMA busy_timeout=0"))
+    with pytest.raises(sa.exc.OperationalError, match="locked"):
+        await write_note(db, "refused")
+    other.execute("COMMIT")
+    other.close()
+    await write_note(db, "next")
+    assert on_disk(path) == ["next"]
