@@ -98,6 +98,10 @@ def case_values(case: Case) -> dict:
     return values
 
 
+# Read on nearly every press (a case opened, voted for): built once, the id a parameter.
+_ONE = cases.select().where(cases.c.id == sa.bindparam("case_id", type_=sa.Integer))
+
+
 class CaseRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -169,8 +173,7 @@ class CaseRepository:
         return [case_from_row(r) for r in rows.mappings()]
 
     async def get(self, case_id: int) -> Case | None:
-        row = (await self.conn.execute(cases.select().where(cases.c.id == case_id))
-               ).mappings().first()
+        row = (await self.conn.execute(_ONE, {"case_id": case_id})).mappings().first()
         return case_from_row(row) if row else None
 
     async def all_of(self, campaign_id: int) -> list[Case]:

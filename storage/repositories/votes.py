@@ -47,6 +47,14 @@ def _first_vote(dialect: str) -> sa.Insert:
     ).on_conflict_do_nothing().returning(votes.c.id)
 
 
+# A voter's votes: read on every case shown and every vote. Built once.
+_HELD = (votes.select()
+         .where(votes.c.campaign_id == sa.bindparam("campaign_id", type_=sa.Integer),
+                votes.c.voter == sa.bindparam("voter", type_=sa.String))
+         .order_by(votes.c.slot))
+_HELD_LOCKED = _HELD.with_for_update()
+
+
 class VoteRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -55,12 +63,8 @@ class VoteRepository:
         """The votes a voter holds (whichever of its accounts cast them). `lock`: for a vote
         about to be cast (PostgreSQL; SQLite has one writer anyway): another transaction
         casting for this voter waits, then reads the votes as left."""
-        query = (
-            votes.select()
-            .where(votes.c.campaign_id == campaign_id, votes.c.voter == voter)
-            .order_by(votes.c.slot)
-        )
-        rows = await self.conn.execute(query.with_for_update() if lock else query)
+        rows = await self.conn.execute(_HELD_LOCKED if lock else _HELD,
+                                       {"campaign_id": campaign_id, "voter": voter})
         return [_vote(r) for r in rows.mappings()]
 
     async def insert(
