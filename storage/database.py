@@ -60,9 +60,11 @@ class Database:
         return [self.engine.sync_engine, self._reader.engine]
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self, scans: bool = False) -> AsyncIterator[AsyncConnection]:
+        """One read transaction. `scans`: it reads through many rows (the staff's reports
+        over every vote): on SQLite its statements run in a thread, not on the loop."""
         if self._reader is not None:
-            async with self._reader.transaction() as conn:
+            async with self._reader.transaction(offload=scans) as conn:
                 yield conn
             return
         async with self.engine.connect() as conn, conn.begin():

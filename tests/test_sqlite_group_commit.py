@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -127,3 +128,20 @@ async def test_a_begin_that_times_out_leaves_the_writer_usable(sqlite_db, monkey
     other.close()
     await write_note(db, "next")
     assert on_disk(path) == ["next"]
+
+
+
+async def test_a_read_that_scans_runs_off_the_loop(sqlite_db):
+    db, _ = sqlite_db
+    threads: list[int] = []
+    for engine in db.sync_engines():
+        event.listen(engine, "before_cursor_execute",
+                     lambda *args: threads.append(threading.get_ident()))
+    count = sa.select(sa.func.count()).select_from(notes)
+    async with db.read() as conn:  # a citizen's: microseconds, on the loop
+        assert await conn.scalar(count) == 0
+    async with db.read(scans=True) as conn:  # the staff's reports over every vote
+        assert await conn.scalar(count) == 0
+    loop_thread = threading.get_ident()
+    assert threads[0] == loop_thread  # the first read's SELECT (or its BEGIN)
+    assert threads[-1] != loop_thread  # the scanning read's SELECT

@@ -88,7 +88,7 @@ class VoteLog:
 
     async def _page(self, after: tuple[datetime, int] | None,
                     limit: int) -> list[tuple[int, int, datetime, int]]:
-        async with self.db.read() as conn:
+        async with self.db.read(scans=True) as conn:
             return await ReportRepository(conn).vote_log(self.campaign_id, after, limit)
 
     def __iter__(self) -> Iterator[tuple[int, int, datetime]]:
@@ -227,7 +227,7 @@ class ExportService:
 
     async def sheets(self, campaign: Campaign) -> list[Sheet]:
         key = campaign_key(await self.pseudonym_secret(), campaign.id)
-        async with self.db.read() as conn:
+        async with self.db.read(scans=True) as conn:
             reports = ReportRepository(conn)
             counted = await reports.cases_with_votes(campaign.id)
             contacts = await CaseRepository(conn).contacts(campaign.id)

@@ -81,7 +81,7 @@ class ReceiptService:
 
     async def rows(self, campaign: Campaign, language: str = "ko") -> list[ReceiptRow]:
         """Every counted vote's receipt, by case then receipt. Refused before voting closes."""
-        async with self.db.read() as conn:
+        async with self.db.read(scans=True) as conn:
             if not self.is_open(await self._fresh(conn, campaign)):
                 raise ReceiptsNotYet
             counted = await ReceiptRepository(conn).counted(campaign.id)
@@ -91,7 +91,7 @@ class ReceiptService:
     async def count(self, campaign: Campaign) -> int:
         """How many receipts the list holds (one per counted vote). Refused before voting
         closes."""
-        async with self.db.read() as conn:
+        async with self.db.read(scans=True) as conn:
             if not self.is_open(await self._fresh(conn, campaign)):
                 raise ReceiptsNotYet
             return await ReceiptRepository(conn).count(campaign.id)

@@ -129,7 +129,7 @@ class ResultsService:
 
     async def ranking(self, campaign: Campaign) -> list[RankedResult]:
         """Every approved case, ranked; two queries, however many cases."""
-        async with self.db.read() as conn:
+        async with self.db.read(scans=True) as conn:
             return await self._ranking(conn, campaign)
 
     @staticmethod
@@ -139,7 +139,7 @@ class ResultsService:
     async def readiness(self, campaign: Campaign) -> Readiness:
         """What stands between the results and publishing them: for /publish to say before
         it asks anything, and for the preview."""
-        async with self.db.read() as conn:
+        async with self.db.read(scans=True) as conn:
             fresh = await CampaignRepository(conn).get(campaign.id) or campaign
             return await self._readiness(conn, fresh, await self._ranking(conn, fresh))
 

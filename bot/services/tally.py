@@ -129,7 +129,7 @@ class TallyService:
         return await repo.count_without_staff(bootstrap)
 
     async def tally(self, campaign: Campaign) -> Tally:
-        async with self.db.read() as conn:
+        async with self.db.read(scans=True) as conn:
             counts = VoteCountRepository(conn)
             per_case = await counts.per_case(campaign.id)
             counted = [(case, per_case.get(case.id, 0))
@@ -162,7 +162,7 @@ class TallyService:
         )
 
     async def dashboard(self, campaign: Campaign) -> Dashboard:
-        async with self.db.read() as conn:
+        async with self.db.read(scans=True) as conn:
             citizens = await self._citizens(CitizenRepository(conn))
             subscribers = await SubscriptionRepository(conn).count_active(campaign.id)
             by_status = await CaseRepository(conn).count_by_status(campaign.id)
