@@ -4,6 +4,7 @@ stub of the Bot API that enforces Telegram's flood limits (bench/telegram_stub.p
     python -m bench.broadcast                          # 10000 subscribers, 1% blocked
     python -m bench.broadcast --subscribers 2000 --blocked 20
     python -m bench.broadcast --database postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+    python -m bench.broadcast --subscribers 2000 --votes 64  # votes beside it (issue 16)
 
 A scratch database (a temporary SQLite file, or with --database a throwaway database on that
 PostgreSQL server), migrated; the small test campaign (tests/conftest.small_campaign); N
@@ -16,6 +17,13 @@ Prints a table and writes bench/results/broadcast-<timestamp>.json. Targets: at 
 the pace's own ceiling (bot/services/outbound.PER_SECOND, less the blocked chats' share, since
 a 403 takes its turn too), no 429 (the pace exists to stay under Telegram's limit), nothing
 lost, no duplicates, blocked chats unsubscribed. Exit status 0 if every target is met, 1 if not.
+
+With --votes C: KakaoTalk citizens vote through the voting service (the one both channels
+use; a KakaoTalk answer does not wait for Telegram's pace, so what is shared is the process,
+its event loop and the database), C at a time, for --vote-seconds: once before the broadcast,
+then again a few seconds into it. Targets: the votes recorded per second beside the broadcast
+at least 80 % of the rate alone, and the broadcast's own rate while the votes run still at
+least 90 % of the pace's ceiling.
 
 Nothing here changes the bot: `--workers` sets the Broadcaster's `workers` on the instance,
 `--sender null` replaces the Telegram sender with one that succeeds at once (no Application,
@@ -250,6 +258,92 @@ class StubInProcess:
         await self.stub.stop()
 
 
+# -- votes beside the broadcast (issue 16) -------------------------------------------------
+
+VOTER_CHANNEL = "kakao"  # the citizens who vote: KakaoTalk's, whose answers Telegram's pace
+# does not hold back, so what is measured is the process and the database both serve
+
+
+@dataclass
+class VoteLoad:
+    """Votes cast through the voting service by `concurrency` citizens at a time, for
+    `seconds`, once alone and once while the broadcast runs: recorded votes per second."""
+
+    voting: Any  # a VotingService on a clock inside the campaign's voting window
+    campaign: Campaign
+    case_ids: list[int]
+    voters: list[Any]  # Citizens, each voting once
+    concurrency: int
+    seconds: float
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    rate: float | None = None  # offered votes a second (open loop); None: as fast as served
+
+    async def run(self, name: str) -> None:
+        recorded: list[float] = []
+        outcomes: collections.Counter[str] = collections.Counter()
+        start = time.monotonic()
+        stop = start + self.seconds
+
+        async def vote(due: float) -> None:
+            voter = self.voters.pop()
+            result = await self.voting.cast_vote(
+                self.campaign, voter, self.case_ids[voter.id % len(self.case_ids)])
+            outcomes[result.outcome.value] += 1
+            recorded.append(time.monotonic() - due)
+
+        async def one_at_a_time() -> None:
+            while self.voters and time.monotonic() < stop:
+                await vote(time.monotonic())
+
+        async def as_offered(rate: float) -> None:
+            # Vote i is due at start + i / rate whatever became of the others; its latency
+            # counts from then.
+            pending = []
+            for i in range(int(rate * self.seconds)):
+                due = start + i / rate
+                if due > time.monotonic():
+                    await asyncio.sleep(due - time.monotonic())
+                if not self.voters:
+                    break
+                pending.append(asyncio.create_task(vote(due)))
+            await asyncio.gather(*pending)
+
+        if self.rate is None:
+            await asyncio.gather(*(one_at_a_time() for _ in range(self.concurrency)))
+        else:
+            await as_offered(self.rate)
+        seconds = time.monotonic() - start
+        self.runs[name] = {"votes": outcomes.get("recorded", 0), "outcomes": dict(outcomes),
+                           "seconds": seconds, "window": (start, start + seconds),
+                           "votes_per_s": outcomes.get("recorded", 0) / seconds,
+                           "latency": _summary(recorded)}
+
+
+async def vote_load(services, campaign: Campaign, concurrency: int, seconds: float,
+                    rate: float | None) -> VoteLoad:
+    """KakaoTalk citizens enough for two runs at up to 5,000 votes a second."""
+    from bot.clock import SettableClock
+    from bot.services.voting import VotingService
+    from storage.tables import cases
+    from tests.conftest import DURING_VOTING
+
+    count = int(2 * 5_000 * seconds)
+    now = datetime.now(UTC)
+    async with services.db.write() as conn:
+        await conn.execute(citizens.insert(), [
+            {"channel": VOTER_CHANNEL, "external_id": f"voter-{i}", "language": "ko",
+             "first_seen": now} for i in range(count)])
+        rows = (await conn.execute(citizens.select().where(
+            citizens.c.channel == VOTER_CHANNEL))).mappings().all()
+        case_ids = list((await conn.execute(sa.select(cases.c.id).where(
+            cases.c.campaign_id == campaign.id, cases.c.status == "approved"))).scalars())
+    from storage.repositories.citizens import _citizen
+    voting = VotingService(services.db, SettableClock(DURING_VOTING), services.identity)
+    return VoteLoad(voting, campaign, case_ids, [_citizen(r) for r in rows], concurrency,
+                    seconds, rate=rate)
+
+
 # -- the run ------------------------------------------------------------------------------
 
 
@@ -358,11 +452,13 @@ async def _run(args: argparse.Namespace, url: str, tmpdir: Path) -> dict[str, An
     chats = await seed(services, campaign.id, n)
     blocked = pick_blocked(chats, n_blocked)
     (tmpdir / "blocked.txt").write_text("".join(f"{c}\n" for c in sorted(blocked)))
+    votes = (await vote_load(services, campaign, args.votes, args.vote_seconds, args.vote_rate)
+             if args.votes else None)
     phases["setup_s"] = time.monotonic() - t
 
     write_stats = WriteStats()
     time_writes(services.db, write_stats)
-    statements = StatementCounter(services.db.engine)
+    statements = StatementCounter(services.db)
     count_transactions(services.db, statements.counts)
     sender_stats = SenderStats()
     logs = LogCounter()
@@ -391,8 +487,10 @@ async def _run(args: argparse.Namespace, url: str, tmpdir: Path) -> dict[str, An
             registered = services.broadcaster.senders[CHANNEL]
             services.broadcaster.register(CHANNEL, CountingSender(registered, sender_stats))
             async with application:
+                if votes is not None:
+                    await votes.run("alone")
                 before = statements.snapshot()
-                t_start, t_end = await _broadcast(services, campaign, sender_stats, n)
+                t_start, t_end = await _broadcast(services, campaign, sender_stats, n, votes)
         duration = t_end - t_start
         sql = statements.since(before)
         report["load_average_after"] = os.getloadavg()
@@ -494,14 +592,37 @@ async def _run(args: argparse.Namespace, url: str, tmpdir: Path) -> dict[str, An
             "no_429": rejected_429 == 0,
             **targets,
         }
+    if votes is not None:
+        report["votes"] = _votes_report(votes, times, ceiling)
+        targets.update(report["votes"]["targets"])
     targets["all"] = all(targets.values())
     report["targets"] = targets
     return report
 
 
-async def _broadcast(services, campaign, sender_stats: SenderStats, n: int) -> tuple[float, float]:
+def _votes_report(votes: VoteLoad, times: list[float], ceiling: float | None) -> dict[str, Any]:
+    """Votes per second alone and beside the broadcast, and the broadcast's own rate while
+    the votes ran (messages the stub accepted inside the votes' window)."""
+    alone, during = votes.runs["alone"], votes.runs["during the broadcast"]
+    lo, hi = during["window"]
+    meanwhile = sum(1 for x in times if lo <= x <= hi) / (hi - lo)
+    ratio = during["votes_per_s"] / alone["votes_per_s"] if alone["votes_per_s"] else 0.0
+    targets = {"votes_ge_80pct_beside_broadcast": ratio >= 0.8}
+    if ceiling is not None:
+        targets["broadcast_ge_90pct_of_pace_beside_votes"] = meanwhile >= TARGET_SHARE * ceiling
+    return {"concurrency": votes.concurrency, "seconds": votes.seconds, "offered": votes.rate,
+            "alone": {k: v for k, v in alone.items() if k != "window"},
+            "during": {k: v for k, v in during.items() if k != "window"},
+            "ratio": ratio, "broadcast_rate_meanwhile": meanwhile, "targets": targets}
+
+
+async def _broadcast(services, campaign, sender_stats: SenderStats, n: int,
+                     votes: VoteLoad | None = None) -> tuple[float, float]:
     t_start = time.monotonic()
     await services.announcements.announce_now(campaign, AnnouncementKind.VOTING_OPENS)
+    if votes is not None:
+        await asyncio.sleep(min(5.0, n / PER_SECOND / 4))  # into the broadcast's stride
+        await votes.run("during the broadcast")
 
     async def progress() -> None:
         while True:
@@ -585,6 +706,24 @@ def print_table(r: dict[str, Any]) -> None:
         ("  the request", ms(r["request_seconds"])),
         ("log lines", str(r["logs"])),
     ]
+    if "votes" in r:
+        v = r["votes"]
+        alone, during = v["alone"], v["during"]
+        rows += [
+            ("votes alone", f"{alone['votes_per_s']:.0f}/s ({alone['votes']} in "
+                            f"{alone['seconds']:.1f} s, " + (
+                                f"{v['offered']:g}/s offered" if v.get("offered")
+                                else f"{v['concurrency']} at a time") + f"), "
+                            f"{ms(alone['latency'])}"),
+            ("votes beside the broadcast", f"{during['votes_per_s']:.0f}/s ({during['votes']} in "
+                                           f"{during['seconds']:.1f} s), {ms(during['latency'])}"),
+            ("  ratio", f"{v['ratio']:.2f}  "
+                        f"[{yes(t['votes_ge_80pct_beside_broadcast'])} >= 0.80]"),
+            ("broadcast meanwhile", f"{v['broadcast_rate_meanwhile']:.2f} msg/s" + (
+                f"  [{yes(t['broadcast_ge_90pct_of_pace_beside_votes'])} >= "
+                f"{TARGET_SHARE:.0%} of the pace's]"
+                if "broadcast_ge_90pct_of_pace_beside_votes" in t else "")),
+        ]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
@@ -609,6 +748,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="the stub waits this long before each answer")
     parser.add_argument("--max-seconds", type=float, default=3600.0,
                         help="the stub stops by itself after this long")
+    parser.add_argument("--votes", type=int, default=0, metavar="CONCURRENCY",
+                        help="also cast votes (KakaoTalk citizens, through the voting service), "
+                             "this many at a time: first alone, then beside the broadcast")
+    parser.add_argument("--vote-rate", type=float, default=None,
+                        help="offered votes a second (open loop), instead of as many as the "
+                             "bot serves with --votes at a time")
+    parser.add_argument("--vote-seconds", type=float, default=10.0,
+                        help="how long each of the two vote runs lasts")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default: results/)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
