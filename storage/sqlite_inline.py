@@ -120,6 +120,7 @@ class SqliteWriter:
         self._transaction: sa.RootTransaction | None = None
         self._committed: asyncio.Future[None] | None = None
         self._committing: asyncio.Task[None] | None = None
+        self._opening: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -138,6 +139,16 @@ class SqliteWriter:
     async def _joined(self) -> tuple[sa.Connection, asyncio.Future[None]]:
         """The open transaction (begun if none), and the future of its commit."""
         if self._transaction is None:
+            if self._opening is None:
+                self._opening = asyncio.get_running_loop().create_task(self._open())
+            # Shielded: a writer given up on (a timeout) leaves the BEGIN, running in its
+            # thread on the connection, to finish for the writers after it.
+            await asyncio.shield(self._opening)
+        assert self._conn is not None and self._committed is not None
+        return self._conn, self._committed
+
+    async def _open(self) -> None:
+        try:
             if self._conn is None:
                 # sqlite_write: begun with BEGIN IMMEDIATE (storage.database._on_begin).
                 self._conn = self.engine.connect().execution_options(sqlite_write=True)
@@ -145,15 +156,15 @@ class SqliteWriter:
             try:
                 # BEGIN IMMEDIATE waits for another process's write (up to the busy timeout).
                 self._transaction = await asyncio.to_thread(conn.begin)
-            except BaseException:
-                self._discard()  # not begun, or begun for no one: a fresh connection next
+            except Exception:
+                self._discard()  # its thread is done with it: a fresh connection next
                 raise
             loop = asyncio.get_running_loop()
             self._committed = loop.create_future()
             # Queued behind the writers waiting now: they join this transaction first.
             self._committing = loop.create_task(self._commit())
-        assert self._conn is not None and self._committed is not None
-        return self._conn, self._committed
+        finally:
+            self._opening = None
 
     async def _commit(self) -> None:
         async with self._lock:
@@ -162,13 +173,16 @@ class SqliteWriter:
             assert transaction is not None and committed is not None
             try:
                 await asyncio.to_thread(transaction.commit)
-            except BaseException as error:
+            except Exception as error:
                 # Nothing of this transaction is on disk: every writer in it hears so. The
                 # connection may be in any state; a new one serves the next transaction.
                 self._discard()
                 committed.set_exception(error)
-                if isinstance(error, asyncio.CancelledError):
-                    raise
+            except asyncio.CancelledError as error:
+                # The loop is closing: the COMMIT goes on in its thread (so the connection
+                # is left alone); its writers cannot be told how it went.
+                committed.set_exception(error)
+                raise
             else:
                 committed.set_result(None)
 

@@ -145,3 +145,29 @@ async def test_a_read_that_scans_runs_off_the_loop(sqlite_db):
     loop_thread = threading.get_ident()
     assert threads[0] == loop_thread  # the first read's SELECT (or its BEGIN)
     assert threads[-1] != loop_thread  # the scanning read's SELECT
+
+
+async def test_a_writer_given_up_on_while_begin_waits_leaves_the_next_one_served(sqlite_db):
+    db, path = sqlite_db
+    begins: list[str] = []
+    for engine in db.sync_engines():
+        event.listen(engine, "before_cursor_execute",
+                     lambda conn, cursor, sql, *rest: begins.append(sql) if "BEGIN" in sql
+                     else None)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process writing: our BEGIN waits in a thread
+    given_up = asyncio.create_task(write_note(db, "given up"))  # e.g. KakaoTalk's deadline
+    for _ in range(50):
+        await asyncio.sleep(0)
+    given_up.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await given_up
+    served = asyncio.create_task(write_note(db, "served"))  # the BEGIN, still going, is its
+    for _ in range(50):
+        await asyncio.sleep(0)
+    other.execute("COMMIT")
+    other.close()
+    await served
+    assert on_disk(path) == ["served"]
+    # One BEGIN, left to finish on its connection (not closed under the thread running it).
+    assert begins == ["BEGIN IMMEDIATE"]
