@@ -42,7 +42,7 @@ class InlineConnection(AsyncConnection):
     async def execute(self, statement: Any, parameters: Any = None, *,
                       execution_options: Any = None) -> Any:
         run = functools.partial(self._run, statement, parameters, execution_options)
-        return await asyncio.to_thread(run) if self.offload else run()
+        return await _to_the_end(run) if self.offload else run()
 
     def _run(self, statement: Any, parameters: Any, execution_options: Any) -> Any:
         return _buffered(self._proxied.execute(statement, parameters,
@@ -68,6 +68,18 @@ class InlineConnection(AsyncConnection):
 
     def begin_nested(self) -> Any:
         return _Savepoint(self._proxied)
+
+
+async def _to_the_end(fn: Callable[[], T]) -> T:
+    """`fn` in a thread. A caller cancelled meanwhile (a deadline, a closed page) is cancelled
+    only once `fn` has returned: the connection it runs on must not go back to the pool, to
+    the next caller, while the thread still uses it."""
+    running = asyncio.ensure_future(asyncio.to_thread(fn))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        await asyncio.wait({running})
+        raise
 
 
 def _buffered(result: CursorResult) -> CursorResult:

@@ -171,3 +171,28 @@ async def test_a_writer_given_up_on_while_begin_waits_leaves_the_next_one_served
     assert on_disk(path) == ["served"]
     # One BEGIN, left to finish on its connection (not closed under the thread running it).
     assert begins == ["BEGIN IMMEDIATE"]
+
+
+async def test_a_scanning_read_given_up_on_returns_its_connection_only_when_done(sqlite_db):
+    db, _ = sqlite_db
+    release = threading.Event()
+    for engine in db.sync_engines():  # a statement that runs until the test says
+        event.listen(engine, "connect", lambda raw, record: raw.create_function(
+            "slow", 0, lambda: int(release.wait())))
+
+    async def scan() -> int:
+        async with db.read(scans=True) as conn:
+            return await conn.scalar(sa.select(sa.func.slow()))
+
+    reading = asyncio.create_task(scan())
+    for _ in range(50):
+        await asyncio.sleep(0)
+    reading.cancel()
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert not reading.done()  # the statement is still running on its connection
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    async with db.read() as conn:  # the pool serves the next reader as usual
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(notes)) == 0
