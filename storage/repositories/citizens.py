@@ -3,11 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import Citizen
 from storage.tables import citizens, staff_roles
+from storage.upsert import insert
 
 NO_CHANNEL = "none"  # the channel of the placeholder account, which is no one's
 USERNAME_LENGTH: int = citizens.c.username.type.length  # type: ignore[attr-defined]
@@ -49,17 +49,16 @@ class CitizenRepository:
         self, channel: str, external_id: str, language: str, now: datetime,
         username: str | None = None, alias: str | None = None,
     ) -> Citizen:
-        """Create, or return the row another request created a moment earlier."""
-        try:
-            async with self.conn.begin_nested():
-                await self.conn.execute(
-                    citizens.insert().values(
-                        channel=channel, external_id=external_id, language=language,
-                        first_seen=now, username=username, alias=alias,
-                    )
-                )
-        except IntegrityError:
-            pass
+        """Create, or return the row another request created a moment earlier: one
+        statement, unless it was."""
+        row = (await self.conn.execute(
+            insert(self.conn, citizens).values(
+                channel=channel, external_id=external_id, language=language, first_seen=now,
+                username=username, alias=alias,
+            ).on_conflict_do_nothing().returning(*citizens.c)
+        )).mappings().first()
+        if row is not None:
+            return _citizen(row)
         found = await self.find(channel, external_id)
         assert found is not None
         return found
