@@ -190,10 +190,10 @@ class SqliteWriter:
                 # connection may be in any state; a new one serves the next transaction.
                 self._discard()
                 committed.set_exception(error)
-            except asyncio.CancelledError as error:
+            except asyncio.CancelledError:
                 # The loop is closing: the COMMIT goes on in its thread (so the connection
                 # is left alone); its writers cannot be told how it went.
-                committed.set_exception(error)
+                committed.cancel()
                 raise
             else:
                 committed.set_result(None)
