@@ -56,14 +56,16 @@ import sqlalchemy as sa
 from bench.support import StatementCounter, count_transactions, per, scratch_database
 from bot.app import build_application, create_services
 from bot.campaign_file import parse_campaign
-from bot.clock import SystemClock
+from bot.clock import SettableClock, SystemClock
 from bot.domain import AnnouncementKind, Broadcast, Campaign, Delivery
 from bot.services.broadcasts import Handover, SendResult, SendStatus
 from bot.services.outbound import PER_SECOND
+from bot.services.voting import VotingService
 from bot.settings import Settings
 from handlers.telegram.common import CHANNEL
 from storage.migrate import upgrade
-from storage.tables import citizens, deliveries, subscriptions
+from storage.repositories.citizens import _citizen
+from storage.tables import cases, citizens, deliveries, subscriptions
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -323,10 +325,7 @@ class VoteLoad:
 async def vote_load(services, campaign: Campaign, concurrency: int, seconds: float,
                     rate: float | None) -> VoteLoad:
     """KakaoTalk citizens enough for two runs at up to 5,000 votes a second."""
-    from bot.clock import SettableClock
-    from bot.services.voting import VotingService
-    from storage.tables import cases
-    from tests.conftest import DURING_VOTING
+    from tests.conftest import DURING_VOTING  # imports pytest: only when asked for
 
     count = int(2 * 5_000 * seconds)
     now = datetime.now(UTC)
@@ -338,7 +337,6 @@ async def vote_load(services, campaign: Campaign, concurrency: int, seconds: flo
             citizens.c.channel == VOTER_CHANNEL))).mappings().all()
         case_ids = list((await conn.execute(sa.select(cases.c.id).where(
             cases.c.campaign_id == campaign.id, cases.c.status == "approved"))).scalars())
-    from storage.repositories.citizens import _citizen
     voting = VotingService(services.db, SettableClock(DURING_VOTING), services.identity)
     return VoteLoad(voting, campaign, case_ids, [_citizen(r) for r in rows], concurrency,
                     seconds, rate=rate)

@@ -306,11 +306,12 @@ def test_killing_the_leader_mid_broadcast(tmp_path, database_url, processes):
     leader = leaders[0]
     poll(lambda: progress() >= KILL_AFTER, 30, f"{KILL_AFTER} messages of the broadcast",
          on_timeout=lambda: tails(workers, stub))
+    survivors = [w for w in workers if w is not leader]
+    # Counted before the kill: a survivor may take over within the moment after it.
+    had_said = {w.name: len(leading_lines(w)) for w in survivors}
     leader.kill()
     killed_at = time.monotonic()
     sent_at_kill = progress()
-    survivors = [w for w in workers if w is not leader]
-    had_said = {w.name: len(leading_lines(w)) for w in survivors}
 
     def new_leader() -> WorkerProcess | None:
         return next((w for w in survivors if len(leading_lines(w)) > had_said[w.name]), None)
