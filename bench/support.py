@@ -114,9 +114,9 @@ def count_transactions(db, counts: collections.Counter[str]) -> None:
     for name in ("read", "write"):
         original = getattr(db, name)
 
-        def counted(original=original, key=f"({name} transactions)"):
+        def counted(original=original, key=f"({name} transactions)", **options):
             counts[key] += 1
-            return original()
+            return original(**options)  # e.g. read(scans=True)
 
         setattr(db, name, counted)
 
