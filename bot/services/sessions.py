@@ -11,12 +11,19 @@ Keys starting with "_" are bookkeeping, not answers awaited (what the pressed me
 so a double tap edits nothing). They change on nearly every press. When one process serves
 the database (SQLite) they stay in its memory: writing them would double the writes of a vote,
 and a restart that forgets them costs one redundant edit. Processes sharing the database need
-them there, and the turn's own write carries them."""
+them there, and the turn's own write carries them.
+
+When one process serves the database it is also the only one writing sessions, so it
+remembers what it last read or wrote for an account and reads the row only for an account it
+does not remember: one read transaction less on every update (most sessions are empty, and a
+press of a button reads nothing else about the account). Forgetting an account (privacy)
+forgets it here too; a write that may not have ended (an error, a cancelled request) does."""
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -37,7 +44,7 @@ TURN_LEASE = timedelta(seconds=60)
 TURN_POLL_SECONDS = 0.05
 TURN_WAIT_LOGGED = 5.0  # seconds of waiting for a turn worth a log line
 BOOKKEEPING = "_"
-REMEMBERED = 10_000  # accounts whose bookkeeping one process keeps; the oldest are forgotten
+REMEMBERED = 50_000  # accounts whose state one process keeps; the oldest are forgotten
 
 
 def _split(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -68,16 +75,28 @@ class SessionService:
         self.worker_id = worker_id
         self.sleep = sleep
         self._bookkeeping: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        # Not shared: what the database keeps for each account, as last read or written.
+        self._stored: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._forgotten = 0  # accounts forgotten so far: a read older than one is not kept
 
     async def begin(self, channel: str, external_id: str, turn: bool = True) -> Session:
         """The account's session, its turn taken when processes share the database. Without
         `turn`, only read (an update that at most clears the state: the turn's two writes
         would be the most of its cost); end() then writes only if the state changed."""
         if not self.db.shared or not turn:
-            async with self.db.read() as conn:
-                loaded, _ = _split(await SessionRepository(conn).load(channel, external_id))
-            current = {**loaded, **self._bookkeeping.get((channel, external_id), {})}
-            return Session(channel, external_id, current, copy.deepcopy(loaded))
+            account = (channel, external_id)
+            loaded = self._stored.get(account)
+            if loaded is None:
+                forgotten = self._forgotten
+                async with self.db.read() as conn:
+                    loaded, _ = _split(await SessionRepository(conn).load(channel, external_id))
+                if not self.db.shared and forgotten == self._forgotten:
+                    self._remember(self._stored, account, loaded)
+            else:
+                self._stored.move_to_end(account)
+            # A copy: the handlers change the state in place; `loaded` stays as stored.
+            current = {**copy.deepcopy(loaded), **self._bookkeeping.get(account, {})}
+            return Session(channel, external_id, current, loaded)
         waited = 0.0
         while True:
             async with self.db.write() as conn:
@@ -103,6 +122,10 @@ class SessionService:
         changed = state != session.loaded
         if not changed and not session.turn:
             return
+        account = (session.channel, session.external_id)
+        # Until the write has ended, this process does not know what the database keeps.
+        self._stored.pop(account, None)
+        forgotten = self._forgotten
         async with self.db.write() as conn:
             repo = SessionRepository(conn)
             now = self.clock.now()
@@ -113,10 +136,24 @@ class SessionService:
                 await repo.save(session.channel, session.external_id, state, now)
             else:  # nothing awaited: no row (a forgotten account leaves none behind)
                 await repo.delete(session.channel, session.external_id)
+        if not self.db.shared and forgotten == self._forgotten:
+            # As the database gives it back (JSON: a tuple comes back a list).
+            self._remember(self._stored, account, json.loads(json.dumps(state)) if state else {})
 
     def forget_account(self, channel: str, external_id: str) -> None:
         """The account was forgotten: nothing of it stays in this process's memory."""
+        self._forgotten += 1
         self._bookkeeping.pop((channel, external_id), None)
+        self._stored.pop((channel, external_id), None)
+
+    @staticmethod
+    def _remember(memory: OrderedDict[tuple[str, str], dict[str, Any]],
+                  account: tuple[str, str], state: dict[str, Any]) -> None:
+        """Keep `state` for the account, as the newest; forget the oldest beyond REMEMBERED."""
+        memory.pop(account, None)
+        memory[account] = state
+        if len(memory) > REMEMBERED:
+            memory.popitem(last=False)
 
     def _keep_bookkeeping(self, session: Session, state: dict[str, Any]) -> dict[str, Any]:
         """Remember the bookkeeping in memory; return what the database keeps."""
@@ -124,7 +161,5 @@ class SessionService:
         account = (session.channel, session.external_id)
         self._bookkeeping.pop(account, None)
         if bookkeeping:
-            self._bookkeeping[account] = bookkeeping
-            if len(self._bookkeeping) > REMEMBERED:
-                self._bookkeeping.popitem(last=False)
+            self._remember(self._bookkeeping, account, bookkeeping)
         return kept
