@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -7,7 +8,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import Broadcast, Delivery
 from storage.repositories.workers import worker_gone
-from storage.tables import broadcasts, citizen_phones, citizens, deliveries, subscriptions, votes
+from storage.tables import (
+    UTCDateTime,
+    broadcasts,
+    citizen_phones,
+    citizens,
+    deliveries,
+    subscriptions,
+    votes,
+)
 from storage.upsert import insert, new_id
 
 RUNNING = "running"
@@ -44,6 +53,56 @@ def _pending_for(broadcast_id: int, now: datetime) -> sa.Select:
         sa.literal(broadcast_id), citizens.c.id, citizens.c.channel, citizens.c.external_id,
         citizens.c.language, sa.literal(PENDING), sa.literal(0),
         sa.literal(now, type_=deliveries.c.updated_at.type),
+    )
+
+
+# Every message of a broadcast runs the statements below: built once (building one cost more
+# than running it), the values come as parameters (named unlike the columns: SQLAlchemy keeps
+# those names for the values an UPDATE sets).
+_NOW = sa.bindparam("now", type_=UTCDateTime())
+# Due: pending, and not waiting for a retry's time.
+_DUE = [deliveries.c.broadcast_id == sa.bindparam("of_broadcast", type_=sa.Integer),
+        deliveries.c.status == PENDING,
+        sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until <= _NOW)]
+_NEXT_DUE = (sa.select(deliveries.c.channel, deliveries.c.language).where(*_DUE)
+             .order_by(deliveries.c.id).limit(1))
+_HAND_OVER = (
+    deliveries.update()
+    .where(deliveries.c.id.in_(sa.bindparam("ids", expanding=True)),
+           deliveries.c.status == CLAIMED)
+    .values(status=SENDING, updated_at=_NOW)
+)
+_RECORD = (
+    deliveries.update()
+    .where(deliveries.c.id == sa.bindparam("delivery_id", type_=sa.Integer))
+    .values(status=sa.bindparam("outcome", type_=sa.String),
+            attempts=sa.bindparam("tries", type_=sa.Integer),
+            error=sa.bindparam("failure", type_=sa.Text), updated_at=_NOW, claimed_by=None,
+            lease_until=sa.bindparam("not_before", type_=UTCDateTime()))
+)
+
+
+@functools.cache
+def _claim(by_channel: bool, by_language: bool) -> sa.Update:
+    due = list(_DUE)
+    if by_channel:
+        due.append(deliveries.c.channel == sa.bindparam("on_channel", type_=sa.String))
+    if by_language:
+        due.append(deliveries.c.language == sa.bindparam("in_language", type_=sa.String))
+    # A CTE, MATERIALIZED: chosen once. As a plain subquery in the WHERE, PostgreSQL may
+    # run it again for each row it scans and, skipping locked rows, take more than `limit`.
+    picked = (
+        sa.select(deliveries.c.id).where(*due).order_by(deliveries.c.id)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer anyway
+        .cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    return (
+        deliveries.update()
+        .where(deliveries.c.id == picked.c.id, deliveries.c.status == PENDING)
+        .values(status=CLAIMED, claimed_by=sa.bindparam("me", type_=sa.String),
+                lease_until=sa.bindparam("lease", type_=UTCDateTime()), updated_at=_NOW)
+        .returning(*deliveries.c)
     )
 
 
@@ -173,25 +232,14 @@ class BroadcastRepository:
     async def hand_over(self, delivery_ids: list[int], now: datetime) -> None:
         """These claimed deliveries are about to leave the process (their request goes out
         now): from here on a crash makes them uncertain, not pending."""
-        await self.conn.execute(
-            deliveries.update()
-            .where(deliveries.c.id.in_(delivery_ids), deliveries.c.status == CLAIMED)
-            .values(status=SENDING, updated_at=now)
-        )
+        await self.conn.execute(_HAND_OVER, {"ids": delivery_ids, "now": now})
 
     async def next_due(self, broadcast_id: int, now: datetime) -> tuple[str, str] | None:
         """The channel and language of the next delivery due to be sent, or None when none is
         due (everything sent, being sent, or waiting for a retry's time)."""
         row = (await self.conn.execute(
-            sa.select(deliveries.c.channel, deliveries.c.language)
-            .where(*self._due(broadcast_id, now)).order_by(deliveries.c.id).limit(1)
-        )).first()
+            _NEXT_DUE, {"of_broadcast": broadcast_id, "now": now})).first()
         return (row[0], row[1]) if row else None
-
-    @staticmethod
-    def _due(broadcast_id: int, now: datetime) -> list:
-        return [deliveries.c.broadcast_id == broadcast_id, deliveries.c.status == PENDING,
-                sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until <= now)]
 
     async def claim(
         self, broadcast_id: int, me: str, now: datetime, lease_until: datetime, limit: int = 1,
@@ -200,24 +248,10 @@ class BroadcastRepository:
         """Take up to `limit` pending deliveries that are due (a retry waits until its time)
         and mark them as claimed by worker `me` until `lease_until`, in ONE statement: rows
         another worker is claiming at the same moment are skipped, never taken twice."""
-        due = self._due(broadcast_id, now)
-        if channel is not None:
-            due.append(deliveries.c.channel == channel)
-        if language is not None:
-            due.append(deliveries.c.language == language)
-        # A CTE, MATERIALIZED: chosen once. As a plain subquery in the WHERE, PostgreSQL may
-        # run it again for each row it scans and, skipping locked rows, take more than `limit`.
-        picked = (
-            sa.select(deliveries.c.id).where(*due).order_by(deliveries.c.id).limit(limit)
-            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer anyway
-            .cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
-        )
         rows = await self.conn.execute(
-            deliveries.update()
-            .where(deliveries.c.id == picked.c.id, deliveries.c.status == PENDING)
-            .values(status=CLAIMED, claimed_by=me, lease_until=lease_until, updated_at=now)
-            .returning(*deliveries.c)
-        )
+            _claim(channel is not None, language is not None),
+            {"of_broadcast": broadcast_id, "now": now, "limit": limit, "on_channel": channel,
+             "in_language": language, "me": me, "lease": lease_until})
         return sorted((_delivery(r) for r in rows.mappings()), key=lambda d: d.id)
 
     async def record(
@@ -225,12 +259,9 @@ class BroadcastRepository:
         not_before: datetime | None = None,
     ) -> None:
         """The outcome of a send. Back to pending with `not_before`: tried again from then."""
-        await self.conn.execute(
-            deliveries.update()
-            .where(deliveries.c.id == delivery_id)
-            .values(status=status, attempts=attempts, error=error, updated_at=now,
-                    claimed_by=None, lease_until=not_before)
-        )
+        await self.conn.execute(_RECORD, {
+            "delivery_id": delivery_id, "outcome": status, "tries": attempts, "failure": error,
+            "now": now, "not_before": not_before})
 
     async def unsettled(self, broadcast_id: int) -> bool:
         """Whether any delivery is still to be sent, or being sent."""
