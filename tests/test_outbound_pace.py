@@ -14,6 +14,7 @@ import random
 from collections import defaultdict
 
 import pytest
+from sqlalchemy import event
 
 from bot.services import outbound
 from bot.services.outbound import (
@@ -313,6 +314,51 @@ async def test_wait_for_room_returns_at_once_on_a_free_lane(db, fake):
     await pace.book(None)
     await pace.wait_for_room()
     assert fake.naps == []
+
+
+def pace_statements(db: Database) -> list[str]:
+    """The statements on the outbound_pace table from now on."""
+    seen: list[str] = []
+
+    def on_execute(conn, cursor, statement, *rest) -> None:
+        if "outbound_pace" in statement:
+            seen.append(statement.split()[0].upper())
+
+    for engine in db.sync_engines():
+        event.listen(engine, "before_cursor_execute", on_execute)
+    return seen
+
+
+async def test_a_broadcast_waits_out_its_own_process_s_replies_without_asking_the_database(
+        db, fake):
+    """A broadcast's workers wait for room again and again: while this process's own
+    bookings already say the lane is full, neither a read nor a booking is needed to learn it."""
+    pace = pace_on(db, fake)
+    for _ in range(26):  # replies: the lane booked a second ahead
+        await pace.book(None)
+    statements = pace_statements(db)
+    assert await pace.book("4201", broadcast=True) is None
+    assert statements == []  # no write to find the lane full
+    await pace.wait_for_room()
+    assert fake.t == pytest.approx(T0 + 26 * INTERVAL - BROADCAST_SLACK, abs=EPS)
+    assert statements == ["SELECT"]  # once, when its own bookings say the lane may be free
+    assert await pace.book("4201", broadcast=True) == pytest.approx(T0 + 26 * INTERVAL,
+                                                                   abs=EPS)
+
+
+async def test_a_lane_moved_back_by_another_worker_is_not_waited_for_as_remembered(
+        db, other_db, fake):
+    """This process booked the lane a second ahead; then the clock stepped an hour back and
+    another worker moved the lanes with it. What this process remembers is an hour ahead of
+    the new clock: it asks the database rather than waiting an hour."""
+    pace, other = pace_on(db, fake), pace_on(other_db, fake)
+    for _ in range(26):
+        await pace.book(None)
+    fake.t -= 3600.0
+    await other.shift(-3600.0)
+    await pace.wait_for_room()
+    assert sum(fake.naps) < 1.0
+    assert await pace.book(None, broadcast=True) is not None
 
 
 async def test_acquire_for_a_broadcast_waits_for_room_then_goes(db, other_db, fake):

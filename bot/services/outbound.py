@@ -8,6 +8,12 @@ ever holds more than `per_second` + 1 of them. Replies to citizens book as they 
 broadcast books only while the lane is free (not booked further than `broadcast_slack`
 ahead), so it takes the capacity replies leave and never makes a reply wait behind it.
 
+A broadcast's workers wait for room often (each of its messages, and again whenever the lane
+is full). Each process remembers how far it booked the lane itself: lanes only move forward,
+so that is a floor of the truth, and while it already says the lane is full a worker sleeps
+without asking the database. Only when it says the lane may be free does the worker read the
+lane (another worker may have booked it) or try to book.
+
 Time here is the wall clock (Unix seconds) of the machines that share the database: keep them
 synchronised (NTP). A lane booked far ahead of the clock (the clock stepped back) is reset.
 """
@@ -36,6 +42,9 @@ FORGET_AFTER = 86_400.0
 IDLE_LANES_KEPT = 3600.0  # a chat's lane is forgotten after an hour without messages
 LATE_TOLERANCE = 0.05  # seconds after its turn a message may still go out
 LATE_TRIES = 3  # turns booked at most for one message before it goes, late or not
+# How far ahead this process's own bookings are trusted to say the lane is full. Beyond, the
+# database is asked: after a clock step another worker may have moved the lanes back.
+OWN_BOOKINGS_TRUSTED = 5.0
 
 
 class OutboundPace:
@@ -52,6 +61,8 @@ class OutboundPace:
         self.interval = 1.0 / per_second
         self.now = now
         self.sleep = sleep
+        # The channel's lane is booked at least until this instant (None: not known).
+        self._booked_until: float | None = None
 
     def _chat_lane(self, chat: str) -> str:
         return f"{self.lane}:{chat}"
@@ -65,12 +76,19 @@ class OutboundPace:
         """Book the channel's next free instant from now for a message to `chat`, and keep the
         chat's next turn at least its interval after it. None for a broadcast while replies
         fill the lane (nothing booked: ask again later)."""
+        now = self.now()
+        if broadcast and self._surely_full(now) is not None:
+            return None  # this process's own bookings say so: no write to learn it
         async with self.db.write() as conn:
             pace = PaceRepository(conn)
-            slot = await pace.book(self.lane, self.now(), self.interval, FORGET_AFTER,
+            slot = await pace.book(self.lane, now, self.interval, FORGET_AFTER,
                                    only_within=BROADCAST_SLACK if broadcast else None)
             if slot is not None and chat is not None:
                 await pace.hold(self._chat_lane(chat), slot + self._chat_interval(chat))
+        if slot is not None:
+            self._booked_at_least(slot + self.interval)
+        else:  # full past the slack: by a turn more, near enough (the wait is a turn at least)
+            self._booked_at_least(now + BROADCAST_SLACK + self.interval)
         return slot
 
     async def acquire(self, chat: str | None, broadcast: bool = False,
@@ -111,21 +129,40 @@ class OutboundPace:
         """Wait until the lane is free within BROADCAST_SLACK: a broadcast's turn."""
         while True:
             now = self.now()
-            async with self.db.read() as conn:
-                booked = await PaceRepository(conn).next_at(self.lane)
-            if booked is None or booked <= now + BROADCAST_SLACK or booked > now + FORGET_AFTER:
-                return
+            booked = self._surely_full(now)
+            if booked is None:
+                async with self.db.read() as conn:
+                    booked = await PaceRepository(conn).next_at(self.lane)
+                self._booked_until = booked  # the truth now: it replaces the floor
+                if booked is None or booked <= now + BROADCAST_SLACK \
+                        or booked > now + FORGET_AFTER:
+                    return
             await self.sleep(max(booked - now - BROADCAST_SLACK, self.interval))
+
+    def _surely_full(self, now: float) -> float | None:
+        """Until when this process's own bookings say the lane is full for a broadcast, if
+        they do (and are near enough to trust)."""
+        until = self._booked_until
+        if until is not None and now + BROADCAST_SLACK < until <= now + OWN_BOOKINGS_TRUSTED:
+            return until
+        return None
+
+    def _booked_at_least(self, instant: float) -> None:
+        if self._booked_until is None or instant > self._booked_until:
+            self._booked_until = instant
 
     async def hold_off(self, seconds: float) -> None:
         """Flood control: nothing goes out on this channel, from any worker, for `seconds`."""
+        until = self.now() + seconds
         async with self.db.write() as conn:
-            await PaceRepository(conn).hold(self.lane, self.now() + seconds)
+            await PaceRepository(conn).hold(self.lane, until)
+        self._booked_at_least(until)
 
     async def shift(self, seconds: float) -> None:
         """The clock stepped by `seconds`: every lane's instants move with it, so a hold
         Telegram asked for keeps its length, and nothing waits for a time that is now far
         off."""
+        self._booked_until = None  # moved back, perhaps
         async with self.db.write() as conn:
             await PaceRepository(conn).shift(seconds)
 
