@@ -346,6 +346,22 @@ async def test_a_broadcast_waits_out_its_own_process_s_replies_without_asking_th
                                                                    abs=EPS)
 
 
+async def test_a_broadcast_s_workers_setting_out_together_try_only_for_the_room_there_is(
+        db, fake):
+    """Sixteen workers of one process book at the same moment on a free lane: as many as
+    the slack holds get a turn, and the others know it without a write (each booking in
+    flight takes its turn in memory as it sets out)."""
+    pace = pace_on(db, fake)
+    statements = pace_statements(db)
+    slots = await asyncio.gather(*(pace.book(str(4300 + i), broadcast=True)
+                                   for i in range(16)))
+    booked = [slot for slot in slots if slot is not None]
+    fits = int(BROADCAST_SLACK / INTERVAL) + 1
+    assert len(booked) == fits
+    assert_evenly_spaced(sorted(booked), T0)
+    assert statements.count("INSERT") == 2 * fits  # the lane's and the chat's, no failed try
+
+
 async def test_a_lane_moved_back_by_another_worker_is_not_waited_for_as_remembered(
         db, other_db, fake):
     """This process booked the lane a second ahead; then the clock stepped an hour back and

@@ -10,9 +10,11 @@ ahead), so it takes the capacity replies leave and never makes a reply wait behi
 
 A broadcast's workers wait for room often (each of its messages, and again whenever the lane
 is full). Each process remembers how far it booked the lane itself: lanes only move forward,
-so that is a floor of the truth, and while it already says the lane is full a worker sleeps
-without asking the database. Only when it says the lane may be free does the worker read the
-lane (another worker may have booked it) or try to book.
+so that is a floor of the truth (give or take the one turn a broadcast's booking takes in
+memory as it sets out, so that its fellow workers do not all try for the same room), and
+while it already says the lane is full a worker sleeps without asking the database. Only when
+it says the lane may be free does the worker read the lane (another worker may have booked
+it) or try to book.
 
 Time here is the wall clock (Unix seconds) of the machines that share the database: keep them
 synchronised (NTP). A lane booked far ahead of the clock (the clock stepped back) is reset.
@@ -77,8 +79,12 @@ class OutboundPace:
         chat's next turn at least its interval after it. None for a broadcast while replies
         fill the lane (nothing booked: ask again later)."""
         now = self.now()
-        if broadcast and self._surely_full(now) is not None:
-            return None  # this process's own bookings say so: no write to learn it
+        if broadcast:
+            if self._surely_full(now) is not None:
+                return None  # this process's own bookings say so: no write to learn it
+            # The turn it will most likely get, taken now: the workers looking while its
+            # write is under way see the room it leaves, and only as many as fit try.
+            self._booked_at_least(max(self._known(now) or now, now) + self.interval)
         async with self.db.write() as conn:
             pace = PaceRepository(conn)
             slot = await pace.book(self.lane, now, self.interval, FORGET_AFTER,
@@ -133,7 +139,7 @@ class OutboundPace:
             if booked is None:
                 async with self.db.read() as conn:
                     booked = await PaceRepository(conn).next_at(self.lane)
-                self._booked_until = booked  # the truth now: it replaces the floor
+                self._booked_until = booked  # the truth now: it replaces what was known
                 if booked is None or booked <= now + BROADCAST_SLACK \
                         or booked > now + FORGET_AFTER:
                     return
@@ -142,10 +148,13 @@ class OutboundPace:
     def _surely_full(self, now: float) -> float | None:
         """Until when this process's own bookings say the lane is full for a broadcast, if
         they do (and are near enough to trust)."""
+        until = self._known(now)
+        return until if until is not None and until > now + BROADCAST_SLACK else None
+
+    def _known(self, now: float) -> float | None:
+        """How far this process knows the lane booked, if near enough to trust."""
         until = self._booked_until
-        if until is not None and now + BROADCAST_SLACK < until <= now + OWN_BOOKINGS_TRUSTED:
-            return until
-        return None
+        return until if until is not None and until <= now + OWN_BOOKINGS_TRUSTED else None
 
     def _booked_at_least(self, instant: float) -> None:
         if self._booked_until is None or instant > self._booked_until:
