@@ -91,6 +91,7 @@ async def test_a_write_cut_short_is_read_back_from_the_database(services, monkey
     for name in ("save", "end_turn"):  # (one process; several)
         monkeypatch.setattr(SessionRepository, name, telling(getattr(SessionRepository, name),
                                                              written))
+    on_disk = hold_sqlite_commits(monkeypatch)
     session = await services.sessions.begin(CHANNEL, "103")
     # E.g. KakaoTalk's deadline: the request is given up on once its write is under way.
     ending = asyncio.create_task(services.sessions.end(session, {"search": "마을"}))
@@ -98,9 +99,31 @@ async def test_a_write_cut_short_is_read_back_from_the_database(services, monkey
     ending.cancel()
     with pytest.raises(asyncio.CancelledError):
         await ending
-    # The write went on to the database; the process must not answer from what it had.
-    assert await update(services, "103") == {"search": "마을"}
+    # The account's next update, while the COMMIT is still on its way to the disk: it waits
+    # for it, rather than read (and remember) the state from before.
+    following = asyncio.create_task(update(services, "103"))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    on_disk.set()
+    assert await following == {"search": "마을"}
     assert await stored(services, "103") == {"search": "마을"}
+    assert await update(services, "103") == {"search": "마을"}
+
+
+def hold_sqlite_commits(monkeypatch) -> asyncio.Event:
+    """SQLite's COMMITs (run in a thread by storage/sqlite_inline.py) wait for the event."""
+    from storage import sqlite_inline
+
+    on_disk = asyncio.Event()
+    to_thread = asyncio.to_thread
+
+    async def held(fn, *args, **kwargs):
+        if getattr(fn, "__name__", "") == "commit":
+            await on_disk.wait()
+        return await to_thread(fn, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite_inline.asyncio, "to_thread", held)
+    return on_disk
 
 
 async def test_the_oldest_accounts_are_forgotten_beyond_the_limit(services, monkeypatch):
@@ -113,3 +136,22 @@ async def test_the_oldest_accounts_are_forgotten_beyond_the_limit(services, monk
     assert len(reads) == 3  # 105 was remembered
     await update(services, "104")  # the oldest was forgotten: read again
     assert len(reads) == 4
+
+
+async def test_a_citizen_who_browses_and_votes_leaves_no_session_behind(telegram, services):
+    """Nothing is awaited from a citizen who only browses and votes: no session state is
+    written for them (on SQLite, each would be a write transaction on their /start; several
+    processes keep a row for the account's turn, with nothing in it)."""
+    from tests.conftest import KIM
+
+    await telegram.send(KIM, "/start")
+    await telegram.press(KIM, "사례 보기")
+    await telegram.press(KIM, "사례 제목 01번")
+    await telegram.press(KIM, "🗳 이 사례에 투표하기")
+    async with services.db.read() as conn:
+        states = (await conn.execute(sa.select(chat_sessions.c.state))).scalars().all()
+    if services.db.shared:  # (its "_" bookkeeping too: what the pressed message shows)
+        assert [{k: v for k, v in state.items() if not k.startswith("_")}
+                for state in states] == [{}]
+    else:
+        assert states == []

@@ -17,12 +17,15 @@ When one process serves the database it is also the only one writing sessions, s
 remembers what it last read or wrote for an account and reads the row only for an account it
 does not remember: one read transaction less on every update (most sessions are empty, and a
 press of a button reads nothing else about the account). Forgetting an account (privacy)
-forgets it here too; a write that may not have ended (an error, a cancelled request) does."""
+forgets it here too. A session's write runs to its end even when its update is given up
+(KakaoTalk's deadline), and the account's next update waits for it: what it reads, and what
+is remembered, is what the database keeps."""
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import json
 import logging
 from collections import OrderedDict
@@ -78,6 +81,7 @@ class SessionService:
         # Not shared: what the database keeps for each account, as last read or written.
         self._stored: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._forgotten = 0  # accounts forgotten so far: a read older than one is not kept
+        self._writing: dict[tuple[str, str], asyncio.Future[None]] = {}  # not shared
 
     async def begin(self, channel: str, external_id: str, turn: bool = True) -> Session:
         """The account's session, its turn taken when processes share the database. Without
@@ -85,6 +89,9 @@ class SessionService:
         would be the most of its cost); end() then writes only if the state changed."""
         if not self.db.shared or not turn:
             account = (channel, external_id)
+            writing = self._writing.get(account)
+            if writing is not None:  # its last update's write, still going
+                await asyncio.wait({writing})
             loaded = self._stored.get(account)
             if loaded is None:
                 forgotten = self._forgotten
@@ -122,10 +129,33 @@ class SessionService:
         changed = state != session.loaded
         if not changed and not session.turn:
             return
+        if self.db.shared:
+            await self._write(session, state, changed)
+            return
         account = (session.channel, session.external_id)
         # Until the write has ended, this process does not know what the database keeps.
         self._stored.pop(account, None)
+        writing = asyncio.ensure_future(self._write_and_remember(session, state))
+        self._writing[account] = writing
+        writing.add_done_callback(functools.partial(self._written, account))
+        await asyncio.shield(writing)  # given up on, the write still ends
+
+    async def _write_and_remember(self, session: Session, state: dict[str, Any]) -> None:
         forgotten = self._forgotten
+        await self._write(session, state, changed=True)
+        if forgotten == self._forgotten:
+            # As the database gives it back (JSON: a tuple comes back a list).
+            self._remember(self._stored, (session.channel, session.external_id),
+                           json.loads(json.dumps(state)) if state else {})
+
+    def _written(self, account: tuple[str, str], writing: asyncio.Future[None]) -> None:
+        if self._writing.get(account) is writing:
+            del self._writing[account]
+        if not writing.cancelled() and writing.exception() is not None:
+            # (The update that waited for it hears of it; one given up on does not.)
+            log.debug("a session write failed", exc_info=writing.exception())
+
+    async def _write(self, session: Session, state: dict[str, Any], changed: bool) -> None:
         async with self.db.write() as conn:
             repo = SessionRepository(conn)
             now = self.clock.now()
@@ -136,9 +166,6 @@ class SessionService:
                 await repo.save(session.channel, session.external_id, state, now)
             else:  # nothing awaited: no row (a forgotten account leaves none behind)
                 await repo.delete(session.channel, session.external_id)
-        if not self.db.shared and forgotten == self._forgotten:
-            # As the database gives it back (JSON: a tuple comes back a list).
-            self._remember(self._stored, account, json.loads(json.dumps(state)) if state else {})
 
     def forget_account(self, channel: str, external_id: str) -> None:
         """The account was forgotten: nothing of it stays in this process's memory."""
