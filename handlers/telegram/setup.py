@@ -11,9 +11,11 @@ from handlers.telegram.buttons import on_button
 from handlers.telegram.common import PRIVATE
 from handlers.telegram.errors import on_error
 from handlers.telegram.fallback import hint, on_text
+from handlers.telegram.submission import WRITING
 
 # user_data: the citizen went elsewhere; a case they are writing waits for a button or /submit
-# before it takes typed text again.
+# before it takes typed text again. Set only while a case is being written (submission.WRITING):
+# it matters to nothing else, and a session with nothing in it is never written.
 ELSEWHERE = "elsewhere"
 SUBMISSION_BUTTONS = r"^(d|sb):"
 
@@ -21,16 +23,17 @@ SUBMISSION_BUTTONS = r"^(d|sb):"
 async def forget_awaited_answers(update, context) -> None:
     """Any command starts something new: a search word, score, reason or broadcast text that
     was awaited is forgotten, so the next typed message is not taken for it. The recent
-    searches stay: they are no answer awaited, and the lists already shown need them."""
+    searches stay: they are no answer awaited, and the lists already shown need them. A case
+    being written is no longer written to: it waits for a button or /submit."""
     browse.clear_keeping_searches(context.user_data)
-    context.user_data[ELSEWHERE] = True
 
 
 async def mark_elsewhere(update, context) -> None:
     """A button outside the submission flow: a case being written stops taking typed text
     until the citizen goes back to it (its own buttons and /submit clear the mark); a voting
     code no longer awaited."""
-    context.user_data[ELSEWHERE] = True
+    if WRITING in context.user_data:
+        context.user_data[ELSEWHERE] = True
     context.user_data.pop(identity.WAITING, None)
 
 
