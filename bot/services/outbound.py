@@ -78,8 +78,8 @@ class OutboundPace:
         """Book the channel's next free instant from now for a message to `chat`, and keep the
         chat's next turn at least its interval after it. None for a broadcast while replies
         fill the lane (nothing booked: ask again later)."""
-        now = self.now()
         if broadcast:
+            now = self.now()
             if self._surely_full(now) is not None:
                 return None  # this process's own bookings say so: no write to learn it
             # The turn it will most likely get, taken now: the workers looking while its
@@ -87,6 +87,7 @@ class OutboundPace:
             self._booked_at_least(max(self._known(now) or now, now) + self.interval)
         async with self.db.write() as conn:
             pace = PaceRepository(conn)
+            now = self.now()  # (the write may have waited for its turn)
             slot = await pace.book(self.lane, now, self.interval, FORGET_AFTER,
                                    only_within=BROADCAST_SLACK if broadcast else None)
             if slot is not None and chat is not None:
