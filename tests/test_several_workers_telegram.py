@@ -201,6 +201,8 @@ async def test_a_nul_in_a_staff_broadcast_text_kept_in_the_session(pair, campaig
     """The draft waits in the chat session (JSON, where PostgreSQL's json type keeps a NUL),
     then goes out as a broadcast."""
     a, b = pair
+    if not ON_POSTGRES:  # one process serves SQLite, remembering its sessions: no second one
+        b = a
     await subscribers(a.services, campaign, [7301])
     await a.bot.send(ADMIN, "/broadcast")
     calls = await b.bot.send(ADMIN, "내일\x00 마감합니다")
