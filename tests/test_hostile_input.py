@@ -372,6 +372,9 @@ class World:
         self.clock.set(moment)
         for user in (KIM, SMITH, ADMIN, LEE):
             bot.application.drop_user_data(user.id)
+            # Its chat session is put back below, behind the process's back: what the one
+            # process serving SQLite remembers of it goes too.
+            self.services.sessions.forget_account("telegram", str(user.id))
         bot.request.messages.clear()  # the bot's earlier messages: no stale buttons to Tap
         async with self.services.db.read() as conn:
             fixes = [fix for table, key in RESTORED.items()
