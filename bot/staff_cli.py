@@ -321,9 +321,10 @@ async def purge(services: Services, slug: str, dry_run: bool = False) -> int:
         say(f"purged the personal data of {slug} ({counts}); its tallies and receipts are "
             "kept")
         if report.counts.get("accounts") and not services.db.shared:
-            # A running bot on SQLite remembers accounts it has seen (CitizenService).
+            # A running bot on SQLite remembers accounts it has seen (CitizenService) and
+            # their chat sessions (SessionService).
             say("restart a running `chamyeo run` on this SQLite database, so it forgets the "
-                "accounts it remembers")
+                "accounts and chat sessions it remembers")
     return 0
 
 
