@@ -14,6 +14,7 @@ from sqlalchemy import event
 from bot.services import sessions as sessions_module
 from storage.repositories.sessions import SessionRepository
 from storage.tables import chat_sessions
+from tests.databases import ON_POSTGRES
 
 CHANNEL = "telegram"
 
@@ -59,9 +60,8 @@ async def test_an_account_s_session_is_read_once_by_the_one_process(services):
     assert await stored(services, "100") == {"search": ["노인", "돌봄"]}
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite is served by one process")
 async def test_processes_sharing_the_database_see_each_other_s_sessions(services):
-    if not services.db.shared:
-        pytest.skip("SQLite is served by one process")
     await update(services, "101", {"search": "돌봄"})
     async with services.db.write() as conn:  # another worker's update of the account
         await SessionRepository(conn).save(CHANNEL, "101", {"search": "마을"},
@@ -126,9 +126,8 @@ def hold_sqlite_commits(monkeypatch) -> asyncio.Event:
     return on_disk
 
 
+@pytest.mark.skipif(ON_POSTGRES, reason="several processes remember no sessions")
 async def test_the_oldest_accounts_are_forgotten_beyond_the_limit(services, monkeypatch):
-    if services.db.shared:
-        pytest.skip("several processes remember no sessions")
     monkeypatch.setattr(sessions_module, "REMEMBERED", 2)
     reads = session_reads(services)
     for account in ("104", "105", "106", "105"):
